@@ -1,0 +1,83 @@
+"""The application object: every service the handlers use, built once from config + city."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import tornado.web
+
+from dispatch.auth import TokenSigner, bootstrap_users, hash_password
+from dispatch.deadlines import BusinessCalendar
+from dispatch.events import EventBus
+from dispatch.handlers import routes
+from dispatch.handlers.base import NotFoundHandler
+from dispatch.intake import Intake
+from dispatch.rules import Router
+from dispatch.storage import CaseStore, Storage, UserStore, open_storage
+from dispatch.workflow import Workflow
+from geo.package import City, load_city
+
+log = logging.getLogger(__name__)
+
+STATIC = Path(__file__).resolve().parent.parent / "static"
+
+
+@dataclass
+class Context:
+    config: dict
+    city: City
+    router: Router
+    storage: Storage
+    calendar: BusinessCalendar
+    tz: ZoneInfo
+    tokens: TokenSigner
+    bus: EventBus = field(default_factory=EventBus)
+    cache: dict = field(default_factory=dict)
+    dummy_password_hash: str = ""
+
+    def __post_init__(self):
+        self.cases = CaseStore(self.storage.db)
+        self.users = UserStore(self.storage.db)
+        self.workflow = Workflow(self)
+        self.intake = Intake(self)
+
+    @property
+    def warning_fraction(self) -> float:
+        return float(self.config["deadlines"]["warning_fraction"])
+
+
+class Application(tornado.web.Application):
+    def __init__(self, ctx: Context):
+        self.ctx = ctx
+        super().__init__(
+            routes(),
+            default_handler_class=NotFoundHandler,
+            static_path=str(STATIC),
+            compress_response=True,
+        )
+
+
+async def build_context(config: dict, city: City | None = None, router: Router | None = None,
+                        hasher=hash_password) -> Context:
+    """`city`, `router` and `hasher` can be shared by tests that build many applications."""
+    city = city or load_city(config["city"]["path"])
+    storage = await open_storage(config["storage"]["uri"], config["storage"]["database"])
+    ctx = Context(
+        config=config,
+        city=city,
+        router=router or Router(city),
+        storage=storage,
+        calendar=BusinessCalendar.from_city_config(city.config),
+        tz=ZoneInfo(city.timezone),
+        tokens=TokenSigner(config["auth"].get("secret"), config["auth"]["token_ttl"]),
+        dummy_password_hash=hasher("not-a-real-account"),
+    )
+    await bootstrap_users(ctx.users, city, hasher)
+    return ctx
+
+
+async def make_app(config: dict, city: City | None = None, **shared) -> Application:
+    return Application(await build_context(config, city, **shared))

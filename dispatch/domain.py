@@ -1,0 +1,108 @@
+"""The case: its stored shape, and how it is shown to a given user (JSON and GeoJSON)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
+
+from dispatch.auth import User
+
+LEVELS = ("district", "street", "community", "grid")
+
+OPEN_STATUSES = ("reported", "filed", "dispatched", "accepted", "handled", "checked", "suspended")
+END_STATUSES = ("closed", "void", "merged")
+STATUSES = OPEN_STATUSES + END_STATUSES
+
+SOURCES = ("grid", "hotline")
+CHANNELS = ("12345", "12315", "12319", "12328", "12333", "12350", "12369", "web", "wechat")
+TICKET_TYPES = ("consultation", "help", "complaint", "report", "suggestion", "praise")
+
+# Fields kept on the stored document for queries and bookkeeping, never shown to clients.
+_INTERNAL = ("_id", "scope_path", "next_due_at", "departments_seen", "caller_raw")
+
+
+def utcnow() -> datetime:
+    """Now, truncated to milliseconds: what MongoDB keeps, so hashes survive the round trip."""
+    now = datetime.now(timezone.utc)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def scope_path(city_id: str, jurisdiction: dict | None) -> list[str]:
+    """Every jurisdiction id the case lies in, city first: a scope filter is one equality."""
+    path = [city_id]
+    for level in LEVELS:
+        node = (jurisdiction or {}).get(level)
+        if node:
+            path.append(node["id"])
+    return path
+
+
+def mask_phone(phone: str | None) -> str | None:
+    if not phone:
+        return phone
+    digits = phone.strip()
+    if len(digits) >= 7:
+        return digits[:3] + "****" + digits[-4:]
+    return digits[:1] + "*" * (len(digits) - 1)
+
+
+def mask_name(name: str | None) -> str | None:
+    if not name:
+        return name
+    return name[0] + "*" * max(1, len(name) - 1)
+
+
+def may_see_caller(user: User | None, case: dict) -> bool:
+    """Only the operator who took the call, and admins, see the caller unmasked."""
+    if user is None:
+        return False
+    if user.role == "admin":
+        return True
+    return user.role == "operator" and case.get("created_by") == user.username
+
+
+def _iso(value, tz: ZoneInfo):
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value.astimezone(tz).isoformat(timespec="seconds")
+    if isinstance(value, dict):
+        return {k: _iso(v, tz) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_iso(v, tz) for v in value]
+    return value
+
+
+def to_api(case: dict, user: User | None, tz: ZoneInfo) -> dict:
+    out = {k: v for k, v in case.items() if k not in _INTERNAL}
+    out = {"id": case["_id"], **out}
+    caller = case.get("caller")
+    if caller and not may_see_caller(user, case):
+        out["caller"] = {"name": mask_name(caller.get("name")), "phone": mask_phone(caller.get("phone"))}
+    return _iso(out, tz)
+
+
+FEATURE_PROPERTIES = (
+    "number", "source", "channel", "type", "category", "status", "priority", "address",
+    "assignment", "deadlines", "flags", "created_at", "updated_at", "version",
+)
+
+
+def to_feature(case: dict, user: User | None, tz: ZoneInfo) -> dict:
+    """A case as a GeoJSON Feature (null geometry while it still needs a location)."""
+    props = {"id": case["_id"]}
+    for key in FEATURE_PROPERTIES:
+        if key in case:
+            props[key] = case[key]
+    jurisdiction = case.get("jurisdiction") or {}
+    for level in LEVELS:
+        node = jurisdiction.get(level)
+        props[level] = node["name"] if node else None
+    text = case.get("description") or ""
+    props["summary"] = text[:80]
+    return {
+        "type": "Feature",
+        "id": case["_id"],
+        "geometry": case.get("location"),
+        "properties": _iso(props, tz),
+    }

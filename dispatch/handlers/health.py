@@ -1,0 +1,23 @@
+"""GET /healthz — liveness, storage engine and whether data survives a restart."""
+
+from dispatch.handlers.base import BaseHandler
+
+
+class HealthHandler(BaseHandler):
+    async def get(self):
+        ctx = self.ctx
+        ok = await ctx.storage.ping()
+        self.send(
+            {
+                "status": "ok" if ok else "degraded",
+                "storage": ctx.storage.kind,
+                "persistent": ctx.storage.persistent,
+                "storage_note": None if ctx.storage.persistent else "内嵌内存库：数据仅保存在内存中，服务停止即丢失",
+                "city": {"id": ctx.city.id, "name": ctx.city.name},
+                "live_clients": ctx.bus.subscriber_count,
+            },
+            200 if ok else 503,
+        )
+
+
+routes = [(r"/healthz", HealthHandler)]

@@ -1,0 +1,193 @@
+"""Intake: a grid report or a hotline ticket becomes a located, routed, stored, published case.
+
+intake → locate → route → store → publish: `Intake` validates the body, asks the router where
+the point is and who is responsible, builds the case document, stores it and announces it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from dispatch import validation as v
+from dispatch.audit import chain_entry
+from dispatch.auth import User
+from dispatch.domain import CHANNELS, TICKET_TYPES, scope_path, utcnow
+from dispatch.errors import ApiError, bad_request, forbidden, unprocessable
+from dispatch.rules import OutsideCity
+from dispatch.storage import DuplicateCase, intake_case_id, new_case_id
+
+
+@dataclass
+class IntakeResult:
+    case: dict
+    created: bool
+
+
+class Intake:
+    def __init__(self, ctx):
+        self.ctx = ctx
+
+    # -- public entry points ----------------------------------------------------------------
+
+    async def report(self, user: User, body: dict) -> IntakeResult:
+        if user.role != "grid_worker":
+            raise forbidden("只有网格员可以上报网格案件", code="role_forbidden")
+        code = v.text(body, "category", required=True, max_len=32, allow_empty=False)
+        description = v.text(body, "description", max_len=2000, default="")
+        lnglat = v.point(body, "location", required=True)
+        address = v.text(body, "address", max_len=200)
+        photos = v.string_list(body, "photos", max_items=9)
+        client_id = v.text(body, "client_id", max_len=64, allow_empty=False)
+
+        existing = await self._existing(user, client_id)
+        if existing:
+            return IntakeResult(existing, False)
+        category = self._category(code, kinds=("component", "event"))
+        decision = self._route(lnglat, category.code, "grid", description)
+        fields = {
+            "source": "grid",
+            "channel": None,
+            "type": None,
+            "description": description,
+            "address": address,
+            "caller": None,
+            "photos": photos,
+        }
+        return await self._store(user, client_id, category, lnglat, decision, fields)
+
+    async def ticket(self, user: User, body: dict) -> IntakeResult:
+        if user.role != "operator":
+            raise forbidden("只有热线受理员可以登记工单", code="role_forbidden")
+        channel = v.choice(body, "channel", CHANNELS, default="12345")
+        ticket_type = v.choice(body, "type", TICKET_TYPES, required=True)
+        content = v.text(body, "content", required=True, max_len=4000, allow_empty=False)
+        caller = self._caller(body.get("caller"))
+        code = v.text(body, "category", max_len=32, allow_empty=False)
+        address = v.text(body, "address", max_len=200)
+        lnglat = v.point(body, "location")
+        client_id = v.text(body, "client_id", max_len=64, allow_empty=False)
+
+        existing = await self._existing(user, client_id)
+        if existing:
+            return IntakeResult(existing, False)
+        category = self._category(code, kinds=None) if code else self._ticket_category(ticket_type)
+        geocoded = None
+        if lnglat is None and address:
+            geocoded = self.ctx.city.addresses.lookup(address)
+            if geocoded:
+                lnglat = (geocoded[0], geocoded[1])
+        text = " ".join(filter(None, [content, address]))
+        decision = self._route(lnglat, category.code, "hotline", text) if lnglat else None
+        fields = {
+            "source": "hotline",
+            "channel": channel,
+            "type": ticket_type,
+            "description": content,
+            "address": address,
+            "caller": caller,
+            "photos": [],
+        }
+        if geocoded:
+            fields["geocoded_from"] = geocoded[2]
+        return await self._store(user, client_id, category, lnglat, decision, fields)
+
+    # -- steps ------------------------------------------------------------------------------
+
+    async def _existing(self, user: User, client_id: str | None) -> dict | None:
+        if not client_id:
+            return None
+        return await self.ctx.cases.get(intake_case_id(user.username, client_id))
+
+    def _category(self, code: str, kinds):
+        category = self.ctx.city.categories.get(code)
+        if category is None:
+            raise unprocessable(f"未知的案件类别代码 {code}", code="unknown_category", field="category")
+        if kinds and category.kind not in kinds:
+            raise unprocessable(
+                f"类别 {code}（{category.name}）是{category.kind}类，不能用于此入口",
+                code="wrong_category_kind", field="category",
+            )
+        return category
+
+    def _ticket_category(self, ticket_type: str):
+        hotline = [c for c in self.ctx.city.categories.values() if c.kind == "hotline"]
+        for category in hotline:
+            if getattr(category, "ticket_type", None) == ticket_type:
+                return category
+        if not hotline:
+            raise unprocessable("本市未配置热线类别，工单必须指定 category", code="unknown_category")
+        return hotline[0]
+
+    @staticmethod
+    def _caller(value) -> dict:
+        if value is None:
+            return {"name": None, "phone": None}
+        if not isinstance(value, dict):
+            raise bad_request("字段 caller 必须是 {name, phone} 对象", code="invalid_type", field="caller")
+        name = v.text(value, "name", max_len=50)
+        phone = v.text(value, "phone", max_len=20)
+        if phone and not re.fullmatch(r"\+?[0-9][0-9\- ]{2,19}", phone):
+            raise bad_request("来电号码格式无效", code="invalid_value", field="caller.phone")
+        return {"name": name, "phone": phone}
+
+    def _route(self, lnglat, code: str, source: str, text: str):
+        try:
+            return self.ctx.router.route(lnglat[0], lnglat[1], code, source=source, text=text, at=utcnow())
+        except OutsideCity as exc:
+            raise unprocessable(str(exc), code="outside_city", field="location") from None
+
+    async def _store(self, user: User, client_id, category, lnglat, decision, fields) -> IntakeResult:
+        ctx = self.ctx
+        now = utcnow()
+        case_id = intake_case_id(user.username, client_id) if client_id else new_case_id()
+        jurisdiction = decision.jurisdiction if decision else None
+        priority = decision.priority if decision else category.priority
+        case = {
+            "_id": case_id,
+            "number": await ctx.cases.next_number(now.astimezone(ctx.tz).strftime("%Y%m%d")),
+            **fields,
+            "category": {"code": category.code, "name": category.name, "kind": category.kind},
+            "status": "reported",
+            "priority": priority,
+            "location": {"type": "Point", "coordinates": [lnglat[0], lnglat[1]]} if lnglat else None,
+            "jurisdiction": jurisdiction,
+            "scope_path": scope_path(ctx.city.id, jurisdiction),
+            "routing": decision.as_dict() if decision else None,
+            "assignment": {
+                "department": decision.department if decision else None,
+                "rule": decision.rule if decision else None,
+                "reason": decision.reason if decision else "缺少位置信息，待补充定位后派遣",
+            },
+            "deadlines": {"sign_by": None, "handle_by": None, "check_by": None},
+            "flags": {
+                "warning": False, "overdue": False, "supervised": False, "escalated_to": None,
+                "verified": False, "extension_pending": False, "needs_location": lnglat is None,
+            },
+            "counters": {"returns": 0, "reworks": 0, "extensions": 0},
+            "departments_seen": [],
+            "clock": None,
+            "reporters": [user.username],
+            "created_by": user.username,
+            "client_id": client_id,
+            "created_at": now,
+            "updated_at": now,
+            "version": 1,
+            "history": [],
+        }
+        case["history"].append(chain_entry(case["history"], {
+            "at": now, "by": user.username, "action": "report", "from": None, "to": "reported",
+            "note": "网格上报" if fields["source"] == "grid" else f"{fields['channel']} 热线登记",
+        }))
+        if category.auto_dispatch and decision and decision.department:
+            ctx.workflow.auto_dispatch(case, category, now)
+        try:
+            await ctx.cases.insert(case)
+        except DuplicateCase:
+            # Two retries of one submission raced; the first one stored wins.
+            stored = await ctx.cases.get(case_id)
+            if stored is None:
+                raise ApiError(500, "storage_error", "保存案件失败，请重试") from None
+            return IntakeResult(stored, False)
+        ctx.bus.publish("case.created", case)
+        return IntakeResult(case, True)
