@@ -15,6 +15,7 @@ from dispatch.events import EventBus
 from dispatch.handlers import routes
 from dispatch.handlers.base import NotFoundHandler
 from dispatch.intake import Intake
+from dispatch.live import LiveHub
 from dispatch.rules import Router
 from dispatch.storage import CaseStore, Storage, UserStore, open_storage
 from dispatch.workflow import Workflow
@@ -43,6 +44,7 @@ class Context:
         self.users = UserStore(self.storage.db)
         self.workflow = Workflow(self)
         self.intake = Intake(self)
+        self.live = LiveHub(self.bus, self.city.id, self.tz)
 
     @property
     def warning_fraction(self) -> float:

@@ -13,6 +13,9 @@ from dataclasses import dataclass
 
 log = logging.getLogger(__name__)
 
+# The web pages carry the same signed token in an HttpOnly cookie instead of a header.
+SESSION_COOKIE = "session"
+
 ROLES = ("grid_worker", "operator", "dispatcher", "department", "commander", "admin")
 
 # scrypt is memory-hard (N=2^14, r=8 → 16 MiB per hash) and in the standard library.

@@ -1,0 +1,89 @@
+"""WS /ws/live — case.created / case.updated events for the cases in the user's scope.
+
+Authenticate with `Authorization: Bearer` (programs), the session cookie (pages), or a first
+message `{"type": "auth", "token": "..."}`. Reconnect with `?since=<last event id>` to catch up.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import tornado.websocket
+from tornado.ioloop import IOLoop
+
+from dispatch.auth import SESSION_COOKIE, User
+
+log = logging.getLogger(__name__)
+
+AUTH_TIMEOUT_SECONDS = 10
+
+
+class LiveHandler(tornado.websocket.WebSocketHandler):
+    subscriber = None
+    user: User | None = None
+
+    @property
+    def ctx(self):
+        return self.application.ctx
+
+    def check_origin(self, origin: str) -> bool:
+        # Same-origin pages only; programs without an Origin header use a bearer token.
+        host = self.request.headers.get("Host", "")
+        return origin.split("://", 1)[-1] == host
+
+    async def open(self):
+        token = self._header_token() or self.get_cookie(SESSION_COOKIE)
+        if token:
+            await self._authenticate(token)
+        else:
+            self._auth_timer = IOLoop.current().call_later(AUTH_TIMEOUT_SECONDS, self._auth_timeout)
+
+    def _header_token(self) -> str | None:
+        header = self.request.headers.get("Authorization", "")
+        return header[len("Bearer "):].strip() if header.startswith("Bearer ") else None
+
+    async def _authenticate(self, token: str) -> None:
+        username = self.ctx.tokens.verify(token)
+        doc = await self.ctx.users.get(username) if username else None
+        if doc is None or doc.get("disabled"):
+            self._send({"type": "error", "error": {"code": "invalid_token", "message": "登录凭据无效或已过期"}})
+            self.close(4401, "invalid token")
+            return
+        self.user = User.from_doc(doc)
+        since = self.get_query_argument("since", None)
+        since = int(since) if since and since.isdigit() else None
+        self._send({"type": "hello", "user": self.user.public(), "id": self.ctx.live.sequence})
+        self.subscriber = self.ctx.live.join(self.user, self._write, since)
+
+    def _auth_timeout(self):
+        if self.user is None:
+            self.close(4401, "authentication timeout")
+
+    async def on_message(self, message):
+        if self.user is not None:
+            return  # the feed is one-way once authenticated
+        try:
+            data = json.loads(message)
+        except (ValueError, TypeError):
+            data = None
+        if not isinstance(data, dict) or data.get("type") != "auth" or not isinstance(data.get("token"), str):
+            self.close(4400, "expected an auth message")
+            return
+        await self._authenticate(data["token"])
+
+    def _write(self, text: str) -> None:
+        if self.ws_connection is None or self.ws_connection.is_closing():
+            raise tornado.websocket.WebSocketClosedError()
+        # Not awaited on purpose: the hub fans out synchronously and Tornado buffers the frame.
+        self.write_message(text)
+
+    def _send(self, data: dict) -> None:
+        self.write_message(json.dumps(data, ensure_ascii=False))
+
+    def on_close(self):
+        if self.subscriber is not None:
+            self.ctx.live.leave(self.subscriber)
+
+
+routes = [(r"/ws/live", LiveHandler)]
