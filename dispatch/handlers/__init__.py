@@ -1,6 +1,8 @@
 """HTTP handlers, one module per resource; `routes()` lists them all for the application."""
 
-from dispatch.handlers import auth, cases, health, reference, reports, route, tickets
+from dispatch.handlers import (
+    actions, audit, auth, cases, health, live, pages, reference, reports, route, stats, tickets,
+)
 
 
 def routes() -> list:
@@ -11,5 +13,10 @@ def routes() -> list:
         *tickets.routes,
         *route.routes,
         *cases.routes,
+        *actions.routes,
+        *audit.routes,
         *reference.routes,
+        *stats.routes,
+        *live.routes,
+        *pages.routes,
     ]

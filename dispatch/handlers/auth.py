@@ -1,9 +1,9 @@
-"""POST /api/login — password in, signed bearer token out."""
+"""POST /api/login, POST /api/logout, GET /api/me — sessions for programs and for the pages."""
 
 from tornado.ioloop import IOLoop
 
 from dispatch import validation as v
-from dispatch.auth import User, check_password
+from dispatch.auth import SESSION_COOKIE, User, check_password
 from dispatch.errors import unauthorized
 from dispatch.handlers.base import BaseHandler
 
@@ -20,8 +20,44 @@ class LoginHandler(BaseHandler):
         if not doc or not ok or doc.get("disabled"):
             raise unauthorized("用户名或密码错误", code="invalid_credentials")
         user = User.from_doc(doc)
-        self.send({"token": self.ctx.tokens.issue(user.username), "expires_in": self.ctx.tokens.ttl,
-                   "user": user.public()})
+        token = self.ctx.tokens.issue(user.username)
+        self.set_session_cookie(token)
+        self.send({"token": token, "expires_in": self.ctx.tokens.ttl, "user": user.public()})
+
+    def set_session_cookie(self, token: str) -> None:
+        secure = self.request.protocol == "https"
+        self.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="Strict", secure=secure,
+                        expires_days=self.ctx.tokens.ttl / 86400, path="/")
+        # The pages read this cookie and echo it in X-XSRFToken on every write.
+        self.set_cookie("_xsrf", self.xsrf_token.decode(), samesite="Strict", secure=secure, path="/")
 
 
-routes = [(r"/api/login", LoginHandler)]
+class LogoutHandler(BaseHandler):
+    async def post(self):
+        self.clear_cookie(SESSION_COOKIE, path="/")
+        self.send({"ok": True})
+
+
+class MeHandler(BaseHandler):
+    """Who I am, plus what the pages need to draw their header and map."""
+
+    async def get(self):
+        user = self.require_user()
+        ctx = self.ctx
+        scope = ctx.city.jurisdictions.get(user.scope)
+        department = ctx.city.departments.get(user.department) if user.department else None
+        self.send({
+            "user": user.public(),
+            "scope_name": scope.name if scope else ctx.city.name,
+            "department_name": department.name if department else None,
+            "city": {"id": ctx.city.id, "name": ctx.city.name, "bounds": list(ctx.city.bounds)},
+            "storage": {"kind": ctx.storage.kind, "persistent": ctx.storage.persistent},
+            "map": {"tile_url": ctx.config["map"].get("tile_url") or ""},
+        })
+
+
+routes = [
+    (r"/api/login", LoginHandler),
+    (r"/api/logout", LogoutHandler),
+    (r"/api/me", MeHandler),
+]

@@ -8,7 +8,7 @@ from http import HTTPStatus
 
 import tornado.web
 
-from dispatch.auth import User
+from dispatch.auth import SESSION_COOKIE, User
 from dispatch.errors import ApiError, bad_request, forbidden, unauthorized
 
 log = logging.getLogger(__name__)
@@ -41,16 +41,31 @@ class BaseHandler(tornado.web.RequestHandler):
         self.user = await self._authenticate()
 
     async def _authenticate(self) -> User | None:
+        """Bearer token (programs) or session cookie (the web pages, with XSRF protection)."""
         header = self.request.headers.get("Authorization", "")
-        if not header.startswith("Bearer "):
-            return None
-        username = self.ctx.tokens.verify(header[len("Bearer "):].strip())
+        if header.startswith("Bearer "):
+            token = header[len("Bearer "):].strip()
+        else:
+            token = self.get_cookie(SESSION_COOKIE)
+            if not token:
+                return None
+            if self.request.method not in ("GET", "HEAD", "OPTIONS"):
+                # A cookie rides along on cross-site requests; a header copied from the
+                # `_xsrf` cookie cannot, so writes made with the cookie must carry it.
+                self._check_xsrf()
+        username = self.ctx.tokens.verify(token)
         if username is None:
             raise unauthorized("登录凭据无效或已过期，请重新登录", code="invalid_token")
         doc = await self.ctx.users.get(username)
         if doc is None or doc.get("disabled"):
             raise unauthorized("账号不存在或已停用", code="invalid_token")
         return User.from_doc(doc)
+
+    def _check_xsrf(self) -> None:
+        try:
+            self.check_xsrf_cookie()
+        except tornado.web.HTTPError:
+            raise forbidden("缺少或错误的 XSRF 校验头（X-XSRFToken），请刷新页面后重试", code="xsrf_failed") from None
 
     def get_current_user(self):
         return self.user

@@ -1,0 +1,75 @@
+"""The web pages: static HTML shells whose scripts talk to the JSON API.
+
+Pages get a strict Content-Security-Policy (scripts only from this origin, no inline script),
+so user text can never run as code even if it slipped into the DOM as HTML.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import quote, urlsplit
+
+import tornado.web
+
+from dispatch.auth import SESSION_COOKIE
+
+STATIC = Path(__file__).resolve().parent.parent.parent / "static"
+
+PAGES = {"login": "login.html", "report": "report.html", "hotline": "hotline.html",
+         "dept": "dept.html", "command": "command.html"}
+
+# Where each role lands after logging in.
+HOME_OF_ROLE = {"grid_worker": "/report", "operator": "/hotline", "department": "/dept",
+                "dispatcher": "/command", "commander": "/command", "admin": "/command"}
+
+
+def content_security_policy(tile_url: str) -> str:
+    img = "'self' data: blob:"
+    if tile_url:
+        parts = urlsplit(tile_url.replace("{s}", "a"))
+        if parts.scheme and parts.netloc:
+            host = parts.netloc.replace("a.", "*.", 1) if "{s}" in tile_url else parts.netloc
+            img += f" {parts.scheme}://{host}"
+    return "; ".join([
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self' 'unsafe-inline'",  # Leaflet positions its panes with style attributes
+        f"img-src {img}",
+        "connect-src 'self'",
+        "font-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ])
+
+
+class PageHandler(tornado.web.RequestHandler):
+    def initialize(self, page: str):
+        self.page = page
+
+    def set_default_headers(self):
+        self.set_header("X-Content-Type-Options", "nosniff")
+        self.set_header("Referrer-Policy", "no-referrer")
+        self.set_header("X-Frame-Options", "DENY")
+        self.set_header("Cache-Control", "no-store")
+
+    def get(self):
+        ctx = self.application.ctx
+        if self.page != "login" and not ctx.tokens.verify(self.get_cookie(SESSION_COOKIE) or ""):
+            self.redirect("/login?next=" + quote(self.request.uri, safe=""))
+            return
+        self.set_header("Content-Security-Policy", content_security_policy(ctx.config["map"].get("tile_url") or ""))
+        self.set_header("Content-Type", "text/html; charset=UTF-8")
+        self.finish((STATIC / PAGES[self.page]).read_bytes())
+
+
+class RootHandler(tornado.web.RequestHandler):
+    async def get(self):
+        ctx = self.application.ctx
+        username = ctx.tokens.verify(self.get_cookie(SESSION_COOKIE) or "")
+        doc = await ctx.users.get(username) if username else None
+        self.redirect(HOME_OF_ROLE.get(doc["role"], "/login") if doc else "/login")
+
+
+routes = [(r"/", RootHandler)] + [(rf"/{name}", PageHandler, {"page": name}) for name in PAGES]

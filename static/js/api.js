@@ -1,0 +1,104 @@
+// The JSON API as seen from the pages: the session cookie authenticates, every write carries
+// the X-XSRFToken header copied from the `_xsrf` cookie, errors arrive as ApiError.
+
+export class ApiError extends Error {
+  constructor(status, code, message, details) {
+    super(message);
+    this.status = status;
+    this.code = code;
+    this.details = details || {};
+  }
+}
+
+function cookie(name) {
+  const hit = document.cookie.split("; ").find((c) => c.startsWith(name + "="));
+  return hit ? decodeURIComponent(hit.slice(name.length + 1)) : "";
+}
+
+export async function request(method, path, body) {
+  const headers = { Accept: "application/json" };
+  const init = { method, headers, credentials: "same-origin" };
+  if (method !== "GET") {
+    headers["X-XSRFToken"] = cookie("_xsrf");
+    headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(body ?? {});
+  }
+  let response;
+  try {
+    response = await fetch(path, init);
+  } catch (err) {
+    throw new ApiError(0, "network", "网络连接失败，请检查网络后重试");
+  }
+  const text = await response.text();
+  let data = null;
+  try { data = text ? JSON.parse(text) : null; } catch { data = null; }
+  if (!response.ok) {
+    const e = (data && data.error) || {};
+    if (response.status === 401 && !path.startsWith("/api/login")) {
+      location.href = "/login?next=" + encodeURIComponent(location.pathname + location.search);
+    }
+    throw new ApiError(response.status, e.code || "http_" + response.status, e.message || response.statusText, e);
+  }
+  return data;
+}
+
+export const api = {
+  get: (path) => request("GET", path),
+  post: (path, body) => request("POST", path, body),
+  action: (caseId, action, body) => request("POST", `/api/cases/${encodeURIComponent(caseId)}/actions/${action}`, body),
+};
+
+// Build DOM without ever parsing user text as HTML: el("td", {class: "x"}, text, child, ...)
+export function el(tag, attrs, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs || {})) {
+    if (value === null || value === undefined || value === false) continue;
+    if (key.startsWith("on") && typeof value === "function") node.addEventListener(key.slice(2), value);
+    else if (key === "dataset") Object.assign(node.dataset, value);
+    else node.setAttribute(key, value === true ? "" : String(value));
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined || child === false) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+export const STATUS_NAMES = {
+  reported: "待立案", filed: "已立案", dispatched: "已派遣", accepted: "处置中", handled: "待核查",
+  checked: "待结案", closed: "已结案", void: "已作废", merged: "已并案", suspended: "挂账",
+};
+
+export const ROLE_NAMES = {
+  grid_worker: "网格员", operator: "热线受理员", dispatcher: "派遣员",
+  department: "部门处置人员", commander: "指挥长", admin: "系统管理员",
+};
+
+export function formatTime(iso) {
+  if (!iso) return "—";
+  const d = new Date(iso);
+  const pad = (n) => String(n).padStart(2, "0");
+  return `${d.getMonth() + 1}月${d.getDate()}日 ${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}
+
+// "剩余 2小时05分" / "超期 35分"; the class says yellow (warning) or red (overdue).
+export function countdown(iso, now = Date.now()) {
+  if (!iso) return { text: "—", level: "none" };
+  const ms = new Date(iso).getTime() - now;
+  const abs = Math.abs(ms);
+  const days = Math.floor(abs / 86400000), hours = Math.floor((abs % 86400000) / 3600000);
+  const minutes = Math.floor((abs % 3600000) / 60000);
+  const span = days ? `${days}天${hours}小时` : hours ? `${hours}小时${String(minutes).padStart(2, "0")}分` : `${minutes}分`;
+  return ms >= 0 ? { text: "剩余 " + span, level: ms < 3600000 ? "warning" : "ok" } : { text: "超期 " + span, level: "overdue" };
+}
+
+export function toast(message, kind = "info") {
+  let box = document.getElementById("toasts");
+  if (!box) {
+    box = el("div", { id: "toasts", role: "status", "aria-live": "polite" });
+    document.body.append(box);
+  }
+  const item = el("div", { class: `toast toast-${kind}` }, message);
+  box.append(item);
+  setTimeout(() => item.remove(), 4000);
+}
