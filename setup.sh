@@ -29,4 +29,31 @@ requirements=requirements.txt
 echo "==> installing Python packages ($requirements)"
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -r "$requirements"
 
+# Front-end libraries (Leaflet, ECharts) come from the npm registry, pinned in
+# package-lock.json, and are copied into static/vendor/: the pages never load a CDN.
+if [ ! -f static/vendor/.installed ] || [ package-lock.json -nt static/vendor/.installed ]; then
+  command -v npm >/dev/null 2>&1 || { echo "npm is required for the web pages' map and chart libraries" >&2; exit 1; }
+  echo "==> installing front-end libraries (npm ci)"
+  npm ci --silent --no-audit --no-fund
+  rm -rf static/vendor && mkdir -p static/vendor/leaflet static/vendor/leaflet.markercluster \
+    static/vendor/leaflet.heat static/vendor/echarts
+  cp -r node_modules/leaflet/dist/leaflet.js node_modules/leaflet/dist/leaflet.css \
+    node_modules/leaflet/dist/images static/vendor/leaflet/
+  cp node_modules/leaflet.markercluster/dist/leaflet.markercluster.js \
+    node_modules/leaflet.markercluster/dist/MarkerCluster.css \
+    node_modules/leaflet.markercluster/dist/MarkerCluster.Default.css static/vendor/leaflet.markercluster/
+  cp node_modules/leaflet.heat/dist/leaflet-heat.js static/vendor/leaflet.heat/
+  cp node_modules/echarts/dist/echarts.min.js static/vendor/echarts/
+  touch static/vendor/.installed
+fi
+
+# Browser tests drive Debian's Chromium through Playwright (never `playwright install`).
+if [ "$want_tests" = 1 ] && [ ! -x /usr/bin/chromium ]; then
+  echo "==> installing Chromium for the browser tests"
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && apt-get install -y -qq chromium >/dev/null
+  else
+    sudo apt-get update -qq && sudo apt-get install -y -qq chromium >/dev/null
+  fi
+fi
 echo "==> ready"
