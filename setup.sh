@@ -48,12 +48,11 @@ if [ ! -f static/vendor/.installed ] || [ package-lock.json -nt static/vendor/.i
 fi
 
 # Browser tests drive Debian's Chromium through Playwright (never `playwright install`).
-if [ "$want_tests" = 1 ] && [ ! -x /usr/bin/chromium ]; then
-  echo "==> installing Chromium for the browser tests"
-  if [ "$(id -u)" = 0 ]; then
-    apt-get update -qq && apt-get install -y -qq chromium >/dev/null
-  else
-    sudo apt-get update -qq && sudo apt-get install -y -qq chromium >/dev/null
-  fi
+# A CJK font makes the screenshots they save readable.
+if [ "$want_tests" = 1 ] && { [ ! -x /usr/bin/chromium ] || [ ! -d /usr/share/fonts/truetype/wqy ]; }; then
+  echo "==> installing Chromium and a Chinese font for the browser tests"
+  sudo=""
+  [ "$(id -u)" = 0 ] || sudo=sudo
+  $sudo apt-get update -qq && $sudo apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null
 fi
 echo "==> ready"

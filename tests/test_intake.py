@@ -8,22 +8,12 @@ import geojson
 import pytest
 
 from dispatch.audit import verify_chain
+from support import login_as, user_of
 
 pytestmark = pytest.mark.asyncio
 
 
 # -- helpers that read the city instead of hard-coding it ---------------------------------------
-
-
-def user_of(ctx, role: str) -> dict:
-    return next(u for u in ctx.city.users if u["role"] == role)
-
-
-async def login_as(client, role: str):
-    other = client.as_user()
-    user = user_of(client.ctx, role)
-    await other.login(user["username"], str(user["password"]))
-    return other
 
 
 def grid_point(ctx, scope: str | None = None) -> tuple[float, float]:

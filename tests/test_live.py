@@ -9,7 +9,8 @@ import pytest
 import tornado.httpclient
 import tornado.websocket
 
-from test_intake import login_as, report_body
+from support import login_as
+from test_intake import report_body
 
 pytestmark = pytest.mark.asyncio
 

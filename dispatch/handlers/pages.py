@@ -72,4 +72,11 @@ class RootHandler(tornado.web.RequestHandler):
         self.redirect(HOME_OF_ROLE.get(doc["role"], "/login") if doc else "/login")
 
 
-routes = [(r"/", RootHandler)] + [(rf"/{name}", PageHandler, {"page": name}) for name in PAGES]
+class FaviconHandler(tornado.web.RequestHandler):
+    def get(self):
+        self.set_header("Content-Type", "image/svg+xml")
+        self.set_header("Cache-Control", "public, max-age=86400")
+        self.finish((STATIC / "img" / "favicon.svg").read_bytes())
+
+
+routes = [(r"/", RootHandler), (r"/favicon\.ico", FaviconHandler)] + [(rf"/{name}", PageHandler, {"page": name}) for name in PAGES]

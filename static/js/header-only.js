@@ -1,0 +1,1 @@
+import { mountHeader } from "./header.js"; mountHeader("指挥中心");
