@@ -17,7 +17,7 @@ from dispatch.handlers.base import NotFoundHandler
 from dispatch.intake import Intake
 from dispatch.live import LiveHub
 from dispatch.rules import Router
-from dispatch.storage import CaseStore, Storage, UserStore, open_storage
+from dispatch.storage import AttachmentStore, CaseStore, Storage, UserStore, open_storage
 from dispatch.workflow import Workflow
 from geo.package import City, load_city
 
@@ -42,6 +42,7 @@ class Context:
     def __post_init__(self):
         self.cases = CaseStore(self.storage.db)
         self.users = UserStore(self.storage.db)
+        self.attachments = AttachmentStore(self.storage.db)
         self.workflow = Workflow(self)
         self.intake = Intake(self)
         self.live = LiveHub(self.bus, self.city.id, self.tz)

@@ -44,6 +44,7 @@ class Intake:
         if existing:
             return IntakeResult(existing, False)
         category = self._category(code, kinds=("component", "event"))
+        await self._check_photos(user, photos)
         decision = self._route(lnglat, category.code, "grid", description)
         fields = {
             "source": "grid",
@@ -98,6 +99,16 @@ class Intake:
         if not client_id:
             return None
         return await self.ctx.cases.get(intake_case_id(user.username, client_id))
+
+    async def _check_photos(self, user: User, photos: list[str]) -> None:
+        """Photos must be attachments this user uploaded (ids are not proof of access)."""
+        if not photos:
+            return
+        owned = await self.ctx.attachments.owned_by(photos, user.username)
+        missing = [p for p in photos if p not in owned]
+        if missing:
+            raise unprocessable(f"照片 {', '.join(missing)} 不存在或不是您上传的", code="unknown_attachment",
+                                field="photos")
 
     def _category(self, code: str, kinds):
         category = self.ctx.city.categories.get(code)

@@ -15,57 +15,332 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import mongomock_ng
 import mongomock_ng.collection
+import mongomock_ng.store
 from bson import ObjectId
+from mongomock_ng.filtering import _get_compare_type as compare_type
+from mongomock_ng.filtering import filter_applies
+from mongomock_ng.helpers import create_index_list, patch_datetime_awareness_in_document
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.errors import DuplicateKeyError
+from sortedcontainers import SortedKeyList
 
 log = logging.getLogger(__name__)
+
+# --------------------------------------------------------------------------------------------
+# Embedded engine: ordered single-field indexes
+# --------------------------------------------------------------------------------------------
+#
+# mongomock answers every query by running its matcher over every document (~25 µs each), so
+# the deadline sweep's `{"next_due_at": {"$lte": now}}` over 100,000 open cases would take
+# seconds where MongoDB walks the `next_due` index in microseconds. The embedded engine
+# therefore keeps, for each single-field ascending/descending index declared through
+# `create_indexes`, a sorted list of (type, value, id) — what a B-tree index is — and answers
+# equality and range conditions on that field from it: candidate ids come from the index, the
+# documents by `_id`, and mongomock's own matcher still decides on the whole filter, so the
+# results are exactly those of a full scan (tests/test_sweep.py checks it with hypothesis).
+#
+# The index is maintained at mongomock's `CollectionStore`, the one place every write goes
+# through (`store[_id] = doc` after inserts, updates, replaces and rollbacks; `del store[_id]`
+# for deletes): no write path can forget it. Like a MongoDB multikey index it must cope with
+# arrays; it simply declines to answer (full scan) while any document holds an array, a
+# sub-document or another value it cannot order under the indexed field.
+
+_NOTHING = object()
+_UNORDERABLE = object()
+
+
+class _Top:
+    """Compares greater than any id key: the upper end of an inclusive range."""
+
+    def __lt__(self, other):
+        return False
+
+    def __gt__(self, other):
+        return True
+
+
+_TOP = _Top()
+
+
+def _orderable(value) -> bool:
+    if isinstance(value, float):
+        return value == value  # NaN has no place in an order
+    return isinstance(value, (bool, int, str, datetime, ObjectId))
+
+
+def _naive_utc(value):
+    """Stored datetimes are naive UTC (mongomock's convention); bounds are brought alike."""
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return (value - value.utcoffset()).replace(tzinfo=None)
+    return value
+
+
+def _field_value(doc, path: tuple[str, ...]):
+    node = doc
+    for part in path:
+        if isinstance(node, list):
+            return _UNORDERABLE
+        if not isinstance(node, dict) or part not in node:
+            return _NOTHING
+        node = node[part]
+    if node is None:
+        return _NOTHING  # null sorts apart; range and equality queries on values never match it
+    return node if _orderable(node) else _UNORDERABLE
+
+
+class OrderedIndex:
+    """Sorted (type rank, value, id) entries for one field of one collection."""
+
+    def __init__(self, field: str):
+        self.field = field
+        self._path = tuple(field.split("."))
+        self._entries = SortedKeyList(key=lambda entry: entry[:3])
+        self._by_id: dict[Any, tuple] = {}
+        self._unorderable: set = set()  # ids whose value the index cannot order
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def put(self, doc_id, doc) -> None:
+        self.remove(doc_id)
+        value = _field_value(doc, self._path)
+        if value is _NOTHING:
+            return
+        if value is _UNORDERABLE:
+            self._unorderable.add(doc_id)
+            return
+        value = _naive_utc(value)
+        entry = (compare_type(value), value, f"{type(doc_id).__name__}:{doc_id}", doc_id)
+        self._entries.add(entry)
+        self._by_id[doc_id] = entry
+
+    def remove(self, doc_id) -> None:
+        entry = self._by_id.pop(doc_id, None)
+        if entry is not None:
+            self._entries.remove(entry)
+        self._unorderable.discard(doc_id)
+
+    def clear(self) -> None:
+        self._entries.clear()
+        self._by_id.clear()
+        self._unorderable.clear()
+
+    def candidates(self, condition, descending: bool = False):
+        """Ids of documents that may satisfy `condition` on this field, in index order.
+
+        None if the index cannot answer it (then the caller scans). The set returned is a
+        superset of the matches: bounds are widened to inclusive and the caller re-checks
+        every candidate with the full filter.
+        """
+        if self._unorderable:
+            return None
+        bounds = _range_of(condition)
+        if bounds is None:
+            return None
+        rank, low, high = bounds
+        entries = self._entries.irange_key(
+            (rank, low) if low is not None else (rank,),
+            (rank, high, _TOP) if high is not None else (rank, _TOP),
+            reverse=descending,
+        )
+        return (entry[3] for entry in entries)
+
+
+def _range_of(condition):
+    """(type rank, low, high) for `value`, `{"$eq": v}` or `$gt/$gte/$lt/$lte` bounds of one type."""
+    if not isinstance(condition, dict):
+        condition = {"$eq": condition}
+    if not condition or not set(condition) <= {"$eq", "$gt", "$gte", "$lt", "$lte"}:
+        return None
+    values = [_naive_utc(v) for v in condition.values()]
+    if not all(_orderable(v) for v in values):
+        return None
+    ranks = {compare_type(v) for v in values}
+    if len(ranks) != 1:
+        return None  # type bracketing: such a filter is rare and a scan answers it correctly
+    lows = [_naive_utc(condition[op]) for op in ("$eq", "$gt", "$gte") if op in condition]
+    highs = [_naive_utc(condition[op]) for op in ("$eq", "$lt", "$lte") if op in condition]
+    low = max(lows) if lows else None
+    high = min(highs) if highs else None
+    return ranks.pop(), low, high
+
+
+class _IndexedCollectionStore(mongomock_ng.store.CollectionStore):
+    """mongomock's per-collection store, keeping its `ordered` indexes in step with writes."""
+
+    ordered: dict
+
+    @classmethod
+    def install(cls, store) -> "_IndexedCollectionStore":
+        if not isinstance(store, cls):
+            store.__class__ = cls
+            store.ordered = {}
+        return store
+
+    def add_ordered(self, field: str) -> None:
+        if field in self.ordered:
+            return
+        index = OrderedIndex(field)
+        for doc_id, doc in self._documents.items():
+            index.put(doc_id, doc)
+        self.ordered[field] = index
+
+    def __setitem__(self, key, val):
+        super().__setitem__(key, val)
+        for index in self.ordered.values():
+            index.put(key, val)
+
+    def __delitem__(self, key):
+        super().__delitem__(key)
+        for index in self.ordered.values():
+            index.remove(key)
+
+    def drop(self):
+        super().drop()
+        self.ordered = {}  # MongoDB drops a collection's indexes with it
+
+    def abort_transaction(self):
+        super().abort_transaction()
+        for index in self.ordered.values():
+            index.clear()
+            for doc_id, doc in self._documents.items():
+                index.put(doc_id, doc)
+
 
 # --------------------------------------------------------------------------------------------
 # Embedded engine: mongomock-ng behind PyMongo-async call shapes
 # --------------------------------------------------------------------------------------------
 
+_SCALAR_ID = (str, ObjectId, int)
+
 
 class _IdFastCollection(mongomock_ng.collection.Collection):
     """mongomock scans every document for every query, `_id` lookups included.
 
-    Cases are fetched and updated by `_id` on every action, so narrow those queries to the one
-    document first; every other filter keeps mongomock's own (full-scan) semantics.
+    Cases are fetched and updated by `_id` on every action, so narrow those queries (`_id`
+    equal to, or `$in`, given ids) to those documents first, and range/equality conditions on a
+    field with an ordered index to the index's candidates; every other filter keeps mongomock's
+    own (full-scan) semantics. mongomock's matcher always has the last word on each document.
     """
 
     def _iter_documents(self, filter):  # noqa: A002 - mongomock's signature
         if isinstance(filter, dict):
-            key = filter.get("_id")
-            if isinstance(key, (str, ObjectId, int)):
-                if key not in self._store:
-                    return iter(())
-                doc = self._store[key]
-                applies = mongomock_ng.filtering.filter_applies
-                return iter([doc] if applies(filter, doc) else [])
+            plan = self.candidates(filter)
+            if plan is not None:
+                filter_applies(filter, {})  # rejects a malformed filter as a scan would
+                # Materialized: callers may write to the collection while they go through it.
+                return iter(list(self._matching(*plan)))
         return super()._iter_documents(filter)
+
+    def candidates(self, filter, sort_field: str | None = None, descending: bool = False):  # noqa: A002
+        """(ids that may match `filter`, the filter left to check on them), or None to scan.
+
+        With `sort_field` the ids come in that field's order, or None if no index gives it.
+        """
+        key = filter.get("_id")
+        if sort_field is None:
+            rest = {k: v for k, v in filter.items() if k != "_id"}
+            if isinstance(key, _SCALAR_ID):
+                return (key,), rest
+            if isinstance(key, dict) and set(key) == {"$in"} and isinstance(key["$in"], (list, tuple)) \
+                    and all(isinstance(k, _SCALAR_ID) for k in key["$in"]):
+                # mongomock matches `$in` by comparing with every listed id (O(n) per document)
+                return tuple(dict.fromkeys(key["$in"])), rest
+        ordered = getattr(self._store, "ordered", None)
+        if not ordered:
+            return None
+        fields = [sort_field] if sort_field is not None else list(ordered)
+        for field in fields:
+            if field in filter and field in ordered:
+                ids = ordered[field].candidates(filter[field], descending)
+                if ids is not None:
+                    return ids, filter
+        return None
+
+    def _matching(self, ids, filter):  # noqa: A002
+        self._store._remove_expired_documents()  # TTL indexes, as a scan would
+        documents = self._store._documents
+        for doc_id in ids:
+            doc = documents.get(doc_id)
+            if doc is not None and filter_applies(filter, doc):
+                yield doc
+
+    def first_ids(self, filter, sort, count: int) -> list | None:  # noqa: A002
+        """The first `count` matching ids in `sort` order, read from an ordered index.
+
+        For `find(...).sort(field).limit(n)` on an indexed range: stop after n matches
+        instead of matching, copying and sorting every document in the range. None if no
+        ordered index serves this filter and sort.
+        """
+        if not sort or len(sort) != 1:
+            return None  # unsorted or by several keys: the plain cursor (still index-narrowed)
+        filter = patch_datetime_awareness_in_document(filter)  # noqa: A001 - as mongomock's cursor does
+        (sort_field, direction), = sort
+        plan = self.candidates(filter, sort_field, direction < 0)
+        if plan is None:
+            return None
+        filter_applies(filter, {})
+        out = []
+        for doc in self._matching(*plan):
+            out.append(doc["_id"])
+            if len(out) >= count:
+                break
+        return out
 
 
 class EmbeddedCursor:
-    def __init__(self, cursor):
+    """A PyMongo-async-shaped cursor over a mongomock cursor (or any iterator).
+
+    A find built with `collection` and `filter` is planned on first use: when its sort and
+    limit can be served by an ordered index (see `_IdFastCollection.first_ids`), only the
+    first `skip + limit` matching ids are looked up and handed to mongomock by `_id`.
+    """
+
+    def __init__(self, cursor, collection=None, filter=None, projection=None):  # noqa: A002
         self._cursor = cursor
+        self._collection = collection
+        self._filter = filter
+        self._projection = projection
+        self._sort = None
+        self._skip = 0
+        self._limit = 0
+        self._planned = collection is None
 
     def sort(self, key_or_list, direction=None):
+        self._sort = create_index_list(key_or_list, direction)
         self._cursor.sort(key_or_list, direction) if direction is not None else self._cursor.sort(key_or_list)
         return self
 
     def skip(self, n: int):
+        self._skip = n
         self._cursor.skip(n)
         return self
 
     def limit(self, n: int):
+        self._limit = n
         self._cursor.limit(n)
         return self
 
+    def _plan(self) -> None:
+        self._planned = True
+        if not self._limit or not isinstance(self._filter, dict):
+            return
+        ids = self._collection.first_ids(self._filter, self._sort, self._skip + abs(self._limit))
+        if ids is None:
+            return
+        cursor = self._collection.find({"_id": {"$in": ids[self._skip:]}}, self._projection)
+        if self._sort:
+            cursor.sort(self._sort)
+        self._cursor = cursor
+
     async def to_list(self, length: int | None = None) -> list[dict]:
+        if not self._planned:
+            self._plan()
         out = []
         for doc in self._cursor:
             out.append(doc)
@@ -77,6 +352,8 @@ class EmbeddedCursor:
         return self
 
     async def __anext__(self):
+        if not self._planned:
+            self._plan()
         try:
             return next(self._cursor)
         except StopIteration:
@@ -105,7 +382,11 @@ class EmbeddedCollection:
         return self._c.find_one(filter, *args, **kw)
 
     def find(self, filter=None, *args, **kw):  # noqa: A002
-        return EmbeddedCursor(self._c.find(filter, *args, **kw))
+        cursor = self._c.find(filter, *args, **kw)
+        if args[1:] or set(kw) - {"projection"}:
+            return EmbeddedCursor(cursor)  # skip/limit/sort passed as arguments: no planning
+        projection = args[0] if args else kw.get("projection")
+        return EmbeddedCursor(cursor, self._c, filter, projection)
 
     async def update_one(self, filter, update, **kw):  # noqa: A002
         return self._c.update_one(filter, update, **kw)
@@ -141,6 +422,10 @@ class EmbeddedCollection:
             keys = list(doc.pop("key").items())
             doc.pop("name", None)
             names.append(self._c.create_index(keys, **doc))
+            if len(keys) == 1 and keys[0][1] in (ASCENDING, DESCENDING) and keys[0][0] != "_id":
+                # A single-field B-tree index: keep an ordered index so range queries on the
+                # field do not scan (see OrderedIndex).
+                _IndexedCollectionStore.install(self._c._store).add_ordered(keys[0][0])
         return names
 
     async def drop(self):
@@ -294,6 +579,18 @@ class CaseStore:
     async def count(self, query: dict) -> int:
         return await self.cases.count_documents(query)
 
+    async def due(self, now: datetime, limit: int, exclude: list | tuple = ()) -> list[dict]:
+        """Cases whose deadline sweep cursor `next_due_at` has come, earliest first.
+
+        Served by the `next_due` index (on the embedded engine: its ordered index), so the
+        cost follows the due cases, not the open ones. `exclude`: ids to leave out (a sweep
+        passes those it could not update, so it does not fetch them again).
+        """
+        query: dict = {"next_due_at": {"$lte": now}}
+        if exclude:
+            query["_id"] = {"$nin": list(exclude)}
+        return await self.find(query, [("next_due_at", ASCENDING)], limit)
+
     async def update(self, case_id: str, version: int, update: dict) -> dict | None:
         """Apply `update` only if the case is still at `version` (optimistic concurrency)."""
         update = dict(update)
@@ -301,6 +598,32 @@ class CaseStore:
         return await self.cases.find_one_and_update(
             {"_id": case_id, "version": version}, update, return_document=ReturnDocument.AFTER
         )
+
+
+class LeaseStore:
+    """Named leases: among several processes, only the holder of a live lease runs a job.
+
+    SPEC §7: several Tornado processes, exactly one scheduler. A lease is one document
+    `{_id: name, holder, expires_at}`; taking it succeeds when it is free, expired or already
+    ours, atomically (a filtered upsert: a competing insert of the same `_id` fails).
+    """
+
+    def __init__(self, db):
+        self.leases = db["leases"]
+
+    async def acquire(self, name: str, holder: str, now: datetime, ttl_seconds: float) -> bool:
+        try:
+            doc = await self.leases.find_one_and_update(
+                {"_id": name, "$or": [{"holder": holder}, {"expires_at": {"$lte": now}}]},
+                {"$set": {"holder": holder, "expires_at": now + timedelta(seconds=ttl_seconds)}},
+                upsert=True, return_document=ReturnDocument.AFTER,
+            )
+        except DuplicateKeyError:
+            return False  # somebody else holds it
+        return doc is not None and doc.get("holder") == holder
+
+    async def release(self, name: str, holder: str) -> None:
+        await self.leases.delete_one({"_id": name, "holder": holder})
 
 
 class UserStore:
@@ -327,3 +650,24 @@ class UserStore:
     async def all(self) -> list[dict]:
         return await self.users.find({}).sort([("_id", 1)]).to_list(None)
 
+
+
+class StatsStore:
+    """Reads for the KPIs and the daily KPI snapshots (`kpi_snapshots`, id "<day>:<scope>")."""
+
+    def __init__(self, db):
+        self.cases = db["cases"]
+        self.snapshots = db["kpi_snapshots"]
+
+    async def period_cases(self, query: dict, projection: dict) -> list[dict]:
+        """Every case matching `query`, only the projected fields: one scan, aggregated by the caller."""
+        return await self.cases.find(query, projection).to_list(None)
+
+    async def save_snapshot(self, snapshot: dict) -> None:
+        await self.snapshots.replace_one({"_id": snapshot["_id"]}, snapshot, upsert=True)
+
+    async def get_snapshot(self, snapshot_id: str) -> dict | None:
+        return await self.snapshots.find_one({"_id": snapshot_id})
+
+    async def snapshots_for_day(self, day: str) -> list[dict]:
+        return await self.snapshots.find({"day": day}).sort([("_id", 1)]).to_list(None)

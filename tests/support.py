@@ -64,6 +64,9 @@ class Client:
             self.base + path, method=method, body=data, headers=headers, raise_error=False,
             request_timeout=60,
         )
+        content_type = response.headers.get("Content-Type", "")
+        if response.body and "json" not in content_type and not content_type.startswith("text/"):
+            return response.code, response.body  # binary, e.g. a photo
         text = response.body.decode() if response.body else ""
         try:
             payload = json.loads(text) if text else None

@@ -1,7 +1,7 @@
 """HTTP handlers, one module per resource; `routes()` lists them all for the application."""
 
 from dispatch.handlers import (
-    actions, audit, auth, cases, health, live, pages, reference, reports, route, stats, tickets,
+    actions, attachments, audit, auth, cases, health, live, pages, reference, reports, route, stats, tickets,
 )
 
 
@@ -14,6 +14,7 @@ def routes() -> list:
         *route.routes,
         *cases.routes,
         *actions.routes,
+        *attachments.routes,
         *audit.routes,
         *reference.routes,
         *stats.routes,

@@ -1,0 +1,61 @@
+"""POST /api/attachments (raw image body) and GET /api/attachments/{id}."""
+
+from __future__ import annotations
+
+import hashlib
+
+from dispatch.attachments import MAX_BYTES, check_upload
+from dispatch.domain import utcnow
+from dispatch.errors import ApiError, not_found
+from dispatch.handlers.base import BaseHandler
+from dispatch.policy import case_read_filter
+from dispatch.storage import new_case_id
+
+
+class AttachmentsHandler(BaseHandler):
+    body_limit = MAX_BYTES
+
+    async def prepare(self):
+        # Photos are bigger than JSON bodies: check against the photo limit instead.
+        if len(self.request.body or b"") > MAX_BYTES:
+            raise ApiError(413, "attachment_too_large", f"照片过大（上限 {MAX_BYTES // 1024 // 1024} MB）")
+        self.user = await self._authenticate()
+
+    async def post(self):
+        user = self.require_role("grid_worker", "department", "operator", "dispatcher")
+        data = self.request.body
+        mime = check_upload(data)
+        doc = {
+            "_id": new_case_id(),
+            "owner": user.username,
+            "content_type": mime,
+            "size": len(data),
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "data": data,
+            "created_at": utcnow(),
+        }
+        await self.ctx.attachments.insert(doc)
+        self.send({"id": doc["_id"], "content_type": mime, "size": len(data),
+                   "url": f"/api/attachments/{doc['_id']}"}, 201)
+
+
+class AttachmentHandler(BaseHandler):
+    async def get(self, attachment_id: str):
+        user = self.require_user()
+        doc = await self.ctx.attachments.get(attachment_id)
+        visible = doc is not None and (
+            doc["owner"] == user.username
+            or await self.ctx.attachments.case_using(attachment_id, case_read_filter(user, self.ctx.city.id))
+        )
+        if not visible:
+            raise not_found("照片不存在或不在您的权限范围内", code="attachment_not_found")
+        self.set_header("Content-Type", doc["content_type"])
+        self.set_header("Cache-Control", "private, max-age=86400")
+        self.set_header("Content-Security-Policy", "default-src 'none'; sandbox")
+        self.finish(bytes(doc["data"]))
+
+
+routes = [
+    (r"/api/attachments", AttachmentsHandler),
+    (r"/api/attachments/([0-9a-f]{24})", AttachmentHandler),
+]
