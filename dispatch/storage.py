@@ -600,6 +600,40 @@ class CaseStore:
         )
 
 
+class AttachmentStore:
+    """Photos: the bytes, sniffed type and owner, kept in the database with the cases."""
+
+    # Where a case refers to photos: the report itself, the department's feedback, the check.
+    PHOTO_FIELDS = ("photos", "result.photos", "check.photos")
+
+    def __init__(self, db):
+        self.attachments = db["attachments"]
+        self.cases = db["cases"]
+
+    async def insert(self, doc: dict) -> dict:
+        await self.attachments.insert_one(doc)
+        return doc
+
+    async def get(self, attachment_id: str) -> dict | None:
+        if not isinstance(attachment_id, str):
+            return None
+        return await self.attachments.find_one({"_id": attachment_id})
+
+    async def owned_by(self, attachment_ids: list, username: str) -> set[str]:
+        """The ids among `attachment_ids` that `username` uploaded."""
+        ids = [i for i in attachment_ids if isinstance(i, str)]
+        if not ids:
+            return set()
+        docs = await self.attachments.find({"_id": {"$in": ids}, "owner": username}, {"_id": 1}).to_list(None)
+        return {doc["_id"] for doc in docs}
+
+    async def case_using(self, attachment_id: str, read_filter: dict) -> bool:
+        """True if a case the reader may see (`read_filter`) shows this photo."""
+        uses = {"$or": [{field: attachment_id} for field in self.PHOTO_FIELDS]}
+        query = {"$and": [read_filter, uses]} if read_filter else uses
+        return await self.cases.find_one(query, {"_id": 1}) is not None
+
+
 class LeaseStore:
     """Named leases: among several processes, only the holder of a live lease runs a job.
 
