@@ -420,3 +420,18 @@ async def test_another_city_package_is_served(small):
     lng, lat = body["location"]["coordinates"]
     assert case["jurisdiction"] == ctx.router.locate(lng, lat)
     assert case["assignment"]["department"]["id"] in ctx.city.departments
+
+
+async def test_near_mine_and_open_filters(demo):
+    cases = await seed(demo, 3)
+    worker = await login_as(demo, "grid_worker")
+    lng, lat = cases[0]["location"]["coordinates"]
+    status, page = await worker.get(f"/api/cases?near={lng},{lat},300&open=true")
+    assert status == 200 and {c["id"] for c in cases[:3]} <= {c["id"] for c in page["items"]}
+    assert all(c["distance_m"] <= 300 for c in page["items"])
+    far = (lng + 0.05, lat)  # ~4.8 km east
+    status, page = await worker.get(f"/api/cases?near={far[0]},{far[1]},300")
+    assert page["items"] == []
+    status, page = await worker.get("/api/cases?mine=true&limit=100")
+    assert {c["id"] for c in page["items"]} == {c["id"] for c in cases[:3]}
+    assert (await worker.get(f"/api/cases?near={lng},{lat},99999"))[0] == 400

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import re
 from datetime import datetime, timezone
 
 from dispatch import validation as v
-from dispatch.domain import SOURCES, STATUSES, to_api, to_feature
+from dispatch.domain import OPEN_STATUSES, SOURCES, STATUSES, to_api, to_feature
 from dispatch.errors import bad_request, not_found
 from dispatch.handlers.base import BaseHandler
 from dispatch.policy import can_read_case, case_read_filter
@@ -36,8 +37,25 @@ def decode_cursor(cursor: str) -> dict:
     return {"$or": [{"created_at": {"$lt": created}}, {"created_at": created, "_id": {"$lt": case_id}}]}
 
 
+EARTH_RADIUS_M = 6371008.8
+
+
+def distance_m(lng1: float, lat1: float, lng2: float, lat2: float) -> float:
+    """Great-circle distance in metres (haversine)."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lng2 - lng1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_M * math.asin(math.sqrt(a))
+
+
 class CaseQueryMixin:
-    """Turns the SPEC §3 list filters into one MongoDB filter, scope included."""
+    """Turns the SPEC §3 list filters into one MongoDB filter, scope included.
+
+    Beyond the SPEC's filters: `open=true` (not closed/void/merged), `mine=true` (cases I
+    reported) and `near=lng,lat,metres` (similar cases nearby, ≤ 5 km; items get `distance_m`).
+    """
+
+    near: tuple[float, float, float] | None = None
 
     def case_filter(self) -> dict:
         ctx = self.ctx
@@ -47,6 +65,13 @@ class CaseQueryMixin:
         statuses = v.query_list(arg("status"), "status", STATUSES)
         if statuses:
             clauses.append({"status": {"$in": statuses}})
+        if v.query_bool(arg("open"), "open"):
+            clauses.append({"status": {"$in": list(OPEN_STATUSES)}})
+        if v.query_bool(arg("mine"), "mine"):
+            clauses.append({"reporters": self.user.username})
+        if arg("near"):
+            self.near = self._near(arg("near"))
+            clauses.append({"location": {"$geoWithin": {"$geometry": self._around(*self.near)}}})
         categories = v.query_list(arg("category"), "category")
         if categories:
             clauses.append({"category.code": {"$in": categories}})
@@ -86,6 +111,38 @@ class CaseQueryMixin:
         return clauses[0] if len(clauses) == 1 else {"$and": clauses}
 
     @staticmethod
+    def _near(raw: str) -> tuple[float, float, float]:
+        parts = raw.split(",")
+        if len(parts) != 3:
+            raise bad_request("参数 near 应为 经度,纬度,半径米", code="invalid_parameter", field="near")
+        lng, lat, radius = (v.query_float(p, "near") for p in parts)
+        v.coordinate_pair(lng, lat, "near")
+        if not 0 < radius <= 5000:
+            raise bad_request("参数 near 的半径必须在 0~5000 米之间", code="invalid_parameter", field="near")
+        return lng, lat, radius
+
+    @staticmethod
+    def _around(lng: float, lat: float, radius: float) -> dict:
+        """A box that contains the circle; the exact distance is checked after the query
+        (`$centerSphere` would do both, but the embedded engine lacks it)."""
+        dlat = math.degrees(radius / EARTH_RADIUS_M)
+        dlng = dlat / max(math.cos(math.radians(lat)), 0.01)
+        w, e, s, n = lng - dlng, lng + dlng, lat - dlat, lat + dlat
+        return {"type": "Polygon", "coordinates": [[[w, s], [e, s], [e, n], [w, n], [w, s]]]}
+
+    def within_near(self, docs: list[dict]) -> list[dict]:
+        if not self.near:
+            return docs
+        lng, lat, radius = self.near
+        kept = []
+        for doc in docs:
+            x, y = doc["location"]["coordinates"][:2]
+            d = distance_m(lng, lat, x, y)
+            if d <= radius:
+                kept.append(dict(doc, distance_m=round(d)))
+        return kept
+
+    @staticmethod
     def _bbox_polygon(raw: str) -> dict:
         parts = raw.split(",")
         if len(parts) != 4:
@@ -110,9 +167,11 @@ class CasesHandler(CaseQueryMixin, BaseHandler):
         docs = await self.ctx.cases.find(query, SORT, limit + 1)
         more = len(docs) > limit
         docs = docs[:limit]
+        cursor_doc = docs[-1] if docs else None
+        docs = self.within_near(docs)
         self.send({
             "items": [to_api(doc, user, self.ctx.tz) for doc in docs],
-            "next": encode_cursor(docs[-1]) if more else None,
+            "next": encode_cursor(cursor_doc) if more else None,
         })
 
 
@@ -120,7 +179,7 @@ class CasesGeoJSONHandler(CaseQueryMixin, BaseHandler):
     async def get(self):
         user = self.require_user()
         limit = v.query_int(self.get_query_argument("limit", None), "limit", default=2000, low=1, high=10000)
-        docs = await self.ctx.cases.find(self.case_filter(), SORT, limit)
+        docs = self.within_near(await self.ctx.cases.find(self.case_filter(), SORT, limit))
         self.set_header("Content-Type", "application/geo+json; charset=UTF-8")
         self.send({
             "type": "FeatureCollection",
