@@ -1,0 +1,676 @@
+"""KPIs of the closed loop (SPEC §5): what each figure means, and how it is computed.
+
+Every figure is read from the case documents and their append-only history, never from
+counters that an action might have forgotten to bump. One query fetches the cases that can
+matter for the period (with a projection of the fields used here); everything else is done in
+Python in one pass, so grouping by department, district or street costs no extra query.
+
+How a case contributes:
+
+* each history event (report, file, dispatch, sign, feedback, check, close, ...) counts in the
+  period that contains its instant;
+* the figure is charged to the department responsible at that instant (the department of the
+  latest dispatch before it; events before the first dispatch go to the first one) and to the
+  case's district and street;
+* a ratio whose denominator is zero is `None` ("no basis"), never 0.
+
+The exact definition of every figure is `FIGURES[...].formula`, returned next to each value.
+"""
+
+from __future__ import annotations
+
+import logging
+from bisect import bisect_right
+from collections import Counter
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+from typing import Callable, Iterable
+
+from dispatch.domain import OPEN_STATUSES, STATUSES
+from dispatch.storage import StatsStore
+
+log = logging.getLogger(__name__)
+
+GROUP_BY = ("department", "district", "street")
+SATISFIED = ("satisfied", "basic")
+SATISFACTIONS = ("satisfied", "basic", "unsatisfied")
+DEFAULT_TOP = 20
+
+# Fields the KPIs read; everything else (descriptions, photos, hashes...) stays in the store.
+PROJECTION = {
+    "_id": 1, "number": 1, "status": 1, "priority": 1, "source": 1, "category": 1,
+    "jurisdiction": 1, "assignment.department": 1, "deadlines": 1, "clock": 1, "flags": 1,
+    "callback": 1, "callbacks": 1, "closed_at": 1, "created_at": 1,
+    "history.at": 1, "history.action": 1, "history.to": 1, "history.passed": 1, "history.department": 1,
+    "history.due_at": 1,
+}
+
+
+# --------------------------------------------------------------------------------------------
+# The figures
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Figure:
+    key: str
+    name: str
+    kind: str  # "count" | "ratio" | "hours"
+    formula: str
+    numerator: str | None = None  # tally keys
+    denominator: str | None = None
+    complement: bool = False  # value = 1 − numerator/denominator (准确派遣率)
+
+
+DUE = "处置时限（handle_by）在统计期内且已到期的案件，不含作废、并案"
+
+FIGURES: tuple[Figure, ...] = (
+    Figure("reported", "上报数", "count", "统计期内上报或登记的案件数"),
+    Figure("filed", "立案数", "count", "统计期内立案的案件数（同一案件只计一次）"),
+    Figure("closed", "结案数", "count", "统计期内结案（含即时办结）的案件数（同一案件只计一次）"),
+    Figure("overdue", "超期数", "count", "统计期内发生超期的案件数（同一案件只计一次）"),
+    Figure("open_overdue", "当前超期在办数", "count", "目前仍在办理且已超期的案件数（不受统计期限制）"),
+    Figure("due", "应结案数", "count", f"应结案数 = {DUE}"),
+    Figure("close_rate", "结案率", "ratio",
+           f"应结案案件中截至统计期末已结案的件数 / 应结案数（应结案：{DUE}）",
+           "due_closed", "due"),
+    Figure("on_time_close_rate", "按期结案率", "ratio",
+           "按期结案数 / 应结案数；按期结案：已结案，且最后一次处置反馈不晚于处置时限",
+           "due_closed_on_time", "due"),
+    Figure("on_time_handle_rate", "按期处置率", "ratio",
+           "按期处置数 / 应处置数；应处置数即应结案数，按期处置：最后一次处置反馈不晚于处置时限",
+           "due_handled_on_time", "due"),
+    Figure("rework_rate", "返工率", "ratio",
+           "返工数 / 处置反馈数；统计期内的处置反馈中，随后核查不通过或结案后重办的次数 / 统计期内处置反馈次数",
+           "reworked", "handled"),
+    Figure("return_rate", "退单率", "ratio",
+           "退单数 / 派遣数；统计期内的派遣中，被承办部门退回（退单）的次数 / 统计期内派遣次数",
+           "returned", "dispatched"),
+    Figure("accurate_dispatch_rate", "准确派遣率", "ratio",
+           "1 − 退单率 =（派遣数 − 退单数）/ 派遣数", "returned", "dispatched", complement=True),
+    Figure("response_rate", "响应率", "ratio",
+           "在签收时限内签收的派遣次数 / 派遣次数（统计期内的派遣；尚未签收且未到签收时限的不计入）",
+           "signed_on_time", "sign_settled"),
+    Figure("satisfaction_rate", "满意率", "ratio",
+           "（满意 + 基本满意）/ 回访成功数（统计期内回访且联系上来电人的工单）",
+           "satisfied", "callbacks"),
+    Figure("resolution_rate", "解决率", "ratio",
+           "已解决 / 回访成功数（统计期内回访且联系上来电人的工单）", "resolved", "callbacks"),
+    Figure("avg_handle_hours_working", "平均处置时长（工作小时）", "hours",
+           "Σ（首次处置反馈时间 − 派遣时间）/ 处置件次，只计工作日的工作时间；统计期内反馈的计入",
+           "handle_working_seconds", "handle_pairs"),
+    Figure("avg_handle_hours_natural", "平均处置时长（自然小时）", "hours",
+           "Σ（首次处置反馈时间 − 派遣时间）/ 处置件次，按自然时间；统计期内反馈的计入",
+           "handle_natural_seconds", "handle_pairs"),
+)
+FIGURE_BY_KEY = {f.key: f for f in FIGURES}
+
+
+def figure_values(tally: Counter) -> list[dict]:
+    """The figures of one row (or of the total), each with its numerator, denominator, formula."""
+    out = []
+    for f in FIGURES:
+        item = {"key": f.key, "name": f.name, "value": None, "formula": f.formula}
+        if f.kind == "count":
+            item["value"] = int(tally[f.key])
+        elif f.kind == "ratio":
+            num, den = int(tally[f.numerator]), int(tally[f.denominator])
+            if f.complement:
+                num = den - num
+            item.update(value=round(num / den, 4) if den else None, numerator=num, denominator=den)
+        else:  # hours: average of a sum of seconds
+            total, n = tally[f.numerator] / 3600, int(tally[f.denominator])
+            item.update(value=round(total / n, 2) if n else None, numerator=round(total, 2), denominator=n)
+        out.append(item)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# The period
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Period:
+    """[start, end) as UTC instants; `first_day`/`last_day` are the city-local calendar days."""
+
+    start: datetime
+    end: datetime
+    first_day: date
+    last_day: date
+
+    def contains(self, moment: datetime | None) -> bool:
+        return moment is not None and self.start <= moment < self.end
+
+    @classmethod
+    def days(cls, first: date, last: date, tz) -> "Period":
+        """From local midnight of `first` to local midnight after `last` (both days included)."""
+        start = datetime.combine(first, time(), tz).astimezone(timezone.utc)
+        end = datetime.combine(last + timedelta(days=1), time(), tz).astimezone(timezone.utc)
+        return cls(start, end, first, last)
+
+    @classmethod
+    def month_of(cls, day: date, tz) -> "Period":
+        first = day.replace(day=1)
+        following = (first + timedelta(days=32)).replace(day=1)
+        return cls.days(first, following - timedelta(days=1), tz)
+
+
+class PeriodError(ValueError):
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+
+
+def _parse_bound(raw: str, field: str, tz) -> tuple[datetime, bool]:
+    """(instant, is_bare_date). A bare date or a naive time is read in the city's timezone."""
+    try:
+        if len(raw) == 10:
+            return datetime.combine(date.fromisoformat(raw), time(), tz), True
+        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise PeriodError(field, f"参数 {field} 必须是 ISO 日期（如 2026-11-01）或时间") from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=tz)
+    return value, False
+
+
+def parse_period(raw_from: str | None, raw_to: str | None, tz, now: datetime) -> Period:
+    """`from`/`to` as the stats form sends them; the default is the current month.
+
+    A bare `to` date is included (from=2026-11-01&to=2026-11-30 is all of November); a `to` with
+    a time is an exclusive instant.
+    """
+    if not raw_from and not raw_to:
+        return Period.month_of(now.astimezone(tz).date(), tz)
+    if raw_from:
+        start, _ = _parse_bound(raw_from.strip(), "from", tz)
+    if raw_to:
+        end, bare = _parse_bound(raw_to.strip(), "to", tz)
+        if bare:
+            end += timedelta(days=1)
+    if not raw_from:
+        start = datetime.combine((end - timedelta(microseconds=1)).astimezone(tz).date().replace(day=1), time(), tz)
+    if not raw_to:
+        end = datetime.combine(Period.month_of(start.astimezone(tz).date(), tz).last_day + timedelta(days=1),
+                               time(), tz)
+    if end <= start:
+        raise PeriodError("to", "统计期的结束必须晚于开始")
+    last = (end - timedelta(microseconds=1)).astimezone(tz).date()
+    return Period(start.astimezone(timezone.utc), end.astimezone(timezone.utc), start.astimezone(tz).date(), last)
+
+
+def period_query(period: Period) -> dict:
+    """Cases that can contribute to the period's figures (a superset: the figures filter by time).
+
+    Any event in the period leaves `updated_at` at or after its start; a deadline in the period
+    may have passed unnoticed; open overdue cases feed the current overdue list.
+    """
+    window = {"$gte": period.start, "$lt": period.end}
+    return {"$or": [
+        {"created_at": {"$lt": period.end}, "$or": [
+            {"created_at": window},
+            {"updated_at": {"$gte": period.start}},
+            {"closed_at": {"$gte": period.start}},
+            {"deadlines.handle_by": window},
+            {"status": {"$in": list(OPEN_STATUSES)}},
+        ]},
+        {"status": {"$in": list(OPEN_STATUSES)}, "flags.overdue": True},
+    ]}
+
+
+# --------------------------------------------------------------------------------------------
+# One case, read for the KPIs
+# --------------------------------------------------------------------------------------------
+
+
+def _utc(value):
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    return value if isinstance(value, datetime) else None
+
+
+def _moment(entry: dict) -> datetime | None:
+    """When the event happened: the sweep records a crossed threshold later than it fell due
+    (`due_at`), and the figures count it at the moment it fell due."""
+    return _utc(entry.get("due_at")) or _utc(entry.get("at"))
+
+
+NO_DEPARTMENT = {"id": None, "name": "未派遣"}
+NO_PLACE = {"id": None, "name": "未定位"}
+
+
+class CaseTimeline:
+    """A case's history as the KPIs need it, and who was responsible for it when."""
+
+    def __init__(self, case: dict, department_names: dict[str, str]):
+        self.case = case
+        self.entries = [dict(e, at=_moment(e)) for e in case.get("history") or [] if _moment(e) is not None]
+        current = ((case.get("assignment") or {}).get("department")) or None
+        self.current_department = self._department(current, department_names) or NO_DEPARTMENT
+        self.dispatches = [i for i, e in enumerate(self.entries) if e.get("action") == "dispatch"]
+        # Responsibility changes at each dispatch; a dispatch entry that does not name its
+        # department is taken to be the current assignment.
+        self._changes = [self.entries[i]["at"] for i in self.dispatches]
+        self._owners = [self._department(self.entries[i].get("department"), department_names)
+                        or self.current_department for i in self.dispatches]
+
+    @staticmethod
+    def _department(value, names: dict[str, str]) -> dict | None:
+        if isinstance(value, dict) and value.get("id"):
+            return {"id": value["id"], "name": value.get("name") or names.get(value["id"], value["id"])}
+        if isinstance(value, str) and value:
+            return {"id": value, "name": names.get(value, value)}
+        return None
+
+    def department_at(self, moment: datetime) -> dict:
+        if not self._owners:
+            return self.current_department
+        index = bisect_right(self._changes, moment) - 1
+        return self._owners[max(index, 0)]
+
+    def first(self, actions: tuple[str, ...], period: Period) -> datetime | None:
+        for e in self.entries:
+            if e.get("action") in actions and period.contains(e["at"]):
+                return e["at"]
+        return None
+
+    def last_at(self, action: str) -> datetime | None:
+        for e in reversed(self.entries):
+            if e.get("action") == action:
+                return e["at"]
+        return None
+
+    def following(self, index: int, stop: tuple[str, ...]):
+        """Entries after `index` up to (not including) the next one whose action is in `stop`."""
+        for e in self.entries[index + 1:]:
+            if e.get("action") in stop:
+                return
+            yield e
+
+
+def category_sign_deadline(categories: dict, calendar) -> Callable[[dict, datetime, bool], datetime | None]:
+    """The sign deadline of a dispatch: the stored one for the latest dispatch, otherwise the
+    category's sign limit counted from the dispatch (what the workflow sets when it dispatches).
+    Earlier dispatches' deadlines were overwritten by later ones, hence the recomputation."""
+
+    def deadline(case: dict, dispatched_at: datetime, latest: bool) -> datetime | None:
+        stored = _utc((case.get("deadlines") or {}).get("sign_by"))
+        if latest and stored is not None:
+            return stored
+        category = categories.get(((case.get("category") or {}).get("code")))
+        if category is None:
+            return stored if latest else None
+        limits = dict(category.limits or {})
+        if case.get("priority") == "urgent" and category.urgent_limits:
+            limits.update(category.urgent_limits)
+        if not limits.get("sign"):
+            return None
+        try:
+            return calendar.add(dispatched_at, limits["sign"])
+        except ValueError:
+            log.warning("category %s: unusable sign limit %r", category.code, limits["sign"])
+            return None
+
+    return deadline
+
+
+def case_facts(timeline: CaseTimeline, period: Period, now: datetime, calendar, sign_deadline):
+    """(tally key, amount, instant) for everything one case contributes to the period."""
+    case, entries = timeline.case, timeline.entries
+    status = case.get("status")
+    created = _utc(case.get("created_at"))
+
+    if period.contains(created):
+        yield "reported", 1, created
+        yield f"status:{status}", 1, created
+    for key, actions in (("filed", ("file",)), ("closed", ("close", "answer")), ("overdue", ("overdue",))):
+        at = timeline.first(actions, period)
+        if at is not None:
+            yield key, 1, at
+    if status in OPEN_STATUSES and (case.get("flags") or {}).get("overdue"):
+        yield "open_overdue", 1, now
+
+    yield from _due_facts(timeline, period, now)
+    yield from _dispatch_facts(timeline, period, now, sign_deadline)
+    yield from _feedback_facts(timeline, period, calendar)
+    yield from _callback_facts(timeline, period)
+
+
+def _due_facts(timeline: CaseTimeline, period: Period, now: datetime):
+    """应结案: the handle deadline fell in the period and has passed (a future one is not due yet)."""
+    case = timeline.case
+    handle_by = _utc((case.get("deadlines") or {}).get("handle_by"))
+    if handle_by is None or not (period.start <= handle_by < min(period.end, now)):
+        return
+    if case.get("status") in ("void", "merged"):
+        return
+    yield "due", 1, handle_by
+    last_feedback = timeline.last_at("feedback")
+    on_time = last_feedback is not None and last_feedback <= handle_by
+    closed_at = _utc(case.get("closed_at")) or timeline.last_at("close")
+    closed = case.get("status") == "closed" and closed_at is not None and closed_at < period.end
+    if on_time:
+        yield "due_handled_on_time", 1, handle_by
+    if closed:
+        yield "due_closed", 1, handle_by
+        if on_time:
+            yield "due_closed_on_time", 1, handle_by
+
+
+def _dispatch_facts(timeline: CaseTimeline, period: Period, now: datetime, sign_deadline):
+    latest = timeline.dispatches[-1] if timeline.dispatches else None
+    for index in timeline.dispatches:
+        at = timeline.entries[index]["at"]
+        if not period.contains(at):
+            continue
+        yield "dispatched", 1, at
+        after = list(timeline.following(index, ("dispatch",)))
+        if any(e.get("action") == "return" for e in after):
+            yield "returned", 1, at
+        deadline = sign_deadline(timeline.case, at, index == latest)
+        outcome = next((e for e in after if e.get("action") in ("sign", "return")), None)
+        if outcome is None and index != latest:
+            outcome = {"action": "dispatch"}  # re-dispatched before anybody signed
+        if outcome is None:
+            if deadline is None or now <= deadline:
+                continue  # still within the sign limit: not settled yet
+            yield "sign_settled", 1, at
+        else:
+            yield "sign_settled", 1, at
+            if outcome["action"] == "sign" and (deadline is None or outcome["at"] <= deadline):
+                yield "signed_on_time", 1, at
+
+
+def _feedback_facts(timeline: CaseTimeline, period: Period, calendar):
+    entries = timeline.entries
+    dispatched_at = None
+    first_since_dispatch = False
+    for index, e in enumerate(entries):
+        action = e.get("action")
+        if action == "dispatch":
+            dispatched_at, first_since_dispatch = e["at"], True
+            continue
+        if action != "feedback":
+            continue
+        if period.contains(e["at"]):
+            yield "handled", 1, e["at"]
+            reworked = any(_sends_back(x) for x in timeline.following(index, ("feedback",)))
+            if reworked:
+                yield "reworked", 1, e["at"]
+            if first_since_dispatch and dispatched_at is not None:
+                yield "handle_pairs", 1, e["at"]
+                yield "handle_natural_seconds", (e["at"] - dispatched_at).total_seconds(), e["at"]
+                yield "handle_working_seconds", calendar.working_seconds_between(dispatched_at, e["at"]), e["at"]
+        first_since_dispatch = False
+
+
+def _sends_back(entry: dict) -> bool:
+    """返工: a check that did not pass, or a closed case reopened for more work."""
+    if entry.get("action") == "check":
+        return entry.get("passed") is False or entry.get("to") == "accepted"
+    return entry.get("action") == "reopen"
+
+
+def _callback_facts(timeline: CaseTimeline, period: Period):
+    """A ticket counts once, with its latest successful callback (an unanswered call later on
+    does not erase what the caller said before)."""
+    case = timeline.case
+    callbacks = case.get("callbacks") or ([case["callback"]] if case.get("callback") else [])
+    reached = [c for c in callbacks if isinstance(c, dict) and c.get("contacted") is not False
+               and c.get("satisfaction") in SATISFACTIONS]
+    if not reached:
+        return
+    callback = reached[-1]
+    at = _utc(callback.get("at")) or timeline.last_at("check")
+    if not period.contains(at):
+        return
+    yield "callbacks", 1, at
+    if callback["satisfaction"] in SATISFIED:
+        yield "satisfied", 1, at
+    if callback.get("resolved") is True:
+        yield "resolved", 1, at
+
+
+# --------------------------------------------------------------------------------------------
+# Aggregation
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    group: dict
+    tally: Counter
+
+    def as_dict(self) -> dict:
+        by_status = {s: int(self.tally[f"status:{s}"]) for s in STATUSES}
+        return {"group": self.group, "kpis": figure_values(self.tally), "by_status": by_status}
+
+
+class KpiAggregator:
+    """Folds case facts into one row per group plus a total, in a single pass over the cases."""
+
+    def __init__(self, *, period: Period, group_by: str, now: datetime, calendar, sign_deadline,
+                 department_names: dict[str, str], department: str | None = None):
+        if group_by not in GROUP_BY:
+            raise ValueError(group_by)
+        self.period, self.group_by, self.now = period, group_by, now
+        self.calendar, self.sign_deadline = calendar, sign_deadline
+        self.department_names = department_names
+        self.department = department  # a department user's own share only
+        self.rows: dict = {}
+        self.total = Counter()
+        self.overdue_cases: list[tuple[dict, CaseTimeline]] = []
+
+    def seed(self, groups: Iterable[dict]) -> None:
+        """Groups that get a row even with nothing to count (every street of a district...)."""
+        for group in groups:
+            self.rows.setdefault(group["id"], Row(group, Counter()))
+
+    def add(self, case: dict) -> None:
+        timeline = CaseTimeline(case, self.department_names)
+        for key, amount, at in case_facts(timeline, self.period, self.now, self.calendar, self.sign_deadline):
+            department = timeline.department_at(at)
+            if self.department is not None and department["id"] != self.department:
+                continue
+            group = self._group(case, department)
+            row = self.rows.get(group["id"])
+            if row is None:
+                row = self.rows[group["id"]] = Row(group, Counter())
+            row.tally[key] += amount
+            self.total[key] += amount
+        if case.get("status") in OPEN_STATUSES and (case.get("flags") or {}).get("overdue"):
+            department = timeline.department_at(self.now)
+            if self.department is None or department["id"] == self.department:
+                self.overdue_cases.append((case, timeline))
+
+    def _group(self, case: dict, department: dict) -> dict:
+        if self.group_by == "department":
+            return department
+        jurisdiction = case.get("jurisdiction") or {}
+        node = jurisdiction.get(self.group_by)
+        if not node:
+            return NO_PLACE
+        group = {"id": node["id"], "name": node.get("name") or node["id"]}
+        if self.group_by == "street":
+            group["district"] = (jurisdiction.get("district") or {}).get("name")
+        return group
+
+    def rows_sorted(self) -> list[Row]:
+        return sorted(self.rows.values(), key=lambda r: (r.group["id"] is None, r.group["id"] or ""))
+
+    def overdue_list(self, top: int, tz) -> list[dict]:
+        items = []
+        for case, timeline in self.overdue_cases:
+            deadline = _stage_deadline(case)
+            jurisdiction = case.get("jurisdiction") or {}
+            items.append({
+                "id": case["_id"],
+                "number": case.get("number"),
+                "status": case.get("status"),
+                "category": (case.get("category") or {}).get("name"),
+                "department": timeline.department_at(self.now)["name"],
+                "district": (jurisdiction.get("district") or {}).get("name"),
+                "street": (jurisdiction.get("street") or {}).get("name"),
+                "deadline": deadline,
+                "overdue_hours": round((self.now - deadline).total_seconds() / 3600, 1) if deadline else None,
+            })
+        far = datetime.max.replace(tzinfo=timezone.utc)
+        items.sort(key=lambda item: (item["deadline"] or far, item["number"] or ""))
+        for item in items:
+            item["deadline"] = iso(item["deadline"], tz)
+        return items[:top]
+
+
+STAGE_DEADLINE = {"dispatched": "sign_by", "accepted": "handle_by", "handled": "check_by"}
+
+
+def _stage_deadline(case: dict) -> datetime | None:
+    clock = case.get("clock") or {}
+    if clock.get("deadline"):
+        return _utc(clock["deadline"])
+    field = STAGE_DEADLINE.get(case.get("status"))
+    return _utc((case.get("deadlines") or {}).get(field)) if field else None
+
+
+def iso(value: datetime | None, tz) -> str | None:
+    return value.astimezone(tz).isoformat(timespec="seconds") if value else None
+
+
+# --------------------------------------------------------------------------------------------
+# Entry points: the API and the daily snapshot
+# --------------------------------------------------------------------------------------------
+
+
+def scope_info(city, scope: str) -> dict:
+    if scope == city.id:
+        return {"id": city.id, "name": city.name, "level": "city"}
+    node = city.jurisdictions[scope]
+    return {"id": node.id, "name": node.name, "level": node.level}
+
+
+def seed_groups(city, scope: str, group_by: str, department: str | None) -> list[dict]:
+    """Rows shown even when empty: the scope's districts/streets, or the departments serving it."""
+    if group_by == "department":
+        if department:
+            d = city.departments.get(department)
+            return [{"id": department, "name": d.name if d else department}]
+        inside = city.descendants(scope) | set(city.ancestors(scope))
+        return [{"id": d.id, "name": d.name} for d in city.departments.values() if d.jurisdiction in inside]
+    groups = []
+    for jid in sorted(city.descendants(scope)):
+        node = city.jurisdictions.get(jid)
+        if node is None or node.level != group_by:
+            continue
+        group = {"id": node.id, "name": node.name}
+        if group_by == "street":
+            parent = city.jurisdictions.get(node.parent) if node.parent else None
+            group["district"] = parent.name if parent is not None and parent.level == "district" else None
+        groups.append(group)
+    return groups
+
+
+async def compute(ctx, *, base_filter: dict, scope: str, period: Period, group_by: str,
+                  department: str | None = None, top: int = DEFAULT_TOP, now: datetime | None = None) -> dict:
+    """The KPI report for `scope` and `period`, restricted to what `base_filter` lets one see.
+
+    `base_filter` is the reader's case filter (dispatch.policy.case_read_filter); `department`
+    keeps only the figures charged to that department (a department user's own share).
+    """
+    city = ctx.city
+    now = now or datetime.now(timezone.utc)
+    clauses = [c for c in (base_filter, {} if scope == city.id else {"scope_path": scope}, period_query(period)) if c]
+    query = clauses[0] if len(clauses) == 1 else {"$and": clauses}
+    cases = await stats_store(ctx).period_cases(query, PROJECTION)
+
+    aggregator = KpiAggregator(
+        period=period, group_by=group_by, now=now, calendar=ctx.calendar,
+        sign_deadline=category_sign_deadline(city.categories, ctx.calendar),
+        department_names={d.id: d.name for d in city.departments.values()}, department=department,
+    )
+    aggregator.seed(seed_groups(city, scope, group_by, department))
+    for case in cases:
+        aggregator.add(case)
+
+    overdue = aggregator.overdue_list(top, ctx.tz)
+    total = Row({"id": None, "name": "合计"}, aggregator.total).as_dict()
+    return {
+        "scope": scope_info(city, scope),
+        "department": department,
+        "period": {"from": iso(period.start, ctx.tz), "to": iso(period.end, ctx.tz),
+                   "first_day": period.first_day.isoformat(), "last_day": period.last_day.isoformat()},
+        "group_by": group_by,
+        "generated_at": iso(now, ctx.tz),
+        "total": total,
+        "rows": [row.as_dict() for row in aggregator.rows_sorted()],
+        "overdue": {"count": total_value(total, "open_overdue"), "items": overdue},
+    }
+
+
+def stats_store(ctx) -> StatsStore:
+    return getattr(ctx, "stats", None) or StatsStore(ctx.storage.db)
+
+
+def _compact(row: dict) -> dict:
+    """A row without the repeated names and formulas (they live in FIGURES), for storage."""
+    kpis = {k["key"]: {f: k[f] for f in ("value", "numerator", "denominator") if f in k} for k in row["kpis"]}
+    return {"group": row["group"], "kpis": kpis, "by_status": row["by_status"]}
+
+
+def total_value(row: dict, key: str):
+    return next(k["value"] for k in row["kpis"] if k["key"] == key)
+
+
+async def snapshot_day(ctx, day: date) -> list[str]:
+    """Store `day`'s KPIs for the city (rows per district) and each district (rows per street).
+
+    The scheduler calls it every morning for the day before. Each snapshot's id is
+    "<day>:<scope>", so running it again for the same day replaces, never duplicates.
+    """
+    city = ctx.city
+    period = Period.days(day, day, ctx.tz)
+    now = datetime.now(timezone.utc)
+    scopes = [(city.id, "district")] + [
+        (j.id, "street") for j in sorted(city.jurisdictions.values(), key=lambda j: j.id) if j.level == "district"
+    ]
+    ids = []
+    for scope, group_by in scopes:
+        report = await compute(ctx, base_filter={}, scope=scope, period=period, group_by=group_by, now=now)
+        snapshot_id = f"{day.isoformat()}:{scope}"
+        await stats_store(ctx).save_snapshot({
+            "_id": snapshot_id, "day": day.isoformat(), "scope": scope, "scope_name": report["scope"]["name"],
+            "computed_at": now, "period": report["period"], "group_by": group_by,
+            "total": _compact(report["total"]), "rows": [_compact(row) for row in report["rows"]],
+        })
+        ids.append(snapshot_id)
+    log.info("KPI snapshot for %s stored for %d scopes", day, len(ids))
+    return ids
+
+
+# --------------------------------------------------------------------------------------------
+# As a table (CSV / XLSX export)
+# --------------------------------------------------------------------------------------------
+
+GROUP_HEADERS = {"department": "部门", "district": "区县", "street": "街道"}
+
+
+def _cell(figure: dict):
+    value = figure["value"]
+    if value is None:
+        return None
+    if FIGURE_BY_KEY[figure["key"]].kind == "ratio":
+        return round(value * 100, 2)
+    return value
+
+
+def table(report: dict) -> tuple[list[str], list[list]]:
+    """Headers (Chinese, ratios in %) and one line per row, the total last; None = no basis."""
+    street = report["group_by"] == "street"
+    headers = [GROUP_HEADERS[report["group_by"]], "编码"] + (["所属区县"] if street else [])
+    headers += [f.name + ("(%)" if f.kind == "ratio" else "") for f in FIGURES]
+    lines = []
+    for row in [*report["rows"], report["total"]]:
+        group = row["group"]
+        line = [group["name"], group["id"] or ""] + ([group.get("district") or ""] if street else [])
+        lines.append(line + [_cell(k) for k in row["kpis"]])
+    return headers, lines
