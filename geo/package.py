@@ -1,0 +1,1049 @@
+"""Loading and validating a city package (SPEC §2).
+
+A city is a folder::
+
+    city.yaml  jurisdictions.geojson  zones.geojson?  departments.yaml  categories.yaml
+    rules.yaml  users.yaml  addresses.csv?
+
+``load_city(path)`` reads all of it, checks it and returns a :class:`City`. Anything wrong
+raises :class:`CityPackageError` whose message names the file, the feature (index and id) and
+the problem, e.g. ``jurisdictions.geojson: feature #12 (id 330102001001): unknown parent
+'330102999'``. All problems found in one pass are reported together (``.errors``).
+
+Nothing here is tied to Hangzhou: codes, ids, kinds and department types are data.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import numpy as np
+import shapely
+import yaml
+from shapely.geometry import mapping, shape
+
+from geo.metric import LocalProjection
+
+LEVELS = ("district", "street", "community", "grid")
+LEVEL_RANK = {name: i for i, name in enumerate(LEVELS)}  # lower rank = higher level
+ROLES = ("grid_worker", "operator", "dispatcher", "department", "commander", "admin")
+SOURCES = ("grid", "hotline")
+CATEGORY_KINDS = ("component", "event", "hotline")
+PRIORITIES = ("normal", "urgent")
+LIMIT_STAGES = ("sign", "handle", "check")
+DEFAULT_TIMEZONE = "Asia/Shanghai"
+DEFAULT_WORK_HOURS = ["08:30-12:00", "13:30-17:30"]
+
+REQUIRED_FILES = (
+    "city.yaml",
+    "jurisdictions.geojson",
+    "departments.yaml",
+    "categories.yaml",
+    "rules.yaml",
+    "users.yaml",
+)
+
+CONDITION_KEYS = ("categories", "sources", "near_zone", "in_zone", "keywords", "hours")
+RULE_KEYS = ("id", "priority", "when", "assign", "set_priority", "name", "description", "note")
+FALLBACK_KEYS = ("department", "department_type", "set_priority", "description", "note")
+
+_HOURS_RE = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
+_DURATION_RE = re.compile(r"^\d+(\.\d+)?(s|m|h|d|wh|wd)$")
+
+
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class CityPackageError(ValueError):
+    """A city package that cannot be used. ``errors`` lists every problem found."""
+
+    def __init__(self, message: str, errors: list[str] | None = None):
+        super().__init__(message)
+        self.errors = errors if errors is not None else [message]
+
+
+# --------------------------------------------------------------------------- data model
+
+
+@dataclass(frozen=True, eq=False)
+class Jurisdiction:
+    id: str
+    name: str
+    level: str
+    parent: str | None
+    geometry: Any  # shapely Polygon / MultiPolygon, lng/lat
+
+
+@dataclass(frozen=True, eq=False)
+class Zone:
+    id: str
+    name: str
+    kind: str
+    geometry: Any  # shapely geometry (points, lines or polygons), lng/lat
+
+
+@dataclass(frozen=True)
+class Department:
+    id: str
+    name: str
+    type: str
+    jurisdiction: str
+
+
+@dataclass(frozen=True)
+class Category:
+    code: str
+    name: str
+    kind: str
+    group: str | None
+    priority: str
+    limits: dict
+    urgent_limits: dict | None
+    auto_dispatch: bool = False
+
+
+@dataclass(frozen=True)
+class HoursWindow:
+    """A local-time window ``HH:MM-HH:MM`` (start inclusive, end exclusive); may cross midnight."""
+
+    start: int  # minutes after midnight
+    end: int
+    text: str
+
+    def contains(self, minute: int) -> bool:
+        if self.start < self.end:
+            return self.start <= minute < self.end
+        return minute >= self.start or minute < self.end
+
+
+@dataclass(frozen=True)
+class NearZone:
+    kind: str
+    within_m: float
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    priority: float
+    index: int  # position in rules.yaml (ties in priority keep file order)
+    categories: frozenset | None = None  # None = any ("*")
+    sources: frozenset | None = None
+    near_zone: NearZone | None = None
+    in_zone: str | None = None
+    keywords: tuple | None = None
+    hours: HoursWindow | None = None
+    department: str | None = None  # assign.department
+    department_type: str | None = None  # assign.department_type
+    set_priority: str | None = None
+    description: str | None = None
+
+    @property
+    def is_fallback(self) -> bool:
+        return self.id == "fallback"
+
+
+@dataclass
+class RuleSet:
+    rules: list  # list[Rule] sorted by (priority, file order)
+    fallback: Rule
+
+    def __iter__(self):
+        return iter(self.rules)
+
+    def __len__(self):
+        return len(self.rules)
+
+    def get(self, rule_id: str) -> Rule | None:
+        if rule_id == "fallback":
+            return self.fallback
+        for rule in self.rules:
+            if rule.id == rule_id:
+                return rule
+        return None
+
+
+@dataclass(eq=False)
+class City:
+    id: str
+    name: str
+    timezone: str
+    work_hours: list
+    holidays: list
+    workdays: list
+    path: str
+    jurisdictions: dict
+    zones: list
+    departments: dict
+    categories: dict
+    rules: RuleSet
+    users: list
+    addresses: Any
+    config: dict
+    warnings: list = field(default_factory=list)
+    _geojson_cache: dict = field(default_factory=dict, repr=False)
+    _children: dict | None = field(default=None, repr=False)
+    _projection: LocalProjection | None = field(default=None, repr=False)
+
+    # -- derived views -----------------------------------------------------------------
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def bounds(self) -> tuple:
+        """(minx, miny, maxx, maxy) of the districts, degrees."""
+        districts = [j.geometry for j in self.jurisdictions.values() if j.level == "district"]
+        return tuple(shapely.total_bounds(districts).tolist())
+
+    @property
+    def projection(self) -> LocalProjection:
+        """The city's local metric frame (see geo.metric)."""
+        if self._projection is None:
+            self._projection = LocalProjection.for_bounds(*self.bounds)
+        return self._projection
+
+    def jurisdiction_geojson(self, level: str | None = None) -> dict:
+        """FeatureCollection of jurisdictions (one level, or all); cached per level."""
+        if level is not None and level not in LEVELS:
+            raise ValueError(f"unknown level {level!r}; expected one of {', '.join(LEVELS)}")
+        key = level or "*"
+        cached = self._geojson_cache.get(key)
+        if cached is None:
+            features = [
+                {
+                    "type": "Feature",
+                    "id": j.id,
+                    "properties": {"id": j.id, "name": j.name, "level": j.level, "parent": j.parent},
+                    "geometry": mapping(j.geometry),
+                }
+                for j in self.jurisdictions.values()
+                if level is None or j.level == level
+            ]
+            cached = {"type": "FeatureCollection", "features": features}
+            self._geojson_cache[key] = cached
+        return cached
+
+    def children(self, jurisdiction_id: str) -> list:
+        if self._children is None:
+            kids: dict[str, list] = {}
+            for j in self.jurisdictions.values():
+                kids.setdefault(j.parent or self.id, []).append(j.id)
+            self._children = kids
+        return self._children.get(jurisdiction_id, [])
+
+    def descendants(self, jurisdiction_id: str) -> set:
+        """The jurisdiction and everything under it (the city id → every jurisdiction + city)."""
+        if jurisdiction_id == self.id:
+            return set(self.jurisdictions) | {self.id}
+        if jurisdiction_id not in self.jurisdictions:
+            raise KeyError(jurisdiction_id)
+        out = {jurisdiction_id}
+        stack = [jurisdiction_id]
+        while stack:
+            for kid in self.children(stack.pop()):
+                if kid not in out:
+                    out.add(kid)
+                    stack.append(kid)
+        return out
+
+    def ancestors(self, jurisdiction_id: str) -> list:
+        """[jurisdiction, parent, ..., district, city id] (nearest first)."""
+        chain = []
+        current = jurisdiction_id
+        while current is not None and current in self.jurisdictions:
+            chain.append(current)
+            current = self.jurisdictions[current].parent
+        chain.append(self.id)
+        return chain
+
+    def zone_kinds(self) -> set:
+        return {z.kind for z in self.zones}
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+class _Problems:
+    def __init__(self):
+        self.items: list[str] = []
+
+    def add(self, file: str, where: str | None, problem: str) -> None:
+        self.items.append(f"{file}: {where}: {problem}" if where else f"{file}: {problem}")
+
+    def raise_if_any(self) -> None:
+        if not self.items:
+            return
+        shown = self.items[:25]
+        more = len(self.items) - len(shown)
+        if len(self.items) == 1:
+            message = self.items[0]
+        else:
+            message = f"{len(self.items)} problems in the city package:\n  " + "\n  ".join(shown)
+            if more:
+                message += f"\n  ... and {more} more"
+        raise CityPackageError(message, list(self.items))
+
+
+def _where(kind: str, index: int, ident: Any = None) -> str:
+    return f"{kind} #{index}" + (f" (id {ident})" if ident not in (None, "") else "")
+
+
+def _read_text(path: str, file: str) -> str:
+    try:
+        with open(path, encoding="utf-8-sig") as fh:
+            return fh.read()
+    except UnicodeDecodeError as exc:
+        raise CityPackageError(f"{file}: not valid UTF-8 ({exc})") from None
+    except OSError as exc:
+        raise CityPackageError(f"{file}: cannot read ({exc.strerror})") from None
+
+
+def _load_yaml(root: str, file: str) -> Any:
+    text = _read_text(os.path.join(root, file), file)
+    try:
+        return yaml.load(text, Loader=_YAML_LOADER)
+    except yaml.YAMLError as exc:
+        raise CityPackageError(f"{file}: YAML syntax error: {exc}") from None
+
+
+def _load_json(root: str, file: str) -> Any:
+    text = _read_text(os.path.join(root, file), file)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CityPackageError(f"{file}: JSON syntax error at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+
+
+def _as_id(value: Any) -> str | None:
+    """Ids are strings; integers (JSON numbers, unquoted YAML) are accepted and stringified."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        return value.strip() or None
+    if isinstance(value, int):
+        return str(value)
+    return None
+
+
+def _list_items(data: Any, file: str, key: str) -> list:
+    """A YAML file holding a list, either bare or under `key`."""
+    if isinstance(data, dict) and key in data:
+        data = data[key]
+    if data is None:
+        return []
+    if not isinstance(data, list):
+        raise CityPackageError(f"{file}: expected a list of {key} (or a mapping with a '{key}' list)")
+    return data
+
+
+def parse_hours_window(text: Any) -> HoursWindow:
+    """'HH:MM-HH:MM' → HoursWindow; raises ValueError with the reason."""
+    if not isinstance(text, str):
+        raise ValueError(f"hours must be a string 'HH:MM-HH:MM', got {text!r}")
+    m = _HOURS_RE.match(text)
+    if not m:
+        raise ValueError(f"bad hours window {text!r}: expected 'HH:MM-HH:MM'")
+    h1, m1, h2, m2 = (int(g) for g in m.groups())
+    if h1 > 23 or m1 > 59 or h2 > 24 or m2 > 59 or (h2 == 24 and m2 != 0):
+        raise ValueError(f"bad hours window {text!r}: time out of range")
+    start, end = h1 * 60 + m1, h2 * 60 + m2
+    if start == end % 1440:
+        raise ValueError(f"bad hours window {text!r}: start equals end")
+    return HoursWindow(start, end, f"{h1:02d}:{m1:02d}-{h2:02d}:{m2:02d}")
+
+
+def _check_duration(value: Any) -> str | None:
+    """None if `value` is a valid duration string, else the reason."""
+    if not isinstance(value, str):
+        return f"duration must be a string like '4wh', got {value!r}"
+    try:
+        from dispatch.deadlines import parse_duration  # owned by the deadlines module
+    except ImportError:  # pragma: no cover - only before dispatch/deadlines.py exists
+        parse_duration = None
+    if parse_duration is not None:
+        try:
+            parse_duration(value)
+        except Exception as exc:  # noqa: BLE001 - any refusal is a package problem
+            return str(exc)
+        return None
+    if not _DURATION_RE.match(value.strip()):
+        return f"bad duration {value!r}: expected a number and a unit (s, m, h, d, wh, wd)"
+    return None
+
+
+def _parse_day(value: Any) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        return date.fromisoformat(value.strip())
+    raise ValueError(f"not a date: {value!r}")
+
+
+# --------------------------------------------------------------------------- sections
+
+
+def _load_city_yaml(root: str) -> dict:
+    file = "city.yaml"
+    data = _load_yaml(root, file)
+    if not isinstance(data, dict):
+        raise CityPackageError(f"{file}: expected a mapping with id, name, timezone, work_hours")
+    p = _Problems()
+    cid = _as_id(data.get("id"))
+    if not cid:
+        p.add(file, None, "missing 'id' (the city's code, e.g. 330100)")
+    if not isinstance(data.get("name"), str) or not data.get("name").strip():
+        p.add(file, None, "missing 'name'")
+    tz = data.get("timezone") or DEFAULT_TIMEZONE
+    try:
+        ZoneInfo(str(tz))
+    except (ZoneInfoNotFoundError, ValueError):
+        p.add(file, None, f"unknown timezone {tz!r}")
+    hours = data.get("work_hours", DEFAULT_WORK_HOURS)
+    if not isinstance(hours, list) or not hours:
+        p.add(file, None, "work_hours must be a non-empty list like ['08:30-12:00', '13:30-17:30']")
+        hours = []
+    last_end = -1
+    for i, h in enumerate(hours):
+        try:
+            w = parse_hours_window(h)
+        except ValueError as exc:
+            p.add(file, f"work_hours[{i}]", str(exc))
+            continue
+        if w.start >= w.end:
+            p.add(file, f"work_hours[{i}]", f"{h!r}: a working period must not cross midnight")
+        elif w.start < last_end:
+            p.add(file, f"work_hours[{i}]", f"{h!r} overlaps or precedes the previous period")
+        last_end = max(last_end, w.end)
+    days = {}
+    for key in ("holidays", "workdays"):
+        raw = data.get(key) or []
+        if not isinstance(raw, list):
+            p.add(file, None, f"{key} must be a list of dates (YYYY-MM-DD)")
+            raw = []
+        parsed = []
+        for i, v in enumerate(raw):
+            try:
+                parsed.append(_parse_day(v))
+            except ValueError:
+                p.add(file, f"{key}[{i}]", f"not a date (YYYY-MM-DD): {v!r}")
+        days[key] = parsed
+    p.raise_if_any()
+    return {
+        "id": cid,
+        "name": data["name"].strip(),
+        "timezone": str(tz),
+        "work_hours": [parse_hours_window(h).text for h in hours],
+        "holidays": days["holidays"],
+        "workdays": days["workdays"],
+        "raw": data,
+    }
+
+
+def _features(data: Any, file: str) -> list:
+    if not isinstance(data, dict) or data.get("type") != "FeatureCollection" or not isinstance(
+        data.get("features"), list
+    ):
+        raise CityPackageError(f"{file}: expected a GeoJSON FeatureCollection with a 'features' list")
+    return data["features"]
+
+
+def _geometries(p: _Problems, file: str, items: list, allowed: tuple) -> list:
+    """Parse the geometries of [(where, feature)] in bulk; None (and a problem) where unusable."""
+    out: list = [None] * len(items)
+    texts, pos = [], []
+    for k, (where, feature) in enumerate(items):
+        raw = feature.get("geometry")
+        if not isinstance(raw, dict) or "type" not in raw:
+            p.add(file, where, "missing geometry")
+        elif raw["type"] not in allowed:
+            p.add(file, where, f"geometry type {raw['type']} not allowed (expected {' or '.join(allowed)})")
+        else:
+            try:
+                texts.append(json.dumps(raw))
+            except (TypeError, ValueError) as exc:
+                p.add(file, where, f"malformed {raw['type']} coordinates ({exc})")
+                continue
+            pos.append(k)
+    if not pos:
+        return out
+    try:
+        parsed = shapely.from_geojson(texts, on_invalid="ignore")
+    except Exception:  # noqa: BLE001 - fall back to one by one for the messages
+        parsed = np.array([None] * len(texts), dtype=object)
+    for j, k in enumerate(pos):
+        if parsed[j] is None:
+            where, feature = items[k]
+            try:
+                parsed[j] = shape(feature["geometry"])
+            except Exception as exc:  # noqa: BLE001 - malformed coordinates of any sort
+                p.add(file, where, f"malformed {feature['geometry']['type']} coordinates ({exc})")
+    ok = np.array([g is not None for g in parsed], dtype=bool)
+    geoms = parsed[ok]
+    idx_ok = np.array(pos)[ok]
+    empty = shapely.is_empty(geoms)
+    coords, owner = shapely.get_coordinates(geoms, return_index=True)
+    out_of_range = (np.abs(coords[:, 0]) > 180) | (np.abs(coords[:, 1]) > 90) | ~np.isfinite(coords).all(axis=1)
+    bad_range = np.zeros(len(geoms), dtype=bool)
+    bad_range[owner[out_of_range]] = True
+    valid = shapely.is_valid(geoms)
+    for g, k, e, r, v in zip(geoms, idx_ok.tolist(), empty.tolist(), bad_range.tolist(), valid.tolist()):
+        where = items[k][0]
+        if e:
+            p.add(file, where, "empty geometry")
+        elif r:
+            p.add(file, where, "coordinates outside lng [-180, 180] / lat [-90, 90] (expected WGS84 lng, lat)")
+        elif not v:
+            p.add(file, where, f"invalid geometry: {shapely.is_valid_reason(g)}")
+        else:
+            out[k] = g
+    return out
+
+
+def _load_jurisdictions(root: str, city_id: str) -> dict:
+    file = "jurisdictions.geojson"
+    feats = _features(_load_json(root, file), file)
+    p = _Problems()
+    out: dict = {}
+    where_of: dict[str, str] = {}
+    pending: list = []
+    for i, f in enumerate(feats):
+        props = f.get("properties") if isinstance(f, dict) else None
+        if not isinstance(props, dict):
+            p.add(file, _where("feature", i), "missing properties")
+            continue
+        jid = _as_id(props.get("id"))
+        where = _where("feature", i, jid)
+        if not jid:
+            p.add(file, where, "missing or non-string 'id'")
+            continue
+        if jid == city_id:
+            p.add(file, where, f"id {jid} is the city's own id (city.yaml)")
+            continue
+        if jid in out:
+            p.add(file, where, f"duplicate id {jid} (first at {where_of[jid]})")
+            continue
+        name = props.get("name")
+        if not isinstance(name, str) or not name.strip():
+            p.add(file, where, "missing 'name'")
+            continue
+        level = props.get("level")
+        if level not in LEVELS:
+            p.add(file, where, f"bad level {level!r} (expected one of {', '.join(LEVELS)})")
+            continue
+        parent = props.get("parent")
+        parent = _as_id(parent) if parent is not None else None
+        pending.append((where, f, (jid, name.strip(), level, parent)))
+        where_of[jid] = where
+        out[jid] = None
+    geoms = _geometries(p, file, [(w, f) for w, f, _ in pending], ("Polygon", "MultiPolygon"))
+    out = {}
+    for (where, _f, (jid, name, level, parent)), geom in zip(pending, geoms):
+        if geom is not None:
+            out[jid] = Jurisdiction(jid, name, level, parent, geom)
+    # parents (after all ids are known)
+    for jid, j in list(out.items()):
+        where = where_of[jid]
+        if j.level == "district":
+            if j.parent not in (None, city_id):
+                p.add(file, where, f"a district's parent must be null (or the city id {city_id}), got {j.parent!r}")
+            elif j.parent == city_id:
+                out[jid] = Jurisdiction(jid, j.name, j.level, None, j.geometry)
+            continue
+        if j.parent is None:
+            p.add(file, where, f"a {j.level} needs a parent")
+            continue
+        parent = out.get(j.parent)
+        if parent is None:
+            p.add(file, where, f"unknown parent {j.parent!r}")
+            continue
+        if LEVEL_RANK[parent.level] >= LEVEL_RANK[j.level]:
+            p.add(
+                file,
+                where,
+                f"level order wrong: a {j.level}'s parent must be of a higher level, "
+                f"but parent {parent.id} is a {parent.level}",
+            )
+    if not p.items and not any(j.level == "district" for j in out.values()):
+        p.add(file, None, "no district features: the city has no area")
+    p.raise_if_any()
+    return out
+
+
+def _load_zones(root: str) -> list:
+    file = "zones.geojson"
+    if not os.path.exists(os.path.join(root, file)):
+        return []
+    feats = _features(_load_json(root, file), file)
+    p = _Problems()
+    out = []
+    pending: list = []
+    seen: dict[str, str] = {}
+    allowed = ("Point", "MultiPoint", "LineString", "MultiLineString", "Polygon", "MultiPolygon")
+    for i, f in enumerate(feats):
+        props = f.get("properties") if isinstance(f, dict) else None
+        if not isinstance(props, dict):
+            p.add(file, _where("feature", i), "missing properties")
+            continue
+        zid = _as_id(props.get("id"))
+        where = _where("feature", i, zid)
+        if not zid:
+            p.add(file, where, "missing or non-string 'id'")
+            continue
+        if zid in seen:
+            p.add(file, where, f"duplicate id {zid} (first at {seen[zid]})")
+            continue
+        seen[zid] = where
+        name, kind = props.get("name"), props.get("kind")
+        if not isinstance(name, str) or not name.strip():
+            p.add(file, where, "missing 'name'")
+            continue
+        if not isinstance(kind, str) or not kind.strip():
+            p.add(file, where, "missing 'kind' (a free string such as park, river, expressway)")
+            continue
+        pending.append((where, f, (zid, name.strip(), kind.strip())))
+    geoms = _geometries(p, file, [(w, f) for w, f, _ in pending], allowed)
+    for (_w, _f, (zid, name, kind)), geom in zip(pending, geoms):
+        if geom is not None:
+            out.append(Zone(zid, name, kind, geom))
+    p.raise_if_any()
+    return out
+
+
+def _load_departments(root: str, city_id: str, jurisdictions: dict) -> dict:
+    file = "departments.yaml"
+    items = _list_items(_load_yaml(root, file), file, "departments")
+    p = _Problems()
+    out: dict[str, Department] = {}
+    for i, d in enumerate(items):
+        if not isinstance(d, dict):
+            p.add(file, _where("department", i), "expected a mapping {id, name, type, jurisdiction}")
+            continue
+        did = _as_id(d.get("id"))
+        where = _where("department", i, did)
+        if not did:
+            p.add(file, where, "missing 'id'")
+            continue
+        if did in out:
+            p.add(file, where, f"duplicate id {did}")
+            continue
+        name, dtype = d.get("name"), d.get("type")
+        if not isinstance(name, str) or not name.strip():
+            p.add(file, where, "missing 'name'")
+            continue
+        if not isinstance(dtype, str) or not dtype.strip():
+            p.add(file, where, "missing 'type' (e.g. street_office, water, parks)")
+            continue
+        jur = _as_id(d.get("jurisdiction"))
+        if not jur:
+            p.add(file, where, "missing 'jurisdiction'")
+            continue
+        if jur != city_id and jur not in jurisdictions:
+            p.add(file, where, f"unknown jurisdiction {jur!r} (not in jurisdictions.geojson, not the city id {city_id})")
+            continue
+        out[did] = Department(did, name.strip(), dtype.strip(), jur)
+    p.raise_if_any()
+    return out
+
+
+def _limits(p: _Problems, file: str, where: str, raw: Any, key: str, required: bool) -> dict | None:
+    if raw is None:
+        if required:
+            p.add(file, where, f"missing '{key}' ({{sign, handle, check}} durations)")
+        return None
+    if not isinstance(raw, dict):
+        p.add(file, where, f"'{key}' must be a mapping {{sign, handle, check}}")
+        return None
+    ok = True
+    for stage in LIMIT_STAGES:
+        if required and stage not in raw:
+            p.add(file, where, f"{key}.{stage} missing")
+            ok = False
+    for stage, value in raw.items():
+        problem = _check_duration(value)
+        if problem:
+            p.add(file, where, f"{key}.{stage}: {problem}")
+            ok = False
+    return dict(raw) if ok else None
+
+
+def _load_categories(root: str) -> dict:
+    file = "categories.yaml"
+    items = _list_items(_load_yaml(root, file), file, "categories")
+    p = _Problems()
+    out: dict[str, Category] = {}
+    for i, c in enumerate(items):
+        if not isinstance(c, dict):
+            p.add(file, _where("category", i), "expected a mapping {code, name, kind, priority, limits}")
+            continue
+        code = c.get("code")
+        if isinstance(code, int) and not isinstance(code, bool):
+            p.add(file, _where("category", i, code), "code must be a string (quote it in YAML, e.g. '0101')")
+            continue
+        code = _as_id(code)
+        where = _where("category", i, code)
+        if not code:
+            p.add(file, where, "missing 'code'")
+            continue
+        if code in out:
+            p.add(file, where, f"duplicate code {code}")
+            continue
+        name = c.get("name")
+        if not isinstance(name, str) or not name.strip():
+            p.add(file, where, "missing 'name'")
+            continue
+        kind = c.get("kind")
+        if kind not in CATEGORY_KINDS:
+            p.add(file, where, f"bad kind {kind!r} (expected one of {', '.join(CATEGORY_KINDS)})")
+            continue
+        priority = c.get("priority", "normal")
+        if priority not in PRIORITIES:
+            p.add(file, where, f"bad priority {priority!r} (expected normal or urgent)")
+            continue
+        group = c.get("group")
+        if group is not None and not isinstance(group, str):
+            p.add(file, where, f"group must be a string, got {group!r}")
+            continue
+        auto = c.get("auto_dispatch", False)
+        if not isinstance(auto, bool):
+            p.add(file, where, f"auto_dispatch must be true or false, got {auto!r}")
+            continue
+        before = len(p.items)
+        limits = _limits(p, file, where, c.get("limits"), "limits", True)
+        urgent = _limits(p, file, where, c.get("urgent_limits"), "urgent_limits", False)
+        if len(p.items) != before:
+            continue
+        out[code] = Category(code, name.strip(), kind, group, priority, limits, urgent, auto)
+    if not p.items and not out:
+        p.add(file, None, "no categories")
+    p.raise_if_any()
+    return out
+
+
+def _str_list(value: Any) -> list | None:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list) and value and all(isinstance(v, str) and v.strip() for v in value):
+        return [v.strip() for v in value]
+    return None
+
+
+def _parse_assign(p, file, where, raw: dict, departments: dict, dept_types: set) -> tuple | None:
+    dep, dtype = raw.get("department"), raw.get("department_type")
+    if (dep is None) == (dtype is None):
+        p.add(file, where, "assign must give exactly one of 'department' (an id) or 'department_type'")
+        return None
+    if dep is not None:
+        did = _as_id(dep)
+        if did not in departments:
+            p.add(file, where, f"unknown department {dep!r}")
+            return None
+        return did, None
+    if not isinstance(dtype, str) or dtype not in dept_types:
+        p.add(
+            file,
+            where,
+            f"department_type {dtype!r}: no department has this type "
+            f"(known types: {', '.join(sorted(dept_types))})",
+        )
+        return None
+    return None, dtype
+
+
+def _parse_set_priority(p, file, where, value) -> str | None | bool:
+    if value is None:
+        return None
+    if value not in PRIORITIES:
+        p.add(file, where, f"bad set_priority {value!r} (expected normal or urgent)")
+        return False
+    return value
+
+
+def _load_rules(root: str, categories: dict, departments: dict, zones: list) -> RuleSet:
+    file = "rules.yaml"
+    data = _load_yaml(root, file)
+    if not isinstance(data, dict):
+        raise CityPackageError(f"{file}: expected a mapping with 'fallback' and 'rules'")
+    p = _Problems()
+    dept_types = {d.type for d in departments.values()}
+    zone_kinds = {z.kind for z in zones}
+    polygon_kinds = {z.kind for z in zones if z.geometry.geom_type in ("Polygon", "MultiPolygon")}
+    for key in data:
+        if key not in ("fallback", "rules"):
+            p.add(file, None, f"unknown top-level key {key!r} (expected fallback, rules)")
+    # fallback
+    fb_raw = data.get("fallback")
+    fallback = None
+    if not isinstance(fb_raw, dict):
+        p.add(file, "fallback", "missing fallback (属地兜底), e.g. fallback: {department_type: street_office}")
+    else:
+        bad = [k for k in fb_raw if k not in FALLBACK_KEYS]
+        if bad:
+            p.add(file, "fallback", f"unknown key(s) {', '.join(map(repr, bad))}")
+        assign = _parse_assign(p, file, "fallback", fb_raw, departments, dept_types)
+        sp = _parse_set_priority(p, file, "fallback", fb_raw.get("set_priority"))
+        if assign and sp is not False:
+            fallback = Rule(
+                id="fallback",
+                priority=math.inf,
+                index=-1,
+                department=assign[0],
+                department_type=assign[1],
+                set_priority=sp,
+                description=fb_raw.get("description"),
+            )
+    raw_rules = data.get("rules") or []
+    if not isinstance(raw_rules, list):
+        p.add(file, None, "'rules' must be a list")
+        raw_rules = []
+    rules = []
+    seen: set = set()
+    for i, r in enumerate(raw_rules):
+        if not isinstance(r, dict):
+            p.add(file, _where("rule", i), "expected a mapping {id, priority, when, assign}")
+            continue
+        rid = _as_id(r.get("id"))
+        where = _where("rule", i, rid)
+        before = len(p.items)
+        if not rid:
+            p.add(file, where, "missing 'id'")
+            continue
+        if rid == "fallback":
+            p.add(file, where, "'fallback' is reserved for the 属地兜底 rule")
+        if rid in seen:
+            p.add(file, where, f"duplicate rule id {rid}")
+        seen.add(rid)
+        bad = [k for k in r if k not in RULE_KEYS]
+        if bad:
+            p.add(file, where, f"unknown key(s) {', '.join(map(repr, bad))} (allowed: {', '.join(RULE_KEYS)})")
+        prio = r.get("priority", 100)
+        if isinstance(prio, bool) or not isinstance(prio, (int, float)) or not math.isfinite(prio):
+            p.add(file, where, f"priority must be a number, got {prio!r}")
+            prio = 0
+        when = r.get("when") or {}
+        if not isinstance(when, dict):
+            p.add(file, where, "'when' must be a mapping of conditions")
+            when = {}
+        bad = [k for k in when if k not in CONDITION_KEYS]
+        if bad:
+            p.add(
+                file,
+                where,
+                f"unknown condition(s) {', '.join(map(repr, bad))} (allowed: {', '.join(CONDITION_KEYS)})",
+            )
+        cats = None
+        if "categories" in when:
+            raw = when["categories"]
+            if isinstance(raw, list) and any(isinstance(c, int) and not isinstance(c, bool) for c in raw):
+                p.add(file, where, "category codes must be strings (quote them in YAML, e.g. '0105')")
+            else:
+                lst = _str_list(raw)
+                if lst is None:
+                    p.add(file, where, f"categories must be a non-empty list of codes or ['*'], got {raw!r}")
+                elif "*" not in lst:
+                    unknown = [c for c in lst if c not in categories]
+                    if unknown:
+                        p.add(file, where, f"unknown categor{'y' if len(unknown) == 1 else 'ies'} {', '.join(unknown)}")
+                    cats = frozenset(lst)
+        sources = None
+        if "sources" in when:
+            lst = _str_list(when["sources"])
+            if lst is None or any(s not in SOURCES for s in lst):
+                p.add(file, where, f"sources must be a list of {', '.join(SOURCES)}, got {when['sources']!r}")
+            else:
+                sources = frozenset(lst)
+        near = None
+        if "near_zone" in when:
+            raw = when["near_zone"]
+            if not isinstance(raw, dict) or set(raw) - {"kind", "within_m"}:
+                p.add(file, where, f"near_zone must be {{kind, within_m}}, got {raw!r}")
+            else:
+                kind, dist = raw.get("kind"), raw.get("within_m")
+                if not isinstance(kind, str) or kind not in zone_kinds:
+                    p.add(file, where, f"near_zone kind {kind!r}: no zone of this kind in zones.geojson")
+                elif isinstance(dist, bool) or not isinstance(dist, (int, float)) or not (0 <= dist < 1e6):
+                    p.add(file, where, f"near_zone within_m must be a distance in metres ≥ 0, got {dist!r}")
+                else:
+                    near = NearZone(kind, float(dist))
+        in_zone = None
+        if "in_zone" in when:
+            raw = when["in_zone"]
+            if not isinstance(raw, dict) or set(raw) != {"kind"}:
+                p.add(file, where, f"in_zone must be {{kind}}, got {raw!r}")
+            elif raw["kind"] not in polygon_kinds:
+                p.add(file, where, f"in_zone kind {raw['kind']!r}: no polygon zone of this kind in zones.geojson")
+            else:
+                in_zone = raw["kind"]
+        keywords = None
+        if "keywords" in when:
+            lst = _str_list(when["keywords"])
+            if lst is None:
+                p.add(file, where, f"keywords must be a non-empty list of strings, got {when['keywords']!r}")
+            else:
+                keywords = tuple(lst)
+        hours = None
+        if "hours" in when:
+            try:
+                hours = parse_hours_window(when["hours"])
+            except ValueError as exc:
+                p.add(file, where, str(exc))
+        assign_raw = r.get("assign")
+        assign = None
+        if not isinstance(assign_raw, dict):
+            p.add(file, where, "missing 'assign' ({department: id} or {department_type: type})")
+        else:
+            bad = [k for k in assign_raw if k not in ("department", "department_type")]
+            if bad:
+                p.add(file, where, f"unknown assign key(s) {', '.join(map(repr, bad))}")
+            assign = _parse_assign(p, file, where, assign_raw, departments, dept_types)
+        sp = _parse_set_priority(p, file, where, r.get("set_priority"))
+        if len(p.items) != before or assign is None:
+            continue
+        rules.append(
+            Rule(
+                id=rid,
+                priority=prio,
+                index=i,
+                categories=cats,
+                sources=sources,
+                near_zone=near,
+                in_zone=in_zone,
+                keywords=keywords,
+                hours=hours,
+                department=assign[0],
+                department_type=assign[1],
+                set_priority=sp or None,
+                description=r.get("description") or r.get("name"),
+            )
+        )
+    p.raise_if_any()
+    rules.sort(key=lambda rule: (rule.priority, rule.index))
+    return RuleSet(rules, fallback)
+
+
+def _load_users(root: str, city_id: str, jurisdictions: dict, departments: dict) -> list:
+    file = "users.yaml"
+    items = _list_items(_load_yaml(root, file), file, "users")
+    p = _Problems()
+    out = []
+    seen: set = set()
+    for i, u in enumerate(items):
+        if not isinstance(u, dict):
+            p.add(file, _where("user", i), "expected a mapping {username, password, role, scope}")
+            continue
+        name = u.get("username")
+        where = _where("user", i, name)
+        if not isinstance(name, str) or not name.strip():
+            p.add(file, where, "missing 'username'")
+            continue
+        if name in seen:
+            p.add(file, where, f"duplicate username {name!r}")
+            continue
+        seen.add(name)
+        if not isinstance(u.get("password"), str) or not u["password"]:
+            p.add(file, where, "missing 'password'")
+            continue
+        role = u.get("role")
+        if role not in ROLES:
+            p.add(file, where, f"bad role {role!r} (expected one of {', '.join(ROLES)})")
+            continue
+        item = dict(u)
+        dep = u.get("department")
+        if dep is not None:
+            dep = _as_id(dep)
+            if dep not in departments:
+                p.add(file, where, f"unknown department {u.get('department')!r}")
+                continue
+            item["department"] = dep
+        elif role == "department":
+            p.add(file, where, "a department user needs 'department'")
+            continue
+        scope = u.get("scope")
+        if scope is None and dep is not None:
+            scope = departments[dep].jurisdiction
+        scope = _as_id(scope)
+        if scope is None:
+            p.add(file, where, "missing 'scope' (a jurisdiction id or the city id)")
+            continue
+        if scope != city_id and scope not in jurisdictions:
+            p.add(file, where, f"unknown scope {scope!r} (not a jurisdiction id nor the city id {city_id})")
+            continue
+        item["scope"] = scope
+        out.append(item)
+    p.raise_if_any()
+    return out
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def load_city(path: str) -> City:
+    """Load and validate the city package at `path` (a folder). Raises CityPackageError."""
+    root = os.path.abspath(os.fspath(path))
+    if not os.path.isdir(root):
+        raise CityPackageError(f"{path}: not a city package folder")
+    missing = [f for f in REQUIRED_FILES if not os.path.isfile(os.path.join(root, f))]
+    if missing:
+        raise CityPackageError(f"{', '.join(missing)}: missing required file(s) in {root}")
+    meta = _load_city_yaml(root)
+    jurisdictions = _load_jurisdictions(root, meta["id"])
+    zones = _load_zones(root)
+    departments = _load_departments(root, meta["id"], jurisdictions)
+    categories = _load_categories(root)
+    rules = _load_rules(root, categories, departments, zones)
+    users = _load_users(root, meta["id"], jurisdictions, departments)
+
+    from geo.geocode import AddressBook
+
+    addr_path = os.path.join(root, "addresses.csv")
+    addresses = (
+        AddressBook.from_csv(addr_path, city_name=meta["name"])
+        if os.path.exists(addr_path)
+        else AddressBook([], city_name=meta["name"])
+    )
+
+    city = City(
+        id=meta["id"],
+        name=meta["name"],
+        timezone=meta["timezone"],
+        work_hours=meta["work_hours"],
+        holidays=meta["holidays"],
+        workdays=meta["workdays"],
+        path=root,
+        jurisdictions=jurisdictions,
+        zones=zones,
+        departments=departments,
+        categories=categories,
+        rules=rules,
+        users=users,
+        addresses=addresses,
+        config=meta["raw"],
+    )
+    _add_warnings(city)
+    return city
+
+
+def _add_warnings(city: City) -> None:
+    """Non-fatal oddities worth a log line (the server may print city.warnings)."""
+    seen: dict = {}
+    for d in sorted(city.departments.values(), key=lambda d: d.id):
+        key = (d.type, d.jurisdiction)
+        if key in seen:
+            city.warnings.append(
+                f"departments.yaml: departments {seen[key]} and {d.id} both have type {d.type} on "
+                f"{d.jurisdiction}; routing picks {seen[key]} (lowest id)"
+            )
+        else:
+            seen[key] = d.id
+    used = {r.near_zone.kind for r in city.rules if r.near_zone} | {r.in_zone for r in city.rules if r.in_zone}
+    for kind in sorted(city.zone_kinds() - used):
+        city.warnings.append(f"zones.geojson: zones of kind {kind!r} are used by no rule")
