@@ -3,27 +3,97 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
+
+import numpy as np
+import shapely
+from shapely.geometry import box, mapping
 
 from dispatch import validation as v
+from dispatch.errors import bad_request, unprocessable
 from dispatch.handlers.base import BaseHandler
 
 LEVELS = ("district", "street", "community", "grid")
 
 
+@dataclass(frozen=True)
+class JurisdictionSelection:
+    """One (level, within) selection, serialised once: each feature's JSON and its geometry
+    (with a spatial index) so a `bbox` request only joins the features it touches."""
+
+    fragments: list
+    tree: shapely.STRtree | None
+
+    def body(self, bbox: tuple | None = None) -> bytes:
+        if bbox is None:
+            chosen = self.fragments
+        elif self.tree is None:
+            chosen = []
+        else:
+            hits = np.sort(self.tree.query(box(*bbox), predicate="intersects"))
+            chosen = [self.fragments[i] for i in hits]
+        return b'{"type":"FeatureCollection","features":[' + b",".join(chosen) + b"]}"
+
+
+def select_jurisdictions(city, level: str | None, within: str | None) -> JurisdictionSelection:
+    """The jurisdictions of `level` (all levels when None) inside `within` — or containing it:
+    `level=community&within=<grid id>` is that grid's community."""
+    if within is None or within == city.id:
+        allowed = None
+    else:
+        allowed = city.descendants(within) | set(city.ancestors(within))
+    chosen = [
+        j for j in city.jurisdictions.values()
+        if (level is None or j.level == level) and (allowed is None or j.id in allowed)
+    ]
+    fragments = [
+        json.dumps({
+            "type": "Feature", "id": j.id,
+            "properties": {"id": j.id, "name": j.name, "level": j.level, "parent": j.parent},
+            "geometry": mapping(j.geometry),
+        }, ensure_ascii=False, separators=(",", ":")).encode()
+        for j in chosen
+    ]
+    tree = shapely.STRtree([j.geometry for j in chosen]) if chosen else None
+    return JurisdictionSelection(fragments, tree)
+
+
+def parse_bbox(raw: str | None) -> tuple | None:
+    if raw is None or raw == "":
+        return None
+    parts = raw.split(",")
+    if len(parts) != 4:
+        raise bad_request("参数 bbox 应为 最小经度,最小纬度,最大经度,最大纬度", code="invalid_parameter", field="bbox")
+    west, south, east, north = (v.query_float(p, "bbox") for p in parts)
+    v.coordinate_pair(west, south, "bbox")
+    v.coordinate_pair(east, north, "bbox")
+    if west >= east or south >= north:
+        raise bad_request("参数 bbox 的最小值必须小于最大值", code="invalid_parameter", field="bbox")
+    return west, south, east, north
+
+
 class JurisdictionsHandler(BaseHandler):
+    """`level=` one level; `within=<jurisdiction id>` only that jurisdiction's part of the
+    tree (its descendants and ancestors); `bbox=west,south,east,north` only the features whose
+    geometry intersects the box."""
+
     async def get(self):
         self.require_user()
+        city = self.ctx.city
         levels = v.query_list(self.get_query_argument("level", None), "level", LEVELS, 1)
         level = levels[0] if levels else None
+        within = (self.get_query_argument("within", None) or "").strip() or None
+        if within is not None and within != city.id and within not in city.jurisdictions:
+            raise unprocessable(f"辖区 {within[:64]} 不存在", code="unknown_jurisdiction", field="within")
+        bbox = parse_bbox(self.get_query_argument("bbox", None))
         cache = self.ctx.cache
-        key = ("jurisdictions.geojson", level)
+        key = ("jurisdictions.geojson", level, None if within == city.id else within)
         if key not in cache:
-            # Thousands of grids: serialise once per level, not per request.
-            data = self.ctx.city.jurisdiction_geojson(level)
-            cache[key] = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+            # Thousands of grids: serialise once per (level, within), not per request.
+            cache[key] = select_jurisdictions(city, level, within)
         self.set_header("Content-Type", "application/geo+json; charset=UTF-8")
         self.set_header("Cache-Control", "private, max-age=3600")
-        self.finish(cache[key])
+        self.finish(cache[key].body(bbox))
 
 
 class DepartmentsHandler(BaseHandler):
