@@ -245,15 +245,26 @@ class CaseTimeline:
 
     def __init__(self, case: dict, department_names: dict[str, str]):
         self.case = case
-        self.entries = [dict(e, at=_moment(e)) for e in case.get("history") or [] if _moment(e) is not None]
+        self.entries = [dict(e, at=at) for e in case.get("history") or [] if (at := _moment(e)) is not None]
         current = ((case.get("assignment") or {}).get("department")) or None
         self.current_department = self._department(current, department_names) or NO_DEPARTMENT
         self.dispatches = [i for i, e in enumerate(self.entries) if e.get("action") == "dispatch"]
-        # Responsibility changes at each dispatch; a dispatch entry that does not name its
-        # department is taken to be the current assignment.
+        # Responsibility changes at each dispatch.
         self._changes = [self.entries[i]["at"] for i in self.dispatches]
-        self._owners = [self._department(self.entries[i].get("department"), department_names)
-                        or self.current_department for i in self.dispatches]
+        self._owners = [self._owner(i, department_names) for i in self.dispatches]
+
+    def _owner(self, index: int, names: dict[str, str]) -> dict:
+        named = self._department(self.entries[index].get("department"), names)
+        if named:
+            return named
+        # An automatic dispatch at intake does not name its department; a return ending it
+        # does. Otherwise the current assignment is the best knowledge there is.
+        for later in self.following(index, ("dispatch",)):
+            if later.get("action") == "return":
+                named = self._department(later.get("department"), names)
+                if named:
+                    return named
+        return self.current_department
 
     @staticmethod
     def _department(value, names: dict[str, str]) -> dict | None:

@@ -636,3 +636,14 @@ async def test_period_cases_reads_what_a_projected_find_reads(kpi):
     assert sorted(fast, key=key) == sorted(plain, key=key)
     assert {d["_id"] for d in fast} == {"c01", "c02", "c03", "c04", "c06", "c07", "c09", "c10", "c12"}
     assert all(e["at"].tzinfo is not None for d in fast for e in d["history"])
+
+
+def test_an_automatic_dispatch_is_charged_to_the_department_that_returned_it():
+    case = make_case("p5", A1, opened("2026-03-02", "09:00", "A1-so") + day(
+        "2026-03-02", ("return", "09:30", {"department": "A1-so"}), ("dispatch", "10:00", {"department": "A-water"})))
+    del case["history"][2]["department"]       # intake's auto-dispatch entry names no department
+    aggregator = aggregate([case], now=t("2026-03-02 10:30"))
+    rows = {row.group["id"]: row.tally for row in aggregator.rows.values()}
+    assert (rows["A1-so"]["dispatched"], rows["A1-so"]["returned"]) == (1, 1)
+    assert (rows["A-water"]["dispatched"], rows["A-water"]["returned"]) == (1, 0)
+    assert rows["A1-so"]["reported"] == 1      # before the first dispatch: its department
