@@ -229,7 +229,8 @@ class Workflow:
         department = case["assignment"]["department"]
         self._record(case, now, "file", "reported", "filed", "类别设置为自动立案")
         self._record(case, now, "dispatch", "filed", "dispatched",
-                     f"自动派遣至 {department['name']}：{case['assignment']['reason']}")
+                     f"自动派遣至 {department['name']}：{case['assignment']['reason']}",
+                     department=department["id"])
         case["status"] = "dispatched"
         case.setdefault("departments_seen", [])
         if department["id"] not in case["departments_seen"]:
@@ -238,9 +239,10 @@ class Workflow:
 
     @staticmethod
     def _record(case: dict, now: datetime, action: str, from_status, to_status, note: str,
-                by: str = SYSTEM) -> None:
+                by: str = SYSTEM, **fields) -> None:
         case["history"].append(chain_entry(case["history"], {
             "at": now, "by": by, "action": action, "from": from_status, "to": to_status, "note": note,
+            **fields,
         }))
 
 
