@@ -12,6 +12,7 @@ import tornado.httpserver
 
 from dispatch.app import make_app
 from dispatch.config import ConfigError, load_config
+from dispatch.scheduler import start_scheduler, stop_scheduler
 from geo.package import CityPackageError
 
 log = logging.getLogger("server")
@@ -55,8 +56,10 @@ async def serve(config: dict) -> None:
              len(ctx.city.departments), len(ctx.city.categories))
     log.info("存储: %s", ctx.storage.description)
     log.info("服务已启动: http://%s:%d", host, port)
+    ctx.scheduler = start_scheduler(ctx)  # deadline sweep + daily KPI snapshot (None if disabled)
     await stop.wait()
     server.stop()
+    await stop_scheduler(ctx.scheduler)
     await ctx.storage.close()
 
 

@@ -14,8 +14,9 @@ DEFAULTS: dict[str, Any] = {
     "server": {"host": "127.0.0.1", "port": 8888, "max_body_bytes": 1024 * 1024},
     "city": {"path": "data/cities/hangzhou-demo"},
     "storage": {"uri": "embedded", "database": "citydispatch"},
-    "scheduler": {"sweep_seconds": 30, "enabled": True},
-    "deadlines": {"warning_fraction": 0.8},
+    "scheduler": {"sweep_seconds": 30, "enabled": True, "sweep_batch": 500, "daily_stats_at": "00:05",
+                  "lease_seconds": 0},
+    "deadlines": {"warning_fraction": 0.8, "supervise_grace": "1wh", "escalate_grace": "1wd"},
     "map": {"tile_url": ""},
     "auth": {"token_ttl": 12 * 3600, "secret": ""},
 }

@@ -1,0 +1,305 @@
+"""Deadline sweep benchmark (SPEC §6): `python bench/sweep.py [--cases 100000] [--no-docs]`.
+
+Fills the embedded store with open cases of the demo city, in the state a running system
+would have them in (stage clocks started over the last days, thresholds already passed
+applied, `next_due_at` on the next one), then times:
+
+  (a) a sweep that finds nothing due (median and p99 of many runs) — the bar is < 50 ms;
+  (b) sweeps in which ~1% of the cases cross a threshold (cost per crossing case);
+  (c) the naive way: read every open case and recompute its elapsed fraction;
+  plus the sweep's range query answered by a mongomock full scan, to show what the ordered
+  index saves.
+
+Prints the figures and writes them to the `## Deadline sweep` section of docs/PERFORMANCE.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import platform
+import random
+import re
+import statistics
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import mongomock_ng.collection  # noqa: E402
+
+from dispatch.app import build_context  # noqa: E402
+from dispatch.audit import chain_entry  # noqa: E402
+from dispatch.config import load_config  # noqa: E402
+from dispatch.domain import scope_path  # noqa: E402
+from dispatch.storage import new_case_id  # noqa: E402
+from dispatch.sweep import run_sweep, thresholds  # noqa: E402
+from dispatch.workflow import STAGE_OF_STATUS  # noqa: E402
+
+DOCS = ROOT / "docs" / "PERFORMANCE.md"
+SECTION = "## Deadline sweep"
+# A Wednesday afternoon: inside working hours on a working day.
+NOW = datetime(2026, 11, 25, 15, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+STATUS_MIX = (("reported", 4), ("filed", 4), ("dispatched", 17), ("accepted", 60), ("handled", 15))
+FLAG_OF = {"warn": "warning", "overdue": "overdue", "supervise": "supervised"}
+
+
+def fast_hash(password: str) -> str:
+    return "bench$" + password  # the bench never logs in; skip scrypt for the bootstrap users
+
+
+# --------------------------------------------------------------------------------------------
+# Realistic open cases
+# --------------------------------------------------------------------------------------------
+
+
+def grid_points(city, rng: random.Random) -> list[tuple[float, float]]:
+    grids = [j for j in city.jurisdictions.values() if j.level == "grid"]
+    rng.shuffle(grids)
+    return [(p.x, p.y) for p in (g.geometry.representative_point() for g in grids[:500])]
+
+
+def make_case(ctx, rng: random.Random, point, category, now: datetime) -> dict:
+    decision = ctx.router.route(point[0], point[1], category.code, source="grid", text="", at=now)
+    status = rng.choices([s for s, _ in STATUS_MIX], [w for _, w in STATUS_MIX])[0]
+    if decision.department is None:
+        status = "reported"
+    created = now - timedelta(seconds=rng.uniform(600, 5 * 86400))
+    case = {
+        "_id": new_case_id(),
+        "number": f"{created.astimezone(ctx.tz):%Y%m%d}-{rng.randrange(10**6):06d}",
+        "source": "grid", "channel": None, "type": None,
+        "description": f"{category.name}，请尽快处理", "address": None, "caller": None, "photos": [],
+        "category": {"code": category.code, "name": category.name, "kind": category.kind},
+        "status": status, "priority": decision.priority,
+        "location": {"type": "Point", "coordinates": [point[0], point[1]]},
+        "jurisdiction": decision.jurisdiction, "scope_path": scope_path(ctx.city.id, decision.jurisdiction),
+        "routing": decision.as_dict(),
+        "assignment": {"department": decision.department, "rule": decision.rule, "reason": decision.reason},
+        "deadlines": {"sign_by": None, "handle_by": None, "check_by": None},
+        "flags": {"warning": False, "overdue": False, "supervised": False, "escalated_to": None,
+                  "verified": False, "extension_pending": False, "needs_location": False},
+        "counters": {"returns": 0, "reworks": 0, "extensions": 0},
+        "departments_seen": [decision.department["id"]] if decision.department else [],
+        "clock": None, "reporters": ["gw"], "created_by": "gw", "client_id": None,
+        "created_at": created, "updated_at": created, "version": 3, "history": [],
+    }
+    for action, to in (("report", "reported"), ("file", "filed")):
+        case["history"].append(chain_entry(case["history"], {
+            "at": created, "by": "gw", "action": action, "from": None, "to": to, "note": None}))
+    stage = STAGE_OF_STATUS.get(status)
+    if stage:
+        ctx.workflow.start_stage(case, stage, created + timedelta(seconds=rng.uniform(0, 300)))
+        settle(ctx, case, now)
+    return case
+
+
+def settle(ctx, case: dict, now: datetime) -> None:
+    """Apply, as earlier sweeps would have, the thresholds already passed at `now`."""
+    if not case.get("clock"):
+        return
+    steps = thresholds(ctx, case["clock"])
+    for step in steps:
+        if step.at <= now and step.action in FLAG_OF:
+            case["flags"][FLAG_OF[step.action]] = True
+    following = [step.at for step in steps if step.at > now]
+    if following:
+        case["next_due_at"] = following[0]
+    else:
+        case.pop("next_due_at", None)
+
+
+async def fill(ctx, count: int, seed: int = 7) -> None:
+    rng = random.Random(seed)
+    points = grid_points(ctx.city, rng)
+    categories = [c for c in ctx.city.categories.values() if c.kind in ("component", "event")]
+    collection = ctx.storage.db["cases"]
+    batch = []
+    for _ in range(count):
+        batch.append(make_case(ctx, rng, rng.choice(points), rng.choice(categories), NOW))
+        if len(batch) == 5000:
+            await collection.insert_many(batch)
+            batch = []
+    if batch:
+        await collection.insert_many(batch)
+
+
+# --------------------------------------------------------------------------------------------
+# Measurements
+# --------------------------------------------------------------------------------------------
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+async def timed(coro_factory, runs: int) -> tuple[list[float], object]:
+    times, result = [], None
+    for _ in range(runs):
+        start = time.perf_counter()
+        result = await coro_factory()
+        times.append((time.perf_counter() - start) * 1000)
+    return times, result
+
+
+async def naive_sweep(ctx, now: datetime) -> tuple[int, int]:
+    """Without a cursor or an index: read every open case, recompute every elapsed fraction."""
+    docs = await ctx.storage.db["cases"].find({"status": {"$in": list(STAGE_OF_STATUS)}}).to_list(None)
+    crossing = 0
+    for case in docs:
+        clock = case.get("clock")
+        if not clock:
+            continue
+        fraction = ctx.calendar.elapsed_fraction(clock["started_at"], clock["deadline"], now, clock["limit"])
+        if (fraction >= ctx.warning_fraction and not case["flags"]["warning"]) or \
+                (fraction >= 1 and not case["flags"]["overdue"]):
+            crossing += 1
+    return len(docs), crossing
+
+
+def machine() -> dict:
+    def run(command: str) -> str:
+        try:
+            return subprocess.run(command, shell=True, capture_output=True, text=True, check=False).stdout.strip()
+        except OSError:
+            return ""
+
+    model = run("lscpu | grep 'Model name'").split(":", 1)[-1].strip() or platform.processor()
+    return {"nproc": run("nproc") or str(os.cpu_count()), "cpu": model,
+            "python": platform.python_version()}
+
+
+async def main(args) -> dict:
+    logging.disable(logging.WARNING)
+    config = load_config(None, ["scheduler.enabled=false"])
+    ctx = await build_context(config, hasher=fast_hash)
+    start = time.perf_counter()
+    await fill(ctx, args.cases)
+    fill_seconds = time.perf_counter() - start
+    collection = ctx.storage.db["cases"]
+    open_cases = await collection.count_documents({})
+    clocked = sum(1 for _ in collection._c._store.ordered["next_due_at"]._by_id)
+
+    # (a) nothing due
+    idle, counts = await timed(lambda: run_sweep(ctx, NOW), args.runs)
+    assert counts["examined"] == 0, counts
+
+    # the same range query, answered by a mongomock full scan (what the index saves)
+    scan_filter = {"next_due_at": {"$lte": NOW.replace(tzinfo=None) - NOW.utcoffset()}}
+    async def full_scan():
+        return list(mongomock_ng.collection.Collection._iter_documents(collection._c, scan_filter))
+
+    scan_times, _ = await timed(full_scan, 3)
+
+    # (b) ~1% of the cases cross a threshold per sweep
+    due = sorted(collection._c._store.ordered["next_due_at"]._by_id.values(), key=lambda entry: entry[:2])
+    step = max(1, open_cases // 100)
+    crossing = []
+    for k in range(1, args.crossing_runs + 1):
+        raw = due[min(len(due) - 1, k * step - 1)][1]  # naive UTC, as stored
+        at = raw.replace(tzinfo=ZoneInfo("UTC"))
+        t0 = time.perf_counter()
+        counts = await run_sweep(ctx, at)
+        elapsed = (time.perf_counter() - t0) * 1000
+        crossing.append({"ms": elapsed, "examined": counts["examined"],
+                         "changed": sum(counts[key] for key in ("warned", "overdue", "supervised", "escalated"))})
+    # after all that, a sweep at the last instant changes nothing again
+    again, counts = await timed(lambda: run_sweep(ctx, at), 5)
+    assert counts["examined"] == 0, counts
+
+    # (c) naive baseline
+    naive_times, (naive_read, naive_crossing) = await timed(lambda: naive_sweep(ctx, NOW), args.naive_runs)
+
+    per_case = [c["ms"] / c["examined"] for c in crossing if c["examined"]]
+    return {
+        "cases": open_cases, "clocked": clocked, "fill_seconds": fill_seconds, "runs": args.runs,
+        "idle_median": statistics.median(idle), "idle_p99": percentile(idle, 0.99), "idle_max": max(idle),
+        "again_median": statistics.median(again),
+        "scan_median": statistics.median(scan_times),
+        "crossing": crossing, "per_case_ms": statistics.median(per_case) if per_case else 0.0,
+        "naive_median": statistics.median(naive_times), "naive_read": naive_read,
+        "naive_crossing": naive_crossing, "machine": machine(),
+    }
+
+
+def report(r: dict) -> str:
+    m = r["machine"]
+    crossing = r["crossing"]
+    cross_median = statistics.median(c["ms"] for c in crossing)
+    examined = statistics.median(c["examined"] for c in crossing)
+    lines = [
+        SECTION,
+        "",
+        f"`python bench/sweep.py --cases {r['cases']}` — {m['nproc']} CPU ({m['cpu']}), Python {m['python']}, "
+        "embedded store (mongomock-ng), one process.",
+        "",
+        f"{r['cases']:,} open cases of the demo city (statuses reported → handled, {r['clocked']:,} with a "
+        "running stage clock and a `next_due_at`), stage clocks started over the last five days and the "
+        "thresholds already passed applied, as a running system has them.",
+        "",
+        "| measurement | figure |",
+        "|---|---|",
+        f"| (a) sweep with nothing due, median of {r['runs']} | **{r['idle_median']:.3f} ms** |",
+        f"| (a) same, p99 / max | {r['idle_p99']:.3f} ms / {r['idle_max']:.3f} ms |",
+        f"| (b) sweep in which ~1% cross a threshold ({examined:,.0f} cases), median of {len(crossing)} "
+        f"| {cross_median:.0f} ms |",
+        f"| (b) cost per crossing case (read, one versioned update with history, event) "
+        f"| {r['per_case_ms']:.2f} ms |",
+        f"| (c) naive: read all {r['naive_read']:,} clocked cases and recompute fractions "
+        f"| {r['naive_median']:.0f} ms |",
+        f"| the sweep's `next_due_at <= now` query as a mongomock full scan (no ordered index) "
+        f"| {r['scan_median']:.0f} ms |",
+        f"| ratio naive / idle sweep | {r['naive_median'] / max(r['idle_median'], 1e-6):,.0f}× |",
+        f"| ratio naive / 1% sweep | {r['naive_median'] / cross_median:.1f}× |",
+        "",
+        "How: each case carries its sweep cursor `next_due_at` (the next of warn → overdue → 督办 → 提级), "
+        "indexed (`next_due` in `CASE_INDEXES`). A sweep reads only `next_due_at <= now`, earliest "
+        "first in batches, so a sweep with nothing due is one index probe whatever the number of open "
+        "cases, and a sweep's cost is the crossing cases times the per-case cost above. On MongoDB the "
+        "B-tree index answers the range; the embedded engine keeps an equivalent ordered index "
+        "(`OrderedIndex` in `dispatch/storage.py`, a sorted list maintained on every write) because "
+        "mongomock itself would scan every document (last row but two).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_docs(section: str) -> None:
+    text = DOCS.read_text(encoding="utf-8") if DOCS.exists() else "# Performance\n"
+    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
+    if pattern.search(text):
+        text = pattern.sub(lambda _: section + "\n", text, count=1)
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    DOCS.parent.mkdir(exist_ok=True)
+    DOCS.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--cases", type=int, default=100_000, help="open cases to create (default 100000)")
+    parser.add_argument("--runs", type=int, default=200, help="runs of the idle sweep (default 200)")
+    parser.add_argument("--crossing-runs", type=int, default=5, help="sweeps with ~1%% crossing (default 5)")
+    parser.add_argument("--naive-runs", type=int, default=3, help="runs of the naive baseline (default 3)")
+    parser.add_argument("--no-docs", action="store_true", help="only print; do not update docs/PERFORMANCE.md")
+    return parser.parse_args(argv)
+
+
+if __name__ == "__main__":
+    arguments = parse_args()
+    results = asyncio.run(main(arguments))
+    section = report(results)
+    print(section)
+    print(f"(filled {results['cases']:,} cases in {results['fill_seconds']:.1f} s; "
+          f"idle sweep after the crossing runs: {results['again_median']:.3f} ms)")
+    if not arguments.no_docs:
+        write_docs(section)
+        print(f"written to {DOCS.relative_to(ROOT)}")

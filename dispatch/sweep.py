@@ -1,0 +1,277 @@
+"""The deadline sweep (SPEC §4 "Deadlines"): warning, overdue, automatic 督办 and 提级.
+
+A running stage clock (`Workflow.start_stage`) stores on the case its `deadline` and `warn_at`,
+and `next_due_at`: the next instant at which the sweep has something to do. From one stage
+clock follow four thresholds, in time order:
+
+    warn      at `warn_at` (the warning fraction of the limit)       -> flags.warning
+    overdue   at `deadline`                                            -> flags.overdue
+    supervise at `deadline + deadlines.supervise_grace`                -> flags.supervised (督办)
+    escalate  at `deadline + deadlines.escalate_grace`                 -> flags.escalated_to (提级)
+
+`next_due_at` is the sweep's cursor: every threshold before it has been applied, none at or
+after it has. A sweep fetches the cases with `next_due_at <= now` (an index range, so a sweep
+with nothing due costs the same with 100 or 100,000 open cases), applies each case's passed
+thresholds in one version-guarded update with one history entry per threshold, and moves the
+cursor to the next threshold (or removes it). All state lives on the case, so a second sweep
+at the same instant, or a sweep by a restarted server, finds nothing left to do; a case a user
+changed meanwhile fails the version guard and is simply taken up by the next sweep.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from dispatch.audit import chain_entry
+from dispatch.config import ConfigError
+from dispatch.domain import utcnow
+from dispatch.workflow import STAGE_OF_STATUS, SYSTEM
+
+log = logging.getLogger(__name__)
+
+WARN, OVERDUE, SUPERVISE, ESCALATE = "warn", "overdue", "supervise", "escalate"
+COUNT_OF_ACTION = {WARN: "warned", OVERDUE: "overdue", SUPERVISE: "supervised", ESCALATE: "escalated"}
+
+STAGE_VERB = {"sign": "签收", "handle": "处置", "check": "核查"}
+# Levels that have a command centre (城运中心) to escalate to; communities and grids do not.
+COMMAND_LEVELS = ("street", "district", "city")
+LEVEL_NAME = {"street": "街道", "district": "区", "city": "市"}
+
+DEFAULT_BATCH = 500
+
+
+@dataclass(frozen=True)
+class Threshold:
+    action: str
+    at: datetime
+
+
+def _ms(moment: datetime) -> datetime:
+    """Truncate to milliseconds, the precision stores keep, so comparisons survive a round trip."""
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+def grace(ctx, key: str) -> str | None:
+    """A configured grace duration (`deadlines.supervise_grace` ...); empty disables the step."""
+    value = ctx.config.get("deadlines", {}).get(key)
+    return str(value) if value not in (None, "", False) else None
+
+
+def check_config(ctx) -> None:
+    """Fail at start, not at the first overdue case, on a grace the calendar cannot read."""
+    for key in ("supervise_grace", "escalate_grace"):
+        value = grace(ctx, key)
+        if value is not None:
+            try:
+                ctx.calendar.parse_duration(value)
+            except ValueError as exc:
+                raise ConfigError(f"配置项 deadlines.{key} 无效: {exc}") from None
+
+
+def thresholds(ctx, clock: dict) -> list[Threshold]:
+    """The instants at which a stage clock needs the sweep, in time order."""
+    deadline = clock["deadline"]
+    steps = [Threshold(WARN, _ms(clock["warn_at"])), Threshold(OVERDUE, _ms(deadline))]
+    for action, key in ((SUPERVISE, "supervise_grace"), (ESCALATE, "escalate_grace")):
+        value = grace(ctx, key)
+        if value is not None:
+            steps.append(Threshold(action, _ms(ctx.calendar.add(deadline, value))))
+    return sorted(steps, key=lambda step: step.at)  # stable: equal instants keep this order
+
+
+# --------------------------------------------------------------------------------------------
+# Escalation target (三级联动: street → district → city)
+# --------------------------------------------------------------------------------------------
+
+
+def _level(city, jurisdiction_id: str) -> str | None:
+    if jurisdiction_id == city.id:
+        return "city"
+    node = city.jurisdictions.get(jurisdiction_id)
+    return node.level if node else None
+
+
+def escalation_target(city, case: dict) -> str | None:
+    """The command level above the one now responsible for the case, or None at the top.
+
+    Responsible now: the level the case was last escalated to, else the area the assigned
+    department serves, else the case's own (deepest) jurisdiction.
+    """
+    chain = list(reversed(case.get("scope_path") or [city.id]))  # deepest first, city last
+    current = (case.get("flags") or {}).get("escalated_to")
+    if current not in chain:
+        department = ((case.get("assignment") or {}).get("department") or {}).get("id")
+        served = getattr(city.departments.get(department), "jurisdiction", None) if department else None
+        current = served if served in chain else chain[0]
+    for candidate in chain[chain.index(current) + 1:]:
+        if _level(city, candidate) in COMMAND_LEVELS:
+            return candidate
+    return None
+
+
+def jurisdiction_name(city, jurisdiction_id: str) -> str:
+    if jurisdiction_id == city.id:
+        return city.name
+    node = city.jurisdictions.get(jurisdiction_id)
+    return node.name if node else jurisdiction_id
+
+
+def jurisdiction_label(city, jurisdiction_id: str) -> str:
+    """'甲区（区级）': where an escalated case went, as a dispatcher reads it."""
+    level = _level(city, jurisdiction_id)
+    name = jurisdiction_name(city, jurisdiction_id)
+    return f"{name}（{LEVEL_NAME[level]}级）" if level in LEVEL_NAME else name
+
+
+# --------------------------------------------------------------------------------------------
+# Wording
+# --------------------------------------------------------------------------------------------
+
+_UNIT_WORDS = (("wd", "个工作日"), ("wh", "个工作小时"), ("s", "秒"), ("m", "分钟"), ("h", "小时"), ("d", "天"))
+
+
+def human_duration(text: str) -> str:
+    """'1wd' → '1 个工作日', '30m' → '30 分钟' (the configured text, read aloud)."""
+    for unit, words in _UNIT_WORDS:
+        if text.endswith(unit) and text[: -len(unit)].replace(".", "", 1).isdigit():
+            return f"{text[: -len(unit)]} {words}"
+    return text
+
+
+def _local(ctx, moment: datetime) -> str:
+    local = moment.astimezone(ctx.tz)
+    return f"{local.month}月{local.day}日 {local:%H:%M}"
+
+
+def _note(ctx, action: str, clock: dict, target: str | None = None) -> str:
+    verb = STAGE_VERB.get(clock["stage"], clock["stage"])
+    due = _local(ctx, clock["deadline"])
+    if action == WARN:
+        percent = round(ctx.warning_fraction * 100)
+        return f"{verb}时限已用去 {percent}%，将于 {due} 到期，请抓紧{verb}"
+    if action == OVERDUE:
+        return f"已超过{verb}时限（{due} 到期），案件超期"
+    late = human_duration(grace(ctx, "supervise_grace" if action == SUPERVISE else "escalate_grace"))
+    if action == SUPERVISE:
+        return f"超期 {late}仍未{verb}，系统自动督办"
+    return f"超期 {late}仍未{verb}，系统自动提级至 {jurisdiction_label(ctx.city, target)}"
+
+
+# --------------------------------------------------------------------------------------------
+# The sweep
+# --------------------------------------------------------------------------------------------
+
+
+def plan_case(ctx, case: dict, now: datetime) -> tuple[dict, list[str]]:
+    """The update that brings one due case up to `now`, and the actions it records.
+
+    Pure: reads the case, returns a MongoDB update document; the caller applies it under the
+    case's version.
+    """
+    clock = case.get("clock")
+    if not clock or clock.get("stage") != STAGE_OF_STATUS.get(case.get("status")):
+        # No running clock in this state (closed, suspended, void...): drop the stale cursor.
+        return {"$unset": {"next_due_at": ""}}, []
+    cursor = _ms(case["next_due_at"])
+    steps = thresholds(ctx, clock)
+    history = list(case.get("history") or [])
+    fields: dict = {}
+    pushes: dict = {}
+    entries, actions = [], []
+    for step in steps:
+        if step.at < cursor or step.at > now:
+            continue  # applied by an earlier sweep, or not yet due
+        target = None
+        if step.action == WARN:
+            fields["flags.warning"] = True
+        elif step.action == OVERDUE:
+            fields["flags.overdue"] = True
+        elif step.action == SUPERVISE:
+            fields["flags.supervised"] = True
+        else:
+            target = escalation_target(ctx.city, case)
+            if target is None:
+                continue  # already at the top level: nobody above to escalate to
+            fields["flags.escalated_to"] = target
+        note = _note(ctx, step.action, clock, target)
+        entry = chain_entry(history, {
+            "at": now, "by": SYSTEM, "action": step.action, "from": case["status"], "to": case["status"],
+            "note": note, "stage": clock["stage"], "due_at": step.at,
+            **({"escalated_to": target, "level": _level(ctx.city, target)} if target else {}),
+        })
+        history.append(entry)
+        entries.append(entry)
+        actions.append(step.action)
+        # The same records the manual 督办 / 上报 actions keep (dispatch/transitions.py).
+        if step.action == SUPERVISE:
+            pushes["supervisions"] = {"at": now, "by": SYSTEM, "note": note}
+        elif step.action == ESCALATE:
+            node = {"id": target, "name": jurisdiction_name(ctx.city, target), "level": _level(ctx.city, target)}
+            fields["escalation"] = {**node, "at": now, "by": SYSTEM}
+            pushes["escalations"] = {**node, "at": now, "by": SYSTEM, "note": note}
+    update: dict = {}
+    following = next((step.at for step in steps if step.at > now), None)
+    if following is None:
+        update["$unset"] = {"next_due_at": ""}
+    else:
+        fields["next_due_at"] = following
+    if entries:
+        fields["updated_at"] = now
+        update["$push"] = {"history": {"$each": entries}, **pushes}
+    if fields:
+        update["$set"] = fields
+    return update, actions
+
+
+def _new_counts() -> dict:
+    return {"examined": 0, "warned": 0, "overdue": 0, "supervised": 0, "escalated": 0,
+            "conflicts": 0, "cleared": 0, "errors": 0}
+
+
+async def sweep_case(ctx, case: dict, now: datetime, counts: dict) -> bool:
+    """Apply one due case's thresholds; False if a concurrent change won (retry next sweep)."""
+    update, actions = plan_case(ctx, case, now)
+    updated = await ctx.cases.update(case["_id"], case["version"], update)
+    if updated is None:
+        counts["conflicts"] += 1
+        return False
+    for action in actions:
+        counts[COUNT_OF_ACTION[action]] += 1
+    if not actions and "$unset" in update and not update.get("$set"):
+        counts["cleared"] += 1
+    if actions:
+        ctx.bus.publish("case.updated", updated)
+    return True
+
+
+async def run_sweep(ctx, now: datetime | None = None, batch: int | None = None) -> dict:
+    """One sweep at `now` (default: the current time). Returns what it did, by kind.
+
+    `examined` counts the due cases read; `conflicts` those a concurrent action changed
+    first (left for the next sweep); `cleared` stale cursors removed from cases whose state
+    has no running clock; `errors` cases that could not be processed (logged, left as they were).
+    """
+    now = _ms(now or utcnow())
+    batch = batch or int(ctx.config.get("scheduler", {}).get("sweep_batch") or DEFAULT_BATCH)
+    counts = _new_counts()
+    passed: list[str] = []  # conflicts and failures: not retried within this sweep
+    while True:
+        cases = await ctx.cases.due(now, batch, exclude=passed)
+        for case in cases:
+            counts["examined"] += 1
+            try:
+                done = await sweep_case(ctx, case, now, counts)
+            except Exception:  # noqa: BLE001 - one broken case must not stop the sweep
+                log.exception("deadline sweep failed on case %s", case.get("_id"))
+                counts["errors"] += 1
+                done = False
+            if not done:
+                passed.append(case["_id"])
+            # The embedded store works on the event loop: let requests in between cases, so a
+            # morning with thousands of crossings never holds the server for more than one.
+            await asyncio.sleep(0)
+        if len(cases) < batch:
+            return counts

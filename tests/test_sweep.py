@@ -1,0 +1,511 @@
+"""The deadline sweep (SPEC §4 Deadlines, §6): warning, overdue, 督办 and 提级, each exactly once.
+
+Cases go through the real API on the small city (a 12345 ticket about a river, routed to the
+district water bureau, filed and dispatched by the district dispatcher) with the workflow's
+clock pinned to known instants; the sweep then runs at injected instants. Expected instants are
+worked out by hand on the city's working hours (08:30-12:00, 13:30-17:30) and checked against
+the calendar's own fraction arithmetic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import mongomock_ng
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from dispatch.audit import verify_chain
+from dispatch.config import ConfigError
+from dispatch.events import EventBus
+from dispatch.scheduler import Jobs, start_scheduler, stop_scheduler
+from dispatch.storage import EmbeddedClient
+from dispatch.sweep import escalation_target, human_duration, run_sweep, thresholds
+
+TZ = ZoneInfo("Asia/Shanghai")
+RIVER_POINT = [110.0025, 20.0076]  # next to the small city's river: routed to 甲区林水局 (A-water)
+CITY, DISTRICT_A, STREET_A1, STREET_B1 = "990100", "990101", "990101001", "990102001"
+
+
+def local(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=TZ)
+
+
+async def login(client, username: str):
+    """A client logged in as `username` (kept per server: password checks are slow on purpose)."""
+    sessions = client.app.__dict__.setdefault("_test_sessions", {})
+    if username not in sessions:
+        other = client.as_user()
+        await other.login(username, "x")
+        sessions[username] = other
+    return sessions[username]
+
+
+def pin_clock(ctx, moment: datetime) -> None:
+    ctx.workflow.clock = lambda: moment
+
+
+async def act(client, username: str, case_id: str, action: str, at: datetime, body=None) -> dict:
+    pin_clock(client.ctx, at)
+    user = await login(client, username)
+    status, case = await user.post(f"/api/cases/{case_id}/actions/{action}", body or {})
+    assert status == 200, case
+    return case
+
+
+async def dispatched_case(client, at: datetime, content: str = "河面有大片漂浮物") -> str:
+    """A ticket filed and dispatched at `at`: its 1wh sign clock starts then."""
+    operator = await login(client, "op1")
+    status, case = await operator.post("/api/tickets", {
+        "channel": "12345", "type": "report", "content": content, "category": "0105",
+        "caller": {"name": "张三", "phone": "13800001111"},
+        "location": {"type": "Point", "coordinates": RIVER_POINT},
+    })
+    assert status == 201, case
+    assert case["assignment"]["department"]["id"] == "A-water"
+    await act(client, "disp-a", case["id"], "file", at)
+    case = await act(client, "disp-a", case["id"], "dispatch", at)
+    assert case["status"] == "dispatched" and case["clock"]["stage"] == "sign"
+    return case["id"]
+
+
+async def stored(ctx, case_id: str) -> dict:
+    return await ctx.cases.get(case_id)
+
+
+def system_actions(case: dict) -> list[str]:
+    return [entry["action"] for entry in case["history"] if entry["by"] == "system"]
+
+
+# --------------------------------------------------------------------------------------------
+# Thresholds, once each
+# --------------------------------------------------------------------------------------------
+
+
+async def test_thresholds_fire_at_their_instants_exactly_once(small):
+    ctx = small.ctx
+    start = local("2026-11-23 09:00")  # a Monday (working day)
+    case_id = await dispatched_case(small, start)
+    events = []
+    ctx.bus.subscribe(lambda event: events.append(event))
+
+    case = await stored(ctx, case_id)
+    clock = case["clock"]
+    # 1wh from 09:00 ends at 10:00; 80% of it is 48 working minutes.
+    assert clock["deadline"] == local("2026-11-23 10:00")
+    warn_at = local("2026-11-23 09:48")
+    assert clock["warn_at"] == warn_at == case["next_due_at"]
+    fraction = ctx.calendar.elapsed_fraction
+    assert fraction(start, clock["deadline"], warn_at, "1wh") == pytest.approx(0.8)
+    assert fraction(start, clock["deadline"], warn_at - timedelta(seconds=1), "1wh") < 0.8
+
+    async def sweep(at: datetime) -> dict:
+        return await run_sweep(ctx, at)
+
+    assert (await sweep(warn_at - timedelta(seconds=1)))["examined"] == 0
+    counts = await sweep(warn_at)
+    assert counts["warned"] == 1 and counts["overdue"] == 0
+    case = await stored(ctx, case_id)
+    assert case["flags"]["warning"] and not case["flags"]["overdue"]
+    assert case["next_due_at"] == local("2026-11-23 10:00")
+
+    assert (await sweep(local("2026-11-23 10:00")))["overdue"] == 1
+    # Supervised 1wh after the deadline, escalated 1wd (7.5wh) after it: Tuesday 10:00.
+    assert (await sweep(local("2026-11-23 11:00")))["supervised"] == 1
+    assert (await sweep(local("2026-11-24 09:59:59")))["escalated"] == 0
+    assert (await sweep(local("2026-11-24 10:00")))["escalated"] == 1
+    # Sweeping on and on (every 20 minutes for two days) records nothing more.
+    moment = local("2026-11-23 08:00")
+    while moment < local("2026-11-26 08:00"):
+        counts = await sweep(moment)
+        assert counts["examined"] == 0, moment
+        moment += timedelta(minutes=20)
+
+    case = await stored(ctx, case_id)
+    assert system_actions(case) == ["warn", "overdue", "supervise", "escalate"]
+    assert all(entry["stage"] == "sign" for entry in case["history"] if entry["by"] == "system")
+    assert case["flags"]["warning"] and case["flags"]["overdue"] and case["flags"]["supervised"]
+    # The district water bureau serves district A: the level above it is the city.
+    assert case["flags"]["escalated_to"] == CITY
+    assert case["escalation"]["level"] == "city" and case["escalation"]["by"] == "system"
+    assert len(case["supervisions"]) == 1 and len(case["escalations"]) == 1
+    assert "next_due_at" not in case
+    assert verify_chain(case["history"]) is None
+    assert [e["type"] for e in events] == ["case.updated"] * 4
+    notes = [entry["note"] for entry in case["history"] if entry["by"] == "system"]
+    assert notes[0] == "签收时限已用去 80%，将于 11月23日 10:00 到期，请抓紧签收"
+    assert notes[3].endswith("系统自动提级至 示例市（市级）")
+
+    # The API shows what the sweep did.
+    dispatcher = await login(small, "disp-a")
+    status, shown = await dispatcher.get(f"/api/cases/{case_id}")
+    assert status == 200 and shown["flags"]["overdue"] is True and "next_due_at" not in shown
+
+
+async def test_late_sweep_applies_every_passed_threshold_in_one_update(small):
+    ctx = small.ctx
+    case_id = await dispatched_case(small, local("2026-11-23 09:00"))
+    before = await stored(ctx, case_id)
+    counts = await run_sweep(ctx, local("2026-11-25 12:00"))  # the server was down two days
+    assert counts == {**counts, "examined": 1, "warned": 1, "overdue": 1, "supervised": 1, "escalated": 1}
+    after = await stored(ctx, case_id)
+    assert after["version"] == before["version"] + 1
+    assert system_actions(after) == ["warn", "overdue", "supervise", "escalate"]
+    due = [entry["due_at"] for entry in after["history"] if entry["by"] == "system"]
+    assert due == [local("2026-11-23 09:48"), local("2026-11-23 10:00"), local("2026-11-23 11:00"),
+                   local("2026-11-24 10:00")]
+    assert all(entry["at"] == local("2026-11-25 12:00") for entry in after["history"] if entry["by"] == "system")
+    assert verify_chain(after["history"]) is None
+
+
+async def test_working_clock_skips_lunch_and_weekend(small):
+    ctx = small.ctx
+    lunch = await dispatched_case(small, local("2026-11-23 11:30"), "午前派遣的漂浮物")
+    friday = await dispatched_case(small, local("2026-11-27 17:00"), "周五傍晚派遣的漂浮物")
+    # 11:30 + 48 working minutes = 30 before lunch + 18 after 13:30.
+    assert (await stored(ctx, lunch))["clock"]["warn_at"] == local("2026-11-23 13:48")
+    # Friday 17:00 + 1wh: 30 minutes on Friday, 30 on Monday morning.
+    case = await stored(ctx, friday)
+    assert case["clock"]["deadline"] == local("2026-11-30 09:00")
+    assert case["clock"]["warn_at"] == local("2026-11-30 08:48")
+
+    assert (await run_sweep(ctx, local("2026-11-23 13:00")))["warned"] == 0  # 90 wall minutes, 30 working
+    assert (await run_sweep(ctx, local("2026-11-23 13:48")))["warned"] == 1
+    assert (await run_sweep(ctx, local("2026-11-29 23:00")))["warned"] == 0  # Sunday night
+    counts = await run_sweep(ctx, local("2026-11-30 08:48"))
+    assert counts["warned"] == 1
+    assert system_actions(await stored(ctx, friday)) == ["warn"]
+
+
+# --------------------------------------------------------------------------------------------
+# Idempotence and restart safety
+# --------------------------------------------------------------------------------------------
+
+
+async def test_second_sweep_at_same_instant_changes_nothing(small):
+    ctx = small.ctx
+    ids = [await dispatched_case(small, local("2026-11-23 09:00") + timedelta(minutes=i), f"漂浮物{i}")
+           for i in range(5)]
+    for moment in ("2026-11-23 09:50", "2026-11-23 10:02", "2026-11-24 10:30"):
+        first = await run_sweep(ctx, local(moment))
+        assert first["examined"] > 0
+        snapshot = [await stored(ctx, case_id) for case_id in ids]
+        second = await run_sweep(ctx, local(moment))
+        assert second["examined"] == 0
+        assert [await stored(ctx, case_id) for case_id in ids] == snapshot
+
+
+async def test_restarted_server_finds_nothing_new(small):
+    ctx = small.ctx
+    case_id = await dispatched_case(small, local("2026-11-23 09:00"))
+    await run_sweep(ctx, local("2026-11-23 10:00"))
+    before = await stored(ctx, case_id)
+    # A new process on the same storage: fresh services, nothing kept in memory but the cases.
+    restarted = dataclasses.replace(ctx, bus=EventBus(), cache={})
+    assert restarted.cases is not ctx.cases
+    counts = await run_sweep(restarted, local("2026-11-23 10:00"))
+    assert counts["examined"] == 0
+    assert await stored(ctx, case_id) == before
+    # It carries on from where the old one stopped: the next threshold, once.
+    assert (await run_sweep(restarted, local("2026-11-23 11:00")))["supervised"] == 1
+    assert system_actions(await stored(ctx, case_id)) == ["warn", "overdue", "supervise"]
+
+
+async def test_signed_case_no_longer_warns_for_the_sign_stage(small):
+    ctx = small.ctx
+    case_id = await dispatched_case(small, local("2026-11-23 09:00"))
+    assert (await run_sweep(ctx, local("2026-11-23 09:50")))["warned"] == 1
+    case = await act(small, "water-a", case_id, "sign", local("2026-11-23 09:55"))
+    assert case["status"] == "accepted" and case["clock"]["stage"] == "handle"
+    assert case["flags"]["warning"] is False
+    # The sign deadline (10:00) passes: nothing is due for a stage that is over.
+    assert (await run_sweep(ctx, local("2026-11-23 10:00")))["examined"] == 0
+    assert (await run_sweep(ctx, local("2026-11-23 16:00")))["examined"] == 0
+    stored_case = await stored(ctx, case_id)
+    assert system_actions(stored_case) == ["warn"]
+    # The handle clock (1wd = 7.5wh from 09:55) warns at 80% = 6h after 09:55: 17:25.
+    assert stored_case["clock"]["warn_at"] == local("2026-11-23 17:25")
+    assert (await run_sweep(ctx, local("2026-11-23 17:25")))["warned"] == 1
+    entries = [e for e in (await stored(ctx, case_id))["history"] if e["by"] == "system"]
+    assert [(e["action"], e["stage"]) for e in entries] == [("warn", "sign"), ("warn", "handle")]
+
+
+async def test_case_without_running_clock_loses_its_stale_cursor(small):
+    ctx = small.ctx
+    case_id = await dispatched_case(small, local("2026-11-23 09:00"))
+    case = await stored(ctx, case_id)
+    # As if an older version had closed the case without clearing the sweep cursor.
+    await ctx.cases.update(case_id, case["version"], {"$set": {"status": "closed"}})
+    counts = await run_sweep(ctx, local("2026-11-24 12:00"))
+    assert counts["cleared"] == 1 and counts["warned"] == counts["overdue"] == 0
+    case = await stored(ctx, case_id)
+    assert "next_due_at" not in case and system_actions(case) == []
+    assert (await run_sweep(ctx, local("2026-11-24 12:00")))["examined"] == 0
+
+
+async def test_version_conflict_is_left_for_the_next_sweep(small):
+    ctx = small.ctx
+    case_id = await dispatched_case(small, local("2026-11-23 09:00"))
+    real_update = ctx.cases.update
+    raced = []
+
+    async def racing_update(cid, version, update):
+        if not raced:  # a user's action lands between the sweep's read and its write
+            raced.append(cid)
+            await real_update(cid, version, {"$set": {"description": "补充说明：漂浮物面积较大"}})
+        return await real_update(cid, version, update)
+
+    ctx.cases.update = racing_update
+    counts = await run_sweep(ctx, local("2026-11-23 09:50"))
+    assert counts["conflicts"] == 1 and counts["warned"] == 0
+    case = await stored(ctx, case_id)
+    assert case["description"] == "补充说明：漂浮物面积较大" and system_actions(case) == []
+    counts = await run_sweep(ctx, local("2026-11-23 09:50"))
+    assert counts["conflicts"] == 0 and counts["warned"] == 1
+
+
+async def test_backlog_is_worked_through_in_batches(small):
+    ctx = small.ctx
+    ids = [await dispatched_case(small, local("2026-11-23 09:00") + timedelta(seconds=i), f"漂浮物{i}")
+           for i in range(23)]
+    counts = await run_sweep(ctx, local("2026-11-23 09:50"), batch=5)
+    assert counts["examined"] == 23 and counts["warned"] == 23
+    for case_id in ids:
+        assert system_actions(await stored(ctx, case_id)) == ["warn"]
+
+
+# --------------------------------------------------------------------------------------------
+# Pieces
+# --------------------------------------------------------------------------------------------
+
+
+async def test_escalation_goes_to_the_command_level_above(small):
+    ctx = small.ctx
+    city = ctx.city
+    case = await stored(ctx, await dispatched_case(small, local("2026-11-23 09:00")))
+
+    def target(department: str | None, escalated_to: str | None = None):
+        assignment = {**case["assignment"], "department": {"id": department, "name": "?"} if department else None}
+        return escalation_target(city, {**case, "assignment": assignment,
+                                        "flags": {**case["flags"], "escalated_to": escalated_to}})
+
+    assert target("A1-so") == DISTRICT_A  # street office → district
+    assert target("A1a-cs") == STREET_A1  # a community's service centre → its street
+    assert target("A-water") == CITY  # district bureau → city
+    assert target("city-um") is None  # a city department: nobody above
+    assert target(None) == STREET_A1  # no department: from the case's own grid, up to its street
+    assert target("A1-so", DISTRICT_A) == CITY  # already escalated once
+    assert target("A1-so", CITY) is None
+
+
+async def test_graces_are_configurable_and_can_be_switched_off(small):
+    ctx = small.ctx
+    case_id = await dispatched_case(small, local("2026-11-23 09:00"))
+    clock = (await stored(ctx, case_id))["clock"]
+    assert [t.action for t in thresholds(ctx, clock)] == ["warn", "overdue", "supervise", "escalate"]
+    ctx.config["deadlines"]["supervise_grace"] = "30m"
+    ctx.config["deadlines"]["escalate_grace"] = ""
+    steps = thresholds(ctx, clock)
+    assert [(t.action, t.at) for t in steps][2:] == [("supervise", local("2026-11-23 10:30"))]
+    counts = await run_sweep(ctx, local("2026-11-30 09:00"))
+    assert counts["supervised"] == 1 and counts["escalated"] == 0
+    assert "next_due_at" not in await stored(ctx, case_id)
+    assert human_duration("1wd") == "1 个工作日" and human_duration("30m") == "30 分钟"
+
+
+async def test_due_query_reads_the_index_earliest_first(small):
+    ctx = small.ctx
+    ids = [await dispatched_case(small, local("2026-11-23 09:00") + timedelta(minutes=m), f"漂浮物{m}")
+           for m in (30, 0, 20, 10)]
+    due = await ctx.cases.due(local("2026-11-23 10:08"), 10)
+    assert [case["_id"] for case in due] == [ids[1], ids[3], ids[2]]  # warn 09:48, 09:58, 10:08
+    assert [c["_id"] for c in await ctx.cases.due(local("2026-11-23 10:08"), 2)] == [ids[1], ids[3]]
+    assert [c["_id"] for c in await ctx.cases.due(local("2026-11-23 10:08"), 10, exclude=[ids[3]])] == [ids[1], ids[2]]
+    ordered = ctx.storage.db["cases"]._c._store.ordered
+    assert "next_due_at" in ordered  # declared by the `next_due` index in CASE_INDEXES
+
+
+# --------------------------------------------------------------------------------------------
+# Scheduler
+# --------------------------------------------------------------------------------------------
+
+
+async def test_scheduler_runs_the_sweep_and_only_one_process_leads(small):
+    ctx = small.ctx
+    case_id = await dispatched_case(small, local("2026-01-05 09:00"))  # long overdue by now
+    ctx.config["scheduler"].update(enabled=True, sweep_seconds=3600)
+    scheduler = start_scheduler(ctx)
+    try:
+        jobs = {job.id: job for job in scheduler.get_jobs()}
+        assert set(jobs) == {"deadline-sweep", "daily-stats"}
+        assert jobs["deadline-sweep"].max_instances == 1 and jobs["deadline-sweep"].coalesce
+        trigger = jobs["daily-stats"].trigger
+        assert str(trigger.fields[trigger.FIELD_NAMES.index("hour")]) == "0"
+        assert str(trigger.fields[trigger.FIELD_NAMES.index("minute")]) == "5"
+        for _ in range(100):  # the first sweep runs right away
+            if "next_due_at" not in await stored(ctx, case_id):
+                break
+            await asyncio.sleep(0.02)
+        assert system_actions(await stored(ctx, case_id)) == ["warn", "overdue", "supervise", "escalate"]
+        # A second process on the same database does not run jobs while the lease is held.
+        other = Jobs(dataclasses.replace(ctx, bus=EventBus(), cache={}))
+        assert await other.sweep() is None
+    finally:
+        await stop_scheduler(scheduler)
+    assert await other.sweep() is not None  # released at stop: the other one takes over
+
+
+async def test_scheduler_disabled_in_tests(small):
+    assert small.ctx.config["scheduler"]["enabled"] is False
+    assert start_scheduler(small.ctx) is None
+
+
+@pytest.mark.parametrize("key, value", [
+    ("deadlines.supervise_grace", "1 working hour"), ("deadlines.escalate_grace", "5x"),
+    ("scheduler.daily_stats_at", "25:00"),
+])
+async def test_scheduler_refuses_bad_config(small, key, value):
+    section, name = key.split(".")
+    small.ctx.config["scheduler"]["enabled"] = True
+    small.ctx.config[section][name] = value
+    with pytest.raises(ConfigError, match=key):
+        start_scheduler(small.ctx)
+
+
+async def test_daily_snapshot_is_skipped_without_stats(small, monkeypatch):
+    import sys
+
+    jobs = Jobs(small.ctx)
+    calls = []
+
+    async def snapshot_day(ctx, day):
+        calls.append(day)
+
+    fake = type(sys)("dispatch.stats")
+    fake.snapshot_day = snapshot_day
+    monkeypatch.setitem(sys.modules, "dispatch.stats", fake)
+    await jobs.daily_snapshot()
+    assert calls == [(datetime.now(small.ctx.tz) - timedelta(days=1)).date()]
+    monkeypatch.setitem(sys.modules, "dispatch.stats", None)  # import fails: a log line, no error
+    await jobs.daily_snapshot()
+    assert len(calls) == 1
+
+
+# --------------------------------------------------------------------------------------------
+# The embedded engine's ordered index answers exactly like a full scan
+# --------------------------------------------------------------------------------------------
+
+BASE = datetime(2026, 11, 23, tzinfo=timezone.utc)
+minutes = st.integers(0, 20).map(lambda m: BASE + timedelta(minutes=m))
+# Mostly datetimes (as next_due_at), with ties; some values of other types and nulls.
+values = st.integers(0, 9).flatmap(lambda n: minutes if n < 6 else st.integers(-3, 3) if n < 8
+                                   else st.sampled_from(["a", "b"]) if n < 9 else st.none())
+ids = st.integers(0, 6).map(lambda n: f"id{n}")
+operations = st.lists(st.one_of(
+    st.tuples(st.just("insert"), ids, values, st.integers(0, 2)),
+    st.tuples(st.just("set"), ids, values, st.integers(0, 2)),
+    st.tuples(st.just("unset"), ids, st.none(), st.integers(0, 2)),
+    st.tuples(st.just("replace"), ids, values, st.integers(0, 2)),
+    st.tuples(st.just("delete"), ids, st.none(), st.integers(0, 2)),
+    st.tuples(st.just("delete_range"), ids, values, st.integers(0, 2)),
+), max_size=40)
+bounds = st.integers(0, 9).flatmap(lambda n: minutes if n < 7 else st.integers(-3, 3) if n < 9
+                                   else st.sampled_from(["a", "b", "c"]))
+queries = st.tuples(
+    st.sampled_from(["$lte", "$lt", "$gte", "$gt", "$eq", "range", "plain"]), bounds, bounds,
+    st.sampled_from([None, 0, 1, 2]), st.sampled_from([None, 1, -1]), st.sampled_from([0, 1, 3, 100]),
+)
+
+
+def test_ordered_index_steps_aside_for_arrays():
+    collection = EmbeddedClient()["db"]["c"]
+    from pymongo import ASCENDING, IndexModel
+
+    asyncio.run(collection.create_indexes([IndexModel([("due", ASCENDING)])]))
+    c = collection._c
+    c.insert_many([{"_id": 1, "due": 5}, {"_id": 2, "due": [1, 9]}, {"_id": 3, "due": {"x": 1}}])
+    index = c._store.ordered["due"]
+    assert index.candidates({"$gte": 4}) is None  # multikey: only a scan is right
+    assert sorted(d["_id"] for d in c.find({"due": {"$gte": 4}})) == [1, 2]
+    c.update_one({"_id": 2}, {"$set": {"due": 7}})
+    c.delete_one({"_id": 3})
+    assert list(index.candidates({"$gte": 4})) == [1, 2]
+    assert [d["_id"] for d in c.find({"due": {"$gt": 5}})] == [2]
+    c.drop()
+    assert sorted(d["_id"] for d in c.find({"due": {"$gte": 0}})) == []
+
+
+def _query(op, a, b, tag):
+    if op == "plain":
+        condition = a
+    elif op == "range":
+        condition = {"$gte": a, "$lte": b}
+    else:
+        condition = {op: a}
+    query = {"due": condition}
+    if tag is not None:
+        query["tag"] = tag
+    return query
+
+
+def _apply(collection, operation):
+    kind, doc_id, value, tag = operation
+    doc = {"_id": doc_id, "tag": tag} if value is None and kind == "insert" else \
+        {"_id": doc_id, "due": value, "tag": tag}
+    if kind == "insert":
+        if collection.find_one({"_id": doc_id}) is None:
+            collection.insert_one(doc)
+    elif kind == "set":
+        collection.update_one({"_id": doc_id}, {"$set": {"due": value, "tag": tag}})
+    elif kind == "unset":
+        collection.update_many({"tag": tag}, {"$unset": {"due": ""}})
+    elif kind == "replace":
+        collection.replace_one({"_id": doc_id}, {"due": value, "tag": tag})
+    elif kind == "delete":
+        collection.delete_one({"_id": doc_id})
+    elif value is not None and not isinstance(value, list):
+        collection.delete_many({"due": {"$lte": value}, "tag": tag})
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(operations, st.lists(queries, min_size=1, max_size=6))
+def test_ordered_index_answers_like_a_full_scan(operations, query_list):
+    loop = asyncio.new_event_loop()
+    try:
+        indexed = EmbeddedClient()["db"]["c"]
+        from pymongo import ASCENDING, IndexModel
+
+        loop.run_until_complete(indexed.create_indexes([IndexModel([("due", ASCENDING)])]))
+        plain = mongomock_ng.MongoClient(tz_aware=True)["db"]["c"]  # mongomock's own full scans
+        for operation in operations:
+            _apply(indexed._c, operation)
+            _apply(plain, operation)
+        for op, a, b, tag, sort, limit in query_list:
+            query = _query(op, a, b, tag)
+            expected = list(plain.find(query))
+            assert sorted(d["_id"] for d in indexed._c.find(query)) == sorted(d["_id"] for d in expected)
+            assert indexed._c.count_documents(query) == len(expected)
+            cursor = indexed.find(query)
+            reference = plain.find(query)
+            if sort:
+                cursor.sort([("due", sort)])
+                reference = reference.sort([("due", sort)])
+            if limit:
+                cursor.limit(limit)
+                reference = reference.limit(limit)
+            got = loop.run_until_complete(cursor.to_list(None))
+            want = list(reference)
+            assert len(got) == len(want)
+            if sort:  # ties may come in another order; the sort values may not
+                assert [d.get("due") for d in got] == [d.get("due") for d in want]
+            else:
+                assert not limit or limit >= len(expected) or len(got) == limit
+            assert all(d in expected for d in got)
+            if not limit or limit >= len(expected):
+                assert sorted(d["_id"] for d in got) == sorted(d["_id"] for d in expected)
+    finally:
+        loop.close()
