@@ -165,16 +165,21 @@ def _note(ctx, action: str, clock: dict, target: str | None = None) -> str:
 # --------------------------------------------------------------------------------------------
 
 
+def has_running_clock(case: dict) -> bool:
+    clock = case.get("clock")
+    return bool(clock) and clock.get("stage") == STAGE_OF_STATUS.get(case.get("status"))
+
+
 def plan_case(ctx, case: dict, now: datetime) -> tuple[dict, list[str]]:
     """The update that brings one due case up to `now`, and the actions it records.
 
     Pure: reads the case, returns a MongoDB update document; the caller applies it under the
     case's version.
     """
-    clock = case.get("clock")
-    if not clock or clock.get("stage") != STAGE_OF_STATUS.get(case.get("status")):
+    if not has_running_clock(case):
         # No running clock in this state (closed, suspended, void...): drop the stale cursor.
         return {"$unset": {"next_due_at": ""}}, []
+    clock = case["clock"]
     cursor = _ms(case["next_due_at"])
     steps = thresholds(ctx, clock)
     history = list(case.get("history") or [])
@@ -240,7 +245,7 @@ async def sweep_case(ctx, case: dict, now: datetime, counts: dict) -> bool:
         return False
     for action in actions:
         counts[COUNT_OF_ACTION[action]] += 1
-    if not actions and "$unset" in update and not update.get("$set"):
+    if not has_running_clock(case):
         counts["cleared"] += 1
     if actions:
         ctx.bus.publish("case.updated", updated)
