@@ -88,9 +88,11 @@ class BucketIndex:
 
     def candidates(self, x: np.ndarray, y: np.ndarray):
         """(point positions, polygon indices) whose bounding boxes contain the points."""
+        # the same floor division as when the buckets were filled (and as candidates_one), so a
+        # point on a bucket edge always lands where the polygons touching it were listed
         with np.errstate(invalid="ignore"):
-            ix = np.floor((x - self.x0) / self.cell)
-            iy = np.floor((y - self.y0) / self.cell)
+            ix = (x - self.x0) // self.cell
+            iy = (y - self.y0) // self.cell
             ok = (ix >= 0) & (ix < self.nx) & (iy >= 0) & (iy < self.ny)
         pos = np.flatnonzero(ok)
         bucket = iy[pos].astype(np.int64) * self.nx + ix[pos].astype(np.int64)
@@ -127,6 +129,7 @@ class BucketIndex:
 
     def candidates_near_one(self, x: float, y: float, d: float) -> list:
         """Indices (ascending) of geometries whose bounding box, grown by `d`, contains the point."""
+        d = d * (1 + 1e-9) + 1e-6  # a hair of slack: the caller applies the exact distance test
         c = self.cell
         ix0 = max(int((x - d - self.x0) // c), 0)
         ix1 = min(int((x + d - self.x0) // c), self.nx - 1)

@@ -2,35 +2,39 @@
 
 ``Router(city)`` builds every index once:
 
-* **Locating** (``geo.jurisdictions``) — one shapely ``STRtree`` per level (grid, community, street, district), each
-  over that level's polygons in lng/lat, **sorted by id**. A point is queried against the grid
-  tree first (``predicate="intersects"``, so a point on an edge is inside); points found in no
-  grid try communities, then streets, then districts. When a point hits several polygons (a
-  shared border) the lowest tree index — i.e. the **lowest id** — wins, deterministically.
-  The deepest jurisdiction found is the point's *node*; every node has its full chain
-  (grid → community → street → district) precomputed, so one hit gives all four levels.
-* **Zones** (``geo.zones``) — per ``kind``, an ``STRtree`` over the zones projected to the city's local metric
-  frame (``geo.metric``, transverse Mercator, error < 2e-4 of the distance), plus one over the
-  polygon zones of the kind. ``near_zone`` is ``query(points_m, predicate="dwithin",
-  distance=within_m)`` (a point inside a polygon is at distance 0); ``in_zone`` is
-  ``intersects`` against the polygons. Degrees are never compared to metres.
+* **Locating** (``geo.jurisdictions``) — per level (grid, community, street, district) the
+  polygons in lng/lat **sorted by id**, a uniform bucket grid over their bounding boxes and
+  prepared geometries. Candidates come straight from the coordinate arrays and a prepared
+  ``shapely.intersects_xy`` decides (a point on an edge is inside). Grids are tried first;
+  points in no grid try communities, then streets, then districts. Several hits (a shared
+  border) → the **lowest id** wins, deterministically. The deepest jurisdiction found is the
+  point's *node*; every node has its full chain (grid → community → street → district)
+  precomputed, so one hit gives all four levels.
+* **Zones** (``geo.zones``) — per ``kind``, the zones projected to the city's local metric
+  frame (``geo.metric``, transverse Mercator, error < 2e-4 of the distance). ``near_zone`` is
+  an ``STRtree`` ``dwithin`` query over ≤ 500 m pieces of every zone outline, exact distance
+  ≤ ``within_m`` (a point inside a polygon zone is at distance 0); ``in_zone`` is a prepared
+  point-in-polygon test. Degrees are never compared to metres.
 * **Departments** — for each department type, an array over nodes holding the department of
   that type whose jurisdiction is the *nearest enclosing* one (the node itself, then up the
   parent chain, then the city). Several of one type on one jurisdiction: lowest id.
 * **Rules** — each rule is compiled to boolean lookup tables (categories, sources), an hours
-  window, a keyword regex, and its zone trees or its resolved-department array.
+  window, a keyword regex, and its zone sets or its resolved-department array.
 
-Routing is evaluated **vectorized** for any number of points: rules are tried in ascending
-``priority`` (ties: file order); for each rule, the points still undecided that pass the
-cheap table tests are checked against keywords, then zones, and those whose assignment
-resolves are decided. A rule that matches but whose ``department_type`` has no department at
-the location is skipped (noted in the reason) and the next rules, then the fallback (属地兜底)
-are tried. If nothing resolves the decision has ``department None`` and ``rule None``: the
-case waits in the manual dispatch queue. ``route()`` is ``route_many()`` on one point, so the
-two always agree.
+Rules are tried in ascending ``priority`` (ties: file order); every condition given must hold.
+A rule that matches but whose ``department_type`` has no department at the location is
+skipped (noted in the reason) and the next rules, then the fallback (属地兜底), are tried. If
+nothing resolves the decision has ``department None`` and ``rule None``: the case waits in the
+manual dispatch queue.
 
-Decisions are light objects over the batch arrays; ``jurisdiction``, ``department`` and the
-readable Chinese ``reason`` are built on access.
+``route_many()`` evaluates any number of points **vectorized**: for each rule, the points still
+undecided that pass the table tests are checked against keywords, then zones, and those whose
+assignment resolves are decided. ``route()`` runs the same steps for one point in plain
+Python over the same indexes (numpy call overhead would dominate one point); the two are
+tested to agree decision for decision.
+
+Decisions are light objects over the evaluation's arrays; ``jurisdiction``, ``department``
+and the readable Chinese ``reason`` are built on access.
 """
 
 from __future__ import annotations
@@ -47,7 +51,7 @@ import shapely
 
 from geo.jurisdictions import JurisdictionIndex
 from geo.package import SOURCES, City, Rule
-from geo.zones import ZONE_KIND_NAMES, ZoneIndex
+from geo.zones import ZONE_KIND_NAMES, ZoneIndex  # noqa: F401  (re-exported by dispatch.rules)
 
 SOURCE_NAMES = {"grid": "网格上报", "hotline": "热线"}
 
