@@ -242,7 +242,13 @@ class JurisdictionIndex:
         """{"district","street","community","grid"}: {"id","name"} or None; None if node < 0."""
         if node < 0:
             return None
-        return {lvl: (None if e is None else {"id": e[0], "name": e[1]}) for lvl, e in zip(LEVELS, self.chains[node])}
+        d, s, c, g = self.chains[node]  # LEVELS order
+        return {
+            "district": d and {"id": d[0], "name": d[1]},
+            "street": s and {"id": s[0], "name": s[1]},
+            "community": c and {"id": c[0], "name": c[1]},
+            "grid": g and {"id": g[0], "name": g[1]},
+        }
 
     def nearest_enclosing(self, at: dict, city_value: int = -1) -> np.ndarray:
         """Per node, the value of the nearest enclosing jurisdiction listed in `at`

@@ -280,6 +280,12 @@ def test_bad_input(router):
             route(router, lng, lat, "0101")
     with pytest.raises(UnknownCategory):
         router.route_many([110.0025], [20.0025], ["0101x"])
+    with pytest.raises(ValueError, match="category_codes must give 2 values"):
+        router.route_many([110.0025, 110.0025], [20.0025, 20.0025], ["0101"])
+    with pytest.raises(ValueError):
+        router.route_many([110.0025], [20.0025], ["0101"], sources=["fax"])
+    with pytest.raises(ValueError):
+        router.route_many([110.0025, 110.0], [20.0025], ["0101", "0101"])
 
 
 def test_as_dict_shape(router):
@@ -664,3 +670,44 @@ def test_demo_route_many_equals_route(demo):
         except OutsideCity:
             one = None
         assert (batch[i].as_dict() if batch[i] else None) == one
+
+
+def test_bucket_index_matches_brute_force():
+    from geo.jurisdictions import BucketIndex, first_polygon_containing, point_in_polygons
+
+    rng = np.random.default_rng(3)
+    polys = []
+    for _ in range(300):
+        x, y = rng.uniform(0, 10, 2)
+        w, h = rng.uniform(0.01, 0.6, 2) if rng.random() < 0.9 else rng.uniform(2, 5, 2)
+        if rng.random() < 0.5:
+            polys.append(shapely.box(x, y, x + w, y + h))
+        else:
+            polys.append(shapely.Polygon([(x, y), (x + w, y), (x + w / 2, y + h)]))
+    geoms = np.array(polys, dtype=object)
+    shapely.prepare(geoms)
+    index = BucketIndex(geoms)
+    xs = list(rng.uniform(-1, 11, 3000))
+    ys = list(rng.uniform(-1, 11, 3000))
+    for g in polys[:100]:  # vertices: on edges of one or more polygons
+        for vx, vy in shapely.get_coordinates(g):
+            xs.append(float(vx))
+            ys.append(float(vy))
+    for k in range(index.nx):  # exactly on bucket edges
+        xs.append(index.x0 + k * index.cell)
+        ys.append(float(rng.uniform(0, 10)))
+    x, y = np.array(xs), np.array(ys)
+    pos, poly = point_in_polygons(index, geoms, x, y)
+    got = {}
+    for p, g in zip(pos.tolist(), poly.tolist()):
+        got.setdefault(p, []).append(g)
+    for i in range(len(xs)):
+        want = np.flatnonzero(shapely.intersects_xy(geoms, x[i], y[i])).tolist()
+        assert sorted(got.get(i, [])) == want, i
+        assert first_polygon_containing(index, geoms, xs[i], ys[i]) == (want[0] if want else -1)
+        near = index.candidates_near_one(xs[i], ys[i], 0.05)
+        b = shapely.bounds(geoms)
+        d = 0.05 * (1 + 1e-9) + 1e-6  # the same hair of slack as the index
+        brute = np.flatnonzero((b[:, 0] - d <= x[i]) & (x[i] <= b[:, 2] + d)
+                               & (b[:, 1] - d <= y[i]) & (y[i] <= b[:, 3] + d)).tolist()
+        assert near == brute, i
