@@ -14,7 +14,7 @@ import numpy as np
 import shapely
 from shapely import STRtree
 
-from geo.jurisdictions import BucketIndex, first_per_input, point_in_polygons
+from geo.jurisdictions import BucketIndex, first_per_input, intersects_xy_one, point_in_polygons
 
 # Chinese labels for common zone kinds (used in routing reasons); a city can add or override
 # them in city.yaml: `zone_kind_names: {kind: 名称}`. Unknown kinds show as the kind itself.
@@ -151,7 +151,7 @@ class ZoneSet:
             return -1
         best = -1
         for g in self.poly_buckets.candidates_one(x, y):
-            if shapely.intersects_xy(self.polys[g], x, y):
+            if intersects_xy_one(self.polys[g], x, y):
                 z = int(self.poly_index[g])
                 if best < 0 or z < best:
                     best = z
@@ -170,7 +170,7 @@ class ZoneSet:
                     best = (z, d)
         if self.poly_buckets is not None:
             for g in self.poly_buckets.candidates_one(x, y):
-                if shapely.intersects_xy(self.polys[g], x, y):
+                if intersects_xy_one(self.polys[g], x, y):
                     z = int(self.poly_index[g])
                     if best is None or (0.0, z) < (best[1], best[0]):
                         best = (z, 0.0)

@@ -558,7 +558,7 @@ class Router:
 
 def _check_point(lng, lat) -> tuple:
     for v in (lng, lat):
-        if isinstance(v, bool) or not isinstance(v, Real):
+        if type(v) is not float and (isinstance(v, bool) or not isinstance(v, Real)):
             raise InvalidLocation(f"坐标必须是数字，收到 {v!r}")
     x, y = float(lng), float(lat)
     if not (math.isfinite(x) and math.isfinite(y) and -180 <= x <= 180 and -90 <= y <= 90):
