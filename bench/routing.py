@@ -325,6 +325,14 @@ def main(argv=None):
     return 0
 
 
+def _load_note(single, load_before, load_after, info):
+    if single["p99"] >= 500 > single["cpu_p99"]:
+        return (f"Note: in this run the single-call wall p99 ({single['p99']:.0f} µs) is time spent waiting for a CPU: "
+                f"the load average was {max(load_before[0], load_after[0]):.1f} on {info['nproc']} CPUs, while the same "
+                f"calls' own CPU time has p99 {single['cpu_p99']:.0f} µs. On an idle machine wall ≈ CPU time.\n")
+    return ""
+
+
 def write_docs(args, city, grids, names, info, load_before, load_after, load_s, build_s, batch_best,
                batch_median, batch_cpu, with_dicts, single, naive_rate, naive_per, k, agree, located,
                unresolved, fired):
@@ -360,6 +368,7 @@ Inputs: {args.n} random points inside {', '.join(names)} (seed {args.seed}); ~65
 | speed-up vs naive | batch {batch_best / naive_rate:,.0f}×, single p50 {(naive_per * 1e6) / single['p50']:,.0f}× | — |
 | naive vs engine agreement (rule, department) | {agree}/{k} | all |
 
+{_load_note(single, load_before, load_after, info)}
 How it is fast: per level a uniform bucket grid gives candidate polygons straight from coordinate
 arrays and a prepared `shapely.intersects_xy` decides (no Point objects); each grid carries its
 whole chain; departments are pre-resolved per type for every jurisdiction (nearest enclosing);

@@ -10,6 +10,8 @@ nearest zone, then the lowest id.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import shapely
 from shapely import STRtree
@@ -84,6 +86,9 @@ class ZoneSet:
     def __init__(self, kind: str, zones, projection):
         self.kind = kind
         self.zones = sorted(zones, key=lambda z: z.id)
+        self.bounds_deg = tuple(shapely.total_bounds([z.geometry for z in self.zones]).tolist())
+        polys_deg = [z.geometry for z in self.zones if z.geometry.geom_type in ("Polygon", "MultiPolygon")]
+        self.poly_bounds_deg = tuple(shapely.total_bounds(polys_deg).tolist()) if polys_deg else None
         # densify first, so a long edge follows its lng/lat course in the metric frame instead
         # of becoming one chord (sub-metre either way at city scale)
         self.geoms_m = np.array(
@@ -175,6 +180,18 @@ class ZoneSet:
                     if best is None or (0.0, z) < (best[1], best[0]):
                         best = (z, 0.0)
         return best
+
+
+def reach_box(bounds_deg, metres: float):
+    """A lng/lat box that surely contains every point within `metres` of `bounds_deg`
+    (a cheap pre-filter before projecting; generous by a few percent and ~1 m)."""
+    if bounds_deg is None:
+        return None
+    minx, miny, maxx, maxy = bounds_deg
+    dlat = metres / 110000.0 * 1.02 + 1e-5
+    lat_far = min(max(abs(miny - dlat), abs(maxy + dlat)), 89.0)
+    dlng = metres / (111320.0 * math.cos(math.radians(lat_far))) * 1.02 + 1e-5
+    return (minx - dlng, miny - dlat, maxx + dlng, maxy + dlat)
 
 
 class ZoneIndex:

@@ -51,7 +51,7 @@ import shapely
 
 from geo.jurisdictions import JurisdictionIndex
 from geo.package import SOURCES, City, Rule
-from geo.zones import ZONE_KIND_NAMES, ZoneIndex  # noqa: F401  (re-exported by dispatch.rules)
+from geo.zones import ZONE_KIND_NAMES, ZoneIndex, reach_box  # noqa: F401  (ZONE_KIND_NAMES re-exported)
 
 SOURCE_NAMES = {"grid": "网格上报", "hotline": "热线"}
 
@@ -171,7 +171,7 @@ class RouteDecision:
 
 class _CompiledRule:
     __slots__ = ("rule", "catmask", "srcmask", "hours", "regex", "near", "near_m", "inzone",
-                 "dept_const", "dept_by_node", "urgent", "cat_ok", "src_ok", "dept_list")
+                 "dept_const", "dept_by_node", "urgent", "cat_ok", "src_ok", "dept_list", "box")
 
     def __init__(self, rule: Rule, router: "Router"):
         self.rule = rule
@@ -189,6 +189,16 @@ class _CompiledRule:
         self.near = router._zone_sets[rule.near_zone.kind] if rule.near_zone else None
         self.near_m = rule.near_zone.within_m if rule.near_zone else None
         self.inzone = router._zone_sets[rule.in_zone] if rule.in_zone else None
+        # lng/lat box outside which the zone conditions cannot hold (skip projecting there)
+        boxes = []
+        if self.inzone is not None:
+            boxes.append(reach_box(self.inzone.poly_bounds_deg, 0.0))
+        if self.near is not None:
+            boxes.append(reach_box(self.near.bounds_deg, self.near_m))
+        self.box = None
+        if boxes:
+            self.box = (max(b[0] for b in boxes), max(b[1] for b in boxes),
+                        min(b[2] for b in boxes), min(b[3] for b in boxes))
         self.dept_const = router._dept_index[rule.department] if rule.department else -1
         self.dept_by_node = router._resolved_by_type.get(rule.department_type) if rule.department_type else None
         self.urgent = rule.set_priority == "urgent"
@@ -243,6 +253,12 @@ class Router:
         self._compiled = [_CompiledRule(r, self) for r in city.rules.rules]
         self._fallback = _CompiledRule(city.rules.fallback, self)
         self._rule_urgent = np.array([c.urgent for c in self._compiled] + [self._fallback.urgent, False], dtype=bool)
+        # one-point path: per (category, source), only the rules whose tables admit it, in order
+        self._candidates = {
+            (ci, si): [(k, cr) for k, cr in enumerate(self._compiled)
+                       if (cr.cat_ok is None or cr.cat_ok[ci]) and (cr.src_ok is None or cr.src_ok[si])]
+            for ci in range(len(self._cat_codes)) for si in range(len(SOURCES))
+        }
 
     # ------------------------------------------------------------------ locating
     def _locate_nodes(self, lng: np.ndarray, lat: np.ndarray) -> np.ndarray:
@@ -295,11 +311,7 @@ class Router:
         xm = ym = None
         keyword: dict = {}
         near_zone = near_dist = in_zone = None
-        for k, cr in enumerate(self._compiled):
-            if cr.cat_ok is not None and not cr.cat_ok[cat]:
-                continue
-            if cr.src_ok is not None and not cr.src_ok[src]:
-                continue
+        for k, cr in self._candidates[cat, src]:
             if cr.hours is not None and not cr.hours.contains(minute):
                 continue
             kw = None
@@ -309,7 +321,10 @@ class Router:
                     continue
                 kw = m.group(0)
             iz = nz = nd = None
-            if cr.inzone is not None or cr.near is not None:
+            if cr.box is not None:
+                bx = cr.box
+                if not (bx[0] <= x <= bx[2] and bx[1] <= y <= bx[3]):
+                    continue
                 if xm is None:
                     xm, ym = self.projection.forward_one(x, y)
                 if cr.inzone is not None:
@@ -431,14 +446,26 @@ class Router:
                     continue
                 idx = np.array(keep, dtype=np.int64)
             inz = nz = nd = None
-            if cr.inzone is not None or cr.near is not None:
+            if cr.box is not None:
+                bx = cr.box
+                lx, ly = lng[idx], lat[idx]
+                keep = (lx >= bx[0]) & (lx <= bx[2]) & (ly >= bx[1]) & (ly <= bx[3])
+                if not keep.any():
+                    continue
                 if xm is None:
-                    xm, ym = self.projection.forward(lng, lat)
-                sel = idx
+                    xm = np.full(n, np.nan)
+                    ym = np.full(n, np.nan)
+                    done = np.zeros(n, dtype=bool)
+                todo = idx[keep & ~done[idx]]
+                if todo.size:
+                    xm[todo], ym[todo] = self.projection.forward(lng[todo], lat[todo])
+                    done[todo] = True
+                sel = idx[keep]
+                kbase = np.flatnonzero(keep)
                 if cr.inzone is not None:
                     pos, inz = cr.inzone.inside(xm[sel], ym[sel])
                     sel = sel[pos]
-                    kpos = pos
+                    kpos = kbase[pos]
                 if cr.near is not None:
                     pos, nz, nd = cr.near.near(xm[sel], ym[sel], cr.near_m)
                     sel = sel[pos]
@@ -446,7 +473,7 @@ class Router:
                         inz = inz[pos]
                         kpos = kpos[pos]
                     else:
-                        kpos = pos
+                        kpos = kbase[pos]
                 if not sel.size:
                     continue
                 if kws is not None:
