@@ -79,4 +79,15 @@ class FaviconHandler(tornado.web.RequestHandler):
         self.finish((STATIC / "img" / "favicon.svg").read_bytes())
 
 
-routes = [(r"/", RootHandler), (r"/favicon\.ico", FaviconHandler)] + [(rf"/{name}", PageHandler, {"page": name}) for name in PAGES]
+class ServiceWorkerHandler(tornado.web.RequestHandler):
+    """The grid worker page's service worker (offline start-up). Served from the site root,
+    not /static/, so that it may control /report."""
+
+    def get(self):
+        self.set_header("Content-Type", "text/javascript; charset=UTF-8")
+        self.set_header("Cache-Control", "no-cache")
+        self.set_header("X-Content-Type-Options", "nosniff")
+        self.finish((STATIC / "js" / "report-sw.js").read_bytes())
+
+
+routes = [(r"/", RootHandler), (r"/favicon\.ico", FaviconHandler), (r"/report-sw\.js", ServiceWorkerHandler)] + [(rf"/{name}", PageHandler, {"page": name}) for name in PAGES]

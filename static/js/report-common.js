@@ -1,0 +1,157 @@
+// What the parts of the grid worker page share: wording, status and deadline badges, photo
+// upload, full-screen sheets.
+import { ApiError, STATUS_NAMES, countdown, el, formatTime } from "./api.js";
+
+export const ACTION_NAMES = {
+  report: "网格上报", ticket: "热线登记", verify: "现场核实", relocate: "补充定位", file: "立案",
+  void: "作废", dispatch: "派遣", sign: "签收", return: "退单", request_extension: "申请延期",
+  approve_extension: "批准延期", reject_extension: "驳回延期", suspend: "挂账", resume: "恢复办理",
+  feedback: "处置反馈", check: "核查", close: "结案", reopen: "重新办理", merge: "并案",
+  merge_in: "并入案件", merge_undone: "撤销并案", answer: "即时办结", supervise: "督办",
+  escalate: "吹哨/提级", checkin: "报到", warn: "临期预警", overdue: "超期",
+};
+
+const STAGE_NAMES = { sign: "签收", handle: "处置", check: "核查" };
+const STAGE_OF_STATUS = { dispatched: "sign", accepted: "handle", handled: "check" };
+const DEADLINE_FIELD = { sign: "sign_by", handle: "handle_by", check: "check_by" };
+
+export function statusTag(status) {
+  return el("span", { class: `tag status status-${status}` }, STATUS_NAMES[status] || status);
+}
+
+/** The running stage's deadline: {stage: "签收", at: iso, warnAt: iso|null} or null. */
+export function currentDeadline(c) {
+  const stage = (c.clock && c.clock.stage) || STAGE_OF_STATUS[c.status];
+  if (!stage || STAGE_OF_STATUS[c.status] !== stage) return null;
+  const clock = c.clock && c.clock.stage === stage ? c.clock : null;
+  const at = (clock && clock.deadline) || (c.deadlines || {})[DEADLINE_FIELD[stage]];
+  return at ? { stage: STAGE_NAMES[stage] || stage, at, warnAt: clock ? clock.warn_at : null } : null;
+}
+
+function deadlineLevel(at, warnAt, flags, now) {
+  const left = countdown(at, now);
+  if (left.level === "overdue" || flags.overdue) return { left, level: "overdue" };
+  // The server's warning instant (a share of the stage's limit) beats the one-hour rule of thumb.
+  const warning = flags.warning || (warnAt ? now >= Date.parse(warnAt) : left.level === "warning");
+  return { left, level: warning ? "warning" : "ok" };
+}
+
+/** "处置 剩余 2小时05分": yellow once the stage is 临期, red when 超期. */
+export function deadlineBadge(c, now = Date.now()) {
+  const due = currentDeadline(c);
+  if (!due) return null;
+  const flags = c.flags || {};
+  const { left, level } = deadlineLevel(due.at, due.warnAt, flags, now);
+  return el("span", {
+    class: `tag deadline level-${level}`, title: `${due.stage}时限 ${formatTime(due.at)}`,
+    dataset: { deadline: due.at, warnAt: due.warnAt || "", stage: due.stage, flag: flags.overdue ? "overdue" : flags.warning ? "warning" : "" },
+  }, `${due.stage} ${left.text}`);
+}
+
+/** Count the badges on screen down without rebuilding the lists (a form being typed in stays). */
+export function tickDeadlines(root = document, now = Date.now()) {
+  for (const badge of root.querySelectorAll(".tag.deadline[data-deadline]")) {
+    const d = badge.dataset;
+    const flags = { overdue: d.flag === "overdue", warning: d.flag === "warning" };
+    const { left, level } = deadlineLevel(d.deadline, d.warnAt || null, flags, now);
+    badge.textContent = `${d.stage} ${left.text}`;
+    badge.className = `tag deadline level-${level}`;
+  }
+}
+
+export function departmentOf(c) {
+  return ((c.assignment || {}).department || {}).name || null;
+}
+
+/** "东坡路社区 006 网格" under 东坡路社区 reads "006 网格". */
+export function shortName(node, parent) {
+  if (!node) return "";
+  return parent && node.name.startsWith(parent.name) && node.name.length > parent.name.length
+    ? node.name.slice(parent.name.length).trim() : node.name;
+}
+
+export function placeOf(c) {
+  const j = c.jurisdiction || {};
+  return [shortName(j.street), shortName(j.community), shortName(j.grid, j.community)].filter(Boolean).join(" · ");
+}
+
+export function newClientId() {
+  if (crypto.randomUUID) return crypto.randomUUID();
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  b[6] = (b[6] & 0x0f) | 0x40; b[8] = (b[8] & 0x3f) | 0x80;
+  const h = [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+function cookie(name) {
+  const hit = document.cookie.split("; ").find((c) => c.startsWith(name + "="));
+  return hit ? decodeURIComponent(hit.slice(name.length + 1)) : "";
+}
+
+/** POST /api/attachments with the image bytes → {id, url}; a dead network → ApiError status 0. */
+export async function uploadPhoto(blob) {
+  let response;
+  try {
+    response = await fetch("/api/attachments", {
+      method: "POST", credentials: "same-origin", body: blob,
+      headers: { "Content-Type": blob.type || "image/jpeg", "X-XSRFToken": cookie("_xsrf"), Accept: "application/json" },
+    });
+  } catch {
+    throw new ApiError(0, "network", "网络连接失败，照片暂未上传");
+  }
+  let data = null;
+  try { data = await response.json(); } catch { data = null; }
+  if (!response.ok) {
+    const e = (data && data.error) || {};
+    throw new ApiError(response.status, e.code || "http_" + response.status, e.message || "照片上传失败", e);
+  }
+  return data;
+}
+
+export const photoUrl = (id) => `/api/attachments/${encodeURIComponent(id)}`;
+
+export function photoStrip(ids, label = "照片") {
+  if (!ids || !ids.length) return null;
+  return el("div", { class: "photo-strip" }, ids.map((id, i) =>
+    el("a", { href: photoUrl(id), target: "_blank", rel: "noopener", class: "photo-thumb", "aria-label": `${label} ${i + 1}` },
+      el("img", { src: photoUrl(id), alt: `${label} ${i + 1}`, loading: "lazy" }))));
+}
+
+/** A full-screen panel over the page (category picker, case detail): back button, Esc. */
+export function openSheet(title, body, { onClose } = {}) {
+  const previous = document.activeElement;
+  const close = () => {
+    sheet.remove();
+    document.removeEventListener("keydown", onKey);
+    document.body.classList.remove("sheet-open");
+    if (previous && previous.focus) previous.focus();
+    onClose && onClose();
+  };
+  const onKey = (event) => { if (event.key === "Escape") close(); };
+  const back = el("button", { type: "button", class: "sheet-back", "aria-label": "返回", onclick: close }, "‹ 返回");
+  const sheet = el("div", { class: "sheet", role: "dialog", "aria-modal": "true", "aria-label": title },
+    el("div", { class: "sheet-head" }, back, el("h2", { class: "sheet-title" }, title)),
+    el("div", { class: "sheet-body" }, body));
+  document.body.append(sheet);
+  document.body.classList.add("sheet-open");
+  document.addEventListener("keydown", onKey);
+  back.focus();
+  return { close, element: sheet };
+}
+
+export function emptyState(text, hint) {
+  return el("div", { class: "empty" }, el("p", { class: "empty-title" }, text), hint ? el("p", { class: "muted" }, hint) : null);
+}
+
+export function loadingState(text = "正在加载…") {
+  return el("div", { class: "loading", role: "status" }, el("span", { class: "spinner", "aria-hidden": "true" }), text);
+}
+
+export function debounce(fn, ms) {
+  let timer = null;
+  const wrapped = (...args) => { clearTimeout(timer); timer = setTimeout(() => fn(...args), ms); };
+  wrapped.cancel = () => clearTimeout(timer);
+  return wrapped;
+}
+
+export const isNetworkError = (err) => err instanceof ApiError && err.status === 0;
