@@ -1,7 +1,7 @@
 """HTTP handlers, one module per resource; `routes()` lists them all for the application."""
 
 from dispatch.handlers import (
-    actions, attachments, audit, auth, cases, health, live, pages, reference, reports, route, stats, tickets,
+    actions, addresses, attachments, audit, auth, cases, health, live, pages, reference, reports, route, stats, tickets,
 )
 
 
@@ -12,6 +12,7 @@ def routes() -> list:
         *reports.routes,
         *tickets.routes,
         *route.routes,
+        *addresses.routes,
         *cases.routes,
         *actions.routes,
         *attachments.routes,

@@ -1,0 +1,330 @@
+// 部门工作台: the department's queue (cases assigned to it, live), the case detail, and the
+// actions of the closed loop a department takes: 签收, 处置反馈, 退单, 申请延期, 报到.
+import { api, el, STATUS_NAMES, toast } from "./api.js";
+import { mountHeader } from "./header.js";
+import { connectLive } from "./live.js";
+import { countdownText, deadlineLevel, renderCaseDetail, stageDeadline } from "./case-detail.js";
+import { availableActions, DONE_MESSAGES, runAction } from "./dept-actions.js";
+
+const TABS = [
+  { id: "all", label: "全部", match: () => true },
+  { id: "dispatched", label: "待签收", match: (c) => c.status === "dispatched" },
+  { id: "accepted", label: "处置中", match: (c) => c.status === "accepted" },
+  { id: "handled", label: "待核查", match: (c) => c.status === "handled" },
+  { id: "suspended", label: "挂账", match: (c) => c.status === "suspended" },
+  { id: "summoned", label: "待报到", match: (c) => isSummoned(c), optional: true },
+];
+const EMPTY_TEXT = {
+  all: "暂无待办案件。新派遣给本部门的案件会自动出现在这里。",
+  dispatched: "暂无待签收案件",
+  accepted: "暂无处置中的案件",
+  handled: "暂无待核查案件（处置反馈后的案件在此等待核查）",
+  suspended: "暂无挂账案件",
+  summoned: "暂无吹哨待报到案件",
+};
+const QUEUE_STATUSES = ["dispatched", "accepted", "handled", "suspended"];
+// What each state means to the department itself.
+const QUEUE_STATUS_NAMES = { dispatched: "待签收", accepted: "处置中", handled: "待核查", suspended: "挂账" };
+const LEVEL_RANK = { overdue: 0, warning: 1, ok: 2, none: 3 };
+
+const state = {
+  me: null,
+  cases: new Map(),     // id → full case document
+  allowed: new Map(),   // id → actions the server said are allowed (after a 409)
+  fresh: new Set(),     // ids that just arrived: highlighted for a while
+  tab: "all",
+  selected: null,
+  detail: null,         // {destroy, tick} of the rendered detail
+  levels: new Map(),    // id → last drawn deadline level (re-sort when one changes)
+};
+
+const listBox = document.getElementById("queue-list");
+const tabsBox = document.getElementById("tabs");
+const detailBox = document.getElementById("detail");
+const summaryBox = document.getElementById("queue-summary");
+const liveState = document.getElementById("live-state");
+
+function myDepartment() { return state.me.user.department; }
+
+function isAssigned(c) {
+  const d = (c.assignment || {}).department;
+  return !!d && d.id === myDepartment();
+}
+
+function isSummoned(c) {
+  return (c.summons || []).some((s) => s.department && s.department.id === myDepartment() && !s.checked_in_at);
+}
+
+function inQueue(c) {
+  return (isAssigned(c) && QUEUE_STATUSES.includes(c.status)) || (isSummoned(c) && !["closed", "void", "merged"].includes(c.status));
+}
+
+// Overdue first, then warning, then the nearest deadline; urgent first when those tie.
+function compareCases(a, b, now) {
+  const la = LEVEL_RANK[deadlineLevel(a, now)], lb = LEVEL_RANK[deadlineLevel(b, now)];
+  if (la !== lb) return la - lb;
+  const da = stageDeadline(a), db = stageDeadline(b);
+  const ta = da ? Math.floor(da.at / 60000) : Infinity, tb = db ? Math.floor(db.at / 60000) : Infinity;
+  if (ta !== tb) return ta < tb ? -1 : 1;
+  const ua = a.priority === "urgent" ? 0 : 1, ub = b.priority === "urgent" ? 0 : 1;
+  if (ua !== ub) return ua - ub;
+  return String(b.created_at).localeCompare(String(a.created_at));
+}
+
+// -- loading ---------------------------------------------------------------------------------
+
+async function loadQueue() {
+  listBox.setAttribute("aria-busy", "true");
+  try {
+    const items = [];
+    let cursor = null;
+    do {
+      const page = await api.get("/api/cases?open=true&limit=200" + (cursor ? "&cursor=" + encodeURIComponent(cursor) : ""));
+      items.push(...page.items);
+      cursor = page.next;
+    } while (cursor && items.length < 2000);
+    state.cases = new Map(items.filter(inQueue).map((c) => [c.id, c]));
+    renderQueue();
+    if (state.selected && state.cases.has(state.selected)) renderDetail();
+  } catch (err) {
+    listBox.replaceChildren(el("div", { class: "empty empty-error" },
+      el("p", {}, "待办列表加载失败：" + err.message),
+      el("button", { class: "btn btn-secondary", type: "button", onclick: loadQueue }, "重试")));
+  } finally {
+    listBox.setAttribute("aria-busy", "false");
+  }
+}
+
+async function refreshCase(id, { announce = false } = {}) {
+  let doc;
+  try {
+    doc = await api.get(`/api/cases/${encodeURIComponent(id)}`);
+  } catch (err) {
+    if (err.status === 404) { removeCase(id); return; }
+    throw err;
+  }
+  upsertCase(doc, { announce });
+}
+
+function upsertCase(doc, { announce = false } = {}) {
+  const known = state.cases.has(doc.id);
+  if (inQueue(doc)) {
+    state.cases.set(doc.id, doc);
+    if (!known && announce) {
+      state.fresh.add(doc.id);
+      setTimeout(() => { state.fresh.delete(doc.id); renderQueue(); }, 8000);
+      const what = doc.status === "dispatched" ? "新派遣案件" : isSummoned(doc) ? "吹哨召集" : "新案件";
+      toast(`${what} ${doc.number}：${(doc.category || {}).name || ""}`, "info");
+    }
+  } else {
+    state.cases.delete(doc.id);
+    if (state.selected === doc.id) {
+      // Keep showing it (e.g. just returned or handed over) so the user sees what happened.
+      state.detailDoc = doc;
+    }
+  }
+  const sameVersion = state.shown && state.shown.id === doc.id && state.shown.version === doc.version;
+  state.allowed.delete(doc.id);
+  renderQueue();
+  if (state.selected === doc.id && !sameVersion) renderDetail(doc);
+}
+
+function removeCase(id) {
+  state.cases.delete(id);
+  renderQueue();
+  if (state.selected === id) {
+    state.selected = null;
+    showEmptyDetail("该案件已不在本部门的办理范围内。");
+  }
+}
+
+// -- the queue -------------------------------------------------------------------------------
+
+function renderTabs(cases) {
+  const counts = Object.fromEntries(TABS.map((t) => [t.id, cases.filter(t.match).length]));
+  if (state.tab === "summoned" && !counts.summoned) state.tab = "all";
+  const tabs = TABS.filter((t) => !t.optional || counts[t.id]);
+  tabsBox.replaceChildren(...tabs.map((t) => el("button", {
+    class: "tab" + (t.id === state.tab ? " active" : ""), type: "button", role: "tab", id: "tab-" + t.id,
+    "aria-selected": t.id === state.tab ? "true" : "false", tabindex: t.id === state.tab ? "0" : "-1",
+    dataset: { tab: t.id },
+    onclick: () => { state.tab = t.id; renderQueue(); document.getElementById("tab-" + t.id).focus(); },
+    onkeydown: (event) => tabKeys(event, tabs, t.id),
+  }, t.label, el("span", { class: "tab-count" + (counts[t.id] ? "" : " zero") }, String(counts[t.id])))));
+}
+
+function tabKeys(event, tabs, id) {
+  const i = tabs.findIndex((t) => t.id === id);
+  const step = { ArrowRight: 1, ArrowLeft: -1 }[event.key];
+  if (!step) return;
+  event.preventDefault();
+  const next = tabs[(i + step + tabs.length) % tabs.length];
+  state.tab = next.id;
+  renderQueue();
+  document.getElementById("tab-" + next.id).focus();
+}
+
+function renderSummary(cases, now) {
+  const overdue = cases.filter((c) => deadlineLevel(c, now) === "overdue").length;
+  const warning = cases.filter((c) => deadlineLevel(c, now) === "warning").length;
+  const toSign = cases.filter((c) => c.status === "dispatched").length;
+  summaryBox.replaceChildren(
+    el("span", { class: "sum-item" }, "在办 ", el("b", {}, String(cases.length))),
+    el("span", { class: "sum-item" }, "待签收 ", el("b", {}, String(toSign))),
+    el("span", { class: "sum-item sum-warning" + (warning ? " on" : "") }, "临期 ", el("b", {}, String(warning))),
+    el("span", { class: "sum-item sum-overdue" + (overdue ? " on" : "") }, "超期 ", el("b", {}, String(overdue))),
+  );
+}
+
+function queueItem(c, now) {
+  const level = deadlineLevel(c, now);
+  state.levels.set(c.id, level);
+  const j = c.jurisdiction || {};
+  const place = [c.address, j.community && j.community.name].filter(Boolean).join(" · ") || "未定位";
+  const flags = c.flags || {};
+  return el("button", {
+    class: `q-item level-border-${level}` + (c.id === state.selected ? " selected" : "") + (state.fresh.has(c.id) ? " fresh" : ""),
+    type: "button", role: "listitem", dataset: { id: c.id, number: c.number },
+    "aria-current": c.id === state.selected ? "true" : null,
+    onclick: () => select(c.id),
+  },
+  el("div", { class: "q-top" },
+    el("span", { class: "q-number" }, c.number),
+    el("span", { class: `tag status status-${c.status}` }, QUEUE_STATUS_NAMES[c.status] || STATUS_NAMES[c.status] || c.status),
+    c.priority === "urgent" ? el("span", { class: "tag tag-urgent" }, "紧急") : null,
+    flags.supervised ? el("span", { class: "tag flag-supervised" }, "督办") : null,
+    flags.extension_pending ? el("span", { class: "tag flag-extension" }, "延期申请中") : null,
+    isSummoned(c) ? el("span", { class: "tag flag-summons" }, "待报到") : null),
+  el("div", { class: "q-category" }, (c.category || {}).name || "未分类"),
+  el("div", { class: "q-place" }, place),
+  el("div", { class: "q-bottom" },
+    el("span", { class: `q-countdown level-${level}`, dataset: { countdownFor: c.id } }, countdownText(c, now) || "—")));
+}
+
+function renderQueue() {
+  const now = Date.now();
+  const all = [...state.cases.values()];
+  renderTabs(all);
+  renderSummary(all, now);
+  const tab = TABS.find((t) => t.id === state.tab) || TABS[0];
+  const shown = all.filter(tab.match).sort((a, b) => compareCases(a, b, now));
+  state.levels.clear();
+  if (!shown.length) {
+    listBox.replaceChildren(el("p", { class: "empty" }, EMPTY_TEXT[tab.id]));
+    return;
+  }
+  listBox.replaceChildren(...shown.map((c) => queueItem(c, now)));
+}
+
+// Every second: the countdowns move; a case that crosses into warning/overdue re-sorts the list.
+function tick() {
+  const now = Date.now();
+  let moved = false;
+  for (const node of listBox.querySelectorAll("[data-countdown-for]")) {
+    const c = state.cases.get(node.dataset.countdownFor);
+    if (!c) continue;
+    const level = deadlineLevel(c, now);
+    node.textContent = countdownText(c, now) || "—";
+    node.className = `q-countdown level-${level}`;
+    if (state.levels.get(c.id) !== level) moved = true;
+  }
+  if (moved) renderQueue();
+  if (state.detail) state.detail.tick(now);
+}
+
+// -- the detail ------------------------------------------------------------------------------
+
+function showEmptyDetail(message) {
+  if (state.detail) state.detail.destroy();
+  state.detail = null;
+  state.shown = null;
+  document.body.classList.remove("show-detail");
+  detailBox.replaceChildren(el("div", { class: "detail-empty" },
+    el("p", { class: "empty-title" }, message || "请从左侧选择一件案件"),
+    el("p", { class: "muted" }, "新派遣给本部门的案件会自动出现在列表中，并有提示。")));
+}
+
+function select(id) {
+  state.selected = id;
+  state.detailDoc = null;
+  renderQueue();
+  renderDetail();
+  document.body.classList.add("show-detail");
+  // Fresh data for the panel (history may have grown since the list was loaded).
+  refreshCase(id).catch((err) => toast(err.message, "error"));
+}
+
+function renderDetail(doc) {
+  const c = doc || state.cases.get(state.selected) || state.detailDoc;
+  if (!c) return;
+  if (state.detail) state.detail.destroy();
+  state.shown = { id: c.id, version: c.version };
+  const actions = availableActions(c, state.me, state.allowed.get(c.id));
+  const body = el("div", { class: "detail-body" });
+  detailBox.replaceChildren(...[
+    el("div", { class: "detail-top" },
+      el("button", { class: "btn btn-secondary btn-small back", type: "button", onclick: () => document.body.classList.remove("show-detail") }, "‹ 返回列表")),
+    inQueue(c) ? null : el("p", { class: "detail-note" }, closedNote(c)),
+    body].filter(Boolean));
+  state.detail = renderCaseDetail(body, c, {
+    actions,
+    onAction: (action) => act(action, c),
+  });
+  if (!actions.length && inQueue(c)) {
+    const waiting = { handled: "已提交处置反馈，等待核查。", suspended: "案件已挂账，计时暂停，等待指挥中心恢复办理。" }[c.status];
+    if (waiting) body.querySelector(".cd-head").after(el("p", { class: "detail-note" }, waiting));
+  }
+}
+
+function closedNote(c) {
+  if (c.status === "filed" && !isAssigned(c)) return "案件已退回指挥中心，等待重新派遣。";
+  if (!isAssigned(c)) return "案件已改派其他部门，本部门仅可查看。";
+  return `案件当前状态：${STATUS_NAMES[c.status] || c.status}，已不在待办列表中。`;
+}
+
+async function act(action, c) {
+  try {
+    const updated = await runAction(action, c);
+    if (!updated) return; // cancelled
+    upsertCase(updated);
+    toast(`${updated.number} ${DONE_MESSAGES[action]}`, "success");
+  } catch (err) {
+    toast(err.message, "error");
+    // Someone else moved the case (or it was re-dispatched): show it as it is now, with the
+    // buttons the server says are still possible.
+    await refreshCase(c.id).catch(() => {});
+    if (err.code === "transition_not_allowed" && Array.isArray(err.details.allowed)) {
+      state.allowed.set(c.id, err.details.allowed);
+      if (state.selected === c.id) renderDetail();
+    }
+  }
+}
+
+// -- start -----------------------------------------------------------------------------------
+
+async function main() {
+  state.me = await mountHeader("部门工作台");
+  document.body.dataset.tileUrl = state.me.map.tile_url || "";
+  document.getElementById("refresh").addEventListener("click", loadQueue);
+  await loadQueue();
+  // On a wide screen the most urgent case opens at once; on a tablet the list comes first.
+  const first = listBox.querySelector(".q-item");
+  if (first && !state.selected && matchMedia("(min-width: 1024px)").matches) select(first.dataset.id);
+  setInterval(tick, 1000);
+  connectLive({
+    onEvent: (event) => {
+      const id = event.case.id || (event.case.properties || {}).id;
+      if (!id) return;
+      refreshCase(id, { announce: true }).catch(() => {});
+    },
+    onResync: loadQueue,
+    onStatus: (status) => {
+      liveState.textContent = status === "online" ? "实时更新中" : "连接中断，正在重连…";
+      liveState.className = "live-state " + status;
+    },
+  });
+}
+
+main().catch((err) => {
+  listBox.replaceChildren(el("p", { class: "empty empty-error" }, "页面加载失败：" + err.message));
+});
