@@ -71,7 +71,7 @@ export async function createLocationMap(container, status, { me, onMove }) {
           style: { color: "#1456b8", weight: 1, opacity: 0.7, dashArray: "4 3", fill: false },
           onEachFeature: (feature, layer) => {
             myGrids.add(feature.properties.id);
-            layer.bindTooltip(shortGridName(feature.properties.name), { permanent: true, direction: "center", className: "grid-label" });
+            layer.bindTooltip(el("span", {}, shortGridName(feature.properties.name)), { permanent: true, direction: "center", className: "grid-label" });
           },
         }).addTo(map);
       }

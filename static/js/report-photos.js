@@ -54,7 +54,7 @@ export function createPhotoPicker({ inputId, max = MAX_PHOTOS, label = "现场�
   let counter = 0;
   const grid = el("div", { class: "photo-grid", role: "list", "aria-label": label });
   const input = el("input", { type: "file", accept: "image/*", capture: "environment", multiple: true, id: inputId, class: "visually-hidden" });
-  const addTile = el("label", { class: "photo-add", for: inputId },
+  const addTile = el("label", { class: "photo-add" }, input,
     el("span", { class: "photo-add-icon", "aria-hidden": "true" }, "+"), el("span", {}, "拍照/添加"));
   const count = el("span", { class: "photo-count muted" });
 
@@ -120,7 +120,7 @@ export function createPhotoPicker({ inputId, max = MAX_PHOTOS, label = "现场�
 
   render();
   return {
-    element: el("div", { class: "photo-picker" }, input, grid),
+    element: el("div", { class: "photo-picker" }, grid),
     count,
     busy: () => items.some((x) => x.state === "uploading"),
     errors: () => items.filter((x) => x.state === "error"),

@@ -267,6 +267,11 @@ async def test_check_tasks_pass_and_rework(server, browser):
     assert stored["status"] == "accepted" and stored["counters"]["reworks"] == 1
     await page.wait_for_selector("#check-list .empty:has-text('暂无待核查任务')")
     assert await page.locator("#badge-check").is_hidden()
+
+    # 我的上报 was empty when the page opened: both reports arrived live, with today's status.
+    await page.click("#tab-mine")
+    await page.wait_for_selector(f".case-item[data-case-id='{first['id']}'] .status-checked:has-text('待结案')")
+    await page.wait_for_selector(f".case-item[data-case-id='{second['id']}'] .status-accepted:has-text('处置中')")
     guard.assert_clean()
 
 
