@@ -315,10 +315,12 @@ def main(argv=None):
     print(f"machine: {info['nproc']} CPUs, {info['model']}, Python {info['python']}, shapely {info['shapely']}, "
           f"numpy {info['numpy']}; load average {load_before[0]:.2f} before, {load_after[0]:.2f} after")
     target_ok = batch_best >= 100_000 and single["p99"] < 500
-    print("SPEC §6 routing bar (≥ 100,000/s batch, p99 < 0.5 ms single): " + ("met" if target_ok else "NOT met"))
+    cpu_ok = batch_cpu >= 100_000 and single["cpu_p99"] < 500
+    verdict = "met" if target_ok else ("met on CPU time, NOT on wall-clock time (machine busy)" if cpu_ok else "NOT met")
+    print("SPEC §6 routing bar (≥ 100,000/s batch, p99 < 0.5 ms single): " + verdict)
 
     if args.write_docs:
-        write_docs(args, city, grids, names, info, load_before, load_after, t1 - t0, t2 - t1,
+        write_docs(args, verdict, city, grids, names, info, load_before, load_after, t1 - t0, t2 - t1,
                    batch_best, batch_median, batch_cpu, with_dicts, single, naive_rate, naive_s / k, k, agree,
                    located, unresolved, len(fired))
         print("docs/PERFORMANCE.md updated (## Routing)")
@@ -333,7 +335,7 @@ def _load_note(single, load_before, load_after, info):
     return ""
 
 
-def write_docs(args, city, grids, names, info, load_before, load_after, load_s, build_s, batch_best,
+def write_docs(args, verdict, city, grids, names, info, load_before, load_after, load_s, build_s, batch_best,
                batch_median, batch_cpu, with_dicts, single, naive_rate, naive_per, k, agree, located,
                unresolved, fired):
     path = ROOT / "docs" / "PERFORMANCE.md"
@@ -367,6 +369,8 @@ Inputs: {args.n} random points inside {', '.join(names)} (seed {args.seed}); ~65
 | (c) naive loop (no index), {k} decisions | {naive_rate:,.1f} decisions/s ({naive_per * 1000:.1f} ms each) | — |
 | speed-up vs naive | batch {batch_best / naive_rate:,.0f}×, single p50 {(naive_per * 1e6) / single['p50']:,.0f}× | — |
 | naive vs engine agreement (rule, department) | {agree}/{k} | all |
+
+SPEC §6 routing bar: **{verdict}**.
 
 {_load_note(single, load_before, load_after, info)}
 How it is fast: per level a uniform bucket grid gives candidate polygons straight from coordinate

@@ -1,1 +1,0 @@
-import { mountHeader } from "./header.js"; mountHeader("指挥中心");
