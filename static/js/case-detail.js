@@ -1,7 +1,7 @@
 // The case detail panel, shared by the department workbench, the hotline console and the
 // command centre.
 //
-//   renderCaseDetail(container, caseDoc, {onAction, actions, map, now})
+//   renderCaseDetail(container, caseDoc, {onAction, actions, map, statusNames, now})
 //
 //   container  an element; its children are replaced.
 //   caseDoc    a case as returned by GET /api/cases/{id} (history, photos, deadlines, ...).
@@ -9,11 +9,18 @@
 //              buttons to show in the action bar (the caller decides what the user may do).
 //   onAction   called as onAction(action, caseDoc) when one of those buttons is pressed.
 //   map        false to leave out the small location map (default: shown when Leaflet is loaded).
+//   statusNames optional {status: label} overriding STATUS_NAMES for the status tag (a page may
+//              name a state from its user's side, e.g. dispatched → 待签收 for a department).
 //
-// Returns {destroy()} (removes the map). The module loads its own stylesheet
-// (/static/css/case-detail.css). Other exports: ACTION_NAMES (history action → Chinese),
-// TYPE_NAMES, CHANNEL_NAMES, stageDeadline(case), deadlineLevel(case, now), formatSpan(ms),
-// openLightbox(src), confirmDialog({title, message, confirm, danger}) → Promise<boolean>,
+// The map draws tiles only if the page sets document.body.dataset.tileUrl (= me.map.tile_url).
+//
+// Returns {destroy(), tick(now)}: destroy removes the map (call it before rendering another
+// case into the same container); tick(now) redraws the live countdown of the current stage.
+// The module loads its own stylesheet (/static/css/case-detail.css). Other exports:
+// ACTION_NAMES (history action → Chinese), TYPE_NAMES, CHANNEL_NAMES, stageDeadline(case),
+// deadlineLevel(case, now) → "ok"|"warning"|"overdue"|"none", countdownText(case, now),
+// formatSpan(ms), formatDuration("2wd"), openLightbox(src),
+// confirmDialog({title, message, confirm, danger}) → Promise<boolean>,
 // formDialog({title, body, submit, cancel, danger, wide, onSubmit}) → Promise<result|null>.
 import { api, el, formatTime, STATUS_NAMES } from "./api.js";
 
@@ -155,8 +162,8 @@ export function openLightbox(src, alt = "现场照片") {
 
 // -- pieces ----------------------------------------------------------------------------------
 
-function statusTag(status) {
-  return el("span", { class: `tag status status-${status}` }, STATUS_NAMES[status] || status);
+function statusTag(status, names) {
+  return el("span", { class: `tag status status-${status}` }, (names && names[status]) || STATUS_NAMES[status] || status);
 }
 
 function flagTags(caseDoc, now) {
@@ -303,7 +310,7 @@ function drawMap(holder, caseDoc) {
 
 // -- the panel -------------------------------------------------------------------------------
 
-export function renderCaseDetail(container, caseDoc, { onAction, actions, map: withMap = true, now = Date.now() } = {}) {
+export function renderCaseDetail(container, caseDoc, { onAction, actions, map: withMap = true, statusNames = null, now = Date.now() } = {}) {
   ensureStylesheet();
   const c = caseDoc;
   const category = c.category || {};
@@ -369,7 +376,7 @@ export function renderCaseDetail(container, caseDoc, { onAction, actions, map: w
     el("div", { class: "cd-head" },
       el("div", { class: "cd-title" },
         el("span", { class: "cd-number" }, c.number || "（无编号）"),
-        statusTag(c.status),
+        statusTag(c.status, statusNames),
         c.priority === "urgent" ? el("span", { class: "tag tag-urgent" }, "紧急") : null),
       el("div", { class: "cd-category" }, category.name || "未分类", /^\d+$/.test(category.code || "") ? el("span", { class: "muted" }, ` ${category.code}`) : null),
       el("div", { class: "cd-flags" }, flagTags(c, now))),

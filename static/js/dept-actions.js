@@ -145,7 +145,8 @@ async function feedback(c) {
   const status = el("p", { class: "field-hint", "aria-live": "polite" }, "最多 9 张；照片会在手机/电脑上自动压缩后上传。");
   const input = el("input", { id: "fb-photos", name: "fb-photos", type: "file", accept: "image/*", multiple: true, capture: "environment", class: "visually-hidden" });
   const pick = el("label", { for: "fb-photos", class: "btn btn-secondary btn-small upload-pick", tabindex: "0",
-                             onkeydown: (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); input.click(); } } }, "＋ 添加照片");
+                             onkeydown: (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); input.click(); } } },
+    el("span", { class: "upload-plus", "aria-hidden": "true" }, "＋"), "添加照片");
 
   function drawStrip() {
     strip.replaceChildren(...photos.map((p, i) => el("div", { class: `upload-item ${p.state}`, role: "listitem" },

@@ -195,7 +195,8 @@ function queueItem(c, now) {
     flags.supervised ? el("span", { class: "tag flag-supervised" }, "督办") : null,
     flags.extension_pending ? el("span", { class: "tag flag-extension" }, "延期申请中") : null,
     isSummoned(c) ? el("span", { class: "tag flag-summons" }, "待报到") : null),
-  el("div", { class: "q-category" }, (c.category || {}).name || "未分类"),
+  el("div", { class: "q-category" }, (c.category || {}).name || "未分类",
+    c.description ? el("span", { class: "q-summary" }, c.description) : null),
   el("div", { class: "q-place" }, place),
   el("div", { class: "q-bottom" },
     el("span", { class: `q-countdown level-${level}`, dataset: { countdownFor: c.id } }, countdownText(c, now) || "—")));
@@ -268,6 +269,7 @@ function renderDetail(doc) {
     body].filter(Boolean));
   state.detail = renderCaseDetail(body, c, {
     actions,
+    statusNames: QUEUE_STATUS_NAMES,
     onAction: (action) => act(action, c),
   });
   if (!actions.length && inQueue(c)) {

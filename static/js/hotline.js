@@ -242,7 +242,7 @@ export async function showCase(c) {
   let doc = c;
   try { doc = await api.get(`/api/cases/${encodeURIComponent(c.id)}`); } catch (err) { toast(err.message, "error"); return; }
   const body = el("div", { class: "case-dialog" });
-  const shown = formDialog({ title: `案件 ${doc.number}`, body, submit: "关闭", cancel: false, wide: true });
+  const shown = formDialog({ title: "案件详情", body, submit: "关闭", cancel: false, wide: true });
   const view = renderCaseDetail(body, doc, {});
   await shown;
   view.destroy();

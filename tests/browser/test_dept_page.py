@@ -210,3 +210,32 @@ async def test_extension_request_and_stale_buttons(server, browser):
     await page.wait_for_selector("#detail .detail-note")
     assert await page.locator("#detail [data-action=feedback]").count() == 0
     guard.assert_clean()
+
+
+async def test_summoned_department_checks_in(server, browser):
+    """吹哨: a case assigned elsewhere, 湖滨街道办事处 summoned — it shows under 待报到 with 报到."""
+    operator = await client_as(server, user(server, "operator")["username"])
+    dispatcher = await client_as(server, user(server, "dispatcher")["username"])
+    status, case = await operator.post("/api/tickets", {
+        "type": "report", "content": "东坡路沿街店铺违规搭建雨棚", "address": ADDRESS, "category": "H-report"})
+    assert status == 201
+    for action, body in [("file", {}), ("dispatch", {"department": "d330102-urban"}),
+                         ("escalate", {"departments": [DEPARTMENT]})]:
+        status, case = await dispatcher.post(f"/api/cases/{case['id']}/actions/{action}", body)
+        assert status == 200, (action, case)
+    page, guard = await open_workbench(server, browser)
+    await page.click("#tab-summoned")
+    item = page.locator(f".q-item[data-number='{case['number']}']")
+    await item.click()
+    await page.click("#detail [data-action=checkin]")
+    dialog = page.locator("dialog.dlg")
+    await dialog.locator("button[type=submit]").click()
+    await dialog.wait_for(state="detached")
+
+    async def checked_in():
+        doc = await server.ctx.cases.get(case["id"])
+        return doc["summons"][0]["checked_in_at"] is not None
+
+    await wait_for(checked_in)
+    await item.wait_for(state="detached")  # not ours to handle: it leaves the queue
+    guard.assert_clean()

@@ -99,6 +99,20 @@ async def test_ticket_with_suggested_address_preview_and_save(server, browser):
     assert await page.input_value("#address") == ""
     await page.click("#tab-mine")
     await page.wait_for_selector(f"#mine-list li[data-number='{number}']")
+    # Its status follows the closed loop live: the dispatcher files it, the list says so.
+    dispatcher = await client_as(server, user(server, "dispatcher")["username"])
+    status, _ = await dispatcher.post(f"/api/cases/{case['_id']}/actions/file", {})
+    assert status == 200
+    await page.wait_for_selector(f"#mine-list li[data-number='{number}'][data-status='filed']")
+
+    # Esc asks before throwing away what was typed for the next call.
+    await page.fill("#content", "半句话")
+    await page.keyboard.press("Escape")
+    dialog = page.locator("dialog.dlg")
+    await dialog.wait_for()
+    await dialog.locator("button[type=submit]").click()
+    await dialog.wait_for(state="detached")
+    assert await page.input_value("#content") == ""
     guard.assert_clean()
 
 
@@ -202,9 +216,11 @@ async def test_callback_satisfied_checks_the_case(server, browser):
 
 
 async def test_callback_unsatisfied_sends_it_back_and_operator_may_override(server, browser):
-    case = await handled_hotline_case(server)
     page, guard = await open_console(server, browser)
+    # Handled while the console is open: it joins the callback list live.
+    case = await handled_hotline_case(server)
     item = page.locator(f"#callback-list li[data-number='{case['number']}']")
+    await page.wait_for_selector(f".toast:has-text('{case['number']}')")
     await item.locator("button.cb-open").click()
     form = item.locator("form.cb-form")
     await form.locator(".seg[data-value=unsatisfied]").click()
