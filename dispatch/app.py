@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import tornado.web
 
-from dispatch.auth import TokenSigner, bootstrap_users, hash_password
+from dispatch.auth import Sessions, TokenSigner, bootstrap_users, demo_passwords_refused, hash_password
 from dispatch.deadlines import BusinessCalendar
 from dispatch.events import EventBus
 from dispatch.handlers import routes
@@ -17,7 +17,10 @@ from dispatch.handlers.base import NotFoundHandler
 from dispatch.intake import Intake
 from dispatch.live import LiveHub
 from dispatch.rules import Router
-from dispatch.storage import AttachmentStore, CaseStore, Storage, UserStore, open_storage
+from dispatch.storage import (
+    AttachmentStore, AuditStore, CaseStore, RevokedTokenStore, Storage, UserStore, open_storage,
+)
+from dispatch.throttle import LoginThrottle, RateLimit
 from dispatch.workflow import Workflow
 from geo.package import City, load_city
 
@@ -43,6 +46,10 @@ class Context:
         self.cases = CaseStore(self.storage.db)
         self.users = UserStore(self.storage.db)
         self.attachments = AttachmentStore(self.storage.db)
+        self.sessions = Sessions(self.tokens, self.users, RevokedTokenStore(self.storage.db))
+        self.audit_log = AuditStore(self.storage.db)
+        self.throttle = LoginThrottle.from_config(self.config["auth"])
+        self.reveal_limit = RateLimit(int(self.config["auth"].get("reveals_per_hour", 60)), 3600)
         self.workflow = Workflow(self)
         self.intake = Intake(self)
         self.live = LiveHub(self.bus, self.city.id, self.tz)
@@ -78,7 +85,9 @@ async def build_context(config: dict, city: City | None = None, router: Router |
         tokens=TokenSigner(config["auth"].get("secret"), config["auth"]["token_ttl"]),
         dummy_password_hash=hasher("not-a-real-account"),
     )
-    await bootstrap_users(ctx.users, city, hasher)
+    await ctx.sessions.revoked.ensure_indexes()
+    await ctx.audit_log.ensure_indexes()
+    await bootstrap_users(ctx.users, city, hasher, refuse_demo=demo_passwords_refused(config, storage.persistent))
     return ctx
 
 

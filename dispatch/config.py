@@ -18,7 +18,9 @@ DEFAULTS: dict[str, Any] = {
                   "lease_seconds": 0},
     "deadlines": {"warning_fraction": 0.8, "supervise_grace": "1wh", "escalate_grace": "1wd"},
     "map": {"tile_url": ""},
-    "auth": {"token_ttl": 12 * 3600, "secret": ""},
+    "auth": {"token_ttl": 12 * 3600, "secret": "", "allow_demo_passwords": False,
+             "login_max_failures": 5, "address_max_failures": 20, "lockout_max_seconds": 900,
+             "reveals_per_hour": 60},
 }
 
 

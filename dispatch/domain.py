@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
@@ -52,6 +53,40 @@ def mask_name(name: str | None) -> str | None:
     return name[0] + "*" * max(1, len(name) - 1)
 
 
+# Mainland mobile numbers typed into free text (a description, a note): 138****5678 as well.
+_MOBILE = re.compile(r"(?<![0-9])(1[3-9][0-9])[0-9]{4}([0-9]{4})(?![0-9])")
+# Keys whose values are identifiers or hashes, never free text.
+_NOT_TEXT = frozenset({"id", "_id", "number", "hash", "prev", "photos", "by", "action", "from", "to", "status",
+                       "code", "reporters", "created_by", "client_id"})
+
+
+def mask_text(text: str, caller: dict | None = None) -> str:
+    """Free text with the caller's own name and phone, and any mobile number, masked."""
+    for value, masked in _caller_secrets(caller):
+        if value in text:
+            text = text.replace(value, masked)
+    return _MOBILE.sub(r"\1****\2", text)
+
+
+def _caller_secrets(caller: dict | None) -> list[tuple[str, str]]:
+    out = []
+    for key, mask in (("phone", mask_phone), ("name", mask_name)):
+        value = (caller or {}).get(key)
+        if isinstance(value, str) and len(value.strip()) >= 2:
+            out.append((value.strip(), mask(value.strip())))
+    return out
+
+
+def _mask_free_text(value, caller: dict | None):
+    if isinstance(value, str):
+        return mask_text(value, caller)
+    if isinstance(value, dict):
+        return {k: (v if k in _NOT_TEXT else _mask_free_text(v, caller)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mask_free_text(v, caller) for v in value]
+    return value
+
+
 def may_see_caller(user: User | None, case: dict) -> bool:
     """Only the operator who took the call, and admins, see the caller unmasked."""
     if user is None:
@@ -76,9 +111,12 @@ def _iso(value, tz: ZoneInfo):
 def to_api(case: dict, user: User | None, tz: ZoneInfo) -> dict:
     out = {k: v for k, v in case.items() if k not in _INTERNAL}
     out = {"id": case["_id"], **out}
-    caller = case.get("caller")
-    if caller and not may_see_caller(user, case):
-        out["caller"] = {"name": mask_name(caller.get("name")), "phone": mask_phone(caller.get("phone"))}
+    if not may_see_caller(user, case):
+        caller = case.get("caller")
+        # Free text too: an operator may have typed the caller's number into the description.
+        out = _mask_free_text(out, caller)
+        if caller:
+            out["caller"] = {"name": mask_name(caller.get("name")), "phone": mask_phone(caller.get("phone"))}
     return _iso(out, tz)
 
 
@@ -99,7 +137,7 @@ def to_feature(case: dict, user: User | None, tz: ZoneInfo) -> dict:
         node = jurisdiction.get(level)
         props[level] = node["name"] if node else None
     text = case.get("description") or ""
-    props["summary"] = text[:80]
+    props["summary"] = mask_text(text[:80], case.get("caller"))  # features go to every reader
     return {
         "type": "Feature",
         "id": case["_id"],

@@ -1,32 +1,111 @@
-"""Who may see which cases: the one place that turns a user into a query filter.
+"""Who may do what: the one place that decides, from the user's role, scope and department.
 
-A department sees the cases assigned to it, now or before; everyone else sees the cases inside
-their scope (a jurisdiction and everything under it; the city id means the whole city).
-Filters are applied in the query itself, never after fetching.
+Two layers, both decided here and nowhere else:
+
+* **Permissions** — every handler declares the (resource, action) it serves (`access` on the
+  handler class); `authorize` checks the user's role against `PERMISSIONS` before the handler
+  runs. A handler that declares nothing is refused (fail closed).
+* **Scope** — which cases exist for the user at all. A department sees the cases assigned to it,
+  now or before; everyone else sees the cases inside their scope (a jurisdiction and everything
+  under it; the city id means the whole city); the admin sees all. Reporters (grid workers,
+  operators) also see the cases they reported themselves, wherever those lie. Filters are
+  applied in the query itself (`case_read_filter`), never after fetching; `can_read_case` is
+  the same rule for one document in hand (the live feed, a single read).
 """
 
 from __future__ import annotations
 
-from dispatch.auth import User
-from dispatch.errors import ApiError, forbidden, not_found
+from dispatch.auth import ROLES, User
+from dispatch.errors import ApiError, forbidden, not_found, unauthorized
 
+# -- permissions -----------------------------------------------------------------------------
+
+PUBLIC = "public"  # no account needed
+EVERYONE = ROLES  # any signed-in account
+INTAKE_ROLES = ("grid_worker", "operator")
+
+# (resource, action) → the roles that may take it. Scope, assignment and the closed loop's
+# own table (dispatch.transitions) narrow these further for each case.
+PERMISSIONS: dict[tuple[str, str], tuple[str, ...] | str] = {
+    ("session", "login"): PUBLIC,
+    ("session", "logout"): PUBLIC,  # clears the cookie even when the token is already dead
+    ("session", "read"): EVERYONE,
+    ("health", "read"): PUBLIC,
+    ("openapi", "read"): PUBLIC,
+    ("page", "view"): PUBLIC,  # static shells: every datum on them comes through the API
+    ("case", "read"): EVERYONE,  # narrowed by case_read_filter / can_read_case
+    ("case", "act"): EVERYONE,  # narrowed by the transition table (action_refusal)
+    ("report", "create"): ("grid_worker",),
+    ("ticket", "create"): ("operator",),
+    ("route", "read"): EVERYONE,
+    ("reference", "read"): EVERYONE,  # jurisdictions, departments, categories
+    ("address", "search"): ("operator", "dispatcher", "admin"),  # door-plate suggestions
+    ("attachment", "create"): ("grid_worker", "department", "operator", "dispatcher"),
+    ("attachment", "read"): EVERYONE,  # narrowed to the owner and readers of a case using it
+    ("stats", "read"): ("commander", "dispatcher", "admin", "department"),
+    ("audit", "verify"): EVERYONE,  # one readable case; the whole scope needs verify_all
+    ("audit", "verify_all"): ("admin", "commander", "dispatcher"),
+    # 回访 needs the number: operators (any, not only the one who took the call), the
+    # dispatchers who must reach a citizen to clarify a case, and admins. Audited.
+    ("caller", "reveal"): ("operator", "dispatcher", "admin"),
+    ("user", "manage"): ("admin",),
+    ("audit_log", "read"): ("admin",),
+    ("live", "subscribe"): EVERYONE,
+}
+
+
+def permitted(user: User | None, resource: str, action: str) -> bool:
+    roles = PERMISSIONS.get((resource, action))
+    if roles is None:
+        return False
+    if roles == PUBLIC:
+        return True
+    return user is not None and user.role in roles
+
+
+def authorize(user: User | None, resource: str, action: str) -> None:
+    """Raise the right ApiError (401/403) unless `user` may take `action` on `resource`."""
+    roles = PERMISSIONS.get((resource, action))
+    if roles is None:
+        raise forbidden(f"未声明的权限: {resource}.{action}", code="undeclared_permission")
+    if roles == PUBLIC:
+        return
+    if user is None:
+        raise unauthorized()
+    if user.role not in roles:
+        raise forbidden(f"角色 {user.role} 无权执行此操作", code="role_forbidden")
+
+
+# -- scope: which cases exist for a user ---------------------------------------------------
 
 def case_read_filter(user: User, city_id: str) -> dict:
+    """The MongoDB filter of the cases `user` may see ({} = all), to AND into every query."""
     if user.role == "admin":
         return {}
     if user.role == "department":
         return {"departments_seen": user.department or "\x00none"}
     if user.scope == city_id:
         return {}
-    return {"scope_path": user.scope}
+    inside = {"scope_path": user.scope}
+    if user.role in INTAKE_ROLES:
+        return {"$or": [inside, {"reporters": user.username}]}
+    return inside
 
 
-def can_read_case(user: User, case: dict, city_id: str) -> bool:
+def in_scope(user: User, case: dict, city_id: str) -> bool:
+    """The case lies in the user's jurisdiction (or, for a department, was assigned to it)."""
     if user.role == "admin":
         return True
     if user.role == "department":
-        return bool(user.department) and user.department in case.get("departments_seen", [])
-    return user.scope == city_id or user.scope in case.get("scope_path", [])
+        return bool(user.department) and user.department in (case.get("departments_seen") or [])
+    return user.scope == city_id or user.scope in (case.get("scope_path") or [])
+
+
+def can_read_case(user: User, case: dict, city_id: str) -> bool:
+    """`case_read_filter` for one document in hand."""
+    if in_scope(user, case, city_id):
+        return True
+    return user.role in INTAKE_ROLES and user.username in (case.get("reporters") or [])
 
 
 # -- acting on a case ----------------------------------------------------------------------
@@ -69,6 +148,10 @@ def action_refusal(user: User, case: dict, city_id: str, roles, link: str = ASSI
     """
     if not can_read_case(user, case, city_id):
         return not_found("案件不存在或不在您的权限范围内", code="case_not_found")
+    if not in_scope(user, case, city_id):
+        # A reporter reads a case they reported outside their jurisdiction; acting on it
+        # belongs to the people of the place where it lies.
+        return forbidden("此案件不在您的辖区内，只能查看", code="scope_forbidden")
     if user.role not in roles:
         return forbidden(f"角色 {user.role} 无权执行此操作", code="role_forbidden")
     if not department_link_holds(user, case, link):

@@ -1,7 +1,8 @@
 """HTTP handlers, one module per resource; `routes()` lists them all for the application."""
 
 from dispatch.handlers import (
-    actions, addresses, attachments, audit, auth, cases, health, live, pages, reference, reports, route, stats, tickets,
+    actions, addresses, admin, attachments, audit, auth, cases, health, live, openapi, pages, reference, reports,
+    reveal, route, stats, tickets,
 )
 
 
@@ -15,10 +16,13 @@ def routes() -> list:
         *addresses.routes,
         *cases.routes,
         *actions.routes,
+        *reveal.routes,
         *attachments.routes,
         *audit.routes,
         *reference.routes,
         *stats.routes,
+        *admin.routes,
+        *openapi.routes,
         *live.routes,
         *pages.routes,
     ]

@@ -5,6 +5,8 @@ from dispatch.handlers.base import BaseHandler
 
 
 class CaseActionHandler(BaseHandler):
+    access = {"POST": ("case", "act")}
+
     async def post(self, case_id: str, action: str):
         user = self.require_user()
         # Most actions need nothing but the action itself: an empty body is an empty object.

@@ -10,7 +10,6 @@ from dispatch.handlers.base import BaseHandler
 from dispatch.policy import can_read_case, case_read_filter
 
 PAGE = 500
-AUDITORS = ("admin", "commander", "dispatcher")
 
 
 def _finding(case: dict) -> dict | None:
@@ -30,6 +29,8 @@ def _after(scope: dict, last: str | None) -> dict:
 
 
 class AuditVerifyHandler(BaseHandler):
+    access = {"GET": ("audit", "verify")}
+
     async def get(self):
         user = self.require_user()
         case_id = self.get_query_argument("case", None)
@@ -40,7 +41,7 @@ class AuditVerifyHandler(BaseHandler):
             finding = _finding(case)
             checked, broken = 1, [finding] if finding else []
         else:
-            self.require_role(*AUDITORS)
+            self.authorize("audit", "verify_all")  # the whole scope, not one case
             checked, broken = await self._scan(case_read_filter(user, self.ctx.city.id))
         self.send({"checked": checked, "ok": not broken, "broken": broken})
 

@@ -3,22 +3,40 @@
 from tornado.ioloop import IOLoop
 
 from dispatch import validation as v
-from dispatch.auth import SESSION_COOKIE, User, check_password
-from dispatch.errors import unauthorized
+from dispatch.auth import SESSION_COOKIE, User, check_password, demo_passwords_refused, is_demo_password
+from dispatch.errors import ApiError, forbidden, unauthorized
 from dispatch.handlers.base import BaseHandler
 
 
+def throttled(seconds: int) -> ApiError:
+    minutes = max(1, round(seconds / 60))
+    message = f"登录失败次数过多，请 {seconds} 秒后再试" if seconds < 120 else f"登录失败次数过多，请约 {minutes} 分钟后再试"
+    return ApiError(429, "too_many_attempts", message, retry_after=seconds)
+
+
 class LoginHandler(BaseHandler):
+    access = {"POST": ("session", "login")}
+
     async def post(self):
         body = self.json_body()
         username = v.text(body, "username", required=True, max_len=64, allow_empty=False)
         password = v.text(body, "password", required=True, max_len=256, allow_empty=False)
+        throttle, address = self.ctx.throttle, self.request.remote_ip or "-"
+        wait = throttle.retry_after(username, address)
+        if wait:
+            raise throttled(wait)  # before hashing: a locked account costs the attacker no scrypt
         doc = await self.ctx.users.get(username)
         # Hash even for unknown users so response time does not reveal which accounts exist.
         stored = doc["password_hash"] if doc else self.ctx.dummy_password_hash
         ok = await IOLoop.current().run_in_executor(None, check_password, password, stored)
         if not doc or not ok or doc.get("disabled"):
+            throttle.failed(username, address)
             raise unauthorized("用户名或密码错误", code="invalid_credentials")
+        if demo_passwords_refused(self.ctx.config, self.ctx.storage.persistent) \
+                and is_demo_password(self.ctx.city, username, password):
+            raise forbidden("此账号仍在使用 users.yaml 中公开的演示密码，请管理员重置密码后再登录",
+                            code="demo_password_refused")
+        throttle.succeeded(username, address)
         user = User.from_doc(doc)
         token = self.ctx.tokens.issue(user.username)
         self.set_session_cookie(token)
@@ -33,13 +51,22 @@ class LoginHandler(BaseHandler):
 
 
 class LogoutHandler(BaseHandler):
+    """Revokes the presented token (bearer or cookie) and clears the cookie."""
+
+    access = {"POST": ("session", "logout")}
+
     async def post(self):
+        revoked = False
+        if self.user is not None:  # a dead or forged token has nothing left to revoke
+            revoked = await self.ctx.sessions.revoke(self.bearer_or_cookie_token())
         self.clear_cookie(SESSION_COOKIE, path="/")
-        self.send({"ok": True})
+        self.send({"ok": True, "revoked": revoked})
 
 
 class MeHandler(BaseHandler):
     """Who I am, plus what the pages need to draw their header and map."""
+
+    access = {"GET": ("session", "read")}
 
     async def get(self):
         user = self.require_user()

@@ -1,4 +1,12 @@
-"""What every API handler shares: JSON in and out, the error body, and who is asking."""
+"""What every API handler shares: JSON in and out, the error body, who is asking and whether
+they may.
+
+Every handler declares what it serves: `access = {"GET": ("case", "read"), ...}` maps each HTTP
+method to a (resource, action) of `dispatch.policy.PERMISSIONS`; `prepare` authenticates the
+caller and asks `dispatch.policy.authorize` before the handler runs. A method without a
+declaration is refused (fail closed); tests/test_security_policy.py checks that every route
+declares every method it implements.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +18,7 @@ import tornado.web
 
 from dispatch.auth import SESSION_COOKIE, User
 from dispatch.errors import ApiError, bad_request, forbidden, unauthorized
+from dispatch.policy import PERMISSIONS, PUBLIC, authorize
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +32,11 @@ _STATUS_CODES = {
 
 class BaseHandler(tornado.web.RequestHandler):
     user: User | None = None
+    # HTTP method → (resource, action) of dispatch.policy.PERMISSIONS.
+    access: dict[str, tuple[str, str]] = {}
+    # Largest request body (bytes); None: `server.max_body_bytes` from the configuration.
+    body_limit: int | None = None
+    body_too_large = ("body_too_large", "请求体过大（上限 {kb} KB）")
 
     @property
     def ctx(self):
@@ -33,12 +47,45 @@ class BaseHandler(tornado.web.RequestHandler):
         self.set_header("X-Content-Type-Options", "nosniff")
         self.set_header("Referrer-Policy", "no-referrer")
         self.set_header("Cache-Control", "no-store")
+        # JSON is data, never a document: nothing in it may load, run or be framed.
+        self.set_header("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+        self.set_header("X-Frame-Options", "DENY")
 
     async def prepare(self):
-        limit = self.ctx.config["server"]["max_body_bytes"]
+        limit = self.body_limit or self.ctx.config["server"]["max_body_bytes"]
         if len(self.request.body or b"") > limit:
-            raise ApiError(413, "body_too_large", f"请求体过大（上限 {limit // 1024} KB）")
-        self.user = await self._authenticate()
+            code, message = self.body_too_large
+            raise ApiError(413, code, message.format(kb=limit // 1024, mb=limit // 1024 // 1024))
+        permission = self.declared_permission()
+        if PERMISSIONS.get(permission) == PUBLIC:
+            # A stale cookie must not stand between a user and the login form.
+            try:
+                self.user = await self._authenticate()
+            except ApiError:
+                self.user = None
+        else:
+            self.user = await self._authenticate()
+        authorize(self.user, *permission)
+
+    def declared_permission(self) -> tuple[str, str]:
+        method = self.request.method
+        permission = self.access.get(method)
+        if permission is not None:
+            return permission
+        if getattr(type(self), method.lower(), None) is getattr(tornado.web.RequestHandler, method.lower(), None):
+            raise ApiError(405, "method_not_allowed", f"此接口不支持 {method} 方法")
+        log.error("%s declares no permission for %s: refused", type(self).__name__, method)
+        raise forbidden("此接口未声明访问权限，已拒绝", code="undeclared_permission")
+
+    def authorize(self, resource: str, action: str) -> None:
+        """A further check inside a handler (e.g. a wider variant of the declared action)."""
+        authorize(self.user, resource, action)
+
+    def bearer_or_cookie_token(self) -> str | None:
+        header = self.request.headers.get("Authorization", "")
+        if header.startswith("Bearer "):
+            return header[len("Bearer "):].strip()
+        return self.get_cookie(SESSION_COOKIE) or None
 
     async def _authenticate(self) -> User | None:
         """Bearer token (programs) or session cookie (the web pages, with XSRF protection)."""
@@ -53,13 +100,10 @@ class BaseHandler(tornado.web.RequestHandler):
                 # A cookie rides along on cross-site requests; a header copied from the
                 # `_xsrf` cookie cannot, so writes made with the cookie must carry it.
                 self._check_xsrf()
-        username = self.ctx.tokens.verify(token)
-        if username is None:
-            raise unauthorized("登录凭据无效或已过期，请重新登录", code="invalid_token")
-        doc = await self.ctx.users.get(username)
-        if doc is None or doc.get("disabled"):
-            raise unauthorized("账号不存在或已停用", code="invalid_token")
-        return User.from_doc(doc)
+        user = await self.ctx.sessions.user_for(token)
+        if user is None:
+            raise unauthorized("登录凭据无效、已过期或已注销，请重新登录", code="invalid_token")
+        return user
 
     def _check_xsrf(self) -> None:
         try:
@@ -87,11 +131,18 @@ class BaseHandler(tornado.web.RequestHandler):
 
     def json_body(self) -> dict:
         try:
-            body = json.loads(self.request.body or b"")
+            body = json.loads(self.request.body or b"", parse_constant=_reject_constant)
         except (ValueError, UnicodeDecodeError):
             raise bad_request("请求体不是有效的 JSON", code="malformed_json") from None
+        except RecursionError:
+            raise bad_request("请求体嵌套过深", code="malformed_json") from None
         if not isinstance(body, dict):
             raise bad_request("请求体必须是 JSON 对象", code="malformed_json")
+        try:
+            # A lone surrogate ("\\ud800") parses, but could never be written back out as UTF-8.
+            json.dumps(body, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise bad_request("请求体含有无效的 Unicode 字符", code="malformed_json") from None
         return body
 
     def send(self, data, status: int = 200) -> None:
@@ -116,9 +167,29 @@ class BaseHandler(tornado.web.RequestHandler):
         if isinstance(value, ApiError):
             log.debug("%s %s → %s", self.request.method, self.request.path, value)
             return
-        super().log_exception(typ, value, tb)
+        if isinstance(value, tornado.web.HTTPError):
+            log.warning("%s: %s", self._request_summary(), value)
+            return
+        # Not Tornado's default, which prints the request's repr with its full query string.
+        log.error("Uncaught exception %s", self._request_summary(), exc_info=(typ, value, tb))
+
+    def _request_summary(self) -> str:
+        """What the access log prints: the path and the *names* of query parameters, never their
+        values (a search may carry a phone number or a name)."""
+        return f"{self.request.method} {loggable_uri(self.request)} ({self.request.remote_ip})"
+
+
+def loggable_uri(request) -> str:
+    names = sorted(request.query_arguments)
+    return request.path + ("?" + "&".join(f"{name}=…" for name in names) if names else "")
+
+
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not JSON")
 
 
 class NotFoundHandler(BaseHandler):
+    access = {m: ("health", "read") for m in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")}
+
     async def prepare(self):
         raise ApiError(404, "not_found", f"没有这个接口: {self.request.path}")

@@ -157,6 +157,8 @@ class CaseQueryMixin:
 
 
 class CasesHandler(CaseQueryMixin, BaseHandler):
+    access = {"GET": ("case", "read")}
+
     async def get(self):
         user = self.require_user()
         limit = v.query_int(self.get_query_argument("limit", None), "limit", default=50, low=1, high=500)
@@ -176,6 +178,8 @@ class CasesHandler(CaseQueryMixin, BaseHandler):
 
 
 class CasesGeoJSONHandler(CaseQueryMixin, BaseHandler):
+    access = {"GET": ("case", "read")}
+
     async def get(self):
         user = self.require_user()
         limit = v.query_int(self.get_query_argument("limit", None), "limit", default=2000, low=1, high=10000)
@@ -188,6 +192,8 @@ class CasesGeoJSONHandler(CaseQueryMixin, BaseHandler):
 
 
 class CaseHandler(BaseHandler):
+    access = {"GET": ("case", "read")}
+
     async def get(self, case_id: str):
         user = self.require_user()
         case = await self.ctx.cases.get(case_id)

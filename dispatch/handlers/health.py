@@ -4,6 +4,8 @@ from dispatch.handlers.base import BaseHandler
 
 
 class HealthHandler(BaseHandler):
+    access = {"GET": ("health", "read")}
+
     async def get(self):
         ctx = self.ctx
         ok = await ctx.storage.ping()

@@ -13,6 +13,7 @@ import tornado.websocket
 from tornado.ioloop import IOLoop
 
 from dispatch.auth import SESSION_COOKIE, User
+from dispatch.policy import permitted
 
 log = logging.getLogger(__name__)
 
@@ -20,6 +21,7 @@ AUTH_TIMEOUT_SECONDS = 10
 
 
 class LiveHandler(tornado.websocket.WebSocketHandler):
+    access = {"GET": ("live", "subscribe")}  # checked through dispatch.policy like every handler
     subscriber = None
     user: User | None = None
 
@@ -44,13 +46,12 @@ class LiveHandler(tornado.websocket.WebSocketHandler):
         return header[len("Bearer "):].strip() if header.startswith("Bearer ") else None
 
     async def _authenticate(self, token: str) -> None:
-        username = self.ctx.tokens.verify(token)
-        doc = await self.ctx.users.get(username) if username else None
-        if doc is None or doc.get("disabled"):
+        user = await self.ctx.sessions.user_for(token)  # expiry, logout and disabling honoured
+        if user is None or not permitted(user, *self.access["GET"]):
             self._send({"type": "error", "error": {"code": "invalid_token", "message": "登录凭据无效或已过期"}})
             self.close(4401, "invalid token")
             return
-        self.user = User.from_doc(doc)
+        self.user = user
         since = self.get_query_argument("since", None)
         since = int(since) if since and since.isdigit() else None
         self._send({"type": "hello", "user": self.user.public(), "id": self.ctx.live.sequence})

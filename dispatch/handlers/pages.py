@@ -45,6 +45,8 @@ def content_security_policy(tile_url: str) -> str:
 
 
 class PageHandler(tornado.web.RequestHandler):
+    access = {"GET": ("page", "view")}
+
     def initialize(self, page: str):
         self.page = page
 
@@ -65,6 +67,8 @@ class PageHandler(tornado.web.RequestHandler):
 
 
 class RootHandler(tornado.web.RequestHandler):
+    access = {"GET": ("page", "view")}
+
     async def get(self):
         ctx = self.application.ctx
         username = ctx.tokens.verify(self.get_cookie(SESSION_COOKIE) or "")
@@ -73,6 +77,8 @@ class RootHandler(tornado.web.RequestHandler):
 
 
 class FaviconHandler(tornado.web.RequestHandler):
+    access = {"GET": ("page", "view")}
+
     def get(self):
         self.set_header("Content-Type", "image/svg+xml")
         self.set_header("Cache-Control", "public, max-age=86400")
@@ -82,6 +88,7 @@ class FaviconHandler(tornado.web.RequestHandler):
 class ServiceWorkerHandler(tornado.web.RequestHandler):
     """The grid worker page's service worker (offline start-up). Served from the site root,
     not /static/, so that it may control /report."""
+    access = {"GET": ("page", "view")}
 
     def get(self):
         self.set_header("Content-Type", "text/javascript; charset=UTF-8")

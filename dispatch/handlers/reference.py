@@ -76,6 +76,7 @@ class JurisdictionsHandler(BaseHandler):
     """`level=` one level; `within=<jurisdiction id>` only that jurisdiction's part of the
     tree (its descendants and ancestors); `bbox=west,south,east,north` only the features whose
     geometry intersects the box."""
+    access = {"GET": ("reference", "read")}
 
     async def get(self):
         self.require_user()
@@ -97,6 +98,8 @@ class JurisdictionsHandler(BaseHandler):
 
 
 class DepartmentsHandler(BaseHandler):
+    access = {"GET": ("reference", "read")}
+
     async def get(self):
         self.require_user()
         city = self.ctx.city
@@ -108,6 +111,8 @@ class DepartmentsHandler(BaseHandler):
 
 
 class CategoriesHandler(BaseHandler):
+    access = {"GET": ("reference", "read")}
+
     async def get(self):
         self.require_user()
         items = []

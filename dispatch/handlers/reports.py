@@ -5,6 +5,8 @@ from dispatch.handlers.base import BaseHandler
 
 
 class ReportsHandler(BaseHandler):
+    access = {"POST": ("report", "create")}
+
     async def post(self):
         user = self.require_user()
         result = await self.ctx.intake.report(user, self.json_body())

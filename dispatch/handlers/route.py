@@ -8,6 +8,8 @@ from dispatch.rules import OutsideCity
 
 
 class RouteHandler(BaseHandler):
+    access = {"GET": ("route", "read")}
+
     async def get(self):
         self.require_user()
         lng = v.query_float(self.get_query_argument("lng", None), "lng")

@@ -5,6 +5,8 @@ from dispatch.handlers.base import BaseHandler
 
 
 class TicketsHandler(BaseHandler):
+    access = {"POST": ("ticket", "create")}
+
     async def post(self):
         user = self.require_user()
         result = await self.ctx.intake.ticket(user, self.json_body())

@@ -1,0 +1,120 @@
+"""Account administration (admin only, every change audited in `admin_audit`).
+
+* `GET /api/admin/users` → `{items: [account]}`; `POST /api/admin/users` `{username, password,
+  role, scope, department?, name?}` → 201 account.
+* `GET /api/admin/users/{username}` → account; `PATCH /api/admin/users/{username}`
+  `{password?, disabled?}` resets the password and/or disables or enables the account; both
+  revoke every token the account holds.
+* `GET /api/admin/audit?kind=reveals|admin_audit&case=&user=&limit=` → the audit records.
+"""
+
+from __future__ import annotations
+
+from dispatch import validation as v
+from dispatch.auth import Accounts, account_view
+from dispatch.domain import utcnow
+from dispatch.errors import bad_request, conflict
+from dispatch.handlers.base import BaseHandler
+
+USERNAME_IN_PATH = r"([A-Za-z0-9][A-Za-z0-9_.-]{1,63})"
+
+
+class AdminMixin:
+    def accounts(self) -> Accounts:
+        return Accounts(self.ctx.users, self.ctx.city)
+
+    async def audit(self, action: str, target: str, **details) -> None:
+        await self.ctx.audit_log.record("admin_audit", {
+            "at": utcnow(), "by": self.user.username, "action": action, "target": target,
+            "address": self.request.remote_ip, **details,
+        })
+
+
+class UsersHandler(AdminMixin, BaseHandler):
+    access = {"GET": ("user", "manage"), "POST": ("user", "manage")}
+
+    async def get(self):
+        self.send({"items": [account_view(doc) for doc in await self.accounts().all()]})
+
+    async def post(self):
+        body = self.json_body()
+        _only(body, {"username", "password", "role", "scope", "department", "name"})
+        doc = await self.accounts().create(
+            v.text(body, "username", required=True, max_len=64, allow_empty=False),
+            _password(body, required=True),
+            v.text(body, "role", required=True, max_len=32, allow_empty=False),
+            v.text(body, "scope", required=True, max_len=64, allow_empty=False),
+            v.text(body, "department", max_len=64, allow_empty=False),
+            v.text(body, "name", max_len=50),
+        )
+        await self.audit("create_user", doc["_id"], role=doc["role"], scope=doc["scope"])
+        self.send(account_view(doc), 201)
+
+
+class UserHandler(AdminMixin, BaseHandler):
+    access = {"GET": ("user", "manage"), "PATCH": ("user", "manage")}
+
+    async def get(self, username: str):
+        self.send(account_view(await self.accounts().get(username)))
+
+    async def patch(self, username: str):
+        body = self.json_body()
+        _only(body, {"password", "disabled"})
+        password = _password(body)
+        disabled = v.boolean(body, "disabled")
+        if password is None and disabled is None:
+            raise bad_request("请给出 password 或 disabled", code="missing_field")
+        if disabled and username == self.user.username:
+            raise conflict("不能停用自己的账号", code="cannot_disable_self")
+        accounts = self.accounts()
+        doc = await accounts.get(username)
+        if password is not None:
+            doc = await accounts.reset_password(username, password)
+            await self.audit("reset_password", username)
+        if disabled is not None:
+            doc = await accounts.set_disabled(username, disabled)
+            await self.audit("disable" if disabled else "enable", username)
+        self.send(account_view(doc))
+
+
+class AuditLogHandler(BaseHandler):
+    access = {"GET": ("audit_log", "read")}
+
+    async def get(self):
+        arg = lambda name: self.get_query_argument(name, None)  # noqa: E731
+        kind = v.choice({"kind": arg("kind")}, "kind", self.ctx.audit_log.KINDS, default="reveals")
+        limit = v.query_int(arg("limit"), "limit", default=100, low=1, high=1000)
+        case_id = v.text({"case": arg("case")}, "case", max_len=64) or None
+        username = v.text({"user": arg("user")}, "user", max_len=64) or None
+        records = await self.ctx.audit_log.recent(kind, limit, case_id=case_id, username=username)
+        self.send({"items": [_record_view(r) for r in records]})
+
+
+def _record_view(record: dict) -> dict:
+    out = {"id": record["_id"], **{k: val for k, val in record.items() if k != "_id"}}
+    if hasattr(out.get("at"), "isoformat"):
+        out["at"] = out["at"].isoformat(timespec="seconds")
+    return out
+
+
+def _only(body: dict, allowed: set) -> None:
+    unknown = sorted(set(body) - allowed)
+    if unknown:
+        raise bad_request(f"未知字段: {', '.join(unknown)}", code="unknown_field", field=unknown[0])
+
+
+def _password(body: dict, required: bool = False) -> str | None:
+    value = body.get("password")
+    if value is None and not required:
+        return None
+    if not isinstance(value, str):
+        raise bad_request("字段 password 必须是字符串" if value is not None else "缺少字段 password",
+                          code="invalid_type" if value is not None else "missing_field", field="password")
+    return value  # not stripped: a password is taken exactly as typed
+
+
+routes = [
+    (r"/api/admin/users", UsersHandler),
+    (rf"/api/admin/users/{USERNAME_IN_PATH}", UserHandler),
+    (r"/api/admin/audit", AuditLogHandler),
+]

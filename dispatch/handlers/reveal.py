@@ -1,0 +1,50 @@
+"""POST /api/cases/{id}/reveal `{reason}` — the caller's name and phone, unmasked, on purpose.
+
+Everyone but the operator who took the call and admins sees `张*` / `138****5678`. Those whom
+`dispatch.policy` allows (("caller", "reveal"): operators for the 回访 callback, dispatchers,
+admins) may ask for the real values for a case they can read, giving a reason. Every reveal is
+recorded in the `reveals` audit collection (who, when, which case, why, from which address),
+and each user may reveal at most `auth.reveals_per_hour` callers per hour, so that an account
+cannot be used to harvest the phone book.
+"""
+
+from __future__ import annotations
+
+from dispatch import validation as v
+from dispatch.domain import utcnow
+from dispatch.errors import ApiError, not_found
+from dispatch.handlers.base import BaseHandler
+from dispatch.policy import can_read_case
+
+
+class RevealHandler(BaseHandler):
+    access = {"POST": ("caller", "reveal")}
+
+    async def post(self, case_id: str):
+        user = self.require_user()
+        body = self.json_body()
+        reason = v.text(body, "reason", required=True, max_len=200, allow_empty=False)
+        case = await self.ctx.cases.get(case_id)
+        if case is None or not can_read_case(user, case, self.ctx.city.id):
+            raise not_found("案件不存在或不在您的权限范围内", code="case_not_found")
+        caller = case.get("caller") or {}
+        if not caller.get("name") and not caller.get("phone"):
+            raise not_found("此案件没有来电人信息", code="no_caller")
+        wait = self.ctx.reveal_limit.take(user.username)
+        if wait:
+            raise ApiError(429, "too_many_reveals", f"查看来电人信息过于频繁，请 {wait} 秒后再试", retry_after=wait)
+        now = utcnow()
+        await self.ctx.audit_log.record("reveals", {
+            "at": now, "by": user.username, "role": user.role, "case_id": case["_id"],
+            "number": case.get("number"), "reason": reason, "address": self.request.remote_ip,
+        })
+        self.send({
+            "case_id": case["_id"],
+            "number": case.get("number"),
+            "caller": {"name": caller.get("name"), "phone": caller.get("phone")},
+            "revealed_at": now.astimezone(self.ctx.tz).isoformat(timespec="seconds"),
+            "audited": True,
+        })
+
+
+routes = [(r"/api/cases/([A-Za-z0-9_-]{1,64})/reveal", RevealHandler)]

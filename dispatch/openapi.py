@@ -1,0 +1,445 @@
+"""The HTTP API described in OpenAPI 3.1, served at GET /api/openapi.json.
+
+The description is declarative: `OPERATIONS` lists every operation with the permission its
+handler declares, its parameters, body and responses; `document()` assembles them with the
+shared schemas. The action bodies are derived from the closed loop's own table
+(`dispatch.transitions.TABLE`), so they cannot drift from it. tests/test_openapi.py checks that
+every route of `dispatch.handlers.routes()` and every method it implements is described here
+with the same permission, and runs schemathesis against the document.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from dispatch.auth import ROLES
+from dispatch.domain import CHANNELS, SOURCES, STATUSES, TICKET_TYPES
+from dispatch.policy import PERMISSIONS, PUBLIC
+from dispatch.transitions import TABLE
+
+LEVELS = ("district", "street", "community", "grid")
+CASE_ID = {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"}
+ATTACHMENT_ID = {"type": "string", "pattern": "^[0-9a-f]{24}$"}
+USERNAME = {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{1,63}$"}
+
+
+def ref(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def nullable(schema: dict) -> dict:
+    if set(schema) == {"type"} and isinstance(schema["type"], str):
+        return {"type": [schema["type"], "null"]}
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+def obj(properties: dict, required: tuple = (), **extra) -> dict:
+    out = {"type": "object", "properties": properties}
+    if required:
+        out["required"] = list(required)
+    out.update(extra)
+    return out
+
+
+STRING = {"type": "string"}
+NSTRING = {"type": ["string", "null"]}
+BOOL = {"type": "boolean"}
+INT = {"type": "integer"}
+NAMED = obj({"id": STRING, "name": STRING}, ("id", "name"))
+
+# --------------------------------------------------------------------------------------------
+# Shared schemas
+# --------------------------------------------------------------------------------------------
+
+POINT = obj(
+    {"type": {"const": "Point"},
+     "coordinates": {"type": "array", "minItems": 2, "maxItems": 3, "items": {"type": "number"},
+                     "description": "[经度 -180~180, 纬度 -90~90]"}},
+    ("type", "coordinates"),
+)
+
+ERROR = obj({"error": obj({"code": STRING, "message": STRING}, ("code", "message"))}, ("error",))
+
+USER = obj({"username": STRING, "role": {"enum": list(ROLES)}, "scope": STRING, "department": NSTRING,
+            "name": NSTRING}, ("username", "role", "scope"))
+
+JURISDICTION = nullable(obj({level: nullable(NAMED) for level in LEVELS}))
+
+CASE = obj(
+    {
+        "id": STRING, "number": STRING, "source": {"enum": list(SOURCES)},
+        "channel": nullable({"enum": list(CHANNELS)}), "type": nullable({"enum": list(TICKET_TYPES)}),
+        "category": obj({"code": STRING, "name": STRING, "kind": STRING}, ("code", "name")),
+        "status": {"enum": list(STATUSES)}, "priority": STRING,
+        "location": nullable(POINT), "address": NSTRING, "description": NSTRING,
+        "caller": nullable(obj({"name": NSTRING, "phone": NSTRING},
+                               description="掩码显示（张*、138****5678），受理该来电的接线员与管理员除外")),
+        "jurisdiction": JURISDICTION,
+        "assignment": nullable(obj({"department": nullable(NAMED), "rule": NSTRING, "reason": NSTRING})),
+        "deadlines": nullable(obj({"sign_by": NSTRING, "handle_by": NSTRING, "check_by": NSTRING})),
+        "flags": obj({"warning": BOOL, "overdue": BOOL, "supervised": BOOL, "escalated_to": NSTRING}),
+        "counters": obj({"returns": INT, "reworks": INT, "extensions": INT}),
+        "photos": {"type": ["array", "null"], "items": STRING},
+        "reporters": {"type": "array", "items": STRING},
+        "created_by": STRING, "created_at": STRING, "updated_at": STRING, "version": INT,
+        "distance_m": INT,
+        "history": {"type": "array", "items": obj({"at": STRING, "by": STRING, "action": STRING,
+                                                   "from": NSTRING, "to": NSTRING, "note": NSTRING},
+                                                  ("at", "by", "action"))},
+    },
+    ("id", "number", "source", "status", "category", "created_at", "version"),
+)
+
+FEATURE = obj(
+    {"type": {"const": "Feature"}, "id": STRING, "geometry": nullable(POINT),
+     "properties": obj({"id": STRING, "number": STRING, "status": {"enum": list(STATUSES)},
+                        "summary": STRING, **{level: NSTRING for level in LEVELS}}, ("id",))},
+    ("type", "geometry", "properties"),
+)
+POLYGONAL = obj({"type": {"enum": ["Polygon", "MultiPolygon"]}, "coordinates": {"type": "array"}},
+                ("type", "coordinates"))
+JURISDICTION_FEATURE = obj(
+    {"type": {"const": "Feature"}, "id": STRING, "geometry": POLYGONAL,
+     "properties": obj({"id": STRING, "name": STRING, "level": {"enum": list(LEVELS)}, "parent": NSTRING},
+                       ("id", "name", "level"))},
+    ("type", "geometry", "properties"),
+)
+
+
+def collection(feature: str) -> dict:
+    return obj({"type": {"const": "FeatureCollection"}, "features": {"type": "array", "items": ref(feature)}},
+               ("type", "features"))
+
+
+def items(schema: dict, **more) -> dict:
+    return obj({"items": {"type": "array", "items": schema}, **more}, ("items",))
+
+
+ACCOUNT = obj({"username": STRING, "role": {"enum": list(ROLES)}, "scope": STRING, "department": NSTRING,
+               "name": NSTRING, "disabled": BOOL, "created_at": NSTRING, "password_changed_at": NSTRING},
+              ("username", "role", "scope", "disabled"))
+
+KPI = obj({"key": STRING, "name": STRING, "formula": STRING, "value": {"type": ["number", "null"]}},
+          ("key", "name", "value"))
+KPI_ROW = obj({"group": obj({"id": NSTRING, "name": STRING}, ("name",)), "kpis": {"type": "array", "items": KPI},
+               "by_status": {"type": "object", "additionalProperties": INT}}, ("group", "kpis"))
+
+SCHEMAS = {
+    "Error": ERROR,
+    "Point": POINT,
+    "User": USER,
+    "Case": CASE,
+    "CaseList": obj({"items": {"type": "array", "items": ref("Case")}, "next": NSTRING}, ("items", "next")),
+    "CaseFeature": FEATURE,
+    "CaseFeatureCollection": collection("CaseFeature"),
+    "JurisdictionFeature": JURISDICTION_FEATURE,
+    "JurisdictionFeatureCollection": collection("JurisdictionFeature"),
+    "Login": obj({"token": STRING, "expires_in": INT, "user": ref("User")}, ("token", "expires_in", "user")),
+    "Me": obj({"user": ref("User"), "scope_name": STRING, "department_name": NSTRING,
+               "city": obj({"id": STRING, "name": STRING, "bounds": {"type": "array", "items": {"type": "number"}}}),
+               "storage": obj({"kind": STRING, "persistent": BOOL}), "map": obj({"tile_url": STRING})},
+              ("user", "city", "storage")),
+    "Health": obj({"status": {"enum": ["ok", "degraded"]}, "storage": STRING, "persistent": BOOL,
+                   "storage_note": NSTRING}, ("status", "storage", "persistent")),
+    "RouteDecision": obj({"jurisdiction": JURISDICTION, "department": nullable(NAMED), "rule": NSTRING,
+                          "reason": NSTRING, "priority": STRING}, ("jurisdiction", "department", "rule", "reason")),
+    "Departments": items(obj({"id": STRING, "name": STRING, "type": NSTRING, "jurisdiction": NSTRING}, ("id", "name"))),
+    "Categories": items(obj({"code": STRING, "name": STRING, "kind": STRING}, ("code", "name", "kind"))),
+    "Addresses": items(obj({"address": STRING, "lng": {"type": "number"}, "lat": {"type": "number"}},
+                           ("address", "lng", "lat"))),
+    "Attachment": obj({"id": STRING, "content_type": {"enum": ["image/jpeg", "image/png", "image/webp"]},
+                       "size": INT, "url": STRING}, ("id", "content_type", "size", "url")),
+    "AuditVerify": obj({"checked": INT, "ok": BOOL, "broken": {"type": "array", "items": obj(
+        {"id": STRING, "number": NSTRING, "index": INT, "entries": INT})}}, ("checked", "ok", "broken")),
+    "Stats": obj({"scope": obj({"id": STRING, "name": STRING}, ("id", "name")), "department": NSTRING,
+                  "period": obj({"from": STRING, "to": STRING, "first_day": STRING, "last_day": STRING}),
+                  "group_by": {"enum": ["department", "district", "street"]}, "generated_at": STRING,
+                  "total": KPI_ROW, "rows": {"type": "array", "items": KPI_ROW},
+                  "overdue": obj({"count": {"type": ["integer", "number", "null"]},
+                                  "items": {"type": "array", "items": {"type": "object"}}})},
+                 ("scope", "period", "group_by", "total", "rows")),
+    "Reveal": obj({"case_id": STRING, "number": NSTRING, "caller": obj({"name": NSTRING, "phone": NSTRING}),
+                   "revealed_at": STRING, "audited": {"const": True}},
+                  ("case_id", "caller", "revealed_at", "audited")),
+    "Account": ACCOUNT,
+    "Accounts": items(ref("Account")),
+    "AuditRecords": items(obj({"id": STRING, "at": STRING, "by": STRING}, ("id", "at", "by"))),
+    "Logout": obj({"ok": BOOL, "revoked": BOOL}, ("ok",)),
+}
+
+# --------------------------------------------------------------------------------------------
+# Request bodies
+# --------------------------------------------------------------------------------------------
+
+_FIELD_SCHEMAS = {
+    "text": lambda f: {"type": "string", "minLength": 1, "maxLength": f.max_len},
+    "bool": lambda f: BOOL,
+    "choice": lambda f: {"enum": list(f.options)},
+    "photos": lambda f: {"type": "array", "maxItems": 9, "items": ATTACHMENT_ID},
+    "id": lambda f: {"type": "string", "minLength": 1, "maxLength": 64},
+    "ids": lambda f: {"type": "array", "maxItems": 20, "items": {"type": "string", "minLength": 1, "maxLength": 64}},
+    "duration": lambda f: {"type": "string", "pattern": "^[0-9]+(\\.[0-9]+)?(m|h|d|wh|wd)$"},
+    "instant": lambda f: {"type": "string", "format": "date-time"},
+    "point": lambda f: ref("Point"),
+}
+
+
+def action_body() -> dict:
+    """Every field any action reads (each action reads its own; the rest are ignored)."""
+    properties = {"note": {"type": "string", "maxLength": 500},
+                  "version": {"type": "integer", "minimum": 0, "description": "乐观锁：看到的案件版本"}}
+    for transition in TABLE:
+        for f in transition.fields:
+            schema = _FIELD_SCHEMAS[f.kind](f)
+            properties.setdefault(f.name, schema)
+    return obj(properties, description="各操作读取的字段见 SPEC §4；必填字段缺失 → 400")
+
+
+REPORT_BODY = obj(
+    {"category": {"type": "string", "minLength": 1, "maxLength": 32}, "description": {"type": "string", "maxLength": 2000},
+     "location": ref("Point"), "address": {"type": "string", "maxLength": 200},
+     "photos": {"type": "array", "maxItems": 9, "items": ATTACHMENT_ID},
+     "client_id": {"type": "string", "minLength": 1, "maxLength": 64}},
+    ("category", "location"),
+)
+TICKET_BODY = obj(
+    {"channel": {"enum": list(CHANNELS)}, "type": {"enum": list(TICKET_TYPES)},
+     "content": {"type": "string", "minLength": 1, "maxLength": 4000},
+     "caller": obj({"name": {"type": "string", "maxLength": 50},
+                    "phone": {"type": "string", "pattern": "^\\+?[0-9][0-9\\- ]{2,19}$"}}),
+     "category": {"type": "string", "minLength": 1, "maxLength": 32}, "address": {"type": "string", "maxLength": 200},
+     "location": ref("Point"), "client_id": {"type": "string", "minLength": 1, "maxLength": 64}},
+    ("type", "content"),
+)
+LOGIN_BODY = obj({"username": {"type": "string", "minLength": 1, "maxLength": 64},
+                  "password": {"type": "string", "minLength": 1, "maxLength": 256}}, ("username", "password"))
+NEW_ACCOUNT = obj({"username": USERNAME, "password": {"type": "string", "minLength": 10, "maxLength": 256},
+                   "role": {"enum": list(ROLES)}, "scope": {"type": "string", "maxLength": 64},
+                   "department": {"type": "string", "maxLength": 64}, "name": {"type": "string", "maxLength": 50}},
+                  ("username", "password", "role", "scope"), additionalProperties=False)
+ACCOUNT_CHANGE = obj({"password": {"type": "string", "minLength": 10, "maxLength": 256}, "disabled": BOOL},
+                     additionalProperties=False, minProperties=1)
+REVEAL_BODY = obj({"reason": {"type": "string", "minLength": 1, "maxLength": 200}}, ("reason",))
+
+# --------------------------------------------------------------------------------------------
+# Parameters
+# --------------------------------------------------------------------------------------------
+
+
+def query(name: str, schema: dict, description: str = "", required: bool = False) -> dict:
+    out = {"name": name, "in": "query", "required": required, "schema": schema}
+    if description:
+        out["description"] = description
+    return out
+
+
+def path(name: str, schema: dict) -> dict:
+    return {"name": name, "in": "path", "required": True, "schema": schema}
+
+
+CSV = {"type": "string", "maxLength": 1300}
+CASE_FILTERS = [
+    query("status", CSV, f"逗号分隔: {', '.join(STATUSES)}"),
+    query("open", {"type": "boolean"}, "仅未办结的案件"),
+    query("mine", {"type": "boolean"}, "仅我上报的案件"),
+    query("near", STRING, "经度,纬度,半径米（≤5000）"),
+    query("category", CSV, "类别代码，逗号分隔"),
+    query("department", CSV, "部门 id，逗号分隔"),
+    *[query(level, CSV, f"{level} id，逗号分隔") for level in LEVELS],
+    query("source", CSV, "grid, hotline"),
+    query("overdue", {"type": "boolean"}),
+    query("bbox", STRING, "最小经度,最小纬度,最大经度,最大纬度"),
+    query("q", {"type": "string", "maxLength": 100}, "在描述、编号、地址中搜索"),
+    query("from", STRING, "ISO 日期或时间（含）"),
+    query("to", STRING, "ISO 日期或时间（不含）"),
+]
+STATS_PARAMS = [
+    query("scope", {"type": "string", "maxLength": 64}, "辖区 id（默认本人辖区）"),
+    query("from", {"type": "string", "format": "date"}),
+    query("to", {"type": "string", "format": "date"}, "含当日"),
+    query("group_by", {"enum": ["department", "district", "street"]}),
+    query("top", {"type": "integer", "minimum": 0, "maximum": 500}),
+]
+
+# --------------------------------------------------------------------------------------------
+# Operations
+# --------------------------------------------------------------------------------------------
+
+JSON = "application/json"
+
+
+@dataclass(frozen=True)
+class Op:
+    method: str
+    path: str
+    permission: tuple[str, str]
+    summary: str
+    tag: str
+    parameters: list = field(default_factory=list)
+    body: dict | None = None
+    body_type: str = JSON
+    responses: dict = field(default_factory=dict)  # status → (media type, schema) or description
+    also: tuple = ()  # further permissions the handler checks for some requests
+
+
+def json_response(name_or_schema, media: str = JSON):
+    schema = ref(name_or_schema) if isinstance(name_or_schema, str) else name_or_schema
+    return (media, schema)
+
+
+HTML = ("text/html", STRING)
+GEOJSON = "application/geo+json"
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+OPERATIONS = [
+    Op("GET", "/healthz", ("health", "read"), "存活检查：存储引擎、数据是否持久", "system",
+       responses={200: json_response("Health"), 503: json_response("Health")}),
+    Op("GET", "/api/openapi.json", ("openapi", "read"), "本文档", "system",
+       responses={200: json_response({"type": "object"})}),
+    Op("POST", "/api/login", ("session", "login"), "登录：返回令牌并设置会话 Cookie（失败过多 → 429）", "session",
+       body=LOGIN_BODY, responses={200: json_response("Login")}),
+    Op("POST", "/api/logout", ("session", "logout"), "注销：吊销所出示的令牌并清除 Cookie", "session",
+       responses={200: json_response("Logout")}),
+    Op("GET", "/api/me", ("session", "read"), "当前用户与页面所需信息", "session",
+       responses={200: json_response("Me")}),
+    Op("POST", "/api/reports", ("report", "create"), "网格员上报", "intake", body=REPORT_BODY,
+       responses={200: json_response("Case"), 201: json_response("Case")}),
+    Op("POST", "/api/tickets", ("ticket", "create"), "12345 热线工单登记", "intake", body=TICKET_BODY,
+       responses={200: json_response("Case"), 201: json_response("Case")}),
+    Op("GET", "/api/route", ("route", "read"), "路由预判：不建案，只给出辖区与责任部门", "intake",
+       parameters=[query("lng", {"type": "number", "minimum": -180, "maximum": 180}, required=True),
+                   query("lat", {"type": "number", "minimum": -90, "maximum": 90}, required=True),
+                   query("category", {"type": "string", "maxLength": 32}, required=True),
+                   query("source", {"enum": list(SOURCES)}), query("text", {"type": "string", "maxLength": 2000})],
+       responses={200: json_response("RouteDecision")}),
+    Op("GET", "/api/addresses", ("address", "search"), "门楼牌地址联想", "reference",
+       parameters=[query("q", {"type": "string", "maxLength": 100}),
+                   query("limit", {"type": "integer", "minimum": 1, "maximum": 50})],
+       responses={200: json_response("Addresses")}),
+    Op("GET", "/api/cases", ("case", "read"), "案件列表（按辖区过滤，分页）", "cases",
+       parameters=[*CASE_FILTERS, query("limit", {"type": "integer", "minimum": 1, "maximum": 500}),
+                   query("cursor", {"type": "string", "maxLength": 200})],
+       responses={200: json_response("CaseList")}),
+    Op("GET", "/api/cases.geojson", ("case", "read"), "案件点位 GeoJSON（不含来电人）", "cases",
+       parameters=[*CASE_FILTERS, query("limit", {"type": "integer", "minimum": 1, "maximum": 10000})],
+       responses={200: json_response("CaseFeatureCollection", GEOJSON)}),
+    Op("GET", "/api/cases/{id}", ("case", "read"), "单个案件（辖区外 → 404）", "cases",
+       parameters=[path("id", CASE_ID)], responses={200: json_response("Case")}),
+    Op("POST", "/api/cases/{id}/actions/{action}", ("case", "act"), "闭环操作（SPEC §4 的流转表）", "cases",
+       parameters=[path("id", CASE_ID), path("action", {"enum": [t.action for t in TABLE]})],
+       body=action_body(), responses={200: json_response("Case")}),
+    Op("POST", "/api/cases/{id}/reveal", ("caller", "reveal"), "查看来电人明文（留痕审计、限频）", "cases",
+       parameters=[path("id", CASE_ID)], body=REVEAL_BODY, responses={200: json_response("Reveal")}),
+    Op("POST", "/api/attachments", ("attachment", "create"), "上传照片（JPEG/PNG/WebP，≤5 MB，按内容识别类型）",
+       "attachments", body={"type": "string", "format": "binary"}, body_type="image/jpeg",
+       responses={201: json_response("Attachment")}),
+    Op("GET", "/api/attachments/{id}", ("attachment", "read"), "照片（上传者或能看到引用它的案件者）", "attachments",
+       parameters=[path("id", ATTACHMENT_ID)],
+       responses={200: [("image/jpeg", {"type": "string", "format": "binary"}),
+                        ("image/png", {"type": "string", "format": "binary"}),
+                        ("image/webp", {"type": "string", "format": "binary"})]}),
+    Op("GET", "/api/audit/verify", ("audit", "verify"), "校验案件历史哈希链（不带 case 时校验整个辖区）", "audit",
+       parameters=[query("case", {"type": "string", "maxLength": 64})], responses={200: json_response("AuditVerify")},
+       also=(("audit", "verify_all"),)),
+    Op("GET", "/api/jurisdictions.geojson", ("reference", "read"), "辖区边界 GeoJSON", "reference",
+       parameters=[query("level", {"enum": list(LEVELS)}), query("within", {"type": "string", "maxLength": 64}),
+                   query("bbox", STRING, "最小经度,最小纬度,最大经度,最大纬度")],
+       responses={200: json_response("JurisdictionFeatureCollection", GEOJSON)}),
+    Op("GET", "/api/departments", ("reference", "read"), "部门", "reference",
+       responses={200: json_response("Departments")}),
+    Op("GET", "/api/categories", ("reference", "read"), "案件类别", "reference",
+       responses={200: json_response("Categories")}),
+    Op("GET", "/api/stats", ("stats", "read"), "考核指标（本辖区内）", "stats", parameters=STATS_PARAMS,
+       responses={200: json_response("Stats")}),
+    Op("GET", "/api/stats.{format}", ("stats", "read"), "考核指标导出（CSV / Excel）", "stats",
+       parameters=[path("format", {"enum": ["csv", "xlsx"]}), *STATS_PARAMS],
+       responses={200: [("text/csv", STRING), (XLSX, {"type": "string", "format": "binary"})]}),
+    Op("GET", "/api/admin/users", ("user", "manage"), "账号列表（仅管理员）", "admin",
+       responses={200: json_response("Accounts")}),
+    Op("POST", "/api/admin/users", ("user", "manage"), "创建账号（仅管理员，留痕）", "admin", body=NEW_ACCOUNT,
+       responses={201: json_response("Account")}),
+    Op("GET", "/api/admin/users/{username}", ("user", "manage"), "账号详情（仅管理员）", "admin",
+       parameters=[path("username", USERNAME)], responses={200: json_response("Account")}),
+    Op("PATCH", "/api/admin/users/{username}", ("user", "manage"), "重置密码 / 停用 / 启用（吊销其全部令牌，留痕）",
+       "admin", parameters=[path("username", USERNAME)], body=ACCOUNT_CHANGE,
+       responses={200: json_response("Account")}),
+    Op("GET", "/api/admin/audit", ("audit_log", "read"), "审计记录：来电人明文查看、账号管理（仅管理员）", "admin",
+       parameters=[query("kind", {"enum": ["reveals", "admin_audit"]}), query("case", {"type": "string", "maxLength": 64}),
+                   query("user", {"type": "string", "maxLength": 64}),
+                   query("limit", {"type": "integer", "minimum": 1, "maximum": 1000})],
+       responses={200: json_response("AuditRecords")}),
+    Op("GET", "/ws/live", ("live", "subscribe"),
+       "WebSocket 实时推送：{type: case.created | case.updated, case: GeoJSON Feature}（仅本辖区，不含来电人）",
+       "live", parameters=[query("since", {"type": "integer", "minimum": 0}, "断线重连时最后收到的事件 id")],
+       responses={101: "升级为 WebSocket"}),
+    *[Op("GET", f"/{page}", ("page", "view"), f"页面 /{page}（未登录则跳转 /login）", "pages",
+         responses={200: HTML, 302: "跳转登录"}) for page in ("login", "report", "hotline", "dept", "command")],
+    Op("GET", "/", ("page", "view"), "按角色跳转到首页", "pages", responses={302: "跳转"}),
+    Op("GET", "/favicon.ico", ("page", "view"), "站点图标", "pages", responses={200: ("image/svg+xml", STRING)}),
+    Op("GET", "/report-sw.js", ("page", "view"), "网格员页面的 Service Worker", "pages",
+       responses={200: ("text/javascript", STRING)}),
+]
+
+
+def _responses(op: Op) -> dict:
+    out = {}
+    for status, spec in op.responses.items():
+        if isinstance(spec, str):
+            out[str(status)] = {"description": spec}
+            continue
+        contents = spec if isinstance(spec, list) else [spec]
+        out[str(status)] = {"description": "成功" if status < 300 else "见说明",
+                            "content": {media: {"schema": schema} for media, schema in contents}}
+    if op.path.startswith(("/api/", "/healthz")):
+        out["default"] = {"description": "错误：400 格式错误，401 未登录，403 越权，404 不存在或不在辖区内，"
+                                         "409 状态冲突，413 过大，415 类型不支持，422 语义错误，429 限流",
+                          "content": {JSON: {"schema": ref("Error")}}}
+    return out
+
+
+def _operation(op: Op) -> dict:
+    roles = PERMISSIONS[op.permission]
+    who = "公开" if roles == PUBLIC else "角色: " + ", ".join(roles)
+    for extra in op.also:
+        who += f"；{extra[0]}.{extra[1]}: " + ", ".join(PERMISSIONS[extra])
+    out = {
+        "operationId": f"{op.method.lower()}_{op.path.strip('/').replace('/', '_').replace('.', '_') or 'root'}"
+                       .replace("{", "").replace("}", ""),
+        "summary": op.summary,
+        "description": f"{who}。权限: {op.permission[0]}.{op.permission[1]}",
+        "tags": [op.tag],
+        "x-permission": list(op.permission),
+        **({"x-permission-also": [list(extra) for extra in op.also]} if op.also else {}),
+        "parameters": op.parameters,
+        "responses": _responses(op),
+    }
+    if op.body is not None:
+        out["requestBody"] = {"required": True, "content": {op.body_type: {"schema": op.body}}}
+    if roles == PUBLIC:
+        out["security"] = []
+    return out
+
+
+def document() -> dict:
+    paths: dict = {}
+    for op in OPERATIONS:
+        paths.setdefault(op.path, {})[op.method.lower()] = _operation(op)
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "城市运行一网统管 — 事件派遣平台 API",
+            "version": "1.0.0",
+            "description": "错误体统一为 {\"error\": {\"code\", \"message\"}}。来电人姓名与号码对受理该来电的接线员和"
+                           "管理员以外的所有人掩码显示；查看明文须调用 reveal 并留痕。",
+        },
+        "paths": paths,
+        "components": {
+            "schemas": SCHEMAS,
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "session": {"type": "apiKey", "in": "cookie", "name": "session",
+                            "description": "页面使用；写操作须带 X-XSRFToken 头（取自 _xsrf Cookie）"},
+            },
+        },
+        "security": [{"bearer": []}, {"session": []}],
+    }

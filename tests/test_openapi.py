@@ -1,0 +1,225 @@
+"""GET /api/openapi.json: it describes every route, with the permission its handler declares,
+and schemathesis, run against it on a live server, finds no 5xx and no response that breaks it.
+
+Schemathesis generates valid and invalid requests (positive and negative modes) for every
+/api operation, `MAX_EXAMPLES` each, authenticated as a city-level dispatcher, on a server
+holding a few real cases; its checks: no server error, the response status and content type
+are described, and the body conforms to the described schema.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import json
+import re
+import threading
+from pathlib import Path
+
+import pytest
+import schemathesis
+import tornado.web
+from hypothesis import HealthCheck, Phase, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance, response_schema_conformance, status_code_conformance,
+)
+
+from dispatch.handlers import routes
+from dispatch.openapi import OPERATIONS, document
+from dispatch.policy import PERMISSIONS
+
+MAX_EXAMPLES = 20
+
+SAMPLES = {"id": "6b06d6176e264dd1bc2a5028", "username": "op1", "format": "csv"}
+
+
+def route_patterns() -> list[tuple[re.Pattern, type]]:
+    out = []
+    for spec in routes():
+        pattern, handler = spec[0], spec[1]
+        out.append((re.compile(pattern + "$"), handler))
+    return out
+
+
+def sample_path(template: str, parameters: list[dict]) -> str:
+    """A concrete path for a template: each {param} replaced by a value its schema accepts."""
+    def value(match):
+        name = match.group(1)
+        for p in parameters:
+            if p["in"] == "path" and p["name"] == name and "enum" in p["schema"]:
+                return p["schema"]["enum"][0]
+        return SAMPLES[name]
+
+    return re.sub(r"\{(\w+)\}", value, template)
+
+
+def implemented(handler) -> set[str]:
+    return {m.upper() for m in ("get", "post", "put", "patch", "delete")
+            if getattr(handler, m) is not getattr(tornado.web.RequestHandler, m)}
+
+
+def test_every_route_and_method_is_described_with_its_declared_permission():
+    patterns = route_patterns()
+    described: dict[type, set[str]] = {}
+    for op in OPERATIONS:
+        concrete = sample_path(op.path, op.parameters)
+        matches = [handler for regex, handler in patterns if regex.fullmatch(concrete)]
+        assert matches, f"{op.method} {op.path} is described but no route serves it"
+        handler = matches[0]
+        assert handler.access.get(op.method) == op.permission, (op.path, op.method, handler.access)
+        described.setdefault(handler, set()).add(op.method)
+    missing = []
+    for _, handler in patterns:
+        for method in implemented(handler):
+            if method not in described.get(handler, set()):
+                missing.append(f"{method} {handler.__module__}.{handler.__name__}")
+    assert not missing, "routes missing from dispatch/openapi.py: " + ", ".join(sorted(set(missing)))
+
+
+def test_document_is_openapi_3_1_and_names_every_permission():
+    doc = document()
+    assert doc["openapi"] == "3.1.0"
+    used = {tuple(op["x-permission"]) for item in doc["paths"].values() for op in item.values()}
+    used |= {tuple(extra) for item in doc["paths"].values() for op in item.values()
+             for extra in op.get("x-permission-also", [])}
+    assert used == set(PERMISSIONS), set(PERMISSIONS) ^ used
+    ids = [op["operationId"] for item in doc["paths"].values() for op in item.values()]
+    assert len(ids) == len(set(ids))
+    for item in doc["paths"].values():
+        for op in item.values():
+            if "x-permission" in op and op["x-permission"][0] not in ("page", "live"):
+                assert "default" in op["responses"]
+
+
+async def test_served_document_is_the_described_one(small):
+    status, body = await small.get("/api/openapi.json")
+    assert status == 200 and body == document()
+
+
+# -- schemathesis ---------------------------------------------------------------------------------
+
+
+class LiveServer:
+    """A server on its own thread and event loop, for a synchronous HTTP client (schemathesis)."""
+
+    def __init__(self, city_path: Path):
+        self.city_path = city_path
+        self.ready = threading.Event()
+        self.error: BaseException | None = None
+
+    def start(self) -> "LiveServer":
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+        assert self.ready.wait(120), "server did not start"
+        if self.error:
+            raise self.error
+        return self
+
+    def _run(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(self.loop)
+        try:
+            self.loop.run_until_complete(self._start())
+        except BaseException as exc:  # noqa: BLE001 - reported to the test thread
+            self.error = exc
+            self.ready.set()
+            return
+        self.ready.set()
+        self.loop.run_forever()
+
+    async def _start(self) -> None:
+        from security_world import World
+        from support import start_server
+
+        self.server, client = await start_server(self.city_path, "auth.reveals_per_hour=100000")
+        self.world = World(self.server, client)
+        await self.world.populate()  # real cases for the id-taking operations to find
+        self.base = client.base
+        self.token = client.ctx.tokens.issue("disp-city")
+
+    def stop(self) -> None:
+        async def shut():
+            self.server.stop()
+            await self.world.ctx.storage.close()
+
+        asyncio.run_coroutine_threadsafe(shut(), self.loop).result(30)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(30)
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory):
+    from security_world import city_data
+    from small_city import write_small_city
+
+    path = Path(write_small_city(tmp_path_factory.mktemp("openapi-city"), city_data()))
+    server = LiveServer(path).start()
+    yield server
+    server.stop()
+
+
+# /api operations and /healthz; not logout (it would revoke the token the run uses), nor the
+# WebSocket and the HTML pages (no JSON API).
+schema = (
+    schemathesis.openapi.from_dict(document())
+    .include(path_regex=r"^/(api/|healthz)")
+    .exclude(path="/api/logout")
+)
+
+
+# What the run did, per operation and status: checked at the end so that a run in which
+# every request bounced off authentication (all 401) cannot pass unnoticed.
+SEEN: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+
+
+@schemathesis.check
+def record_status(ctx, response, case):
+    SEEN[case.operation.label][response.status_code] += 1
+    return None
+
+
+@schema.parametrize()
+@settings(max_examples=MAX_EXAMPLES, deadline=None, phases=[Phase.explicit, Phase.generate],
+          suppress_health_check=list(HealthCheck), derandomize=True, database=None)
+def test_api_conforms_to_its_description(case, live):
+    case.call_and_validate(
+        base_url=live.base,
+        headers={"Authorization": f"Bearer {live.token}"},
+        checks=[not_a_server_error, status_code_conformance, content_type_conformance,
+                response_schema_conformance, record_status],
+        timeout=30,
+    )
+
+
+# Intake again, as the roles that may use it (as the dispatcher it is all 403).
+intake_schema = schemathesis.openapi.from_dict(document()).include(path_regex=r"^/api/(reports|tickets)$")
+INTAKE_ACCOUNT = {"/api/reports": "gw1", "/api/tickets": "op1"}
+
+
+@intake_schema.parametrize()
+@settings(max_examples=MAX_EXAMPLES, deadline=None, phases=[Phase.explicit, Phase.generate],
+          suppress_health_check=list(HealthCheck), derandomize=True, database=None)
+def test_intake_conforms_to_its_description(case, live):
+    token = live.world.ctx.tokens.issue(INTAKE_ACCOUNT[case.path])
+    case.call_and_validate(
+        base_url=live.base,
+        headers={"Authorization": f"Bearer {token}"},
+        checks=[not_a_server_error, status_code_conformance, content_type_conformance,
+                response_schema_conformance, record_status],
+        timeout=30,
+    )
+
+
+def test_schemathesis_run_reached_the_handlers():
+    if not SEEN:
+        pytest.skip("the schemathesis run was not selected")
+    total = sum(sum(c.values()) for c in SEEN.values())
+    statuses = collections.Counter()
+    for counter in SEEN.values():
+        statuses.update(counter)
+    print(f"\nschemathesis: {len(SEEN)} operations, {total} requests, statuses {dict(sorted(statuses.items()))}")
+    assert not any(code >= 500 for code in statuses)
+    assert statuses[200] > 0 and sum(n for code, n in statuses.items() if code in (400, 404, 422)) > 0
+    ok = [op for op, counter in SEEN.items() if counter[200] or counter[201]]
+    assert len(ok) >= 10, json.dumps({op: dict(c) for op, c in SEEN.items()}, ensure_ascii=False)

@@ -1,0 +1,152 @@
+"""Personal data: callers' names and phones are masked everywhere but for the operator who took
+the call and admins — single case, list, GeoJSON, action responses, exports, the live feed and
+the log — and unmasking on purpose (reveal) is limited to the allowed roles, rate-limited and
+audited."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+
+import pytest
+
+from dispatch.domain import mask_name, mask_phone, mask_text
+from security_world import NAME_A, NAME_B, PHONE_A, PHONE_B, close_world, make_world
+from test_security_policy import connect, drain
+
+SECRETS = (PHONE_A, PHONE_B, NAME_A, NAME_B)
+
+
+@pytest.fixture
+async def world(tmp_path_factory):
+    w = await make_world(tmp_path_factory, "auth.reveals_per_hour=3")
+    yield w
+    await close_world(w)
+
+
+def leaks(payload) -> list[str]:
+    text = payload if isinstance(payload, str) else json.dumps(payload, ensure_ascii=False)
+    return [s for s in SECRETS if s in text]
+
+
+def test_mask_functions():
+    assert mask_phone("13812345678") == "138****5678"
+    assert mask_name("张三丰") == "张**" and mask_name("李") == "李*"
+    assert mask_text(f"请回拨 {PHONE_A}，联系人 {NAME_A}", {"name": NAME_A, "phone": PHONE_A}) == "请回拨 138****5678，联系人 张**"
+    assert mask_text("座机 0571-88886666", {"phone": "0571-88886666"}) == "座机 057****6666"
+    assert mask_text("编号 20261122-000123 不是电话") == "编号 20261122-000123 不是电话"
+
+
+async def test_caller_is_unmasked_only_for_the_taking_operator_and_admins(world):
+    cA = world.cases["cA"]
+    for username in ("op1", "admin"):
+        status, body = await world.as_(username).get(f"/api/cases/{cA}")
+        assert status == 200 and body["caller"] == {"name": NAME_A, "phone": PHONE_A}, username
+        assert PHONE_A in body["description"]
+    for username in ("op2", "disp-a", "disp-city", "cmd-a1", "cmd-city", "a1so", "gw1"):
+        status, body = await world.as_(username).get(f"/api/cases/{cA}")
+        assert status == 200, username
+        assert body["caller"] == {"name": "张**", "phone": "138****5678"}, username
+        assert not leaks(body), (username, leaks(body))  # description and history too
+
+
+async def test_lists_geojson_and_action_responses_are_masked(world):
+    for username in ("op2", "disp-city", "cmd-city", "a1so", "b1so", "gw1", "gw-b"):
+        client = world.as_(username)
+        for path in ("/api/cases", "/api/cases.geojson", "/api/cases?q=噪声", "/api/cases.geojson?source=hotline"):
+            status, body = await client.get(path)
+            assert status == 200 and not leaks(body), (username, path, leaks(body))
+    status, body = await world.as_("admin").get("/api/cases.geojson")
+    assert all("caller" not in f["properties"] for f in body["features"])
+    assert not leaks(body)  # the map's summaries are masked for everyone, admins included
+    status, body = await world.as_("a1so").post(f"/api/cases/{world.cases['cA']}/actions/sign", {"note": "签收"})
+    assert status == 200 and not leaks(body)
+
+
+async def test_exports_carry_no_caller(world):
+    for fmt in ("csv", "xlsx"):
+        status, body = await world.as_("admin").get(f"/api/stats.{fmt}")
+        assert status == 200
+        raw = body if isinstance(body, bytes) else body.encode()
+        for secret in SECRETS:
+            assert secret.encode() not in raw
+
+
+async def test_live_messages_carry_no_caller(world):
+    sockets = [await connect(world, username) for username in ("admin", "op1", "disp-city", "a1so")]
+    status, body = await world.as_("op1").post("/api/tickets", {
+        "type": "help", "category": "H02", "content": f"独居老人求助，电话 {PHONE_A}",
+        "caller": {"name": NAME_A, "phone": PHONE_A},
+        "location": {"type": "Point", "coordinates": [110.0025, 20.0025]},
+    })
+    assert status == 201
+    await world.as_("disp-city").post(f"/api/cases/{world.cases['cA']}/actions/supervise", {})
+    total = 0
+    for ws in sockets:
+        for message in await drain(ws):
+            total += 1
+            assert "caller" not in message.get("case", {}).get("properties", {})
+            assert not leaks(message), leaks(message)
+        ws.close()
+    assert total >= 5
+
+
+async def test_no_log_line_prints_a_phone_or_a_name(world, caplog):
+    caplog.set_level(logging.DEBUG)
+    op = world.as_("op1")
+    await op.post("/api/tickets", {"type": "complaint", "content": "噪声", "category": "H01",
+                                   "caller": {"name": NAME_B, "phone": PHONE_B},
+                                   "location": {"type": "Point", "coordinates": [110.0025, 20.0025]}})
+    await op.get(f"/api/cases?q={PHONE_A}")
+    await op.get(f"/api/cases?q={PHONE_A}&limit=abc")  # a 400 is logged as a warning
+    await world.as_("gw1").get(f"/api/cases?q={PHONE_B}")
+    await op.post("/api/tickets", {"type": "complaint", "content": "x", "caller": {"phone": {"$ne": PHONE_A}}})
+    await op.post(f"/api/cases/{world.cases['cA']}/reveal", {"reason": f"回访 {PHONE_A}"})
+    lines = [record.getMessage() for record in caplog.records]
+    assert any("/api/cases" in line for line in lines)  # the access log did run
+    for line in lines:
+        assert not leaks(line), line
+
+
+async def test_reveal_is_limited_to_allowed_roles_and_audited(world):
+    cA, cG = world.cases["cA"], world.cases["cG"]
+    status, body = await world.as_("op2").post(f"/api/cases/{cA}/reveal", {"reason": "回访核实处理结果"})
+    assert status == 200, body
+    assert body["caller"] == {"name": NAME_A, "phone": PHONE_A} and body["audited"] is True
+    status, body = await world.as_("disp-a").post(f"/api/cases/{cA}/reveal", {"reason": "联系市民补充情况"})
+    assert status == 200
+    for username in ("a1so", "cmd-a1", "gw1", "cmd-city"):
+        status, body = await world.as_(username).post(f"/api/cases/{cA}/reveal", {"reason": "想看看"})
+        assert (status, body["error"]["code"]) == (403, "role_forbidden"), username
+    status, body = await world.as_("disp-b").post(f"/api/cases/{cA}/reveal", {"reason": "越权"})
+    assert (status, body["error"]["code"]) == (404, "case_not_found")
+    status, body = await world.as_("op2").post(f"/api/cases/{cG}/reveal", {"reason": "网格案件"})
+    assert (status, body["error"]["code"]) == (404, "no_caller")
+    status, body = await world.as_("op2").post(f"/api/cases/{cA}/reveal", {})
+    assert (status, body["error"]["code"]) == (400, "missing_field")
+    status, body = await world.as_("anonymous-nobody").post(f"/api/cases/{cA}/reveal", {"reason": "x"})
+    assert status == 401
+
+    status, body = await world.as_("admin").get(f"/api/admin/audit?kind=reveals&case={cA}")
+    assert status == 200
+    records = body["items"]
+    assert [(r["by"], r["reason"]) for r in records] == [("disp-a", "联系市民补充情况"), ("op2", "回访核实处理结果")]
+    assert all(r["case_id"] == cA and r["address"] for r in records)
+    status, _ = await world.as_("op2").get("/api/admin/audit?kind=reveals")
+    assert status == 403
+
+
+async def test_reveal_is_rate_limited_per_user(world):
+    cA = world.cases["cA"]
+    for _ in range(3):  # auth.reveals_per_hour=3 in this world
+        status, _ = await world.as_("op2").post(f"/api/cases/{cA}/reveal", {"reason": "回访"})
+        assert status == 200
+    response = await world.as_("op2").http.fetch(
+        world.client.base + f"/api/cases/{cA}/reveal", method="POST", body=json.dumps({"reason": "回访"}),
+        headers={"Authorization": f"Bearer {world.as_('op2').token}"}, raise_error=False)
+    assert response.code == 429 and int(response.headers["Retry-After"]) > 0
+    assert json.loads(response.body)["error"]["code"] == "too_many_reveals"
+    status, _ = await world.as_("op1").post(f"/api/cases/{cA}/reveal", {"reason": "回访"})
+    assert status == 200  # the limit is per user
+    await asyncio.sleep(0)
