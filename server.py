@@ -13,6 +13,7 @@ import tornado.httpserver
 from dispatch.app import make_app
 from dispatch.config import ConfigError, load_config
 from dispatch.scheduler import start_scheduler, stop_scheduler
+from dispatch.simulator import start_simulator, stop_simulator
 from geo.package import CityPackageError
 
 log = logging.getLogger("server")
@@ -26,6 +27,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--host", help="监听地址（默认 127.0.0.1）")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="覆盖任一配置项，如 --set scheduler.sweep_seconds=2（可重复）")
+    parser.add_argument("--simulate", action="store_true",
+                        help="演示模式: 模拟网格上报、热线来电和处置流转（simulator.* 配置项）")
     return parser.parse_args(argv)
 
 
@@ -40,7 +43,7 @@ def build_config(args: argparse.Namespace) -> dict:
     return load_config(args.config, overrides)
 
 
-async def serve(config: dict) -> None:
+async def serve(config: dict, simulate: bool = False) -> None:
     app = await make_app(config)
     ctx = app.ctx
     server = tornado.httpserver.HTTPServer(app, xheaders=True, max_body_size=16 * 1024 * 1024)
@@ -56,9 +59,11 @@ async def serve(config: dict) -> None:
              len(ctx.city.departments), len(ctx.city.categories))
     log.info("存储: %s", ctx.storage.description)
     log.info("服务已启动: http://%s:%d", host, port)
+    simulation = await start_simulator(ctx) if simulate else None  # demo traffic (dispatch/simulator.py)
     ctx.scheduler = start_scheduler(ctx)  # deadline sweep + daily KPI snapshot (None if disabled)
     await stop.wait()
     server.stop()
+    await stop_simulator(simulation)
     await stop_scheduler(ctx.scheduler)
     await ctx.storage.close()
 
@@ -66,8 +71,8 @@ async def serve(config: dict) -> None:
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        config = build_config(parse_args(argv))
-        asyncio.run(serve(config))
+        args = parse_args(argv)
+        asyncio.run(serve(build_config(args), simulate=args.simulate))
     except (ConfigError, CityPackageError) as exc:
         print(f"启动失败: {exc}", file=sys.stderr)
         return 2

@@ -1,0 +1,415 @@
+// The live map: the city's own boundaries as vector layers (no tile server needed), the cases
+// as clustered markers coloured by status (red ring: overdue, yellow: warning) or as a heat
+// layer, a pulse where something new happens, and a pick mode to place a case that has no
+// location yet. Leaflet, markercluster and leaflet.heat are loaded as classic scripts.
+import { api, el, STATUS_NAMES } from "./api.js";
+import { GROUP_OF_STATUS, STATUS_GROUPS, departmentName, level, place } from "./command-model.js";
+
+const DISTRICT_STYLE = { color: "#3ea6ff", weight: 1.6, opacity: 0.9, fillColor: "#0c3a7d", fillOpacity: 0.28 };
+const DISTRICT_OUTSIDE = { color: "#2a5690", weight: 1, opacity: 0.6, fillColor: "#0a2350", fillOpacity: 0.15 };
+const STREET_STYLE = { color: "#2f6fb8", weight: 0.8, opacity: 0.75, fill: false, dashArray: "3 3" };
+const SCOPE_STYLE = { color: "#7fe7ff", weight: 2.6, opacity: 1, fill: false };
+const COMMUNITY_STYLE = { color: "#3a78c2", weight: 0.8, opacity: 0.8, fill: false };
+const GRID_STYLE = { color: "#2b5a93", weight: 0.6, opacity: 0.7, fill: false, dashArray: "2 3" };
+
+const STREETS_FROM_ZOOM = 10.5;
+const STREET_LABELS_FROM_ZOOM = 13;
+const COMMUNITIES_FROM_ZOOM = 14;
+const GRIDS_FROM_ZOOM = 16;
+
+// Centre of the largest outer ring (area-weighted centroid): where a district's label goes.
+function labelPoint(geometry) {
+  const polygons = geometry.type === "Polygon" ? [geometry.coordinates] : geometry.coordinates;
+  let best = null, bestArea = -1;
+  for (const polygon of polygons) {
+    const ring = polygon[0];
+    let area = 0, cx = 0, cy = 0;
+    for (let i = 0, j = ring.length - 1; i < ring.length; j = i++) {
+      const [x0, y0] = ring[j], [x1, y1] = ring[i];
+      const f = x0 * y1 - x1 * y0;
+      area += f; cx += (x0 + x1) * f; cy += (y0 + y1) * f;
+    }
+    if (Math.abs(area) > bestArea && area !== 0) {
+      bestArea = Math.abs(area);
+      best = [cy / (3 * area), cx / (3 * area)];
+    }
+  }
+  return best;
+}
+
+function debounce(fn, ms) {
+  let timer = null;
+  return (...args) => { clearTimeout(timer); timer = setTimeout(() => fn(...args), ms); };
+}
+
+export function createMap(container, { me, onCaseClick, occludedRight }) {
+  const map = L.map(container, {
+    zoomControl: false, attributionControl: false, zoomSnap: 0.25, minZoom: 7, maxZoom: 18,
+    worldCopyJump: false, preferCanvas: false,
+  });
+  L.control.zoom({ position: "topright", zoomInTitle: "放大", zoomOutTitle: "缩小" }).addTo(map);
+  if (me.map && me.map.tile_url) L.tileLayer(me.map.tile_url, { maxZoom: 19 }).addTo(map);
+  for (const [name, z] of [["districts", 300], ["streets", 310], ["fine", 320], ["scope", 330], ["labels", 450], ["pulse", 640]]) {
+    map.createPane(name).style.zIndex = z;
+  }
+  map.getPane("labels").style.pointerEvents = "none";
+  map.getPane("pulse").style.pointerEvents = "none";
+
+  const cityId = me.city.id;
+  const scope = me.user.scope;
+  const state = {
+    districtLayer: null, streetLayer: null, scopeLayer: null, communityLayer: null, gridLayer: null,
+    districtLabels: new Map(), streetLabels: L.layerGroup([], { pane: "labels" }),
+    markers: new Map(), mode: "points", focus: null, picking: null, scopeChain: new Set([cityId]),
+  };
+
+  const clusters = L.markerClusterGroup({
+    chunkedLoading: true, maxClusterRadius: 46, showCoverageOnHover: false, spiderfyOnMaxZoom: true,
+    disableClusteringAtZoom: 17, iconCreateFunction: clusterIcon,
+  });
+  clusters.addTo(map);
+  const heat = L.heatLayer([], {
+    radius: 22, blur: 20, maxZoom: 14, minOpacity: 0.35,
+    gradient: { 0.15: "#1d39c4", 0.35: "#13c2c2", 0.55: "#a0d911", 0.75: "#fadb14", 1: "#ff4d4f" },
+  });
+
+  function clusterIcon(cluster) {
+    const children = cluster.getAllChildMarkers();
+    const count = children.length;
+    let overdue = 0, warning = 0;
+    for (const m of children) {
+      if (m.options.lv === "overdue") overdue++;
+      else if (m.options.lv === "warning") warning++;
+    }
+    const size = count < 10 ? "s" : count < 100 ? "m" : "l";
+    const cls = `cl cl-${size}${overdue ? " cl-overdue" : warning ? " cl-warning" : ""}`;
+    const px = { s: 30, m: 38, l: 48 }[size];
+    const title = `${count} 件${overdue ? `，其中超期 ${overdue} 件` : ""}${warning ? `，临期 ${warning} 件` : ""}`;
+    return L.divIcon({ html: `<span title="${title}">${count}</span>`, className: cls, iconSize: [px, px] });
+  }
+
+  function markerIcon(s) {
+    const group = GROUP_OF_STATUS[s.status] || STATUS_GROUPS[0];
+    const lv = level(s);
+    const cls = `cm cm-${group.key} lv-${lv}${s.priority === "urgent" ? " cm-urgent" : ""}`;
+    return L.divIcon({ className: cls, iconSize: [14, 14], html: "" });
+  }
+
+  function tooltipNode(s) {
+    const lv = level(s);
+    const dept = departmentName(s);
+    return el("div", { class: "cm-tip" },
+      el("div", { class: "cm-tip-head" }, el("strong", {}, (s.category || {}).name || "未分类"), " ", el("span", {}, s.number || "")),
+      el("div", {}, `${STATUS_NAMES[s.status] || s.status}${lv === "overdue" ? " · 已超期" : lv === "warning" ? " · 临期" : ""}`),
+      el("div", { class: "cm-tip-muted" }, [place(s), s.community].filter(Boolean).join(" · ")),
+      dept ? el("div", { class: "cm-tip-muted" }, `责任部门：${dept}`) : null);
+  }
+
+  function makeMarker(s) {
+    const marker = L.marker([s.coords[1], s.coords[0]], { icon: markerIcon(s), keyboard: false, lv: level(s), riseOnHover: true });
+    marker.caseSummary = s;
+    marker.bindTooltip(() => tooltipNode(marker.caseSummary), { direction: "top", offset: [0, -8], className: "cm-tooltip" });
+    marker.on("click", () => onCaseClick(marker.caseSummary.id));
+    return marker;
+  }
+
+  // -- cases ---------------------------------------------------------------------------------
+
+  const refreshHeat = debounce(() => {
+    heat.setLatLngs([...state.markers.values()].map((m) => {
+      const s = m.caseSummary;
+      return [s.coords[1], s.coords[0], level(s) === "overdue" ? 1 : 0.6];
+    }));
+  }, 300);
+  const refreshLabels = debounce(updateDistrictCounts, 400);
+
+  function afterChange() {
+    container.dataset.cases = String(state.markers.size);
+    if (state.mode === "heat") refreshHeat();
+    refreshLabels();
+  }
+
+  function setCases(summaries) {
+    clusters.clearLayers();
+    state.markers.clear();
+    const list = [];
+    for (const s of summaries) {
+      if (!s.coords) continue;
+      const marker = makeMarker(s);
+      state.markers.set(s.id, marker);
+      list.push(marker);
+    }
+    clusters.addLayers(list);
+    afterChange();
+  }
+
+  // Add, move or restyle one case in place (visible=false removes it).
+  function upsert(s, visible) {
+    const existing = state.markers.get(s.id);
+    if (!visible || !s.coords) {
+      if (existing) { clusters.removeLayer(existing); state.markers.delete(s.id); afterChange(); }
+      return;
+    }
+    if (existing) {
+      const old = existing.caseSummary;
+      existing.caseSummary = s;
+      const moved = !old.coords || old.coords[0] !== s.coords[0] || old.coords[1] !== s.coords[1];
+      const relevel = level(old) !== level(s);
+      if (moved || relevel) {
+        // markercluster keeps markers by position and recounts clusters on re-adding.
+        clusters.removeLayer(existing);
+        existing.setLatLng([s.coords[1], s.coords[0]]);
+        existing.options.lv = level(s);
+        existing.setIcon(markerIcon(s));
+        clusters.addLayer(existing);
+      } else {
+        existing.setIcon(markerIcon(s));
+      }
+    } else {
+      const marker = makeMarker(s);
+      state.markers.set(s.id, marker);
+      clusters.addLayer(marker);
+    }
+    afterChange();
+  }
+
+  function pulse(s, kind = "new") {
+    if (!s.coords) return;
+    const ring = L.marker([s.coords[1], s.coords[0]], {
+      pane: "pulse", interactive: false, keyboard: false,
+      icon: L.divIcon({ className: `pulse pulse-${kind}`, iconSize: [18, 18], html: "<i></i><i></i>" }),
+    }).addTo(map);
+    setTimeout(() => ring.remove(), 3600);
+  }
+
+  function focus(s) {
+    clearFocus();
+    if (!s || !s.coords) return;
+    const latlng = [s.coords[1], s.coords[0]];
+    // The case itself is drawn inside the ring: in a cluster its own marker is not shown.
+    const known = state.markers.get(s.id);
+    const shown = known ? known.caseSummary : s;
+    const group = GROUP_OF_STATUS[shown.status] || STATUS_GROUPS[0];
+    state.focus = L.marker(latlng, {
+      pane: "pulse", interactive: false, keyboard: false,
+      icon: L.divIcon({ className: "focus", iconSize: [34, 34],
+                        html: `<span class="focus-ring"></span><span class="cm cm-${group.key} lv-${level(shown)}"></span>` }),
+    }).addTo(map);
+    const zoom = Math.max(map.getZoom(), 15);
+    // Centre the case in the part of the map the drawer leaves visible.
+    const hidden = occludedRight ? occludedRight(container.getBoundingClientRect()) : 0;
+    const target = map.unproject(map.project(latlng, zoom).add([hidden / 2, 0]), zoom);
+    map.flyTo(target, zoom, { duration: 0.6 });
+  }
+
+  function clearFocus() {
+    if (state.focus) { state.focus.remove(); state.focus = null; }
+  }
+
+  function setMode(mode) {
+    state.mode = mode;
+    if (mode === "heat") {
+      map.removeLayer(clusters);
+      heat.addTo(map);
+      refreshHeat();
+    } else {
+      map.removeLayer(heat);
+      clusters.addTo(map);
+    }
+  }
+
+  // -- boundaries ----------------------------------------------------------------------------
+
+  function updateDistrictCounts() {
+    const counts = new Map();
+    for (const m of state.markers.values()) {
+      const name = m.caseSummary.district;
+      if (name) counts.set(name, (counts.get(name) || 0) + 1);
+    }
+    for (const [name, label] of state.districtLabels) {
+      label.count = counts.get(name) || 0;
+      label.node.querySelector(".dl-count").textContent = label.count ? `${label.count} 件` : "";
+    }
+    declutter();
+  }
+
+  // Small central districts crowd each other at city zoom: the busier label wins the space.
+  function declutter() {
+    const placed = [];
+    const labels = [...state.districtLabels.values()].sort((a, b) => b.count - a.count);
+    for (const label of labels) {
+      const p = map.latLngToContainerPoint(label.latlng);
+      const w = Math.max(label.name.length * 14, 48), h = 34;
+      const box = { x0: p.x - w / 2, x1: p.x + w / 2, y0: p.y - h / 2, y1: p.y + h / 2 };
+      const clash = placed.some((o) => box.x0 < o.x1 && box.x1 > o.x0 && box.y0 < o.y1 && box.y1 > o.y0);
+      label.node.style.visibility = clash ? "hidden" : "";
+      if (!clash) placed.push(box);
+    }
+  }
+
+  function districtLabel(feature) {
+    const at = labelPoint(feature.geometry);
+    if (!at) return;
+    const node = el("div", { class: "dl" }, el("span", { class: "dl-name" }, feature.properties.name), el("span", { class: "dl-count" }));
+    state.districtLabels.set(feature.properties.name, { node, latlng: L.latLng(at), name: feature.properties.name, count: 0 });
+    L.marker(at, { pane: "labels", interactive: false, keyboard: false,
+                   icon: L.divIcon({ className: "dl-wrap", html: node, iconSize: [0, 0] }) }).addTo(map);
+  }
+
+  async function loadBoundaries() {
+    const districts = await api.get("/api/jurisdictions.geojson?level=district");
+    const inScope = (f) => scope === cityId || state.scopeChain.has(f.properties.id);
+    state.districtLayer = L.geoJSON(districts, {
+      pane: "districts", interactive: false,
+      style: (f) => (inScope(f) ? DISTRICT_STYLE : DISTRICT_OUTSIDE),
+    }).addTo(map);
+    for (const f of districts.features) districtLabel(f);
+    container.dataset.districts = String(districts.features.length);
+
+    const within = scope === cityId ? "" : `&within=${encodeURIComponent(scope)}`;
+    const streets = await api.get(`/api/jurisdictions.geojson?level=street${within}`);
+    state.streetLayer = L.geoJSON(streets, { pane: "streets", interactive: false, style: STREET_STYLE });
+    for (const f of streets.features) {
+      const at = labelPoint(f.geometry);
+      if (at) {
+        state.streetLabels.addLayer(L.marker(at, {
+          pane: "labels", interactive: false, keyboard: false,
+          icon: L.divIcon({ className: "sl-wrap", html: el("span", { class: "sl" }, f.properties.name), iconSize: [0, 0] }),
+        }));
+      }
+    }
+    container.dataset.streets = String(streets.features.length);
+    zoomLayers();
+  }
+
+  // Where the user's scope is, and its outline (the city: no outline, its districts show it).
+  async function fitScope(first) {
+    if (scope === cityId) {
+      const [w, s, e, n] = me.city.bounds;
+      map.fitBounds([[s, w], [n, e]], { padding: [12, 12] });
+      return;
+    }
+    if (!first && state.scopeLayer) {
+      map.fitBounds(state.scopeLayer.getBounds(), { padding: [24, 24] });
+      return;
+    }
+    let feature = null;
+    for (const lvl of ["district", "street", "community", "grid"]) {
+      const data = await api.get(`/api/jurisdictions.geojson?level=${lvl}&within=${encodeURIComponent(scope)}`);
+      for (const f of data.features) state.scopeChain.add(f.properties.id);
+      feature = data.features.find((f) => f.properties.id === scope) || null;
+      if (feature) break;
+    }
+    if (!feature) {
+      const [w, s, e, n] = me.city.bounds;
+      map.fitBounds([[s, w], [n, e]]);
+      return;
+    }
+    state.scopeLayer = L.geoJSON(feature, { pane: "scope", interactive: false, style: SCOPE_STYLE }).addTo(map);
+    map.fitBounds(state.scopeLayer.getBounds(), { padding: [24, 24] });
+  }
+
+  // Finer levels only when zoomed in, fetched for the visible area.
+  let fineRequest = 0;
+  async function loadFine() {
+    const zoom = map.getZoom();
+    const request = ++fineRequest;
+    const b = map.getBounds().pad(0.2);
+    const bbox = [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()].map((v) => v.toFixed(5)).join(",");
+    const want = [];
+    if (zoom >= COMMUNITIES_FROM_ZOOM) want.push(["community", COMMUNITY_STYLE, "communityLayer"]);
+    if (zoom >= GRIDS_FROM_ZOOM) want.push(["grid", GRID_STYLE, "gridLayer"]);
+    for (const key of ["communityLayer", "gridLayer"]) {
+      if (!want.some((w) => w[2] === key) && state[key]) { state[key].remove(); state[key] = null; }
+    }
+    for (const [lvl, style, key] of want) {
+      try {
+        const data = await api.get(`/api/jurisdictions.geojson?level=${lvl}&bbox=${bbox}`);
+        if (request !== fineRequest) return;
+        if (state[key]) state[key].remove();
+        state[key] = L.geoJSON(data, { pane: "fine", interactive: false, style }).addTo(map);
+      } catch (err) {
+        // Finer boundaries are a nicety: the map stays usable without them.
+      }
+    }
+  }
+  const loadFineSoon = debounce(loadFine, 350);
+
+  function zoomLayers() {
+    const zoom = map.getZoom();
+    if (state.streetLayer) {
+      const show = zoom >= STREETS_FROM_ZOOM || scope !== cityId;
+      if (show && !map.hasLayer(state.streetLayer)) state.streetLayer.addTo(map);
+      if (!show && map.hasLayer(state.streetLayer)) state.streetLayer.remove();
+    }
+    const labels = zoom >= STREET_LABELS_FROM_ZOOM;
+    if (labels && !map.hasLayer(state.streetLabels)) state.streetLabels.addTo(map);
+    if (!labels && map.hasLayer(state.streetLabels)) state.streetLabels.remove();
+    container.classList.toggle("zoom-far", zoom < 9.5);
+    container.classList.toggle("zoom-near", zoom >= STREET_LABELS_FROM_ZOOM);
+  }
+
+  map.on("zoomend", () => { zoomLayers(); declutter(); });
+  map.on("moveend", () => {
+    if (map.getZoom() >= COMMUNITIES_FROM_ZOOM || state.communityLayer || state.gridLayer) loadFineSoon();
+  });
+
+  // -- picking a place -----------------------------------------------------------------------
+
+  function pick() {
+    if (state.picking) state.picking(null);
+    container.classList.add("picking");
+    return new Promise((resolve) => {
+      const done = (value) => {
+        container.classList.remove("picking");
+        map.off("click", onClick);
+        document.removeEventListener("keydown", onKey);
+        state.picking = null;
+        resolve(value);
+      };
+      const onClick = (e) => done([+e.latlng.lng.toFixed(6), +e.latlng.lat.toFixed(6)]);
+      const onKey = (e) => { if (e.key === "Escape") done(null); };
+      map.on("click", onClick);
+      document.addEventListener("keydown", onKey);
+      state.picking = done;
+    });
+  }
+
+  function cancelPick() { if (state.picking) state.picking(null); }
+
+  // The part of the scope where the cases are (5th–95th percentile of their positions).
+  function fitCases() {
+    const points = [...state.markers.values()].map((m) => m.caseSummary.coords);
+    if (points.length < 10) return false;
+    const pick = (values, q) => values[Math.min(values.length - 1, Math.max(0, Math.round(q * (values.length - 1))))];
+    const lngs = points.map((p) => p[0]).sort((a, b) => a - b), lats = points.map((p) => p[1]).sort((a, b) => a - b);
+    const bounds = L.latLngBounds([pick(lats, 0.05), pick(lngs, 0.05)], [pick(lats, 0.95), pick(lngs, 0.95)]).pad(0.25);
+    map.fitBounds(bounds, { maxZoom: 14 });
+    return true;
+  }
+
+  function viewControl() {
+    const Control = L.Control.extend({
+      onAdd() {
+        const box = el("div", { class: "leaflet-bar view-ctl", role: "group", "aria-label": "地图视图" },
+          el("button", { type: "button", title: "显示整个辖区", onclick: () => fitScope(false) }, "全域"),
+          el("button", { type: "button", title: "缩放到案件集中的区域", onclick: () => fitCases() }, "重点区域"));
+        L.DomEvent.disableClickPropagation(box);
+        return box;
+      },
+    });
+    new Control({ position: "topright" }).addTo(map);
+  }
+
+  async function ready() {
+    await fitScope(true);
+    await loadBoundaries();
+    viewControl();
+  }
+
+  return {
+    map, ready, setCases, upsert, pulse, focus, clearFocus, setMode, pick, cancelPick, fitCases,
+    invalidate: () => map.invalidateSize(),
+    count: () => state.markers.size,
+  };
+}

@@ -1,0 +1,293 @@
+// 城运指挥中心: the live map of the user's scope, KPIs, the dispatch queue and the event ticker.
+// Everything on screen is built from one set of case summaries kept current by the live feed.
+import { api, el, toast } from "./api.js";
+import { mountHeader } from "./header.js";
+import { connectLive } from "./live.js";
+import { createMap } from "./command-map.js";
+import { createKpis } from "./command-kpi.js";
+import { createQueue } from "./command-queue.js";
+import { createTicker } from "./command-ticker.js";
+import { createPanel } from "./command-panel.js";
+import {
+  STATUS_FILTERS, STATUS_GROUPS, WINDOWS, describeChange, fromCase, fromFeature, isoDate, matches, windowStart,
+} from "./command-model.js";
+
+const KPI_EVERY_MS = 30000;
+const KPI_AFTER_EVENT_MS = 4000;
+const KPI_MIN_GAP_MS = 15000;
+const $ = (id) => document.getElementById(id);
+
+function debounce(fn, ms) {
+  let timer = null;
+  return (...args) => { clearTimeout(timer); timer = setTimeout(() => fn(...args), ms); };
+}
+
+function startClock(header) {
+  const node = el("span", { class: "hdr-clock", "aria-label": "当前时间" });
+  const week = "日一二三四五六";
+  const tick = () => {
+    const d = new Date();
+    const pad = (n) => String(n).padStart(2, "0");
+    node.textContent = `${d.getFullYear()}年${d.getMonth() + 1}月${d.getDate()}日 星期${week[d.getDay()]} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+  };
+  tick();
+  setInterval(tick, 1000);
+  const who = header.querySelector(".who") || header;
+  who.prepend(node);
+  who.prepend(document.getElementById("live"));
+}
+
+// Departments and the district each serves, for the selects and the 吹哨 list.
+function buildDirectory(me, departments, districts, streets) {
+  const nodes = new Map();
+  for (const f of [...districts.features, ...streets.features]) nodes.set(f.properties.id, f.properties);
+  const districtOf = (jid) => {
+    let node = nodes.get(jid);
+    while (node && node.level !== "district") node = nodes.get(node.parent);
+    return node ? node.id : null;
+  };
+  return {
+    cityId: me.city.id,
+    departments,
+    districtOf,
+    districtName: (id) => (nodes.get(id) || {}).name || id,
+    nameOf: (jid) => (nodes.get(jid) || {}).name || null,
+    level: (jid) => (nodes.get(jid) || {}).level || (jid === me.city.id ? "city" : null),
+  };
+}
+
+function fillFilters(categories, directory) {
+  const category = $("f-category");
+  const groups = new Map();
+  for (const c of categories) {
+    const group = c.group || (c.kind === "hotline" ? "12345热线" : "其他");
+    if (!groups.has(group)) groups.set(group, []);
+    groups.get(group).push(c);
+  }
+  for (const [group, list] of groups) {
+    category.append(el("optgroup", { label: group }, list.map((c) => el("option", { value: c.code }, c.name))));
+  }
+  $("f-status").replaceChildren(...STATUS_FILTERS.map(([value, label]) => el("option", { value }, label)));
+  const byGroup = new Map();
+  for (const d of directory.departments) {
+    const districtId = directory.districtOf(d.jurisdiction);
+    const group = districtId ? directory.districtName(districtId) : d.jurisdiction === directory.cityId ? "市级部门" : "其他";
+    if (!byGroup.has(group)) byGroup.set(group, []);
+    byGroup.get(group).push(d);
+  }
+  const order = [...byGroup.keys()].sort((a, b) => (a === "市级部门" ? -1 : b === "市级部门" ? 1 : a.localeCompare(b, "zh-CN")));
+  for (const group of order) {
+    $("f-department").append(el("optgroup", { label: group }, byGroup.get(group).map((d) => el("option", { value: d.id }, d.name))));
+  }
+}
+
+function legend(box) {
+  box.replaceChildren(
+    ...STATUS_GROUPS.map((g) => el("span", { class: "lg" }, el("i", { class: `lg-dot cm-${g.key}` }), g.name)),
+    el("span", { class: "lg" }, el("i", { class: "lg-dot lg-ring lv-warning" }), "临期"),
+    el("span", { class: "lg" }, el("i", { class: "lg-dot lg-ring lv-overdue" }), "超期"));
+}
+
+async function main() {
+  const me = await mountHeader("城运指挥中心");
+  const header = document.querySelector("header.app-header");
+  startClock(header);
+  document.body.dataset.role = me.user.role;
+  if (me.map && me.map.tile_url) document.body.dataset.tileUrl = me.map.tile_url;
+
+  const [categories, departments, districts, streets] = await Promise.all([
+    api.get("/api/categories").then((r) => r.items),
+    api.get("/api/departments").then((r) => r.items),
+    api.get("/api/jurisdictions.geojson?level=district"),
+    api.get("/api/jurisdictions.geojson?level=street"),
+  ]);
+  const directory = buildDirectory(me, departments, districts, streets);
+  fillFilters(categories, directory);
+  legend($("map-legend"));
+
+  const scopeLevel = me.user.scope === me.city.id ? "city" : directory.level(me.user.scope);
+  const groupBy = scopeLevel === "city" ? "district" : scopeLevel === "district" ? "street" : "department";
+
+  const filters = { window: "today", since: windowStart("today"), category: "", status: "", department: "" };
+  const cases = new Map();      // id → summary (everything loaded or heard of)
+  const lastSeen = new Map();   // id → summary as the live feed last reported it (for the ticker)
+
+  const mapView = createMap($("map"), {
+    me, onCaseClick: (id) => panel.open(id),
+    occludedRight: (rect) => {
+      const drawer = $("drawer");
+      if (drawer.hidden) return 0;
+      return Math.max(0, rect.right - drawer.getBoundingClientRect().left);
+    },
+  });
+  const kpis = createKpis({
+    countsBox: $("counts"), ratesBox: $("rates"), statusChartBox: $("status-chart"), groupChartBox: $("group-chart"),
+    groupTitle: $("group-title"), periodLabel: $("kpi-period"),
+  });
+  const ticker = createTicker($("ticker"), { onOpen: (id) => panel.open(id) });
+  const queue = createQueue({
+    tabsBox: $("work-tabs"), listBox: $("work-list"), noteBox: $("work-note"), me, directory,
+    onOpen: (id, intent) => panel.open(id, intent), onChanged: (c) => applyCase(fromCase(c)), onClearFilters: clearFilters,
+    startTab: me.user.role === "commander" ? "overdue" : "queue",
+  });
+  const panel = createPanel({
+    drawer: $("drawer"), body: $("drawer-body"), closeButton: $("drawer-close"), me, directory, map: mapView,
+    onChanged: (c) => applyCase(fromCase(c)),
+  });
+
+  // -- filters and rendering ----------------------------------------------------------------
+
+  function visibleCases() {
+    return [...cases.values()].filter((s) => matches(s, filters));
+  }
+
+  function updateCount(visible) {
+    const onMap = visible.filter((s) => s.coords).length;
+    $("map-count").replaceChildren(el("strong", {}, onMap.toLocaleString("zh-CN")), " 件案件在图上",
+      el("span", { class: "map-count-window" }, ` · ${WINDOWS[filters.window]}`));
+  }
+
+  function renderAll() {
+    const visible = visibleCases();
+    mapView.setCases(visible);
+    queue.render([...cases.values()], visible);
+    updateCount(visible);
+    const filtered = filters.category || filters.status || filters.department;
+    $("f-clear").hidden = !filtered;
+  }
+  const renderListsSoon = debounce(() => {
+    const visible = visibleCases();
+    queue.render([...cases.values()], visible);
+    updateCount(visible);
+  }, 250);
+
+  // A case changed (live event or own action): update it in place everywhere.
+  function applyCase(s) {
+    cases.set(s.id, s);
+    mapView.upsert(s, matches(s, filters));
+    renderListsSoon();
+  }
+
+  function clearFilters() {
+    for (const id of ["f-category", "f-status", "f-department"]) $(id).value = "";
+    Object.assign(filters, { category: "", status: "", department: "" });
+    renderAll();
+  }
+
+  // -- loading ----------------------------------------------------------------------------
+
+  let firstLoad = true;
+  async function loadCases() {
+    const since = isoDate(filters.since);
+    $("map-loading").hidden = false;
+    $("map-loading").textContent = "正在加载案件…";
+    try {
+      const [geo, queued] = await Promise.all([
+        api.get(`/api/cases.geojson?from=${since}&limit=10000`),
+        // Cases waiting for a location have no point: the queue needs them from the list API.
+        api.get(`/api/cases?status=reported,filed&from=${since}&limit=500`),
+      ]);
+      cases.clear();
+      lastSeen.clear();
+      for (const f of geo.features) cases.set(f.properties.id, fromFeature(f));
+      for (const c of queued.items) if (!cases.has(c.id)) cases.set(c.id, fromCase(c));
+      for (const [id, s] of cases) lastSeen.set(id, s);
+      renderAll();
+      $("map-loading").hidden = true;
+      if (!ticker.count()) prefillTicker();
+      // A whole city is mostly countryside: open on the area where the cases are.
+      if (firstLoad && me.user.scope === me.city.id) mapView.fitCases();
+      firstLoad = false;
+    } catch (err) {
+      $("map-loading").textContent = `案件加载失败：${err.message}`;
+    }
+  }
+
+  // Recent changes already on record, so the ticker is not blank when the screen opens.
+  function prefillTicker() {
+    const recent = [...cases.values()].filter((s) => s.updated_at)
+      .sort((a, b) => String(a.updated_at).localeCompare(String(b.updated_at))).slice(-12);
+    for (const s of recent) {
+      const text = { reported: "待立案", filed: "已立案，待派遣", dispatched: "已派遣", accepted: "处置中", handled: "已反馈，待核查",
+                     checked: "核查通过，待结案", closed: "已结案", suspended: "已挂账" }[s.status];
+      if (!text) continue;
+      const dept = s.assignment && s.assignment.department ? s.assignment.department.name : null;
+      const kind = s.flags.overdue ? "overdue" : s.status === "closed" ? "done" : "move";
+      ticker.add(s, { text: (s.flags.overdue ? "超期 · " : "") + text + (dept && s.status !== "closed" ? ` → ${dept}` : ""), kind });
+    }
+  }
+
+  let lastKpi = 0;
+  async function refreshKpis() {
+    lastKpi = Date.now();
+    const today = new Date();
+    await kpis.refresh({ since: isoDate(filters.since), until: isoDate(today), groupBy, periodText: WINDOWS[filters.window] });
+    $("cmd").dataset.kpiAt = String(Date.now());
+  }
+  const kpisAfterEvents = debounce(() => {
+    const wait = KPI_MIN_GAP_MS - (Date.now() - lastKpi);
+    if (wait > 0) setTimeout(refreshKpis, wait); else refreshKpis();
+  }, KPI_AFTER_EVENT_MS);
+  setInterval(() => { if (Date.now() - lastKpi >= KPI_EVERY_MS - 500) refreshKpis(); }, 5000);
+
+  // -- live feed --------------------------------------------------------------------------
+
+  function onEvent(event) {
+    const s = fromFeature(event.case);
+    const before = lastSeen.get(s.id) || null;
+    lastSeen.set(s.id, s);
+    const change = describeChange(event.type, s, before);
+    applyCase(s);
+    if (change && matches(s, { ...filters, status: "" }) && s.status !== "void" && s.status !== "merged") {
+      ticker.add(s, change);
+      if (event.type === "case.created") mapView.pulse(s, "new");
+      else if (change.kind === "overdue") mapView.pulse(s, "overdue");
+    }
+    panel.changed(s.id);
+    kpisAfterEvents();
+  }
+
+  function setLive(state) {
+    const box = $("live");
+    box.dataset.state = state;
+    box.querySelector("span").textContent = state === "online" ? "实时连接正常" : "重连中…";
+    box.title = state === "online" ? "案件变化将实时推送到本页面" : "与服务器的实时连接已断开，正在自动重连";
+  }
+
+  // -- controls ---------------------------------------------------------------------------
+
+  for (const button of $("window-seg").querySelectorAll("button")) {
+    button.addEventListener("click", async () => {
+      if (filters.window === button.dataset.window) return;
+      for (const b of $("window-seg").querySelectorAll("button")) b.setAttribute("aria-pressed", b === button ? "true" : "false");
+      filters.window = button.dataset.window;
+      filters.since = windowStart(filters.window);
+      await Promise.all([loadCases(), refreshKpis()]);
+    });
+  }
+  for (const [id, key] of [["f-category", "category"], ["f-status", "status"], ["f-department", "department"]]) {
+    $(id).addEventListener("change", (e) => { filters[key] = e.target.value; renderAll(); });
+  }
+  $("f-clear").addEventListener("click", clearFilters);
+  for (const button of $("layer-seg").querySelectorAll("button")) {
+    button.addEventListener("click", () => {
+      for (const b of $("layer-seg").querySelectorAll("button")) b.setAttribute("aria-pressed", b === button ? "true" : "false");
+      mapView.setMode(button.dataset.layer);
+    });
+  }
+  window.addEventListener("resize", debounce(() => { kpis.resize(); mapView.invalidate(); }, 150));
+
+  // -- start ------------------------------------------------------------------------------
+
+  await mapView.ready();
+  connectLive({ onEvent, onResync: () => { loadCases(); refreshKpis(); }, onStatus: setLive });
+  await Promise.all([loadCases(), refreshKpis()]);
+  $("cmd").setAttribute("aria-busy", "false");
+  document.body.dataset.ready = "1";
+}
+
+main().catch((err) => {
+  toast(`页面加载失败：${err.message}`, "error");
+  const box = document.getElementById("map-loading");
+  if (box) box.textContent = `页面加载失败：${err.message}，请刷新重试`;
+});

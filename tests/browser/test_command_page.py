@@ -1,0 +1,168 @@
+"""The command centre (/command): live map, ticker, KPIs, the dispatcher's queue, a commander's view."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from browser_support import open_page, screenshot, user
+from dispatch.domain import utcnow
+from dispatch.simulator import SimClock, Simulator
+
+WIDE = {"width": 1920, "height": 1080}
+HUBIN = [120.1608, 30.2585]
+
+
+async def simulate_working_day(server, hours: float = 4, rate: float = 3.0) -> Simulator:
+    """A few hours of simulated traffic ending now, so the screen shows a day under way."""
+    simulator = Simulator(server.ctx, seed=20, rate_per_minute=rate, clock=SimClock(utcnow() - timedelta(hours=hours)))
+    with simulator.driving_clock():
+        while simulator.sim_clock.now() < utcnow() - timedelta(seconds=1):
+            await simulator.step(min(300.0, (utcnow() - simulator.sim_clock.now()).total_seconds() - 0.5))
+    simulator.stop()
+    assert simulator.errors == 0
+    return simulator
+
+
+async def report(server, description: str, category: str = "S0406", where=HUBIN) -> dict:
+    grid = user(server, "grid_worker")
+    client = server.as_user()
+    await client.login(grid["username"], grid["password"])
+    status, body = await client.post("/api/reports", {
+        "category": category, "description": description, "location": {"type": "Point", "coordinates": where},
+    })
+    assert status == 201, body
+    return body
+
+
+async def open_command(browser, server, role: str, index: int = 0):
+    account = user(server, role, index)
+    page, guard = await open_page(browser, server, account["username"], account["password"], "/command", viewport=WIDE)
+    await page.wait_for_selector("body[data-ready='1']", timeout=30000)
+    return page, guard
+
+
+async def test_dispatcher_watches_and_dispatches_live(server, browser):
+    await simulate_working_day(server)
+    page, guard = await open_command(browser, server, "dispatcher")
+
+    # The city's own boundaries are drawn as vector layers.
+    districts = int(await page.get_attribute("#map", "data-districts"))
+    assert districts == len([j for j in server.ctx.city.jurisdictions.values() if j.level == "district"])
+    paths = await page.eval_on_selector_all(".leaflet-districts-pane path", "nodes => nodes.length")
+    assert paths >= districts
+    await page.wait_for_selector(".count[data-kpi='reported'] .count-value")
+    await page.wait_for_timeout(1500)  # charts animate in
+    await screenshot(page, "command")
+
+    reported_before = int((await page.text_content(".count[data-kpi='reported'] .count-value")).replace(",", ""))
+    on_map_before = int(await page.get_attribute("#map", "data-cases"))
+
+    # A grid report made elsewhere shows up without a reload: on the map and in the ticker.
+    case = await report(server, "人行道上有三辆机动车违停，影响行人通行")
+    await page.wait_for_selector(f"#ticker .tk-button[title='查看案件 {case['number']}']", timeout=15000)
+    await page.wait_for_function("n => Number(document.getElementById('map').dataset.cases) > n", arg=on_map_before, timeout=15000)
+    ticker_line = await page.text_content("#ticker li:first-child")
+    assert "机动车乱停放" in ticker_line and "网格上报" in ticker_line
+
+    # It waits in the manual dispatch queue with the routed department; dispatch it from there.
+    row = page.locator(f"#work-list .qi[data-id='{case['id']}']")
+    await row.wait_for(timeout=15000)
+    routed = case["assignment"]["department"]["name"]
+    assert routed in await row.text_content()
+    await row.locator(".qi-dispatch").click()
+    select = row.locator("select")
+    assert await select.input_value() == case["assignment"]["department"]["id"]
+    await row.locator("button[type=submit]").click()
+    await page.wait_for_selector(f"#work-list .qi[data-id='{case['id']}']", state="detached", timeout=15000)
+    stored = await server.ctx.cases.get(case["id"])
+    assert stored["status"] == "dispatched"
+    assert stored["assignment"]["department"]["name"] == routed
+    await page.wait_for_selector(f"#ticker li:first-child:has-text('已派遣 → {routed}')", timeout=15000)
+
+    # More reports: the 上报数 figure follows (after the debounced refresh).
+    for i in range(2):
+        await report(server, f"店门口垃圾堆放第{i + 1}处", category="S0102")
+    await page.wait_for_function(
+        "n => Number(document.querySelector(\".count[data-kpi='reported'] .count-value\").textContent.replace(/,/g, '')) >= n",
+        arg=reported_before + 3, timeout=45000)
+
+    # A case from the list opens the side panel with its history and the dispatcher's actions.
+    await page.click("#tab-overdue")
+    first = page.locator("#work-list .qi-main").first
+    if await first.count():
+        await first.click()
+    else:
+        await page.click("#ticker .tk-button")
+    await page.wait_for_selector("#drawer:not([hidden]) .cd-number")
+    await page.wait_for_selector("#drawer .timeline .tl-item")
+    assert await page.locator("#drawer .cd-actions button[data-action='supervise']").count() == 1
+    await page.wait_for_timeout(900)  # the map flies to the case
+    await screenshot(page, "command-case-panel")
+    await page.keyboard.press("Escape")
+    await page.wait_for_selector("#drawer", state="hidden")
+
+    # The heat layer toggles and back.
+    await page.click("#layer-seg button[data-layer='heat']")
+    await page.wait_for_selector(".leaflet-heatmap-layer")
+    await page.click("#layer-seg button[data-layer='points']")
+
+    guard.assert_clean()
+
+
+async def test_dispatcher_supervises_from_the_panel(server, browser):
+    case = await report(server, "井盖缺失，已放置临时警示", category="B0103")
+    page, guard = await open_command(browser, server, "dispatcher")
+    await page.click(f"#work-list .qi[data-id='{case['id']}'] .qi-main")
+    await page.wait_for_selector("#drawer .cd-actions button[data-action='supervise']")
+    await page.click("#drawer .cd-actions button[data-action='supervise']")
+    await page.fill("#supervise-note", "请立即核实并处置")
+    await page.click("dialog.dlg button[type=submit]")
+    await page.wait_for_selector("#drawer .tl-item:has-text('督办')", timeout=15000)
+    stored = await server.ctx.cases.get(case["id"])
+    assert stored["flags"]["supervised"] is True
+    assert stored["history"][-1]["note"] == "请立即核实并处置"
+    guard.assert_clean()
+
+
+async def test_commander_sees_no_dispatch_buttons(server, browser):
+    case = await report(server, "机动车占用盲道停放")
+    page, guard = await open_command(browser, server, "commander")
+    await page.click("#tab-queue")
+    row = page.locator(f"#work-list .qi[data-id='{case['id']}']")
+    await row.wait_for(timeout=15000)
+    assert await page.locator("#work-list .qi-dispatch").count() == 0
+    assert await page.locator("#work-list .qi-actions").count() == 0
+    await row.locator(".qi-main").click()
+    await page.wait_for_selector("#drawer .cd-actions")
+    actions = await page.eval_on_selector_all("#drawer .cd-actions button", "bs => bs.map(b => b.dataset.action)")
+    assert sorted(actions) == ["escalate", "supervise"]
+    guard.assert_clean()
+
+
+async def test_dispatcher_places_a_ticket_without_location(server, browser):
+    operator = user(server, "operator")
+    client = server.as_user()
+    await client.login(operator["username"], operator["password"])
+    status, case = await client.post("/api/tickets", {
+        "channel": "12345", "type": "complaint", "content": "来电人反映小区门口垃圾堆放多日无人清运",
+        "caller": {"name": "李女士", "phone": "13800001234"}, "address": "湖滨一带某小区门口",
+    })
+    assert status == 201 and case["flags"]["needs_location"], case
+    page, guard = await open_command(browser, server, "dispatcher")
+    row = page.locator(f"#work-list .qi[data-id='{case['id']}']")
+    await row.wait_for(timeout=15000)
+    assert "待补充定位" in await row.text_content()
+    await row.locator(".qi-actions button", has_text="补充定位").click()
+    await page.wait_for_selector("#map-pick:not([hidden])")
+    # Click where the label of 上城区 sits (labels let clicks through to the map).
+    label = await page.locator(".dl", has_text="上城区").bounding_box()
+    await page.mouse.click(label["x"] + label["width"] / 2, label["y"] + label["height"] / 2)
+    await page.wait_for_selector("dialog.dlg:has-text('补充定位')")
+    await page.click("dialog.dlg button[type=submit]")
+    await page.wait_for_function(
+        "id => !document.querySelector(`#work-list .qi[data-id='${id}'] .tag.level-warning`)", arg=case["id"], timeout=15000)
+    stored = await server.ctx.cases.get(case["id"])
+    assert stored["flags"]["needs_location"] is False
+    assert stored["location"]["type"] == "Point"
+    assert stored["jurisdiction"]["district"]
+    guard.assert_clean()

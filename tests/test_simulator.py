@@ -1,0 +1,141 @@
+"""The demo simulator: a seeded, accelerated day through the real intake and workflow."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+import dispatch.intake as intake_module
+from dispatch.audit import verify_chain
+from dispatch.config import ConfigError
+from dispatch.domain import OPEN_STATUSES
+from dispatch.simulator import Simulator, SimClock, start_simulator, stop_simulator
+from support import DEMO_CITY, start_server
+
+# A Tuesday (a working day), early morning: the day's rhythm starts slow and picks up.
+START = datetime(2025, 11, 18, 7, 30, tzinfo=ZoneInfo("Asia/Shanghai"))
+
+
+async def run_day(ctx, seed: int, steps: int, step_seconds: float = 60, rate: float = 2.0) -> Simulator:
+    simulator = Simulator(ctx, seed=seed, rate_per_minute=rate, clock=SimClock(START))
+    with simulator.driving_clock():
+        for _ in range(steps):
+            await simulator.step(step_seconds)
+    simulator.stop()
+    return simulator
+
+
+async def all_cases(ctx) -> list[dict]:
+    return await ctx.cases.find({}, [("created_at", 1), ("_id", 1)], 100_000)
+
+
+async def test_simulated_morning_moves_cases_through_the_loop(demo):
+    ctx = demo.ctx
+    simulator = await run_day(ctx, seed=11, steps=240)  # 07:30 → 11:30, simulated
+    assert simulator.errors == 0
+    cases = await all_cases(ctx)
+    assert len(cases) > 150
+
+    districts = Counter((c.get("jurisdiction") or {}).get("district", {}).get("name") for c in cases)
+    assert len([d for d in districts if d]) >= 4, districts
+    sources = Counter(c["source"] for c in cases)
+    assert sources["grid"] and sources["hotline"]
+
+    statuses = Counter(c["status"] for c in cases)
+    assert statuses["closed"] >= 10, statuses
+    assert statuses["accepted"] and statuses["dispatched"], statuses
+    # Not everything goes smoothly: returns, reworks, late stages.
+    assert simulator.counts["return"] > 0
+    assert sum(c["counters"].get("reworks", 0) for c in cases) > 0
+    assert any(e["action"] == "overdue" for c in cases for e in c["history"])
+
+    for case in cases:
+        assert verify_chain(case["history"]) is None, case["number"]
+        times = [e["at"] for e in case["history"]]
+        assert times == sorted(times), case["number"]  # one clock drives intake, actions and sweep
+        if case["status"] == "closed":
+            actions = [e["action"] for e in case["history"]]
+            assert actions[0] == "report"
+            assert actions[-1] in ("close", "answer")
+            if actions[-1] == "close":
+                assert {"dispatch", "sign", "feedback", "check"} <= set(actions), actions
+
+    # Closed grid cases were checked by a grid worker whose scope covers the place.
+    for case in cases:
+        for entry in case["history"]:
+            if entry["action"] == "check" and case["source"] == "grid":
+                assert entry["by"].startswith("grid") or entry["by"] in {u["username"] for u in ctx.city.users}
+
+
+async def test_clock_is_restored_after_driving(demo):
+    ctx = demo.ctx
+    before = intake_module.utcnow
+    simulator = await run_day(ctx, seed=3, steps=5)
+    assert intake_module.utcnow is before
+    assert "clock" not in vars(ctx.workflow)
+    assert simulator.counts["reports"] + simulator.counts["tickets"] > 0
+
+
+async def test_same_seed_same_day(demo):
+    ctx = demo.ctx
+    first = await run_day(ctx, seed=5, steps=60)
+    journal = list(first.journal)
+    # A second simulator on a fresh store must replay the same day.
+    server, client = await start_server(DEMO_CITY)
+    try:
+        second = await run_day(client.ctx, seed=5, steps=60)
+    finally:
+        server.stop()
+        await client.ctx.storage.close()
+    assert list(second.journal) == journal
+    assert len(journal) > 20
+
+
+async def test_people_and_simulator_share_cases(demo):
+    """A case a person reports is picked up by the simulated dispatcher and department."""
+    ctx = demo.ctx
+    simulator = Simulator(ctx, seed=2, rate_per_minute=0.01, clock=SimClock(START))
+    with simulator.driving_clock():
+        simulator.start()
+        grid = next(u for u in ctx.city.users if u["role"] == "grid_worker")
+        await demo.login(grid["username"], grid["password"])
+        status, case = await demo.post("/api/reports", {
+            "category": "S0406", "description": "人行道上停了三辆车",
+            "location": {"type": "Point", "coordinates": [120.1608, 30.2585]},
+        })
+        assert status == 201, case
+        for _ in range(24 * 60):
+            await simulator.step(60)
+            current = await ctx.cases.get(case["id"])
+            if current["status"] == "closed":
+                break
+    simulator.stop()
+    actions = [e["action"] for e in current["history"]]
+    assert current["status"] == "closed", actions
+    assert actions[:3] == ["report", "file", "dispatch"]
+    assert simulator.errors == 0
+
+
+async def test_live_task_starts_and_stops(demo):
+    ctx = demo.ctx
+    ctx.config["simulator"] = {"seed": 1, "rate_per_minute": 30, "speed": 20, "warmup_hours": 0.05}
+    task = await start_simulator(ctx)
+    await asyncio.sleep(1.5)
+    assert not task.done()
+    await stop_simulator(task)
+    assert task.cancelled()
+    cases = await all_cases(ctx)
+    assert cases  # the warm-up and the live run created cases
+    assert ctx.bus.subscriber_count == 1  # only the live hub remains subscribed
+    open_cases = [c for c in cases if c["status"] in OPEN_STATUSES]
+    assert open_cases
+
+
+async def test_bad_configuration_is_a_config_error(demo):
+    demo.ctx.config["simulator"] = {"rate_per_minute": "many"}
+    with pytest.raises(ConfigError):
+        Simulator.from_config(demo.ctx)
