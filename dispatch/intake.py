@@ -122,13 +122,12 @@ class Intake:
         return category
 
     def _ticket_category(self, ticket_type: str):
-        hotline = [c for c in self.ctx.city.categories.values() if c.kind == "hotline"]
-        for category in hotline:
-            if getattr(category, "ticket_type", None) == ticket_type:
+        """The city's default category for this ticket type (categories.yaml `ticket_type`)."""
+        for category in self.ctx.city.categories.values():
+            if category.ticket_type == ticket_type:
                 return category
-        if not hotline:
-            raise unprocessable("本市未配置热线类别，工单必须指定 category", code="unknown_category")
-        return hotline[0]
+        raise unprocessable(f"本市没有为“{ticket_type}”类工单配置默认类别，请指定 category",
+                            code="category_required", field="category")
 
     @staticmethod
     def _caller(value) -> dict:

@@ -36,6 +36,7 @@ LEVEL_RANK = {name: i for i, name in enumerate(LEVELS)}  # lower rank = higher l
 ROLES = ("grid_worker", "operator", "dispatcher", "department", "commander", "admin")
 SOURCES = ("grid", "hotline")
 CATEGORY_KINDS = ("component", "event", "hotline")
+TICKET_TYPES = ("consultation", "help", "complaint", "report", "suggestion", "praise")
 PRIORITIES = ("normal", "urgent")
 LIMIT_STAGES = ("sign", "handle", "check")
 DEFAULT_TIMEZONE = "Asia/Shanghai"
@@ -107,6 +108,8 @@ class Category:
     limits: dict
     urgent_limits: dict | None
     auto_dispatch: bool = False
+    # Hotline only: the default category for tickets of this type (consultation, complaint...).
+    ticket_type: str | None = None
 
 
 @dataclass(frozen=True)
@@ -681,6 +684,7 @@ def _load_categories(root: str) -> dict:
     items = _list_items(_load_yaml(root, file), file, "categories")
     p = _Problems()
     out: dict[str, Category] = {}
+    ticket_types_seen: dict[str, str] = {}
     for i, c in enumerate(items):
         if not isinstance(c, dict):
             p.add(file, _where("category", i), "expected a mapping {code, name, kind, priority, limits}")
@@ -717,12 +721,22 @@ def _load_categories(root: str) -> dict:
         if not isinstance(auto, bool):
             p.add(file, where, f"auto_dispatch must be true or false, got {auto!r}")
             continue
+        ticket_type = c.get("ticket_type")
+        if ticket_type is not None and (kind != "hotline" or ticket_type not in TICKET_TYPES):
+            p.add(file, where, f"ticket_type {ticket_type!r} is only for hotline categories and must be one of "
+                               f"{', '.join(TICKET_TYPES)}")
+            continue
+        if ticket_type is not None and ticket_type in ticket_types_seen:
+            p.add(file, where, f"ticket_type {ticket_type!r} already belongs to category {ticket_types_seen[ticket_type]}")
+            continue
         before = len(p.items)
         limits = _limits(p, file, where, c.get("limits"), "limits", True)
         urgent = _limits(p, file, where, c.get("urgent_limits"), "urgent_limits", False)
         if len(p.items) != before:
             continue
-        out[code] = Category(code, name.strip(), kind, group, priority, limits, urgent, auto)
+        if ticket_type is not None:
+            ticket_types_seen[ticket_type] = code
+        out[code] = Category(code, name.strip(), kind, group, priority, limits, urgent, auto, ticket_type)
     if not p.items and not out:
         p.add(file, None, "no categories")
     p.raise_if_any()

@@ -115,8 +115,10 @@ def small_city_data() -> dict:
          "limits": dict(std), "urgent_limits": {"sign": "15m", "handle": "2h", "check": "30m"}},
         {"code": "0301", "name": "绿化损坏", "kind": "event", "group": "园林绿化", "limits": dict(std)},
         {"code": "0401", "name": "快速路遗撒", "kind": "event", "group": "交通", "limits": dict(std)},
-        {"code": "H01", "name": "噪音扰民", "kind": "hotline", "group": "投诉", "limits": dict(std)},
-        {"code": "H02", "name": "社区求助", "kind": "hotline", "group": "求助", "limits": dict(std)},
+        {"code": "H01", "name": "噪音扰民", "kind": "hotline", "group": "投诉", "limits": dict(std),
+         "ticket_type": "complaint"},
+        {"code": "H02", "name": "社区求助", "kind": "hotline", "group": "求助", "limits": dict(std),
+         "ticket_type": "help"},
     ]
     rules = {
         "fallback": {"department_type": "street_office"},

@@ -424,3 +424,18 @@ def test_address_book_ambiguous_short_form():
     assert book.lookup("和平路1号") is None  # two districts have it: no guess
     assert book.lookup("乙区和平路1号")[:2] == (3.0, 4.0)
     assert book.lookup("12-3号楼") is None
+
+
+def test_ticket_type_must_be_a_hotline_type_and_unique(tmp_path):
+    import yaml
+
+    from geo.package import CityPackageError, load_city
+    from small_city import write_small_city
+
+    root = write_small_city(tmp_path)
+    path = root / "categories.yaml" if hasattr(root, "__truediv__") else __import__("pathlib").Path(root) / "categories.yaml"
+    items = yaml.safe_load(path.read_text(encoding="utf-8"))
+    items[1]["ticket_type"] = "complaint"  # not a hotline category, or a second "complaint"
+    path.write_text(yaml.safe_dump(items, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(CityPackageError, match="ticket_type"):
+        load_city(root)

@@ -435,3 +435,20 @@ async def test_near_mine_and_open_filters(demo):
     status, page = await worker.get("/api/cases?mine=true&limit=100")
     assert {c["id"] for c in page["items"]} == {c["id"] for c in cases[:3]}
     assert (await worker.get(f"/api/cases?near={lng},{lat},99999"))[0] == 400
+
+
+async def test_ticket_without_category_takes_its_types_default(demo):
+    operator = await login_as(demo, "operator")
+    defaults = {c.ticket_type: c for c in demo.ctx.city.categories.values() if c.ticket_type}
+    assert {"consultation", "complaint", "help"} <= set(defaults)
+    for ticket_type in ("complaint", "consultation", "help"):
+        status, case = await operator.post("/api/tickets", ticket_body(demo.ctx, type=ticket_type))
+        assert status == 201
+        assert case["category"]["code"] == defaults[ticket_type].code
+
+
+async def test_ticket_type_without_default_needs_a_category(small):
+    operator = await login_as(small, "operator")
+    body = ticket_body(small.ctx, type="suggestion")
+    status, error = await operator.post("/api/tickets", body)
+    assert status == 422 and error["error"]["code"] == "category_required"

@@ -958,6 +958,11 @@ CATEGORIES = [
 ]
 
 
+# The default category of a 12345 ticket of each type when the operator picks none.
+TICKET_TYPE_OF = {"H-consultation": "consultation", "H-help": "help", "H-complaint": "complaint",
+                  "H-report": "report", "H-suggestion": "suggestion", "H-praise": "praise"}
+
+
 def build_categories():
     out = []
     for code, name, kind, group, prio, lim, ulim, auto in CATEGORIES:
@@ -966,6 +971,8 @@ def build_categories():
             item["urgent_limits"] = ulim
         if auto:
             item["auto_dispatch"] = True
+        if code in TICKET_TYPE_OF:
+            item["ticket_type"] = TICKET_TYPE_OF[code]
         out.append(item)
     return out
 
