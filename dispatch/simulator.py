@@ -294,6 +294,8 @@ class Cast:
     The demo ships one dispatcher, one operator, two grid workers and a few department
     accounts; the other departments and grids get stand-in `User` objects (never stored,
     so nobody can log in as them) with the same role, scope and department a real one has.
+    A stand-in's username is what the history shows, so it reads like a person on duty:
+    "湖滨街道办事处值班员", "东坡路社区网格员".
     """
 
     def __init__(self, city):
@@ -303,7 +305,7 @@ class Cast:
         self.dispatcher = self._city_user("dispatcher", "sim-dispatcher", "值班派遣员")
         self.operator = self._city_user("operator", "sim-operator", "12345 话务员")
         self.commander = self._city_user("commander", "sim-commander", "值班指挥长")
-        self._stand_ins: dict[str, User] = {}
+        self._stand_ins: dict[tuple, User] = {}
 
     def _city_user(self, role: str, username: str, name: str) -> User:
         for user in self.users:
@@ -321,21 +323,23 @@ class Cast:
         for jid in reversed(scope_path):
             node = self.city.jurisdictions.get(jid)
             if node is not None and node.level in ("community", "street"):
-                return self._stand_in(f"grid-{jid}", "grid_worker", jid, None, f"{node.name}网格员")
-        return self._stand_in("grid-city", "grid_worker", self.city.id, None, "网格员")
+                return self._stand_in(jid, "grid_worker", jid, None, f"{node.name}网格员")
+        return self._stand_in(self.city.id, "grid_worker", self.city.id, None, f"{self.city.name}网格员")
 
     def department(self, department_id: str) -> User:
         for user in self.users:
             if user.role == "department" and user.department == department_id:
                 return user
         department = self.city.departments[department_id]
-        return self._stand_in(f"dept-{department_id}", "department", department.jurisdiction, department_id,
-                              f"{department.name}承办人")
+        return self._stand_in(department_id, "department", department.jurisdiction, department_id,
+                              f"{department.name}值班员")
 
-    def _stand_in(self, username, role, scope, department, name) -> User:
-        user = self._stand_ins.get(username)
+    def _stand_in(self, key: str, role: str, scope: str, department: str | None, name: str) -> User:
+        user = self._stand_ins.get((role, key))
         if user is None:
-            user = self._stand_ins[username] = User(username, role, scope, department, name)
+            taken = {u.username for u in self.users} | {u.username for u in self._stand_ins.values()}
+            username = name if name not in taken else f"{name}·{key}"
+            user = self._stand_ins[(role, key)] = User(username, role, scope, department, name)
         return user
 
 

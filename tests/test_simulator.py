@@ -68,7 +68,7 @@ async def test_simulated_morning_moves_cases_through_the_loop(demo):
     for case in cases:
         for entry in case["history"]:
             if entry["action"] == "check" and case["source"] == "grid":
-                assert entry["by"].startswith("grid") or entry["by"] in {u["username"] for u in ctx.city.users}
+                assert entry["by"].endswith("网格员") or entry["by"] in {u["username"] for u in ctx.city.users}
 
 
 async def test_clock_is_restored_after_driving(demo):

@@ -12,6 +12,7 @@ import {
   STATUS_FILTERS, STATUS_GROUPS, WINDOWS, describeChange, fromCase, fromFeature, isoDate, matches, windowStart,
 } from "./command-model.js";
 
+const COMMAND_ROLES = ["dispatcher", "commander", "admin"];
 const KPI_EVERY_MS = 30000;
 const KPI_AFTER_EVENT_MS = 4000;
 const KPI_MIN_GAP_MS = 15000;
@@ -92,6 +93,14 @@ async function main() {
   const me = await mountHeader("城运指挥中心");
   const header = document.querySelector("header.app-header");
   startClock(header);
+  if (!COMMAND_ROLES.includes(me.user.role)) {
+    const home = { grid_worker: ["/report", "网格上报"], operator: ["/hotline", "热线受理台"], department: ["/dept", "部门工作台"] }[me.user.role];
+    $("cmd").replaceChildren(el("div", { class: "panel cmd-denied" },
+      el("h2", {}, "指挥中心大屏仅对派遣员、指挥长和系统管理员开放"),
+      home ? el("p", {}, "您的工作页面是 ", el("a", { href: home[0] }, home[1]), "。") : null));
+    $("cmd").setAttribute("aria-busy", "false");
+    return;
+  }
   document.body.dataset.role = me.user.role;
   if (me.map && me.map.tile_url) document.body.dataset.tileUrl = me.map.tile_url;
 
@@ -224,11 +233,25 @@ async function main() {
     await kpis.refresh({ since: isoDate(filters.since), until: isoDate(today), groupBy, periodText: WINDOWS[filters.window] });
     $("cmd").dataset.kpiAt = String(Date.now());
   }
-  const kpisAfterEvents = debounce(() => {
-    const wait = KPI_MIN_GAP_MS - (Date.now() - lastKpi);
-    if (wait > 0) setTimeout(refreshKpis, wait); else refreshKpis();
-  }, KPI_AFTER_EVENT_MS);
-  setInterval(() => { if (Date.now() - lastKpi >= KPI_EVERY_MS - 500) refreshKpis(); }, 5000);
+  // After live events: one refresh a few seconds later, never more often than every 15 s,
+  // so a busy hour does not hammer the statistics.
+  let kpiTimer = null;
+  function kpisAfterEvents() {
+    if (kpiTimer) return;
+    const wait = Math.max(KPI_AFTER_EVENT_MS, KPI_MIN_GAP_MS - (Date.now() - lastKpi));
+    kpiTimer = setTimeout(() => { kpiTimer = null; refreshKpis(); }, wait);
+  }
+  setInterval(() => {
+    // A wall screen runs for days: at midnight "今日" moves on.
+    const since = windowStart(filters.window);
+    if (since.getTime() !== filters.since.getTime()) {
+      filters.since = since;
+      loadCases();
+      refreshKpis();
+    } else if (Date.now() - lastKpi >= KPI_EVERY_MS - 500) {
+      refreshKpis();
+    }
+  }, 5000);
 
   // -- live feed --------------------------------------------------------------------------
 
