@@ -28,6 +28,7 @@ from datetime import datetime
 from dispatch.audit import chain_entry
 from dispatch.config import ConfigError
 from dispatch.domain import utcnow
+from dispatch.escalation import escalation_target, jurisdiction_label, jurisdiction_name, level_of
 from dispatch.workflow import STAGE_OF_STATUS, SYSTEM
 
 log = logging.getLogger(__name__)
@@ -36,9 +37,6 @@ WARN, OVERDUE, SUPERVISE, ESCALATE = "warn", "overdue", "supervise", "escalate"
 COUNT_OF_ACTION = {WARN: "warned", OVERDUE: "overdue", SUPERVISE: "supervised", ESCALATE: "escalated"}
 
 STAGE_VERB = {"sign": "签收", "handle": "处置", "check": "核查"}
-# Levels that have a command centre (城运中心) to escalate to; communities and grids do not.
-COMMAND_LEVELS = ("street", "district", "city")
-LEVEL_NAME = {"street": "街道", "district": "区", "city": "市"}
 
 DEFAULT_BATCH = 500
 
@@ -80,50 +78,6 @@ def thresholds(ctx, clock: dict) -> list[Threshold]:
         if value is not None:
             steps.append(Threshold(action, _ms(ctx.calendar.add(deadline, value))))
     return sorted(steps, key=lambda step: step.at)  # stable: equal instants keep this order
-
-
-# --------------------------------------------------------------------------------------------
-# Escalation target (三级联动: street → district → city)
-# --------------------------------------------------------------------------------------------
-
-
-def _level(city, jurisdiction_id: str) -> str | None:
-    if jurisdiction_id == city.id:
-        return "city"
-    node = city.jurisdictions.get(jurisdiction_id)
-    return node.level if node else None
-
-
-def escalation_target(city, case: dict) -> str | None:
-    """The command level above the one now responsible for the case, or None at the top.
-
-    Responsible now: the level the case was last escalated to, else the area the assigned
-    department serves, else the case's own (deepest) jurisdiction.
-    """
-    chain = list(reversed(case.get("scope_path") or [city.id]))  # deepest first, city last
-    current = (case.get("flags") or {}).get("escalated_to")
-    if current not in chain:
-        department = ((case.get("assignment") or {}).get("department") or {}).get("id")
-        served = getattr(city.departments.get(department), "jurisdiction", None) if department else None
-        current = served if served in chain else chain[0]
-    for candidate in chain[chain.index(current) + 1:]:
-        if _level(city, candidate) in COMMAND_LEVELS:
-            return candidate
-    return None
-
-
-def jurisdiction_name(city, jurisdiction_id: str) -> str:
-    if jurisdiction_id == city.id:
-        return city.name
-    node = city.jurisdictions.get(jurisdiction_id)
-    return node.name if node else jurisdiction_id
-
-
-def jurisdiction_label(city, jurisdiction_id: str) -> str:
-    """'甲区（区级）': where an escalated case went, as a dispatcher reads it."""
-    level = _level(city, jurisdiction_id)
-    name = jurisdiction_name(city, jurisdiction_id)
-    return f"{name}（{LEVEL_NAME[level]}级）" if level in LEVEL_NAME else name
 
 
 # --------------------------------------------------------------------------------------------
@@ -205,7 +159,7 @@ def plan_case(ctx, case: dict, now: datetime) -> tuple[dict, list[str]]:
         entry = chain_entry(history, {
             "at": now, "by": SYSTEM, "action": step.action, "from": case["status"], "to": case["status"],
             "note": note, "stage": clock["stage"], "due_at": step.at,
-            **({"escalated_to": target, "level": _level(ctx.city, target)} if target else {}),
+            **({"escalated_to": target, "level": level_of(ctx.city, target)} if target else {}),
         })
         history.append(entry)
         entries.append(entry)
@@ -214,7 +168,7 @@ def plan_case(ctx, case: dict, now: datetime) -> tuple[dict, list[str]]:
         if step.action == SUPERVISE:
             pushes["supervisions"] = {"at": now, "by": SYSTEM, "note": note}
         elif step.action == ESCALATE:
-            node = {"id": target, "name": jurisdiction_name(ctx.city, target), "level": _level(ctx.city, target)}
+            node = {"id": target, "name": jurisdiction_name(ctx.city, target), "level": level_of(ctx.city, target)}
             fields["escalation"] = {**node, "at": now, "by": SYSTEM}
             pushes["escalations"] = {**node, "at": now, "by": SYSTEM, "note": note}
     update: dict = {}

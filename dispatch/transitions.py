@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
-from dispatch import validation as v
+from dispatch import escalation, validation as v
 from dispatch.audit import chain_entry
 from dispatch.domain import OPEN_STATUSES, scope_path
 from dispatch.errors import bad_request, conflict, unprocessable
@@ -558,34 +558,16 @@ def _supervise(act: Act) -> None:
     act.append("supervisions", {"at": act.now, "by": act.user.username, "note": act.note})
 
 
-def _escalation_chain(ctx, case: dict) -> list[dict]:
-    """The case's jurisdictions from the lowest up, ending with the city."""
-    jurisdiction = case.get("jurisdiction") or {}
-    chain = []
-    for level in ("grid", "community", "street", "district"):
-        node = jurisdiction.get(level)
-        if node:
-            chain.append({"id": node["id"], "name": node["name"], "level": level})
-    chain.append({"id": ctx.city.id, "name": ctx.city.name, "level": "city"})
-    return chain
-
-
 def escalation_target(ctx, case: dict) -> dict | None:
-    """The level above the one the case is escalated to now, `{id, name, level}`; None at the top.
+    """The command level (street → district → city) above the one responsible now, or None.
 
-    Not escalated yet, a case sits at its own lowest level (below the city when it has no
-    location at all).
+    One rule for people and for the deadline sweep: `dispatch.escalation`.
     """
-    chain = _escalation_chain(ctx, case)
-    ids = [node["id"] for node in chain]
-    current = (case.get("flags") or {}).get("escalated_to")
-    if current in ids:
-        position = ids.index(current)
-    else:
-        position = 0 if len(chain) > 1 else -1
-    if position == len(chain) - 1:
+    target = escalation.escalation_target(ctx.city, case)
+    if target is None:
         return None
-    return chain[position + 1]
+    return {"id": target, "name": escalation.jurisdiction_name(ctx.city, target),
+            "level": escalation.level_of(ctx.city, target)}
 
 
 def _escalate(act: Act) -> None:

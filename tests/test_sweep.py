@@ -24,7 +24,8 @@ from dispatch.config import ConfigError
 from dispatch.events import EventBus
 from dispatch.scheduler import Jobs, start_scheduler, stop_scheduler
 from dispatch.storage import EmbeddedClient
-from dispatch.sweep import escalation_target, human_duration, run_sweep, thresholds
+from dispatch.escalation import escalation_target
+from dispatch.sweep import human_duration, run_sweep, thresholds
 
 TZ = ZoneInfo("Asia/Shanghai")
 RIVER_POINT = [110.0025, 20.0076]  # next to the small city's river: routed to 甲区林水局 (A-water)

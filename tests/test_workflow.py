@@ -729,17 +729,21 @@ async def test_supervise_flags_any_open_case(world):
     await world.refused(409, "transition_not_allowed", "cmd-a1", cid, "supervise")
 
 
-async def test_escalate_up_the_jurisdiction_levels(world):
+async def test_escalate_up_the_command_levels(world):
+    """三级联动: from the level of the department in charge (a street office here) up to the
+    district and the city; communities and grids have no command centre to escalate to."""
     case = await world.report()
     cid = case["id"]
+    served = world.ctx.city.departments[case["assignment"]["department"]["id"]].jurisdiction
+    assert served == A1  # routed to the street office of A1
     seen = []
-    for _ in range(4):
+    for _ in range(2):
         escalated = await world.ok("cmd-a1", cid, "escalate", {"to": "up", "note": "街道无法协调"})
         seen.append((escalated["flags"]["escalated_to"], escalated["escalation"]["level"]))
-    assert seen == [(A1A, "community"), (A1, "street"), (A, "district"), (CITY_ID, "city")]
+    assert seen == [(A, "district"), (CITY_ID, "city")]
     await world.refused(409, "already_top", "cmd-a1", cid, "escalate", {"to": "up"})
     doc = await world.stored(cid)
-    assert [e["escalated_to"] for e in doc["history"][-4:]] == [A1A, A1, A, CITY_ID]
+    assert [e["escalated_to"] for e in doc["history"][-2:]] == [A, CITY_ID]
     assert G1 in doc["scope_path"]
 
 
@@ -747,7 +751,7 @@ async def test_assigned_department_may_escalate_but_not_others(world):
     case = await world.accepted_case()
     cid = case["id"]
     escalated = await world.ok("a1so", cid, "escalate", {"to": "up"})
-    assert escalated["flags"]["escalated_to"] == A1A
+    assert escalated["flags"]["escalated_to"] == A
     await world.refused(404, "case_not_found", "a1um", cid, "escalate", {"to": "up"})
 
 
