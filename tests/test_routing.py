@@ -174,7 +174,7 @@ def test_keywords(router):
 def test_sources(router):
     d = route(router, 110.0025, 20.0025, "0201", source="grid")
     assert (d.rule, d.department["id"]) == ("manhole", "A1-um")
-    assert d.reason == "网格上报类别 井盖缺失（0201）按规则 manhole → 一街道城管中队"
+    assert d.reason == "网格上报类别 井盖缺失（0201）按派遣规则 → 一街道城管中队"  # the rule has no Chinese name
     d = route(router, 110.0025, 20.0025, "0201", source="hotline")
     assert d.rule == "fallback"
 
