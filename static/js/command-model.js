@@ -86,10 +86,14 @@ export function departmentName(s) {
   return ((s.assignment || {}).department || {}).name || null;
 }
 
-// The filters of the toolbar as one predicate.
+// The filters of the toolbar as one predicate. Open cases are live work and always count,
+// however old; the time window picks which finished (结案) cases are shown with them.
 export function matches(s, filters) {
   if (s.status === "void" || s.status === "merged") return false;
-  if (filters.since && s.created_at && new Date(s.created_at) < filters.since) return false;
+  if (!OPEN.includes(s.status) && filters.since) {
+    const finished = s.updated_at || s.created_at;
+    if (finished && new Date(finished) < filters.since) return false;
+  }
   if (filters.category && (s.category || {}).code !== filters.category) return false;
   if (filters.department && ((s.assignment || {}).department || {}).id !== filters.department) return false;
   const f = s.flags || {};

@@ -151,9 +151,12 @@ async function main() {
   }
 
   function updateCount(visible) {
-    const onMap = visible.filter((s) => s.coords).length;
-    $("map-count").replaceChildren(el("strong", {}, onMap.toLocaleString("zh-CN")), " 件案件在图上",
-      el("span", { class: "map-count-window" }, ` · ${WINDOWS[filters.window]}`));
+    const onMap = visible.filter((s) => s.coords);
+    const closed = onMap.filter((s) => s.status === "closed").length;
+    $("map-count").replaceChildren(
+      "在办 ", el("strong", {}, (onMap.length - closed).toLocaleString("zh-CN")), " 件",
+      el("span", { class: "map-count-window" }, ` · ${WINDOWS[filters.window]}结案 `),
+      el("strong", { class: "map-count-closed" }, closed.toLocaleString("zh-CN")), " 件");
   }
 
   function renderAll() {
@@ -187,18 +190,21 @@ async function main() {
 
   let firstLoad = true;
   async function loadCases() {
-    const since = isoDate(filters.since);
+    // Finished cases are filtered by when they were closed (client side); the query goes by
+    // registration date, so it reaches a week further back.
+    const closedFrom = isoDate(new Date(filters.since.getTime() - 7 * 86400000));
     $("map-loading").hidden = false;
     $("map-loading").textContent = "正在加载案件…";
     try {
-      const [geo, queued] = await Promise.all([
-        api.get(`/api/cases.geojson?from=${since}&limit=10000`),
+      const [open, closed, queued] = await Promise.all([
+        api.get("/api/cases.geojson?open=true&limit=10000"),
+        api.get(`/api/cases.geojson?status=closed&from=${closedFrom}&limit=10000`),
         // Cases waiting for a location have no point: the queue needs them from the list API.
-        api.get(`/api/cases?status=reported,filed&from=${since}&limit=500`),
+        api.get("/api/cases?status=reported,filed&limit=500"),
       ]);
       cases.clear();
       lastSeen.clear();
-      for (const f of geo.features) cases.set(f.properties.id, fromFeature(f));
+      for (const f of [...open.features, ...closed.features]) cases.set(f.properties.id, fromFeature(f));
       for (const c of queued.items) if (!cases.has(c.id)) cases.set(c.id, fromCase(c));
       for (const [id, s] of cases) lastSeen.set(id, s);
       renderAll();
