@@ -936,7 +936,7 @@ def _load_rules(root: str, categories: dict, departments: dict, zones: list) -> 
                 department=assign[0],
                 department_type=assign[1],
                 set_priority=sp or None,
-                description=r.get("description") or r.get("name"),
+                description=r.get("name") or r.get("description"),
             )
         )
     p.raise_if_any()

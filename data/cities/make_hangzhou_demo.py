@@ -978,6 +978,43 @@ def build_categories():
 
 
 MANHOLES_WATER = ["B0101", "B0111", "S0502"]
+# Chinese names: the routing reason quotes them (\u201c按“供水设施”规则\u201d), never the ascii id.
+RULE_NAMES = {
+    'gas-emergency': '燃气管道及井盖险情',
+    'gas-leak-hotline': '来电反映燃气泄漏',
+    'water-supply-facilities': '供水设施',
+    'power-facilities': '电力设施',
+    'telecom-facilities': '通信设施',
+    'road-collapse': '路面塌陷',
+    'waterlogging': '道路积水',
+    'scenic-area': '风景名胜区内事项',
+    'park-greenery': '公园内绿化',
+    'river-water-surface': '河道水面保洁',
+    'lake-water-surface': '湖面保洁',
+    'river-hotline': '来电反映河道问题',
+    'expressway-road': '快速路沿线道路设施',
+    'school-gate-stalls': '上学时段校门口摊贩',
+    'night-stalls': '夜间占道摊贩',
+    'construction-noise-night': '夜间施工扰民',
+    'noise-night': '夜间噪声',
+    'noise-day': '日间噪声',
+    'illegal-parking': '机动车违停',
+    'traffic-signals': '交通信号灯',
+    'bus-and-parking-facilities': '公交与停车设施',
+    'hotline-price-consumer': '价格与消费投诉',
+    'hotline-price-topic': '市场价格',
+    'social-security': '社保业务',
+    'social-security-keywords': '来电涉及社保',
+    'health': '医疗卫生',
+    'housing-property': '物业纠纷',
+    'house-safety': '房屋安全',
+    'construction-site': '工地扬尘',
+    'hotline-complex': '复杂疑难诉求',
+    'greenery-general': '绿化养护',
+    'streetscape': '市容与街面秩序',
+    'water-pollution': '水体污染',
+}
+
 RULES = [
     # --- emergencies first: owner utilities / specialist departments ---
     {"id": "gas-emergency", "priority": 1,
@@ -1282,6 +1319,8 @@ def generate(log):
                "# Case categories. Codes: B<大类><小类> = 部件 component, S<大类><小类> = 事件 event\n"
                "# (CJ/T 214 / GB/T 30428.2 style class codes), H-<topic> = 12345 hotline type.\n"
                "# Durations: m/h/d natural time, wh working hours, wd working days.\n")
+    for rule in RULES:
+        rule.setdefault("name", RULE_NAMES[rule["id"]])
     write_yaml(os.path.join(OUT, "rules.yaml"),
                {"fallback": {"department_type": "street_office"}, "rules": RULES},
                "# Routing rules (SPEC §2). Lower priority number is tried first; every condition given must hold.\n"

@@ -572,7 +572,8 @@ class Router:
             what = f"类别 {cat.name}（{cat.code}）"
             if rule.sources is not None and len(rule.sources) == 1:
                 what = f"{SOURCE_NAMES[next(iter(rule.sources))]}{what}"
-            parts.append(f"{what}按规则 {rule.id}")
+            # The rule's Chinese name when it has one; a reader should never see an ascii id.
+            parts.append(f"{what}按“{rule.description}”规则" if rule.description else f"{what}按派遣规则")
         text = "，".join(parts)
         text += f"→ {dep}" if text.endswith("）") else f" → {dep}"
         if skipped:

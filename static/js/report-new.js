@@ -133,7 +133,7 @@ export async function createNewReport({ me, categories, queue, onSubmitted, onSh
         route.department ? ["将派往 ", el("strong", {}, route.department.name)] : el("strong", {}, "将由指挥中心人工派遣"),
         route.priority === "urgent" ? el("span", { class: "tag tag-urgent" }, "紧急") : null));
       // The rule's id is for administrators; the worker reads "按派遣规则".
-      if (route.reason) rows.push(el("p", { class: "preview-reason" }, "依据：", route.reason.replace(/按规则\s+[\w.-]+/g, "按派遣规则")));
+      if (route.reason) rows.push(el("p", { class: "preview-reason" }, "依据：", route.reason));
       const ids = [j.district, j.street, j.community, j.grid].filter(Boolean).map((x) => x.id);
       if (me.user.scope !== me.city.id && !ids.includes(me.user.scope)) {
         rows.push(el("p", { class: "preview-warning" }, `该位置不在您的责任区（${me.scope_name}）内，请确认位置是否准确。`));
