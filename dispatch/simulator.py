@@ -747,6 +747,7 @@ class Simulator:
             self._plans.pop(case_id, None)
             self._intended.pop(case_id, None)
             self._retries.pop(case_id, None)
+            self._supervise_planned.discard(case_id)
             return
         flags = case.get("flags") or {}
         if flags.get("overdue") and not flags.get("supervised") and case_id not in self._supervise_planned:
