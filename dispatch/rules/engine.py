@@ -537,7 +537,8 @@ class Router:
         skipped = None
         if u >= 0:
             ur = self._rules[u]
-            skipped = f"规则 {ur.id} 要求的部门类型 {ur.department_type} 在该位置无对应部门"
+            label = f"“{ur.description}”规则" if ur.description else f"规则 {ur.id} "
+            skipped = f"{label}要求的部门类型 {ur.department_type} 在该位置无对应部门"
         if k < 0:
             fb = self.city.rules.fallback
             head = skipped or "无匹配规则"
