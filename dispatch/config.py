@@ -21,6 +21,7 @@ DEFAULTS: dict[str, Any] = {
     "auth": {"token_ttl": 12 * 3600, "secret": "", "allow_demo_passwords": False,
              "login_max_failures": 5, "address_max_failures": 20, "lockout_max_seconds": 900,
              "reveals_per_hour": 60},
+    "workflow": {"reopen_days": 30, "checkin_within": "2h"},
 }
 
 

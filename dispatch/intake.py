@@ -25,6 +25,9 @@ class IntakeResult:
 
 
 class Intake:
+    # Injectable, like `Workflow.clock`: the simulator and tests drive time through it.
+    clock = staticmethod(utcnow)
+
     def __init__(self, ctx):
         self.ctx = ctx
 
@@ -143,13 +146,13 @@ class Intake:
 
     def _route(self, lnglat, code: str, source: str, text: str):
         try:
-            return self.ctx.router.route(lnglat[0], lnglat[1], code, source=source, text=text, at=utcnow())
+            return self.ctx.router.route(lnglat[0], lnglat[1], code, source=source, text=text, at=self.clock())
         except OutsideCity as exc:
             raise unprocessable(str(exc), code="outside_city", field="location") from None
 
     async def _store(self, user: User, client_id, category, lnglat, decision, fields) -> IntakeResult:
         ctx = self.ctx
-        now = utcnow()
+        now = self.clock()
         case_id = intake_case_id(user.username, client_id) if client_id else new_case_id()
         jurisdiction = decision.jurisdiction if decision else None
         priority = decision.priority if decision else category.priority

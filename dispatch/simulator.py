@@ -55,7 +55,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Callable
 
-import dispatch.intake as intake_module
 from dispatch.auth import User
 from dispatch.config import ConfigError
 from dispatch.domain import OPEN_STATUSES, utcnow
@@ -412,15 +411,18 @@ class Simulator:
         """While inside, the workflow and intake read the simulated clock (see module doc)."""
         if self.sim_clock is None:
             raise RuntimeError("driving_clock needs a SimClock")
-        workflow = self.ctx.workflow
-        had_own = "clock" in vars(workflow)
-        previous_workflow, previous_intake = workflow.clock, intake_module.utcnow
+        workflow, intake = self.ctx.workflow, self.ctx.intake
+        had_own, intake_had_own = "clock" in vars(workflow), "clock" in vars(intake)
+        previous_workflow, previous_intake = workflow.clock, intake.clock
         workflow.clock = self.sim_clock.now
-        intake_module.utcnow = self.sim_clock.now
+        intake.clock = self.sim_clock.now
         try:
             yield self.sim_clock
         finally:
-            intake_module.utcnow = previous_intake
+            if intake_had_own:
+                intake.clock = previous_intake
+            else:
+                del intake.clock
             if had_own:
                 workflow.clock = previous_workflow
             else:
