@@ -157,3 +157,18 @@ def query_list(raw: str | None, name: str, options=None, max_items: int = 20) ->
                 code="invalid_parameter", field=name,
             )
     return items
+
+
+def query_bbox(raw: str | None, name: str = "bbox") -> tuple[float, float, float, float] | None:
+    """`west,south,east,north` in degrees, or None when absent."""
+    if raw is None or raw == "":
+        return None
+    parts = raw.split(",")
+    if len(parts) != 4:
+        raise bad_request(f"参数 {name} 应为 最小经度,最小纬度,最大经度,最大纬度", code="invalid_parameter", field=name)
+    west, south, east, north = (query_float(p, name) for p in parts)
+    coordinate_pair(west, south, name)
+    coordinate_pair(east, north, name)
+    if west >= east or south >= north:
+        raise bad_request(f"参数 {name} 的最小值必须小于最大值", code="invalid_parameter", field=name)
+    return west, south, east, north

@@ -144,14 +144,7 @@ class CaseQueryMixin:
 
     @staticmethod
     def _bbox_polygon(raw: str) -> dict:
-        parts = raw.split(",")
-        if len(parts) != 4:
-            raise bad_request("参数 bbox 应为 最小经度,最小纬度,最大经度,最大纬度", code="invalid_parameter", field="bbox")
-        west, south, east, north = (v.query_float(p, "bbox") for p in parts)
-        v.coordinate_pair(west, south, "bbox")
-        v.coordinate_pair(east, north, "bbox")
-        if west >= east or south >= north:
-            raise bad_request("参数 bbox 的最小值必须小于最大值", code="invalid_parameter", field="bbox")
+        west, south, east, north = v.query_bbox(raw)
         ring = [[west, south], [east, south], [east, north], [west, north], [west, south]]
         return {"type": "Polygon", "coordinates": [ring]}
 

@@ -10,7 +10,7 @@ import shapely
 from shapely.geometry import box, mapping
 
 from dispatch import validation as v
-from dispatch.errors import bad_request, unprocessable
+from dispatch.errors import unprocessable
 from dispatch.handlers.base import BaseHandler
 
 LEVELS = ("district", "street", "community", "grid")
@@ -58,20 +58,6 @@ def select_jurisdictions(city, level: str | None, within: str | None) -> Jurisdi
     return JurisdictionSelection(fragments, tree)
 
 
-def parse_bbox(raw: str | None) -> tuple | None:
-    if raw is None or raw == "":
-        return None
-    parts = raw.split(",")
-    if len(parts) != 4:
-        raise bad_request("参数 bbox 应为 最小经度,最小纬度,最大经度,最大纬度", code="invalid_parameter", field="bbox")
-    west, south, east, north = (v.query_float(p, "bbox") for p in parts)
-    v.coordinate_pair(west, south, "bbox")
-    v.coordinate_pair(east, north, "bbox")
-    if west >= east or south >= north:
-        raise bad_request("参数 bbox 的最小值必须小于最大值", code="invalid_parameter", field="bbox")
-    return west, south, east, north
-
-
 class JurisdictionsHandler(BaseHandler):
     """`level=` one level; `within=<jurisdiction id>` only that jurisdiction's part of the
     tree (its descendants and ancestors); `bbox=west,south,east,north` only the features whose
@@ -86,7 +72,7 @@ class JurisdictionsHandler(BaseHandler):
         within = (self.get_query_argument("within", None) or "").strip() or None
         if within is not None and within != city.id and within not in city.jurisdictions:
             raise unprocessable(f"辖区 {within[:64]} 不存在", code="unknown_jurisdiction", field="within")
-        bbox = parse_bbox(self.get_query_argument("bbox", None))
+        bbox = v.query_bbox(self.get_query_argument("bbox", None))
         cache = self.ctx.cache
         key = ("jurisdictions.geojson", level, None if within == city.id else within)
         if key not in cache:

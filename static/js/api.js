@@ -42,6 +42,26 @@ export async function request(method, path, body) {
   return data;
 }
 
+// A photo as the raw request body (the server sniffs its type and limits its size).
+export async function uploadPhoto(blob, offlineMessage = "网络连接失败，照片未上传") {
+  let response;
+  try {
+    response = await fetch("/api/attachments", {
+      method: "POST", credentials: "same-origin", body: blob,
+      headers: { "Content-Type": blob.type || "image/jpeg", "X-XSRFToken": cookie("_xsrf"), Accept: "application/json" },
+    });
+  } catch {
+    throw new ApiError(0, "network", offlineMessage);
+  }
+  let data = null;
+  try { data = await response.json(); } catch { data = null; }
+  if (!response.ok) {
+    const e = (data && data.error) || {};
+    throw new ApiError(response.status, e.code || "http_" + response.status, e.message || "照片上传失败", e);
+  }
+  return data;
+}
+
 export const api = {
   get: (path) => request("GET", path),
   post: (path, body) => request("POST", path, body),

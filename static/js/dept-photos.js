@@ -1,15 +1,11 @@
 // Photos as a phone would send them: shrunk to at most 1600 px on the long side and re-encoded
 // as JPEG in the browser (a 6 MB camera photo becomes ~300 KB), then POSTed raw to
 // /api/attachments.
-import { ApiError } from "./api.js";
+import { uploadPhoto as sharedUpload } from "./api.js";
 
 const MAX_SIDE = 1600;
 const QUALITY = 0.8;
 
-function cookie(name) {
-  const hit = document.cookie.split("; ").find((c) => c.startsWith(name + "="));
-  return hit ? decodeURIComponent(hit.slice(name.length + 1)) : "";
-}
 
 export async function compressImage(file, { maxSide = MAX_SIDE, quality = QUALITY } = {}) {
   let bitmap;
@@ -34,23 +30,6 @@ export async function compressImage(file, { maxSide = MAX_SIDE, quality = QUALIT
   return blob;
 }
 
-export async function uploadPhoto(blob) {
-  let response;
-  try {
-    response = await fetch("/api/attachments", {
-      method: "POST",
-      credentials: "same-origin",
-      headers: { "Content-Type": blob.type || "image/jpeg", "X-XSRFToken": cookie("_xsrf"), Accept: "application/json" },
-      body: blob,
-    });
-  } catch {
-    throw new ApiError(0, "network", "网络连接失败，照片未上传");
-  }
-  let data = null;
-  try { data = await response.json(); } catch { data = null; }
-  if (!response.ok) {
-    const e = (data && data.error) || {};
-    throw new ApiError(response.status, e.code || "http_" + response.status, e.message || "照片上传失败", e);
-  }
-  return data;
+export function uploadPhoto(blob) {
+  return sharedUpload(blob);
 }

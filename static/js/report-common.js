@@ -1,6 +1,6 @@
 // What the parts of the grid worker page share: wording, status and deadline badges, photo
 // upload, full-screen sheets.
-import { ApiError, STATUS_NAMES, countdown, el, formatTime } from "./api.js";
+import { ApiError, STATUS_NAMES, countdown, el, formatTime, uploadPhoto as sharedUpload } from "./api.js";
 
 export const ACTION_NAMES = {
   report: "网格上报", ticket: "热线登记", verify: "现场核实", relocate: "补充定位", file: "立案",
@@ -83,29 +83,10 @@ export function newClientId() {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
 
-function cookie(name) {
-  const hit = document.cookie.split("; ").find((c) => c.startsWith(name + "="));
-  return hit ? decodeURIComponent(hit.slice(name.length + 1)) : "";
-}
 
 /** POST /api/attachments with the image bytes → {id, url}; a dead network → ApiError status 0. */
-export async function uploadPhoto(blob) {
-  let response;
-  try {
-    response = await fetch("/api/attachments", {
-      method: "POST", credentials: "same-origin", body: blob,
-      headers: { "Content-Type": blob.type || "image/jpeg", "X-XSRFToken": cookie("_xsrf"), Accept: "application/json" },
-    });
-  } catch {
-    throw new ApiError(0, "network", "网络连接失败，照片暂未上传");
-  }
-  let data = null;
-  try { data = await response.json(); } catch { data = null; }
-  if (!response.ok) {
-    const e = (data && data.error) || {};
-    throw new ApiError(response.status, e.code || "http_" + response.status, e.message || "照片上传失败", e);
-  }
-  return data;
+export function uploadPhoto(blob) {
+  return sharedUpload(blob, "网络连接失败，照片暂未上传");
 }
 
 export const photoUrl = (id) => `/api/attachments/${encodeURIComponent(id)}`;
