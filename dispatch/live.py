@@ -26,13 +26,13 @@ class LiveEvent:
     id: int
     type: str
     case: dict  # stored document, for the per-client scope check
-    message: str  # the JSON text sent to clients
+    message: bytes  # the UTF-8 JSON frame payload, encoded once for every client
 
 
 @dataclass(eq=False)
 class Subscriber:
     user: User
-    send: Callable[[str], None]
+    send: Callable[[bytes], None]
     sent: int = field(default=0)
 
 
@@ -52,7 +52,7 @@ class LiveHub:
         message = json.dumps(
             {"id": self.sequence, "type": event["type"], "case": to_feature(case, None, self.tz)},
             ensure_ascii=False, separators=(",", ":"),
-        )
+        ).encode()
         live_event = LiveEvent(self.sequence, event["type"], case, message)
         self.recent.append(live_event)
         for subscriber in list(self.subscribers):
@@ -67,13 +67,13 @@ class LiveHub:
                 log.debug("dropping live subscriber %s", subscriber.user.username)
                 self.subscribers.discard(subscriber)
 
-    def join(self, user: User, send: Callable[[str], None], since: int | None) -> Subscriber:
+    def join(self, user: User, send: Callable[[bytes], None], since: int | None) -> Subscriber:
         """Register a client; replay what it missed after event `since`, or ask it to resync."""
         subscriber = Subscriber(user, send)
         if since is not None and since < self.sequence:
             oldest = self.recent[0].id if self.recent else self.sequence + 1
             if since + 1 < oldest:
-                send(json.dumps({"type": "resync", "id": self.sequence}))
+                send(json.dumps({"type": "resync", "id": self.sequence}).encode())
             else:
                 for event in self.recent:
                     if event.id > since:
