@@ -77,3 +77,12 @@ async def test_auth_by_first_message_and_bad_token(demo):
     error = await next_message(ws)
     assert error["type"] == "error" and error["error"]["code"] == "invalid_token"
     assert await next_message(ws) is None  # closed by the server
+
+
+async def test_healthz_counts_live_clients(demo):
+    dispatcher = await login_as(demo, "dispatcher")
+    assert (await demo.get("/healthz"))[1]["live_clients"] == 0
+    ws = await connect(dispatcher)
+    await next_message(ws)
+    assert (await demo.get("/healthz"))[1]["live_clients"] == 1
+    ws.close()

@@ -16,7 +16,7 @@ class HealthHandler(BaseHandler):
                 "persistent": ctx.storage.persistent,
                 "storage_note": None if ctx.storage.persistent else "内嵌内存库：数据仅保存在内存中，服务停止即丢失",
                 "city": {"id": ctx.city.id, "name": ctx.city.name},
-                "live_clients": ctx.bus.subscriber_count,
+                "live_clients": len(ctx.live.subscribers),
             },
             200 if ok else 503,
         )
