@@ -65,3 +65,23 @@ async def screenshot(page, name: str) -> Path:
     path = ARTIFACTS / f"{name}.png"
     await page.screenshot(path=str(path), full_page=False)
     return path
+
+
+async def wait_until(page, expression: str, arg=None, timeout: float = 30000) -> None:
+    """Poll a JS expression until it is truthy.
+
+    Playwright's `wait_for_function` compiles its predicate inside the page with `eval`, which
+    our Content-Security-Policy (no 'unsafe-eval') refuses; `page.evaluate` goes through the
+    DevTools protocol instead and is not subject to the page's CSP.
+    """
+    import asyncio
+    import time
+
+    deadline = time.monotonic() + timeout / 1000
+    while True:
+        value = await page.evaluate(expression, arg)
+        if value:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} ms waiting for: {expression}")
+        await asyncio.sleep(0.1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from browser_support import open_page, screenshot, user
+from browser_support import open_page, screenshot, user, wait_until
 from dispatch.domain import utcnow
 from dispatch.simulator import SimClock, Simulator
 
@@ -60,7 +60,7 @@ async def test_dispatcher_watches_and_dispatches_live(server, browser):
     # A grid report made elsewhere shows up without a reload: on the map and in the ticker.
     case = await report(server, "人行道上有三辆机动车违停，影响行人通行")
     await page.wait_for_selector(f"#ticker .tk-button[title='查看案件 {case['number']}']", timeout=15000)
-    await page.wait_for_function("n => Number(document.getElementById('map').dataset.cases) > n", arg=on_map_before, timeout=15000)
+    await wait_until(page, "n => Number(document.getElementById('map').dataset.cases) > n", arg=on_map_before, timeout=15000)
     ticker_line = await page.text_content("#ticker li:first-child")
     assert "机动车乱停放" in ticker_line and "网格上报" in ticker_line
 
@@ -82,7 +82,7 @@ async def test_dispatcher_watches_and_dispatches_live(server, browser):
     # More reports: the 上报数 figure follows (after the debounced refresh).
     for i in range(2):
         await report(server, f"店门口垃圾堆放第{i + 1}处", category="S0102")
-    await page.wait_for_function(
+    await wait_until(page, 
         "n => Number(document.querySelector(\".count[data-kpi='reported'] .count-value\").textContent.replace(/,/g, '')) >= n",
         arg=reported_before + 3, timeout=45000)
 
@@ -159,7 +159,7 @@ async def test_dispatcher_places_a_ticket_without_location(server, browser):
     await page.mouse.click(label["x"] + label["width"] / 2, label["y"] + label["height"] / 2)
     await page.wait_for_selector("dialog.dlg:has-text('补充定位')")
     await page.click("dialog.dlg button[type=submit]")
-    await page.wait_for_function(
+    await wait_until(page, 
         "id => !document.querySelector(`#work-list .qi[data-id='${id}'] .tag.level-warning`)", arg=case["id"], timeout=15000)
     stored = await server.ctx.cases.get(case["id"])
     assert stored["flags"]["needs_location"] is False

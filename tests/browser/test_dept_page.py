@@ -8,7 +8,7 @@ import asyncio
 import struct
 import zlib
 
-from browser_support import DESKTOP, open_page, screenshot, user
+from browser_support import DESKTOP, open_page, screenshot, user, wait_until
 
 DEPARTMENT = "s330102001-office"  # 上城区湖滨街道办事处 (departments.yaml)
 ADDRESS = "上城区湖滨街道东坡路3号"
@@ -81,7 +81,7 @@ async def test_queue_sign_feedback_with_photo_and_live_arrival(server, browser):
     # The countdown is live: redrawn every second from the case in memory, no request needed.
     selector = f".q-item[data-number='{case['number']}'] .q-countdown"
     await page.eval_on_selector(selector, "node => { node.textContent = 'x'; }")
-    await page.wait_for_function("sel => document.querySelector(sel).textContent.startsWith('签收剩余')",
+    await wait_until(page, "sel => document.querySelector(sel).textContent.startsWith('签收剩余')",
                                  arg=selector, timeout=3000)
 
     # 签收

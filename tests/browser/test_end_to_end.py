@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 
-from browser_support import DESKTOP, PHONE, open_page, screenshot, user
+from browser_support import DESKTOP, PHONE, open_page, screenshot, user, wait_until
 from dispatch.audit import verify_chain
 
 WIDE = {"width": 1920, "height": 1080}
@@ -141,10 +141,10 @@ async def test_closed_loop_across_the_four_pages(server, browser):
     assert await close.count() == 0
 
     # 7. The KPI panel follows the live events (debounced refresh): one more report, one more closed.
-    await command.wait_for_function(
+    await wait_until(command, 
         "([sel, n]) => Number(document.querySelector(sel).textContent.replace(/,/g, '')) > n",
         arg=[KPI.format("reported"), reported_before], timeout=45000)
-    await command.wait_for_function(
+    await wait_until(command, 
         "([sel, n]) => Number(document.querySelector(sel).textContent.replace(/,/g, '')) > n",
         arg=[KPI.format("closed"), closed_before], timeout=45000)
     assert await kpi_value(command, "reported") == reported_before + 1

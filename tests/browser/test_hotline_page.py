@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 
-from browser_support import DESKTOP, open_page, screenshot, user
+from browser_support import DESKTOP, open_page, screenshot, user, wait_until
 
 ADDRESS = "上城区湖滨街道东坡路3号"  # in addresses.csv: geocodes inside 湖滨街道
 
@@ -74,7 +74,7 @@ async def test_ticket_with_suggested_address_preview_and_save(server, browser):
     operator = await client_as(server, user(server, "operator")["username"])
     status, expected = await operator.get(f"/api/route?lng={lng}&lat={lat}&category=H-complaint&source=hotline")
     assert status == 200
-    await page.wait_for_function(
+    await wait_until(page, 
         "name => document.querySelector('#route-department').textContent.includes(name)", arg=expected["department"]["name"])
     assert "湖滨街道" in await page.inner_text("#route-jurisdiction")
     assert (await page.inner_text("#route-reason")).strip() not in ("", "—")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import struct
 import zlib
 
-from browser_support import DESKTOP, PHONE, open_page, screenshot, user
+from browser_support import DESKTOP, PHONE, open_page, screenshot, user, wait_until
 from dispatch.domain import utcnow
 from support import login_as
 
@@ -145,7 +145,7 @@ async def test_report_with_route_preview_and_photo(server, browser):
     await screenshot(page, "report-mine")
     await item.click()
     await page.wait_for_selector(".case-detail .timeline-item")
-    await page.wait_for_function("document.querySelector('.case-detail .photo-thumb img').naturalWidth > 0")
+    await wait_until(page, "document.querySelector('.case-detail .photo-thumb img').naturalWidth > 0")
     await screenshot(page, "report-detail")
     guard.assert_clean(allow_console=("status of 422",))
 
@@ -237,7 +237,7 @@ async def test_check_tasks_pass_and_rework(server, browser):
     assert await page.text_content("#badge-check") == "2"
     text = await task.text_content()
     assert "彩钢棚已拆除，现场已清理" in text and "湖滨街道办事处" in text
-    await page.wait_for_function(
+    await wait_until(page, 
         f"document.querySelector(\".check-task[data-case-id='{first['id']}'] .feedback img\").naturalWidth > 0")
     await screenshot(page, "report-check")
 
