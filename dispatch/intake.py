@@ -189,7 +189,7 @@ class Intake:
             "history": [],
         }
         case["history"].append(chain_entry(case["history"], {
-            "at": now, "by": user.username, "action": "report", "from": None, "to": "reported",
+            "at": now, "by": user.username, "by_name": user.name or user.username, "action": "report", "from": None, "to": "reported",
             "note": "网格上报" if fields["source"] == "grid" else f"{fields['channel']} 热线登记",
         }))
         if category.auto_dispatch and decision and decision.department:

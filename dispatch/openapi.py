@@ -83,7 +83,7 @@ CASE = obj(
         "reporters": {"type": "array", "items": STRING},
         "created_by": STRING, "created_at": STRING, "updated_at": STRING, "version": INT,
         "distance_m": INT,
-        "history": {"type": "array", "items": obj({"at": STRING, "by": STRING, "action": STRING,
+        "history": {"type": "array", "items": obj({"at": STRING, "by": STRING, "by_name": STRING, "action": STRING,
                                                    "from": NSTRING, "to": NSTRING, "note": NSTRING},
                                                   ("at", "by", "action"))},
     },

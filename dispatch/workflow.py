@@ -210,8 +210,8 @@ class Workflow:
         await transition.apply(act)
 
         entry = chain_entry(case["history"], {
-            "at": now, "by": user.username, "action": action, "from": case["status"], "to": act.target,
-            "note": note, **entry_fields(fields), **act.record,
+            "at": now, "by": user.username, "by_name": user.name or user.username, "action": action,
+            "from": case["status"], "to": act.target, "note": note, **entry_fields(fields), **act.record,
         })
         updated = await ctx.cases.update(case_id, case["version"], act.update_document(entry))
         if updated is None:

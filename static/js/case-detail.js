@@ -235,7 +235,8 @@ function historyEntry(entry, caseDoc) {
   if (entry.action === "report") name = caseDoc.source === "hotline" ? "登记" : "上报";
   if (entry.action === "check" && caseDoc.source === "hotline") name = "回访";
   if (entry.action === "escalate") name = entry.level || entry.escalated_to ? "上报上级" : "吹哨";
-  const who = entry.by === "system" ? "系统" : entry.by;
+  // People by name (as they were when they acted); older entries only carry the username.
+  const who = entry.by === "system" ? "系统" : entry.by_name || entry.by;
   const kind = { warn: "warning", overdue: "overdue", return: "overdue", supervise: "overdue" }[entry.action] || "";
   const change = entry.from && entry.to && entry.from !== entry.to
     ? el("span", { class: "tl-change" }, `${STATUS_NAMES[entry.from] || entry.from} → ${STATUS_NAMES[entry.to] || entry.to}`)

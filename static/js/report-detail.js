@@ -2,7 +2,7 @@
 import { STATUS_NAMES, api, el, formatTime } from "./api.js";
 import { ACTION_NAMES, deadlineBadge, departmentOf, loadingState, openSheet, photoStrip, placeOf, statusTag } from "./report-common.js";
 
-const who = (by, me) => (by === "system" ? "系统" : by === me.user.username ? "我" : by);
+const who = (entry, me) => (entry.by === "system" ? "系统" : entry.by === me.user.username ? "我" : entry.by_name || entry.by);
 
 function fact(label, value) {
   if (value === null || value === undefined || value === "") return null;
@@ -16,7 +16,7 @@ function timeline(c, me) {
       el("span", { class: "timeline-action" }, ACTION_NAMES[h.action] || h.action),
       h.to && h.from !== h.to ? el("span", { class: "timeline-status" }, `→ ${STATUS_NAMES[h.to] || h.to}`) : null,
       el("time", { class: "timeline-time", datetime: h.at }, formatTime(h.at))),
-    el("div", { class: "timeline-by muted" }, who(h.by, me)),
+    el("div", { class: "timeline-by muted" }, who(h, me)),
     h.result ? el("p", { class: "timeline-note" }, h.result) : null,
     h.note ? el("p", { class: "timeline-note" }, h.note) : null,
     h.action === "check" && h.passed !== undefined ? el("p", { class: `timeline-note ${h.passed ? "ok-text" : "bad-text"}` }, h.passed ? "核查通过" : "核查不通过，退回返工") : null,
