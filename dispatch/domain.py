@@ -62,7 +62,11 @@ _NOT_TEXT = frozenset({"id", "_id", "number", "hash", "prev", "photos", "by", "a
 
 def mask_text(text: str, caller: dict | None = None) -> str:
     """Free text with the caller's own name and phone, and any mobile number, masked."""
-    for value, masked in _caller_secrets(caller):
+    return _mask_with(text, _caller_secrets(caller))
+
+
+def _mask_with(text: str, secrets: list[tuple[str, str]]) -> str:
+    for value, masked in secrets:
         if value in text:
             text = text.replace(value, masked)
     return _MOBILE.sub(r"\1****\2", text)
@@ -77,16 +81,6 @@ def _caller_secrets(caller: dict | None) -> list[tuple[str, str]]:
     return out
 
 
-def _mask_free_text(value, caller: dict | None):
-    if isinstance(value, str):
-        return mask_text(value, caller)
-    if isinstance(value, dict):
-        return {k: (v if k in _NOT_TEXT else _mask_free_text(v, caller)) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_mask_free_text(v, caller) for v in value]
-    return value
-
-
 def may_see_caller(user: User | None, case: dict) -> bool:
     """Only the operator who took the call, and admins, see the caller unmasked."""
     if user is None:
@@ -96,28 +90,32 @@ def may_see_caller(user: User | None, case: dict) -> bool:
     return user.role == "operator" and case.get("created_by") == user.username
 
 
-def _iso(value, tz: ZoneInfo):
+def _render(value, tz: ZoneInfo, secrets: list[tuple[str, str]] | None):
+    """One walk over a stored value: datetimes to ISO in the city's zone and, when `secrets` is
+    given (the reader may not see the caller), free text masked; identifiers are left alone."""
     if isinstance(value, datetime):
         if value.tzinfo is None:
             value = value.replace(tzinfo=timezone.utc)
         return value.astimezone(tz).isoformat(timespec="seconds")
+    if isinstance(value, str):
+        return _mask_with(value, secrets) if secrets is not None else value
     if isinstance(value, dict):
-        return {k: _iso(v, tz) for k, v in value.items()}
+        return {k: _render(v, tz, None if k in _NOT_TEXT else secrets) for k, v in value.items()}
     if isinstance(value, list):
-        return [_iso(v, tz) for v in value]
+        return [_render(v, tz, secrets) for v in value]
     return value
 
 
 def to_api(case: dict, user: User | None, tz: ZoneInfo) -> dict:
-    out = {k: v for k, v in case.items() if k not in _INTERNAL}
-    out = {"id": case["_id"], **out}
-    if not may_see_caller(user, case):
-        caller = case.get("caller")
-        # Free text too: an operator may have typed the caller's number into the description.
-        out = _mask_free_text(out, caller)
-        if caller:
-            out["caller"] = {"name": mask_name(caller.get("name")), "phone": mask_phone(caller.get("phone"))}
-    return _iso(out, tz)
+    out = {"id": case["_id"], **{k: v for k, v in case.items() if k not in _INTERNAL}}
+    if may_see_caller(user, case):
+        return _render(out, tz, None)
+    caller = case.get("caller")
+    # Free text too: an operator may have typed the caller's number into the description.
+    out = _render(out, tz, _caller_secrets(caller))
+    if caller:
+        out["caller"] = {"name": mask_name(caller.get("name")), "phone": mask_phone(caller.get("phone"))}
+    return out
 
 
 FEATURE_PROPERTIES = (
@@ -142,5 +140,5 @@ def to_feature(case: dict, user: User | None, tz: ZoneInfo) -> dict:
         "type": "Feature",
         "id": case["_id"],
         "geometry": case.get("location"),
-        "properties": _iso(props, tz),
+        "properties": _render(props, tz, None),
     }
