@@ -16,7 +16,7 @@ Two layers, both decided here and nowhere else:
 from __future__ import annotations
 
 from dispatch.auth import ROLES, User
-from dispatch.errors import ApiError, forbidden, not_found, unauthorized
+from dispatch.errors import ApiError, forbidden, not_found, unauthorized, unprocessable
 
 # -- permissions -----------------------------------------------------------------------------
 
@@ -163,3 +163,14 @@ def action_refusal(user: User, case: dict, city_id: str, roles, link: str = ASSI
 
 def may_act(user: User, case: dict, city_id: str, roles, link: str = ASSIGNED) -> bool:
     return action_refusal(user, case, city_id, roles, link) is None
+
+
+def report_scope(user: User, city, requested: str | None) -> str:
+    """The jurisdiction a KPI report may cover: the requested one if it lies inside the user's
+    own scope (admins: any), else 403; an unknown id is 422."""
+    scope = requested or user.scope
+    if scope != city.id and scope not in city.jurisdictions:
+        raise unprocessable(f"未知的辖区 {scope}", code="unknown_scope", field="scope")
+    if user.role != "admin" and user.scope not in city.ancestors(scope):
+        raise forbidden("只能查看本辖区范围内的统计", code="scope_forbidden")
+    return scope

@@ -328,7 +328,7 @@ def category_sign_deadline(categories: dict, calendar) -> Callable[[dict, dateti
 
 def case_facts(timeline: CaseTimeline, period: Period, now: datetime, calendar, sign_deadline):
     """(tally key, amount, instant) for everything one case contributes to the period."""
-    case, entries = timeline.case, timeline.entries
+    case = timeline.case
     status = case.get("status")
     created = _utc(case.get("created_at"))
 

@@ -13,27 +13,16 @@ from datetime import datetime, timezone
 
 from dispatch import stats
 from dispatch import validation as v
-from dispatch.auth import User
-from dispatch.errors import bad_request, forbidden, unprocessable
+from dispatch.errors import bad_request
 from dispatch.handlers.base import BaseHandler
-from dispatch.policy import case_read_filter
-
-def allowed_scope(user: User, city, requested: str | None) -> str:
-    """The scope to report on: the requested one if it lies inside the user's own scope."""
-    scope = requested or user.scope
-    if scope != city.id and scope not in city.jurisdictions:
-        raise unprocessable(f"未知的辖区 {scope}", code="unknown_scope", field="scope")
-    if user.role != "admin" and user.scope not in city.ancestors(scope):
-        raise forbidden("只能查看本辖区范围内的统计", code="scope_forbidden")
-    return scope
-
+from dispatch.policy import case_read_filter, report_scope
 
 class StatsMixin:
     async def report(self) -> dict:
         user = self.require_user()  # roles: ("stats", "read") in dispatch.policy
         ctx = self.ctx
         arg = lambda name: self.get_query_argument(name, None)  # noqa: E731
-        scope = allowed_scope(user, ctx.city, v.text({"scope": arg("scope")}, "scope", max_len=64) or None)
+        scope = report_scope(user, ctx.city, v.text({"scope": arg("scope")}, "scope", max_len=64) or None)
         group_by = v.choice({"group_by": arg("group_by")}, "group_by", stats.GROUP_BY, default="department")
         top = v.query_int(arg("top"), "top", default=stats.DEFAULT_TOP, low=0, high=500)
         now = datetime.now(timezone.utc)

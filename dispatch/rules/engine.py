@@ -47,7 +47,6 @@ from numbers import Real
 from zoneinfo import ZoneInfo
 
 import numpy as np
-import shapely
 
 from geo.jurisdictions import JurisdictionIndex
 from geo.package import SOURCES, City, Rule
