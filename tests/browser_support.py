@@ -85,3 +85,25 @@ async def wait_until(page, expression: str, arg=None, timeout: float = 30000) ->
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} ms waiting for: {expression}")
         await asyncio.sleep(0.1)
+
+
+async def wait_for(predicate, timeout: float = 10.0):
+    """Poll an async predicate (e.g. a store lookup) until it returns something truthy."""
+    import asyncio
+
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        value = await predicate()
+        if value:
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.1)
+
+
+async def client_as(server, username: str):
+    """An API client on the test server logged in as one of the city's bootstrap accounts."""
+    account = next(u for u in server.ctx.city.users if u["username"] == username)
+    client = server.as_user()
+    await client.login(account["username"], str(account["password"]))
+    return client

@@ -4,32 +4,13 @@ page is open appearing without reload, and 退单 with a reason."""
 
 from __future__ import annotations
 
-import asyncio
 import struct
 import zlib
 
-from browser_support import DESKTOP, open_page, screenshot, user, wait_until
+from browser_support import DESKTOP, client_as, open_page, screenshot, user, wait_for, wait_until
 
 DEPARTMENT = "s330102001-office"  # 上城区湖滨街道办事处 (departments.yaml)
 ADDRESS = "上城区湖滨街道东坡路3号"
-
-
-async def wait_for(predicate, timeout=10.0):
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        value = await predicate()
-        if value:
-            return value
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.1)
-
-
-async def client_as(server, username: str):
-    account = next(u for u in server.ctx.city.users if u["username"] == username)
-    client = server.as_user()
-    await client.login(account["username"], str(account["password"]))
-    return client
 
 
 async def dispatched_case(server, content: str) -> dict:

@@ -4,30 +4,9 @@ routing preview, save; 并案 into a similar open case nearby; 即时办结 of a
 
 from __future__ import annotations
 
-import asyncio
-
-from browser_support import DESKTOP, open_page, screenshot, user, wait_until
+from browser_support import DESKTOP, client_as, open_page, screenshot, user, wait_until
 
 ADDRESS = "上城区湖滨街道东坡路3号"  # in addresses.csv: geocodes inside 湖滨街道
-
-
-async def wait_for(predicate, timeout=10.0):
-    """Poll an async predicate until it returns something truthy."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        value = await predicate()
-        if value:
-            return value
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.1)
-
-
-async def client_as(server, username: str):
-    account = next(u for u in server.ctx.city.users if u["username"] == username)
-    client = server.as_user()
-    await client.login(account["username"], str(account["password"]))
-    return client
 
 
 async def case_by_number(server, number: str) -> dict | None:
