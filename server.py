@@ -12,8 +12,8 @@ import tornado.httpserver
 
 from dispatch.app import make_app
 from dispatch.config import ConfigError, load_config
-from dispatch.scheduler import start_scheduler, stop_scheduler
-from dispatch.simulator import start_simulator, stop_simulator
+from dispatch.sweep.scheduler import start_scheduler, stop_scheduler
+from dispatch.demo.simulator import start_simulator, stop_simulator
 from geo.package import CityPackageError
 
 log = logging.getLogger("server")
@@ -59,7 +59,7 @@ async def serve(config: dict, simulate: bool = False) -> None:
              len(ctx.city.departments), len(ctx.city.categories))
     log.info("存储: %s", ctx.storage.description)
     log.info("服务已启动: http://%s:%d", host, port)
-    simulation = await start_simulator(ctx) if simulate else None  # demo traffic (dispatch/simulator.py)
+    simulation = await start_simulator(ctx) if simulate else None  # demo traffic (dispatch/demo/simulator.py)
     ctx.scheduler = start_scheduler(ctx)  # deadline sweep + daily KPI snapshot (None if disabled)
     await stop.wait()
     server.stop()

@@ -37,12 +37,12 @@ sys.path.insert(0, str(ROOT))
 import mongomock_ng.collection  # noqa: E402
 
 from dispatch.app import build_context  # noqa: E402
-from dispatch.audit import chain_entry  # noqa: E402
+from dispatch.workflow.audit import chain_entry  # noqa: E402
 from dispatch.config import load_config  # noqa: E402
 from dispatch.domain import scope_path  # noqa: E402
-from dispatch.storage import new_case_id  # noqa: E402
-from dispatch.sweep import run_sweep, thresholds  # noqa: E402
-from dispatch.workflow import STAGE_OF_STATUS  # noqa: E402
+from dispatch.store.storage import new_case_id  # noqa: E402
+from dispatch.sweep.sweeper import run_sweep, thresholds  # noqa: E402
+from dispatch.workflow.service import STAGE_OF_STATUS  # noqa: E402
 
 DOCS = ROOT / "docs" / "PERFORMANCE.md"
 SECTION = "## Deadline sweep"
@@ -291,7 +291,7 @@ def report(r: dict) -> str:
         "first in batches, so a sweep with nothing due is one index probe whatever the number of open "
         "cases, and a sweep's cost is the crossing cases times the per-case cost above. On MongoDB the "
         "B-tree index answers the range; the embedded engine keeps an equivalent ordered index "
-        "(`OrderedIndex` in `dispatch/storage.py`, a sorted list maintained on every write) because "
+        "(`OrderedIndex` in `dispatch/store/storage.py`, a sorted list maintained on every write) because "
         "mongomock itself scans every document (the full-scan row). The per-case cost in (b) is mostly "
         "mongomock copying the case document (the sweep reads a projection: no history but the last "
         "entry); the sweep yields to the event loop after every case, so requests are never held up for "

@@ -9,19 +9,19 @@ from zoneinfo import ZoneInfo
 
 import tornado.web
 
-from dispatch.auth import Sessions, TokenSigner, bootstrap_users, demo_passwords_refused, hash_password
-from dispatch.deadlines import BusinessCalendar
-from dispatch.events import EventBus
+from dispatch.access.auth import Sessions, TokenSigner, bootstrap_users, demo_passwords_refused, hash_password
+from dispatch.workflow.deadlines import BusinessCalendar
+from dispatch.live.events import EventBus
 from dispatch.handlers import routes
 from dispatch.handlers.base import NotFoundHandler
-from dispatch.intake import Intake
-from dispatch.live import LiveHub
+from dispatch.intake.service import Intake
+from dispatch.live.hub import LiveHub
 from dispatch.rules import Router
-from dispatch.storage import (
+from dispatch.store.storage import (
     AttachmentStore, AuditStore, CaseStore, RevokedTokenStore, Storage, UserStore, open_storage,
 )
-from dispatch.throttle import LoginThrottle, RateLimit
-from dispatch.workflow import Workflow
+from dispatch.access.throttle import LoginThrottle, RateLimit
+from dispatch.workflow.service import Workflow
 from geo.package import City, load_city
 
 log = logging.getLogger(__name__)

@@ -6,7 +6,7 @@ import re
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
-from dispatch.auth import User
+from dispatch.access.auth import User
 
 LEVELS = ("district", "street", "community", "grid")
 

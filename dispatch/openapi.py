@@ -3,7 +3,7 @@
 The description is declarative: `OPERATIONS` lists every operation with the permission its
 handler declares, its parameters, body and responses; `document()` assembles them with the
 shared schemas. The action bodies are derived from the closed loop's own table
-(`dispatch.transitions.TABLE`), so they cannot drift from it. tests/test_openapi.py checks that
+(`dispatch.workflow.transitions.TABLE`), so they cannot drift from it. tests/test_openapi.py checks that
 every route of `dispatch.handlers.routes()` and every method it implements is described here
 with the same permission, and runs schemathesis against the document.
 """
@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from dispatch.auth import ROLES
+from dispatch.access.auth import ROLES
 from dispatch.domain import CHANNELS, SOURCES, STATUSES, TICKET_TYPES
-from dispatch.policy import PERMISSIONS, PUBLIC
-from dispatch.transitions import TABLE
+from dispatch.access.policy import PERMISSIONS, PUBLIC
+from dispatch.workflow.transitions import TABLE
 
 LEVELS = ("district", "street", "community", "grid")
 CASE_ID = {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"}

@@ -368,8 +368,8 @@ def _check_duration(value: Any) -> str | None:
     if not isinstance(value, str):
         return f"duration must be a string like '4wh', got {value!r}"
     try:
-        from dispatch.deadlines import parse_duration  # owned by the deadlines module
-    except ImportError:  # pragma: no cover - only before dispatch/deadlines.py exists
+        from dispatch.workflow.deadlines import parse_duration  # owned by the deadlines module
+    except ImportError:  # pragma: no cover - only before dispatch/workflow/deadlines.py exists
         parse_duration = None
     if parse_duration is not None:
         try:

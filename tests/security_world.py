@@ -35,7 +35,7 @@ EXTRA_USERS = [
 PHONE_A, NAME_A = "13812345678", "张三丰"
 PHONE_B, NAME_B = "13900001111", "李四"
 
-# Who sees which of the four cases: the rule of dispatch.policy written out by hand.
+# Who sees which of the four cases: the rule of dispatch.access.policy written out by hand.
 VISIBLE = {
     "admin": {"cA", "cB", "cG", "cO"},
     "op1": {"cA", "cB", "cG", "cO"},

@@ -11,7 +11,7 @@ import tornado.httpclient
 import tornado.httpserver
 
 from dispatch.app import make_app
-from dispatch.auth import hash_password
+from dispatch.access.auth import hash_password
 from dispatch.config import load_config
 from dispatch.rules import Router
 from geo.package import load_city

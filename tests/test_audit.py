@@ -12,7 +12,7 @@ from datetime import timedelta
 import pytest
 
 import dispatch.handlers.audit as audit_handler
-from dispatch.audit import verify_chain
+from dispatch.workflow.audit import verify_chain
 from test_workflow import B_POINT, World, city_dir, world  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.asyncio

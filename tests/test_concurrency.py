@@ -13,7 +13,7 @@ from collections import Counter
 import pytest
 import tornado.httpclient
 
-from dispatch.audit import verify_chain
+from dispatch.workflow.audit import verify_chain
 from test_workflow import World, city_dir, world  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.asyncio

@@ -25,7 +25,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dispatch.deadlines import (
+from dispatch.workflow.deadlines import (
     NATURAL,
     WORKING,
     BusinessCalendar,
@@ -243,7 +243,7 @@ def test_urgent_natural_limits_run_through_nights_and_holidays(cal):
 
 
 def test_uncovered_year_falls_back_to_weekdays_and_warns_once(cal, caplog):
-    caplog.set_level(logging.WARNING, logger="dispatch.deadlines")
+    caplog.set_level(logging.WARNING, logger="dispatch.workflow.deadlines")
     # 2027-01-01 is a Friday: without data it is an ordinary weekday.
     assert cal.is_workday(date(2027, 1, 1))
     assert not cal.is_workday(date(2027, 1, 2))  # Saturday
@@ -259,7 +259,7 @@ def test_uncovered_year_falls_back_to_weekdays_and_warns_once(cal, caplog):
 
 
 def test_years_before_the_library_also_fall_back(caplog):
-    caplog.set_level(logging.WARNING, logger="dispatch.deadlines")
+    caplog.set_level(logging.WARNING, logger="dispatch.workflow.deadlines")
     cal = BusinessCalendar()
     assert cal.is_workday(date(2003, 1, 1))  # Wednesday
     assert not cal.is_workday(date(2003, 1, 4))  # Saturday
@@ -286,7 +286,7 @@ def test_city_overrides_take_precedence():
 
 
 def test_override_only_does_not_warn(caplog):
-    caplog.set_level(logging.WARNING, logger="dispatch.deadlines")
+    caplog.set_level(logging.WARNING, logger="dispatch.workflow.deadlines")
     cal = BusinessCalendar(holidays=["2028-06-01"])
     assert not cal.is_workday(date(2028, 6, 1))
     assert not caplog.records

@@ -7,7 +7,7 @@ import re
 import geojson
 import pytest
 
-from dispatch.audit import verify_chain
+from dispatch.workflow.audit import verify_chain
 from support import login_as, user_of
 
 pytestmark = pytest.mark.asyncio

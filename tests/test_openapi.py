@@ -27,7 +27,7 @@ from schemathesis.specs.openapi.checks import (
 
 from dispatch.handlers import routes
 from dispatch.openapi import OPERATIONS, document
-from dispatch.policy import PERMISSIONS
+from dispatch.access.policy import PERMISSIONS
 
 MAX_EXAMPLES = 20
 

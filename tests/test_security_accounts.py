@@ -13,14 +13,14 @@ import tornado.httpclient
 import tornado.websocket
 
 import dispatch.app
-from dispatch import admin_cli
-from dispatch.auth import (
+from dispatch.tools import admin_cli
+from dispatch.access.auth import (
     Accounts, TokenSigner, bootstrap_users, check_password, demo_passwords_refused, hash_password,
     password_problem,
 )
 from dispatch.errors import ApiError
-from dispatch.storage import UserStore, open_storage
-from dispatch.throttle import Backoff, LoginThrottle, RateLimit
+from dispatch.store.storage import UserStore, open_storage
+from dispatch.access.throttle import Backoff, LoginThrottle, RateLimit
 from security_world import close_world, make_world
 from support import cached_hash, loaded_city
 

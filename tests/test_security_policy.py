@@ -18,8 +18,8 @@ import tornado.websocket
 
 from dispatch.handlers import routes
 from dispatch.handlers.base import BaseHandler
-from dispatch.policy import PERMISSIONS, PUBLIC, authorize, can_read_case, case_read_filter, permitted
-from dispatch.auth import ROLES, User
+from dispatch.access.policy import PERMISSIONS, PUBLIC, authorize, can_read_case, case_read_filter, permitted
+from dispatch.access.auth import ROLES, User
 from dispatch.errors import ApiError
 from security_world import B, B1, CITY_ID, VISIBLE, close_world, make_world
 
@@ -44,7 +44,7 @@ def test_every_handler_declares_a_known_permission_for_every_method_it_serves():
         assert isinstance(access, dict), f"{handler.__name__} declares no `access`"
         for method in methods:
             assert method in access, f"{handler.__name__}.{method.lower()} has no declared (resource, action)"
-            assert access[method] in PERMISSIONS, f"{handler.__name__}: {access[method]} not in dispatch.policy"
+            assert access[method] in PERMISSIONS, f"{handler.__name__}: {access[method]} not in dispatch.access.policy"
             seen += 1
         assert set(access) <= set(methods), f"{handler.__name__} declares methods it does not serve"
     assert seen >= 30

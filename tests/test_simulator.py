@@ -9,11 +9,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-import dispatch.intake as intake_module
-from dispatch.audit import verify_chain
+import dispatch.intake.service as intake_module
+from dispatch.workflow.audit import verify_chain
 from dispatch.config import ConfigError
 from dispatch.domain import OPEN_STATUSES
-from dispatch.simulator import Simulator, SimClock, start_simulator, stop_simulator
+from dispatch.demo.simulator import Simulator, SimClock, start_simulator, stop_simulator
 from support import DEMO_CITY, start_server
 
 # A Tuesday (a working day), early morning: the day's rhythm starts slow and picks up.

@@ -18,9 +18,9 @@ import pytest
 from openpyxl import load_workbook
 
 from support import start_server
-from dispatch import stats
-from dispatch.audit import chain_entry
-from dispatch.deadlines import BusinessCalendar
+from dispatch.kpi import stats
+from dispatch.workflow.audit import chain_entry
+from dispatch.workflow.deadlines import BusinessCalendar
 from dispatch.domain import scope_path
 from small_city import A, A1, A1A, A2, B, B1, CITY_ID, small_city_data, write_small_city
 

@@ -19,13 +19,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dispatch.audit import verify_chain
+from dispatch.workflow.audit import verify_chain
 from dispatch.config import ConfigError
-from dispatch.events import EventBus
-from dispatch.scheduler import Jobs, start_scheduler, stop_scheduler
-from dispatch.storage import EmbeddedClient
-from dispatch.escalation import escalation_target
-from dispatch.sweep import human_duration, run_sweep, thresholds
+from dispatch.live.events import EventBus
+from dispatch.sweep.scheduler import Jobs, start_scheduler, stop_scheduler
+from dispatch.store.storage import EmbeddedClient
+from dispatch.workflow.escalation import escalation_target
+from dispatch.sweep.sweeper import human_duration, run_sweep, thresholds
 
 TZ = ZoneInfo("Asia/Shanghai")
 RIVER_POINT = [110.0025, 20.0076]  # next to the small city's river: routed to 甲区林水局 (A-water)
@@ -386,12 +386,12 @@ async def test_daily_snapshot_is_skipped_without_stats(small, monkeypatch):
     async def snapshot_day(ctx, day):
         calls.append(day)
 
-    fake = type(sys)("dispatch.stats")
+    fake = type(sys)("dispatch.kpi.stats")
     fake.snapshot_day = snapshot_day
-    monkeypatch.setitem(sys.modules, "dispatch.stats", fake)
+    monkeypatch.setitem(sys.modules, "dispatch.kpi.stats", fake)
     await jobs.daily_snapshot()
     assert calls == [(datetime.now(small.ctx.tz) - timedelta(days=1)).date()]
-    monkeypatch.setitem(sys.modules, "dispatch.stats", None)  # import fails: a log line, no error
+    monkeypatch.setitem(sys.modules, "dispatch.kpi.stats", None)  # import fails: a log line, no error
     await jobs.daily_snapshot()
     assert len(calls) == 1
 

@@ -15,8 +15,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from support import start_server
-from dispatch.audit import verify_chain
-from dispatch.deadlines import Duration
+from dispatch.workflow.audit import verify_chain
+from dispatch.workflow.deadlines import Duration
 from small_city import A1, A1A, A, CITY_ID, G1, small_city_data, write_small_city
 
 pytestmark = pytest.mark.asyncio
@@ -843,7 +843,7 @@ async def test_allowed_actions_follow_role_and_state(world):
     case = await world.report()
     doc = await world.stored(case["id"])
     workflow = world.ctx.workflow
-    from dispatch.auth import User
+    from dispatch.access.auth import User
 
     dispatcher = User("disp-a", "dispatcher", A)
     worker = User("gw1", "grid_worker", G1)

@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 from dispatch import validation as v
-from dispatch.auth import Accounts, account_view
+from dispatch.access.auth import Accounts, account_view
 from dispatch.domain import utcnow
 from dispatch.errors import bad_request, conflict
 from dispatch.handlers.base import BaseHandler

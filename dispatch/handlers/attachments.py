@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import hashlib
 
-from dispatch.attachments import MAX_BYTES, check_upload
+from dispatch.intake.attachments import MAX_BYTES, check_upload
 from dispatch.domain import utcnow
 from dispatch.errors import not_found
 from dispatch.handlers.base import BaseHandler
-from dispatch.policy import case_read_filter
-from dispatch.storage import new_case_id
+from dispatch.access.policy import case_read_filter
+from dispatch.store.storage import new_case_id
 
 
 class AttachmentsHandler(BaseHandler):
@@ -19,7 +19,7 @@ class AttachmentsHandler(BaseHandler):
     body_too_large = ("attachment_too_large", "照片过大（上限 {mb} MB）")
 
     async def post(self):
-        user = self.require_user()  # roles: ("attachment", "create") in dispatch.policy
+        user = self.require_user()  # roles: ("attachment", "create") in dispatch.access.policy
         data = self.request.body
         mime = check_upload(data)
         doc = {

@@ -4,10 +4,10 @@
 (admins, commanders and dispatchers only), read in pages so the whole store is never in memory.
 """
 
-from dispatch.audit import verify_chain
+from dispatch.workflow.audit import verify_chain
 from dispatch.errors import not_found
 from dispatch.handlers.base import BaseHandler
-from dispatch.policy import can_read_case, case_read_filter
+from dispatch.access.policy import can_read_case, case_read_filter
 
 PAGE = 500
 

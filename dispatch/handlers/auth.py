@@ -3,7 +3,7 @@
 from tornado.ioloop import IOLoop
 
 from dispatch import validation as v
-from dispatch.auth import SESSION_COOKIE, User, check_password, demo_passwords_refused, is_demo_password
+from dispatch.access.auth import SESSION_COOKIE, User, check_password, demo_passwords_refused, is_demo_password
 from dispatch.errors import ApiError, forbidden, unauthorized
 from dispatch.handlers.base import BaseHandler
 

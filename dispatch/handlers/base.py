@@ -2,8 +2,8 @@
 they may.
 
 Every handler declares what it serves: `access = {"GET": ("case", "read"), ...}` maps each HTTP
-method to a (resource, action) of `dispatch.policy.PERMISSIONS`; `prepare` authenticates the
-caller and asks `dispatch.policy.authorize` before the handler runs. A method without a
+method to a (resource, action) of `dispatch.access.policy.PERMISSIONS`; `prepare` authenticates the
+caller and asks `dispatch.access.policy.authorize` before the handler runs. A method without a
 declaration is refused (fail closed); tests/test_security_policy.py checks that every route
 declares every method it implements.
 """
@@ -16,9 +16,9 @@ from http import HTTPStatus
 
 import tornado.web
 
-from dispatch.auth import SESSION_COOKIE, User
+from dispatch.access.auth import SESSION_COOKIE, User
 from dispatch.errors import ApiError, bad_request, forbidden, unauthorized
-from dispatch.policy import PERMISSIONS, PUBLIC, authorize
+from dispatch.access.policy import PERMISSIONS, PUBLIC, authorize
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ _STATUS_CODES = {
 
 class BaseHandler(tornado.web.RequestHandler):
     user: User | None = None
-    # HTTP method → (resource, action) of dispatch.policy.PERMISSIONS.
+    # HTTP method → (resource, action) of dispatch.access.policy.PERMISSIONS.
     access: dict[str, tuple[str, str]] = {}
     # Largest request body (bytes); None: `server.max_body_bytes` from the configuration.
     body_limit: int | None = None

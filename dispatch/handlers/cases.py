@@ -12,7 +12,7 @@ from dispatch import validation as v
 from dispatch.domain import OPEN_STATUSES, SOURCES, STATUSES, to_api, to_feature
 from dispatch.errors import bad_request, not_found
 from dispatch.handlers.base import BaseHandler
-from dispatch.policy import can_read_case, case_read_filter
+from dispatch.access.policy import can_read_case, case_read_filter
 
 SORT = [("created_at", -1), ("_id", -1)]
 

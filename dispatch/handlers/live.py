@@ -12,8 +12,8 @@ import logging
 import tornado.websocket
 from tornado.ioloop import IOLoop
 
-from dispatch.auth import SESSION_COOKIE, User
-from dispatch.policy import permitted
+from dispatch.access.auth import SESSION_COOKIE, User
+from dispatch.access.policy import permitted
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +21,7 @@ AUTH_TIMEOUT_SECONDS = 10
 
 
 class LiveHandler(tornado.websocket.WebSocketHandler):
-    access = {"GET": ("live", "subscribe")}  # checked through dispatch.policy like every handler
+    access = {"GET": ("live", "subscribe")}  # checked through dispatch.access.policy like every handler
     subscriber = None
     user: User | None = None
 

@@ -11,7 +11,7 @@ from urllib.parse import quote, urlsplit
 
 import tornado.web
 
-from dispatch.auth import SESSION_COOKIE
+from dispatch.access.auth import SESSION_COOKIE
 
 STATIC = Path(__file__).resolve().parent.parent.parent / "static"
 

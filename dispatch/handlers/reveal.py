@@ -1,7 +1,7 @@
 """POST /api/cases/{id}/reveal `{reason}` — the caller's name and phone, unmasked, on purpose.
 
 Everyone but the operator who took the call and admins sees `张*` / `138****5678`. Those whom
-`dispatch.policy` allows (("caller", "reveal"): operators for the 回访 callback, dispatchers,
+`dispatch.access.policy` allows (("caller", "reveal"): operators for the 回访 callback, dispatchers,
 admins) may ask for the real values for a case they can read, giving a reason. Every reveal is
 recorded in the `reveals` audit collection (who, when, which case, why, from which address),
 and each user may reveal at most `auth.reveals_per_hour` callers per hour, so that an account
@@ -14,7 +14,7 @@ from dispatch import validation as v
 from dispatch.domain import utcnow
 from dispatch.errors import ApiError, not_found
 from dispatch.handlers.base import BaseHandler
-from dispatch.policy import can_read_case
+from dispatch.access.policy import can_read_case
 
 
 class RevealHandler(BaseHandler):

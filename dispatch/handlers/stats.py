@@ -11,15 +11,15 @@ import csv
 import io
 from datetime import datetime, timezone
 
-from dispatch import stats
+from dispatch.kpi import stats
 from dispatch import validation as v
 from dispatch.errors import bad_request
 from dispatch.handlers.base import BaseHandler
-from dispatch.policy import case_read_filter, report_scope
+from dispatch.access.policy import case_read_filter, report_scope
 
 class StatsMixin:
     async def report(self) -> dict:
-        user = self.require_user()  # roles: ("stats", "read") in dispatch.policy
+        user = self.require_user()  # roles: ("stats", "read") in dispatch.access.policy
         ctx = self.ctx
         arg = lambda name: self.get_query_argument(name, None)  # noqa: E731
         scope = report_scope(user, ctx.city, v.text({"scope": arg("scope")}, "scope", max_len=64) or None)

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from browser_support import open_page, screenshot, user, wait_until
 from dispatch.domain import utcnow
-from dispatch.simulator import SimClock, Simulator
+from dispatch.demo.simulator import SimClock, Simulator
 
 WIDE = {"width": 1920, "height": 1080}
 HUBIN = [120.1608, 30.2585]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 
 from browser_support import DESKTOP, PHONE, open_page, screenshot, user, wait_until
-from dispatch.audit import verify_chain
+from dispatch.workflow.audit import verify_chain
 
 WIDE = {"width": 1920, "height": 1080}
 DEPARTMENT = "s330102001-office"  # 上城区湖滨街道办事处 (dept_hubin)

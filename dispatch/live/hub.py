@@ -14,9 +14,9 @@ import logging
 from dataclasses import dataclass, field
 from typing import Callable
 
-from dispatch.auth import User
+from dispatch.access.auth import User
 from dispatch.domain import to_feature
-from dispatch.policy import can_read_case
+from dispatch.access.policy import can_read_case
 
 log = logging.getLogger(__name__)
 

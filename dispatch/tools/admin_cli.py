@@ -1,6 +1,6 @@
 """Account administration from the command line, on the configured MongoDB.
 
-    python -m dispatch.admin_cli [--config config.yaml] [--set k=v] COMMAND ...
+    python -m dispatch.tools.admin_cli [--config config.yaml] [--set k=v] COMMAND ...
 
     create-user USERNAME --role ROLE --scope JURISDICTION [--department ID] [--name NAME]
     reset-password USERNAME
@@ -25,7 +25,7 @@ import asyncio
 import getpass
 import sys
 
-from dispatch.auth import ROLES, Accounts, account_view
+from dispatch.access.auth import ROLES, Accounts, account_view
 from dispatch.config import ConfigError, load_config
 from dispatch.errors import ApiError
 
@@ -38,7 +38,7 @@ EMBEDDED_REFUSAL = (
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m dispatch.admin_cli", description="账号管理（MongoDB 存储）")
+    p = argparse.ArgumentParser(prog="python -m dispatch.tools.admin_cli", description="账号管理（MongoDB 存储）")
     p.add_argument("--config", help="config.yaml 路径（默认: 仓库根目录的 config.yaml）")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="覆盖配置项（可重复）")
     sub = p.add_subparsers(dest="command", required=True)
@@ -101,7 +101,7 @@ async def main_async(argv=None) -> int:
     if not uri.startswith(("mongodb://", "mongodb+srv://")):
         print(EMBEDDED_REFUSAL, file=sys.stderr)
         return 2
-    from dispatch.storage import UserStore, open_storage
+    from dispatch.store.storage import UserStore, open_storage
     from geo.package import load_city
 
     storage = await open_storage(uri, config["storage"]["database"])

@@ -5,8 +5,8 @@ handle, check) runs a clock from the category's limits on the city's business ca
 case stores the stage deadline and the instant at which it turns to warning, so the deadline
 sweep only touches cases whose next instant has come.
 
-`Workflow.act` applies one action of `dispatch.transitions.TABLE`: read the case, check who may
-act (`dispatch.policy`), from which state and with which fields, let the action's effect
+`Workflow.act` applies one action of `dispatch.workflow.transitions.TABLE`: read the case, check who may
+act (`dispatch.access.policy`), from which state and with which fields, let the action's effect
 describe the change, and write it as ONE update guarded by the version that was read, with the
 history entry chained onto the history as read. A lost race is a 409, never a retry: an action
 is applied at most once.
@@ -21,12 +21,12 @@ from __future__ import annotations
 import math
 from datetime import datetime, timezone
 
-from dispatch.audit import chain_entry
-from dispatch.deadlines import NATURAL, Duration
+from dispatch.workflow.audit import chain_entry
+from dispatch.workflow.deadlines import NATURAL, Duration
 from dispatch.domain import utcnow
 from dispatch.errors import bad_request, conflict, not_found
-from dispatch.policy import action_refusal, can_read_case, may_act
-from dispatch.transitions import NOTE, STATUS_NAMES, TABLE, TRANSITIONS, Act, entry_fields
+from dispatch.access.policy import action_refusal, can_read_case, may_act
+from dispatch.workflow.transitions import NOTE, STATUS_NAMES, TABLE, TRANSITIONS, Act, entry_fields
 
 SYSTEM = "system"
 

@@ -55,11 +55,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Callable
 
-from dispatch.auth import User
+from dispatch.access.auth import User
 from dispatch.config import ConfigError
 from dispatch.domain import OPEN_STATUSES, utcnow
 from dispatch.errors import ApiError
-from dispatch.sweep import run_sweep
+from dispatch.sweep.sweeper import run_sweep
 
 log = logging.getLogger(__name__)
 

@@ -10,12 +10,12 @@ import re
 from dataclasses import dataclass
 
 from dispatch import validation as v
-from dispatch.audit import chain_entry
-from dispatch.auth import User
+from dispatch.workflow.audit import chain_entry
+from dispatch.access.auth import User
 from dispatch.domain import CHANNELS, TICKET_TYPES, scope_path, utcnow
 from dispatch.errors import ApiError, bad_request, forbidden, unprocessable
 from dispatch.rules import OutsideCity
-from dispatch.storage import DuplicateCase, intake_case_id, new_case_id
+from dispatch.store.storage import DuplicateCase, intake_case_id, new_case_id
 
 
 @dataclass

@@ -25,11 +25,11 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from dispatch.audit import chain_entry
+from dispatch.workflow.audit import chain_entry
 from dispatch.config import ConfigError
 from dispatch.domain import utcnow
-from dispatch.escalation import escalation_target, jurisdiction_label, jurisdiction_name, level_of
-from dispatch.workflow import STAGE_OF_STATUS, SYSTEM
+from dispatch.workflow.escalation import escalation_target, jurisdiction_label, jurisdiction_name, level_of
+from dispatch.workflow.service import STAGE_OF_STATUS, SYSTEM
 
 log = logging.getLogger(__name__)
 
@@ -164,7 +164,7 @@ def plan_case(ctx, case: dict, now: datetime) -> tuple[dict, list[str]]:
         history.append(entry)
         entries.append(entry)
         actions.append(step.action)
-        # The same records the manual 督办 / 上报 actions keep (dispatch/transitions.py).
+        # The same records the manual 督办 / 上报 actions keep (dispatch/workflow/transitions.py).
         if step.action == SUPERVISE:
             pushes["supervisions"] = {"at": now, "by": SYSTEM, "note": note}
         elif step.action == ESCALATE:

@@ -229,7 +229,7 @@ async def bootstrap_users(users_store, city, hasher=hash_password, refuse_demo: 
         if city.users:
             log.warning(
                 "存储为 MongoDB: 拒绝用 users.yaml 中公开的演示密码创建 %d 个账号（%s）。请用 "
-                "`python -m dispatch.admin_cli create-user` 创建账号，或在 config.yaml 设置 "
+                "`python -m dispatch.tools.admin_cli create-user` 创建账号，或在 config.yaml 设置 "
                 "auth.allow_demo_passwords: true（仅限演示）",
                 len(city.users), ", ".join(str(u["username"]) for u in city.users),
             )

@@ -27,7 +27,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from typing import Callable, Iterable
 
 from dispatch.domain import OPEN_STATUSES, STATUSES
-from dispatch.storage import StatsStore
+from dispatch.store.storage import StatsStore
 
 log = logging.getLogger(__name__)
 
@@ -585,7 +585,7 @@ async def compute(ctx, *, base_filter: dict, scope: str, period: Period, group_b
                   department: str | None = None, top: int = DEFAULT_TOP, now: datetime | None = None) -> dict:
     """The KPI report for `scope` and `period`, restricted to what `base_filter` lets one see.
 
-    `base_filter` is the reader's case filter (dispatch.policy.case_read_filter); `department`
+    `base_filter` is the reader's case filter (dispatch.access.policy.case_read_filter); `department`
     keeps only the figures charged to that department (a department user's own share).
     """
     city = ctx.city

@@ -22,11 +22,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
-from dispatch import escalation, validation as v
-from dispatch.audit import chain_entry
+from dispatch import validation as v
+
+from dispatch.workflow import escalation
+from dispatch.workflow.audit import chain_entry
 from dispatch.domain import OPEN_STATUSES, scope_path
 from dispatch.errors import bad_request, conflict, unprocessable
-from dispatch.policy import ASSIGNED, SUMMONED, can_read_case
+from dispatch.access.policy import ASSIGNED, SUMMONED, can_read_case
 from dispatch.rules import OutsideCity
 
 # Names the history entry itself uses: an action field with one of these names is recorded
@@ -561,7 +563,7 @@ def _supervise(act: Act) -> None:
 def escalation_target(ctx, case: dict) -> dict | None:
     """The command level (street → district → city) above the one responsible now, or None.
 
-    One rule for people and for the deadline sweep: `dispatch.escalation`.
+    One rule for people and for the deadline sweep: `dispatch.workflow.escalation`.
     """
     target = escalation.escalation_target(ctx.city, case)
     if target is None:

@@ -15,7 +15,7 @@ Two layers, both decided here and nowhere else:
 
 from __future__ import annotations
 
-from dispatch.auth import ROLES, User
+from dispatch.access.auth import ROLES, User
 from dispatch.errors import ApiError, forbidden, not_found, unauthorized, unprocessable
 
 # -- permissions -----------------------------------------------------------------------------
@@ -25,7 +25,7 @@ EVERYONE = ROLES  # any signed-in account
 INTAKE_ROLES = ("grid_worker", "operator")
 
 # (resource, action) → the roles that may take it. Scope, assignment and the closed loop's
-# own table (dispatch.transitions) narrow these further for each case.
+# own table (dispatch.workflow.transitions) narrow these further for each case.
 PERMISSIONS: dict[tuple[str, str], tuple[str, ...] | str] = {
     ("session", "login"): PUBLIC,
     ("session", "logout"): PUBLIC,  # clears the cookie even when the token is already dead

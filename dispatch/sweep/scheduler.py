@@ -25,8 +25,8 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from dispatch.config import ConfigError
 from dispatch.domain import utcnow
-from dispatch.storage import LeaseStore
-from dispatch.sweep import check_config, run_sweep
+from dispatch.store.storage import LeaseStore
+from dispatch.sweep.sweeper import check_config, run_sweep
 
 log = logging.getLogger(__name__)
 
@@ -63,9 +63,9 @@ class Jobs:
     async def daily_snapshot(self) -> None:
         """At the start of a city day, snapshot the KPIs of the day that just ended."""
         try:
-            from dispatch.stats import snapshot_day
+            from dispatch.kpi.stats import snapshot_day
         except ImportError:
-            log.info("每日统计快照: dispatch.stats.snapshot_day 尚不可用，跳过")
+            log.info("每日统计快照: dispatch.kpi.stats.snapshot_day 尚不可用，跳过")
             return
         day = (datetime.now(self.ctx.tz) - timedelta(days=1)).date()
         try:

@@ -1,0 +1,1 @@
+"""KPI: the SPEC §5 figures, reports and daily snapshots."""

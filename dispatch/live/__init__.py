@@ -1,0 +1,1 @@
+"""Publish: case events and their delivery to WebSocket clients."""
