@@ -12,6 +12,7 @@ import tornado.httpserver
 
 from dispatch.app import make_app
 from dispatch.config import ConfigError, load_config
+from dispatch.handlers.base import BodyLimit
 from dispatch.sweep.scheduler import start_scheduler, stop_scheduler
 from dispatch.demo.simulator import start_simulator, stop_simulator
 from geo.package import CityPackageError
@@ -43,10 +44,27 @@ def build_config(args: argparse.Namespace) -> dict:
     return load_config(args.config, overrides)
 
 
+def http_server(app, config: dict) -> tornado.httpserver.HTTPServer:
+    """The HTTP server in front of the application, with the limits of `server.*`."""
+    server = config["server"]
+    return tornado.httpserver.HTTPServer(
+        BodyLimit(app, int(server["max_request_bytes"])),  # JSON 413 instead of Tornado's bare 400
+        # The client's address is decided in one place (dispatch.handlers.base.client_address),
+        # trusting X-Forwarded-For only from `server.trusted_proxies`; Tornado's xheaders would
+        # believe whoever sends it.
+        xheaders=False,
+        max_body_size=1 << 62,  # BodyLimit answers first; Tornado's own check would send a bare 400
+        # Tornado times the wait for a complete request head with this one clock, from the moment
+        # it starts waiting: half-sent headers and idle keep-alive connections both end after it.
+        idle_connection_timeout=float(server["header_timeout"]),
+        body_timeout=float(server["body_timeout"]),
+    )
+
+
 async def serve(config: dict, simulate: bool = False) -> None:
     app = await make_app(config)
     ctx = app.ctx
-    server = tornado.httpserver.HTTPServer(app, xheaders=True, max_body_size=16 * 1024 * 1024)
+    server = http_server(app, config)
     host, port = config["server"]["host"], int(config["server"]["port"])
     server.listen(port, host)
     stop = asyncio.Event()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import ipaddress
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,10 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 
 DEFAULTS: dict[str, Any] = {
-    "server": {"host": "127.0.0.1", "port": 8888, "max_body_bytes": 1024 * 1024},
+    "server": {"host": "127.0.0.1", "port": 8888, "max_body_bytes": 1024 * 1024,
+               "max_request_bytes": 16 * 1024 * 1024, "trusted_proxies": [],
+               "header_timeout": 10, "body_timeout": 60,
+               "live_sockets_per_user": 10, "live_sockets_per_address": 50, "live_recheck_seconds": 5},
     "city": {"path": "data/cities/hangzhou-demo"},
     "storage": {"uri": "embedded", "database": "citydispatch"},
     "scheduler": {"sweep_seconds": 30, "enabled": True, "sweep_batch": 500, "daily_stats_at": "00:05",
@@ -20,7 +24,9 @@ DEFAULTS: dict[str, Any] = {
     "map": {"tile_url": ""},
     "auth": {"token_ttl": 12 * 3600, "secret": "", "allow_demo_passwords": False,
              "login_max_failures": 5, "address_max_failures": 20, "lockout_max_seconds": 900,
-             "reveals_per_hour": 60},
+             "account_slow_after": 10, "account_slow_seconds": 2, "trusted_device_days": 30,
+             "hash_concurrency": 2, "hash_queue": 8,
+             "reveals_per_hour": 60, "reveal_roles": ["call_taker", "callback_operator", "admin"]},
     "workflow": {"reopen_days": 30, "checkin_within": "2h"},
 }
 
@@ -83,4 +89,34 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     if not city_path.is_absolute():
         city_path = (config_path.parent if config_path.exists() else ROOT) / city_path
     config["city"]["path"] = str(city_path)
+    _normalise_lists(config)
     return config
+
+
+def _as_list(value) -> list:
+    """A YAML list, or the comma-separated string `--set a=x,y` gives."""
+    if value is None or value == "":
+        return []
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    if isinstance(value, (list, tuple)):
+        return [str(part).strip() for part in value]
+    raise ConfigError(f"应为列表或逗号分隔的字符串，收到 {value!r}")
+
+
+def _normalise_lists(config: dict) -> None:
+    """Check the list-valued security settings once, at start: a typo must not start a server
+    that silently trusts nobody or everybody."""
+    from dispatch.access.policy import REVEAL_RULES  # policy imports nothing from here
+
+    server, auth = config["server"], config["auth"]
+    server["trusted_proxies"] = _as_list(server.get("trusted_proxies"))
+    for entry in server["trusted_proxies"]:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise ConfigError(f"server.trusted_proxies: {entry!r} 不是 IP 地址或网段（CIDR）") from None
+    auth["reveal_roles"] = _as_list(auth.get("reveal_roles"))
+    for entry in auth["reveal_roles"]:
+        if entry not in REVEAL_RULES:
+            raise ConfigError(f"auth.reveal_roles: 未知的 {entry!r}，可选: {', '.join(REVEAL_RULES)}")

@@ -37,6 +37,8 @@ async def world(tmp_path_factory):
 async def raw(client, method, path, body=None, headers=None):
     """(status, headers, parsed body): for Retry-After and Set-Cookie."""
     hdrs = dict(headers or {})
+    if method == "POST":
+        hdrs.setdefault("Content-Type", "application/json")  # login and logout refuse anything else
     if client.token:
         hdrs.setdefault("Authorization", f"Bearer {client.token}")
     data = json.dumps(body).encode() if body is not None else (b"" if method == "POST" else None)
@@ -62,15 +64,20 @@ def test_password_rules():
     assert password_problem(STRONG) is None
 
 
-def test_tokens_are_signed_expiring_and_carry_a_nonce():
+def test_tokens_are_signed_expiring_jwts_with_a_jti():
+    import jwt
+
     signer = TokenSigner("secret", 60)
-    token = signer.issue("op1", now=1000)
-    claims = signer.claims(token, now=1001)
-    assert claims["u"] == "op1" and claims["iat"] == 1_000_000 and claims["exp"] == 1060 and len(claims["n"]) == 24
-    assert signer.claims(token, now=1061) is None  # expired
-    body, sig = token.split(".")
-    assert signer.claims(body + "." + sig[:-2] + "AA", now=1001) is None  # forged
-    assert TokenSigner("other", 60).claims(token, now=1001) is None
+    now = time.time()
+    token = signer.issue("op1", now=now)
+    claims = signer.claims(token)
+    assert claims["sub"] == "op1" and claims["iat"] == round(now, 3) and claims["exp"] == int(now + 60)
+    assert len(claims["jti"]) == 24
+    assert jwt.get_unverified_header(token)["alg"] == "HS256"
+    assert signer.claims(signer.issue("op1", now=now - 61)) is None  # expired
+    body, sig = token.rsplit(".", 1)
+    assert signer.claims(body + "." + sig[:-2] + ("AA" if not sig.endswith("AA") else "BB")) is None  # forged
+    assert TokenSigner("other", 60).claims(token) is None
     assert signer.claims("x" * 5000) is None and signer.claims({"$ne": 1}) is None
 
 
@@ -78,12 +85,12 @@ async def test_logout_revokes_the_bearer_token(world):
     client = world.client.as_user()
     await client.login("op1", "x")
     assert (await client.get("/api/me"))[0] == 200
-    status, body = await client.post("/api/logout")
+    status, body = await client.post("/api/logout", {})
     assert status == 200 and body["revoked"] is True
     status, body = await client.get("/api/me")
     assert (status, body["error"]["code"]) == (401, "invalid_token")
     assert await world.ctx.storage.db["revoked_tokens"].count_documents({}) == 1
-    status, body = await client.post("/api/logout")  # a dead token: nothing to revoke, still fine
+    status, body = await client.post("/api/logout", {})  # a dead token: nothing to revoke, still fine
     assert status == 200 and body["revoked"] is False
 
 
@@ -121,7 +128,7 @@ async def test_cookie_writes_need_the_xsrf_header(world):
 async def test_revoked_token_cannot_open_the_live_feed(world):
     client = world.client.as_user()
     await client.login("disp-a", "x")
-    await client.post("/api/logout")
+    await client.post("/api/logout", {})
     url = world.client.base.replace("http://", "ws://") + "/ws/live"
     ws = await tornado.websocket.websocket_connect(
         tornado.httpclient.HTTPRequest(url, headers={"Authorization": f"Bearer {client.token}"}))
@@ -168,35 +175,36 @@ def test_failures_leave_the_window_and_keys_are_bounded():
     assert len(backoff._tracks) <= 100
 
 
-def test_account_lock_spares_an_address_the_user_logged_in_from():
+def test_guessing_elsewhere_never_locks_the_account():
     now = [0.0]
-    throttle = LoginThrottle(account_free=3, address_free=20, clock=lambda: now[0])
-    throttle.succeeded("op1", "10.0.0.1")  # the user's own desk
+    throttle = LoginThrottle(pair_free=3, address_free=20, account_slow_after=5, account_interval=2,
+                             clock=lambda: now[0])
     for _ in range(10):
         throttle.failed("op1", "203.0.113.9")  # somebody guessing elsewhere
-    assert throttle.retry_after("op1", "203.0.113.9") > 0
-    assert throttle.retry_after("op1", "10.0.0.1") == 0  # the real user is not locked out
-    assert throttle.retry_after("op1", "198.51.100.7") > 0  # an unknown address is
+    assert throttle.admit("op1", "203.0.113.9") > 0  # that address is locked for this account
+    assert throttle.admit("op1", "10.0.0.1") == 0  # the real user's desk: at most slowed...
+    assert throttle.admit("op1", "10.0.0.2") == 2  # ...one attempt per 2 s on the account
+    assert throttle.admit("op1", "10.0.0.2", trusted_device=True) == 0  # the user's own browser is exempt
 
 
 def test_address_limit_catches_a_guesser_across_accounts():
     now = [0.0]
-    throttle = LoginThrottle(account_free=5, address_free=20, clock=lambda: now[0])
+    throttle = LoginThrottle(pair_free=5, address_free=20, clock=lambda: now[0])
     for i in range(21):
         throttle.failed(f"user{i}", "203.0.113.9")
-    assert throttle.retry_after("fresh-user", "203.0.113.9") == 30
-    assert throttle.retry_after("fresh-user", "10.0.0.1") == 0
+    assert throttle.admit("fresh-user", "203.0.113.9") == 30
+    assert throttle.admit("fresh-user", "10.0.0.1") == 0
 
 
 def test_no_lock_outlasts_the_cap():
     now = [0.0]
-    throttle = LoginThrottle(account_free=1, address_free=1, cap=900, clock=lambda: now[0])
+    throttle = LoginThrottle(pair_free=1, address_free=1, cap=900, clock=lambda: now[0])
     for _ in range(200):  # an attacker trying as fast as it is allowed, for days
-        wait = throttle.retry_after("op1", "203.0.113.9")
+        wait = throttle.admit("op1", "203.0.113.9")
         assert wait <= 900
         now[0] += wait
         throttle.failed("op1", "203.0.113.9")
-    assert throttle.retry_after("op1", "203.0.113.9") <= 900
+    assert throttle.admit("op1", "203.0.113.9") <= 900
 
 
 def test_rate_limit_window():
@@ -217,13 +225,14 @@ async def test_login_is_throttled_with_retry_after_and_success_resets(world):
     assert (status, body["error"]["code"]) == (429, "too_many_attempts")
     assert int(headers["Retry-After"]) == 30 and body["error"]["retry_after"] == 30
     status, _, _ = await raw(client, "POST", "/api/login", {"username": "disp-a", "password": "x"})
-    assert status == 429  # even the right password waits: the lock is on the account
+    assert status == 429  # even the right password waits: the lock is on (account, this address)
     status, _, _ = await raw(client, "POST", "/api/login", {"username": "op1", "password": "x"})
     assert status == 200  # other accounts are not affected
-    world.ctx.throttle.accounts._tracks["disp-a"].locked_until = 0  # the 30 s pass
+    world.ctx.throttle.pairs._tracks["disp-a\x00127.0.0.1"].locked_until = 0  # the 30 s pass
     status, _, _ = await raw(client, "POST", "/api/login", {"username": "disp-a", "password": "x"})
     assert status == 200
-    assert world.ctx.throttle.accounts.failures("disp-a", time.monotonic()) == 0  # success resets
+    assert world.ctx.throttle.pairs.failures("disp-a\x00127.0.0.1", time.monotonic()) == 0  # success resets
+    assert world.ctx.throttle.accounts.failures("disp-a", time.monotonic()) == 0
 
 
 async def test_unknown_accounts_are_throttled_like_real_ones(world):

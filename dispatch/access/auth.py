@@ -1,4 +1,4 @@
-"""Accounts: password hashing (scrypt), signed expiring tokens and their revocation, account
+"""Accounts: password hashing (scrypt), JWT session tokens and their revocation, account
 administration, and the bootstrap accounts of the city package (refused on a real database)."""
 
 from __future__ import annotations
@@ -7,13 +7,14 @@ import asyncio
 import base64
 import hashlib
 import hmac
-import json
 import logging
 import re
 import secrets
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
+
+import jwt
 
 from dispatch.errors import bad_request, conflict, not_found, unprocessable
 
@@ -68,72 +69,93 @@ class User:
         return cls(doc["_id"], doc["role"], doc["scope"], doc.get("department"), doc.get("name"))
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+def _derive(master: bytes, purpose: str) -> bytes:
+    """One key per purpose from the one secret: a session token can never pass for a device
+    cookie or an XSRF token, and a short `auth.secret` still gives a full-length HMAC key."""
+    return hmac.new(master, b"citydispatch/" + purpose.encode(), hashlib.sha256).digest()
 
 
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+def issued_ms(claims: dict) -> int:
+    """`iat` in milliseconds: a password reset revokes every token issued before it
+    (`tokens_valid_after`), and a login right after the reset must not fall in its second."""
+    return int(round(claims["iat"] * 1000))
 
 
 class TokenSigner:
-    """`payload.signature`, HMAC-SHA256 over the JSON payload; the payload carries the expiry."""
+    """JWTs (RFC 7519) through PyJWT, HS256 only: `sub` (username), `iat` (seconds, to the
+    millisecond), `exp`, `jti` (random id; logout revokes it). The same secret derives the keys
+    of the XSRF token bound to a session and of the trusted-device cookie."""
+
+    ALGORITHM = "HS256"
+    REQUIRED = ["sub", "iat", "exp", "jti"]
 
     def __init__(self, secret: str | None, ttl_seconds: int):
-        self._key = (secret or secrets.token_hex(32)).encode()
+        # Empty secret: a random one per start (tokens do not survive a restart).
+        master = secret.encode() if secret else secrets.token_bytes(32)
+        self._key = _derive(master, "session")
+        self._xsrf_key = _derive(master, "xsrf")
+        self._device_key = _derive(master, "device")
         self.ttl = int(ttl_seconds)
 
     def issue(self, username: str, now: float | None = None) -> str:
         now = time.time() if now is None else now
-        # `iat` in milliseconds: a password reset revokes every token issued before it
-        # (`tokens_valid_after`), and a login right after the reset must not fall in its second.
-        payload = {"u": username, "iat": int(now * 1000), "exp": int(now + self.ttl),
-                   "n": secrets.token_hex(12)}
-        body = _b64(json.dumps(payload, separators=(",", ":")).encode())
-        return body + "." + _b64(self._sign(body))
+        payload = {"sub": username, "iat": round(now, 3), "exp": int(now + self.ttl),
+                   "jti": secrets.token_hex(12)}
+        return jwt.encode(payload, self._key, algorithm=self.ALGORITHM)
 
-    def claims(self, token, now: float | None = None) -> dict | None:
-        """`{u, iat, exp, n}` of a genuine, unexpired token; None if forged, malformed or expired."""
-        if not isinstance(token, str) or token.count(".") != 1 or len(token) > 1024:
-            return None
-        body, signature = token.split(".")
-        try:
-            if not hmac.compare_digest(_unb64(signature), self._sign(body)):
-                return None
-            payload = json.loads(_unb64(body))
-        except (ValueError, TypeError):
-            return None
-        now = time.time() if now is None else now
-        if not isinstance(payload, dict):
-            return None
-        exp, username, nonce = payload.get("exp"), payload.get("u"), payload.get("n")
-        if not isinstance(exp, int) or exp < now or not isinstance(username, str) or not isinstance(nonce, str):
-            return None
-        iat = payload.get("iat")
-        if not isinstance(iat, int):
-            iat = (exp - self.ttl) * 1000
-        return {"u": username, "iat": iat, "exp": exp, "n": nonce}
+    def claims(self, token) -> dict | None:
+        """`{sub, iat, exp, jti}` of a genuine, unexpired token; None if forged, malformed or expired."""
+        return self._decode(token, self._key, self.REQUIRED)
 
-    def verify(self, token, now: float | None = None) -> str | None:
+    def verify(self, token) -> str | None:
         """The username the token was issued to, or None if forged, malformed or expired.
 
         Signature and expiry only: `Sessions.user_for` also honours logout and disabling.
         """
-        claims = self.claims(token, now)
-        return claims["u"] if claims else None
+        claims = self.claims(token)
+        return claims["sub"] if claims else None
 
-    def _sign(self, body: str) -> bytes:
-        return hmac.new(self._key, body.encode(), hashlib.sha256).digest()
+    def xsrf_token(self, claims: dict) -> str:
+        """The XSRF token of one session: only the holder of that session's cookie gets it (at
+        login), and it dies with the session — unlike a double-submit value anybody can pick."""
+        return hmac.new(self._xsrf_key, claims["jti"].encode(), hashlib.sha256).hexdigest()
+
+    def xsrf_matches(self, claims: dict, presented) -> bool:
+        return isinstance(presented, str) and hmac.compare_digest(presented.encode(), self.xsrf_token(claims).encode())
+
+    def device_token(self, username: str, days: float) -> str:
+        """The trusted-device cookie: this browser logged in as `username` successfully."""
+        now = time.time()
+        payload = {"sub": username, "iat": int(now), "exp": int(now + days * 86400), "typ": "device"}
+        return jwt.encode(payload, self._device_key, algorithm=self.ALGORITHM)
+
+    def device_user(self, token) -> str | None:
+        claims = self._decode(token, self._device_key, ["sub", "exp", "typ"])
+        return claims["sub"] if claims and claims.get("typ") == "device" else None
+
+    def _decode(self, token, key: bytes, required: list[str]) -> dict | None:
+        if not isinstance(token, str) or len(token) > 1024:
+            return None
+        try:
+            # `algorithms` is fixed: the token's own `alg` header never chooses (no "none", no RS/HS mix-up).
+            claims = jwt.decode(token, key, algorithms=[self.ALGORITHM], options={"require": required})
+        except jwt.PyJWTError:
+            return None
+        if not isinstance(claims.get("sub"), str) or not isinstance(claims.get("iat", 0), (int, float)):
+            return None
+        if "jti" in required and not isinstance(claims.get("jti"), str):
+            return None
+        return claims
 
 
 class Sessions:
     """Tokens in use: which user a token stands for right now, and revoking them.
 
-    A token dies when it expires, when it is logged out (its nonce is kept in `revoked` until
+    A token dies when it expires, when it is logged out (its `jti` is kept in `revoked` until
     the token would have expired anyway), and when its user is disabled or has the password
     reset (`tokens_valid_after` on the user: every token issued before that instant).
 
-    Whether a nonce is revoked is cached for a few seconds: one process sees its own logouts at
+    Whether a jti is revoked is cached for a few seconds: one process sees its own logouts at
     once; with several processes on one MongoDB, another process's logout takes effect within
     `cache_seconds`. Disabling and resets are read from the user document on every request.
     """
@@ -144,41 +166,59 @@ class Sessions:
         self.revoked = revoked
         self.cache_seconds = cache_seconds
         self.clock = clock
-        self._known: dict[str, tuple[bool, float]] = {}  # nonce → (revoked, checked at)
+        self._known: dict[str, tuple[bool, float]] = {}  # jti → (revoked, checked at)
 
     async def user_for(self, token) -> User | None:
-        claims = self.signer.claims(token)
-        if claims is None or await self._is_revoked(claims["n"]):
+        return await self.user_for_claims(self.signer.claims(token))
+
+    async def user_for_claims(self, claims: dict | None) -> User | None:
+        """The user a verified token's claims stand for right now, or None."""
+        if claims is None:
             return None
-        doc = await self.users.get(claims["u"])
+        doc = await self.users.get(claims["sub"])
+        return User.from_doc(doc) if await self._alive(claims, doc) else None
+
+    async def alive(self, sessions: list[dict]) -> list[bool]:
+        """Whether each of these sessions (claims) still stands, reading each user only once:
+        what the live feed checks its open sockets with."""
+        docs: dict[str, dict | None] = {}
+        verdicts = []
+        for claims in sessions:
+            username = claims["sub"]
+            if username not in docs:
+                docs[username] = await self.users.get(username)
+            verdicts.append(await self._alive(claims, docs[username]))
+        return verdicts
+
+    async def _alive(self, claims: dict, doc: dict | None) -> bool:
+        if claims["exp"] <= time.time() or await self._is_revoked(claims["jti"]):
+            return False
         if doc is None or doc.get("disabled"):
-            return None
-        if claims["iat"] < int(doc.get("tokens_valid_after") or 0):
-            return None
-        return User.from_doc(doc)
+            return False
+        return issued_ms(claims) >= int(doc.get("tokens_valid_after") or 0)
 
     async def revoke(self, token) -> bool:
         """Log one token out; False if it was not a live token anyway."""
         claims = self.signer.claims(token)
         if claims is None:
             return False
-        await self.revoked.add(claims["n"], claims["u"], claims["exp"])
-        self._known[claims["n"]] = (True, self.clock())
+        await self.revoked.add(claims["jti"], claims["sub"], claims["exp"])
+        self._known[claims["jti"]] = (True, self.clock())
         return True
 
     async def revoke_all(self, username: str) -> None:
         """Every token of this user issued until now stops working (reset, disable)."""
         await self.users.update(username, revoke_all_fields())
 
-    async def _is_revoked(self, nonce: str) -> bool:
+    async def _is_revoked(self, jti: str) -> bool:
         now = self.clock()
-        known = self._known.get(nonce)
+        known = self._known.get(jti)
         if known is not None and (known[0] or now - known[1] < self.cache_seconds):
             return known[0]
-        revoked = await self.revoked.contains(nonce)
+        revoked = await self.revoked.contains(jti)
         if len(self._known) > 100_000:
             self._known.clear()
-        self._known[nonce] = (revoked, now)
+        self._known[jti] = (revoked, now)
         return revoked
 
 

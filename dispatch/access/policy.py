@@ -45,9 +45,9 @@ PERMISSIONS: dict[tuple[str, str], tuple[str, ...] | str] = {
     ("stats", "read"): ("commander", "dispatcher", "admin", "department"),
     ("audit", "verify"): EVERYONE,  # one readable case; the whole scope needs verify_all
     ("audit", "verify_all"): ("admin", "commander", "dispatcher"),
-    # 回访 needs the number: operators (any, not only the one who took the call), the
-    # dispatchers who must reach a citizen to clarify a case, and admins. Audited.
-    ("caller", "reveal"): ("operator", "dispatcher", "admin"),
+    # Narrowed per case by reveal_refusal (`auth.reveal_roles`): by default the operator who
+    # took the call, the operators doing its 回访 callback, and admins. Audited.
+    ("caller", "reveal"): EVERYONE,
     ("user", "manage"): ("admin",),
     ("audit_log", "read"): ("admin",),
     ("live", "subscribe"): EVERYONE,
@@ -174,3 +174,52 @@ def report_scope(user: User, city, requested: str | None) -> str:
     if user.role != "admin" and user.scope not in city.ancestors(scope):
         raise forbidden("只能查看本辖区范围内的统计", code="scope_forbidden")
     return scope
+
+# -- unmasking a caller (reveal) -----------------------------------------------------------
+#
+# `auth.reveal_roles` lists who may unmask a case's caller: a role name (every user of that role
+# who can read the case) or a relation between an operator and the case.
+
+CALL_TAKER = "call_taker"  # the operator who took the call
+CALLBACK_OPERATOR = "callback_operator"  # an operator doing (or who did) the 回访 callback
+REVEAL_RELATIONS = {CALL_TAKER: "operator", CALLBACK_OPERATOR: "operator"}  # relation → its role
+REVEAL_RULES = (*REVEAL_RELATIONS, *ROLES)
+
+
+def is_call_taker(user: User, case: dict) -> bool:
+    return user.role == "operator" and case.get("created_by") == user.username
+
+
+def is_callback_operator(user: User, case: dict, city_id: str) -> bool:
+    """An operator who may take the hotline case's `check` (回访) now, or who recorded a callback."""
+    if user.role != "operator" or case.get("source") != "hotline":
+        return False
+    callbacks = list(case.get("callbacks") or []) + [case.get("callback") or {}]
+    if any(isinstance(c, dict) and c.get("by") == user.username for c in callbacks):
+        return True
+    from dispatch.workflow.transitions import TRANSITIONS  # the closed loop's table says who checks
+
+    check = TRANSITIONS["check"]
+    return case.get("status") in check.from_states and may_act(user, case, city_id, check.roles_for(case), check.link)
+
+
+def reveal_refusal(user: User, case: dict, city_id: str, reveal_roles) -> ApiError | None:
+    """Why `user` may not unmask the caller of `case`, or None if they may."""
+    if not can_read_case(user, case, city_id):
+        return not_found("案件不存在或不在您的权限范围内", code="case_not_found")
+    if user.role not in {REVEAL_RELATIONS.get(rule, rule) for rule in reveal_roles}:
+        return forbidden(f"角色 {user.role} 无权查看来电人信息", code="role_forbidden")
+    if may_reveal_caller(user, case, city_id, reveal_roles):
+        return None
+    return forbidden("只有受理此来电或负责回访此案件的接线员可以查看来电人信息", code="not_case_operator")
+
+
+def may_reveal_caller(user: User, case: dict, city_id: str, reveal_roles) -> bool:
+    if not can_read_case(user, case, city_id):
+        return False
+    for rule in reveal_roles:
+        if rule == user.role \
+                or (rule == CALL_TAKER and is_call_taker(user, case)) \
+                or (rule == CALLBACK_OPERATOR and is_callback_operator(user, case, city_id)):
+            return True
+    return False

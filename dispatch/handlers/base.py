@@ -10,10 +10,13 @@ declares every method it implements.
 
 from __future__ import annotations
 
+import functools
+import ipaddress
 import json
 import logging
 from http import HTTPStatus
 
+import tornado.httputil
 import tornado.web
 
 from dispatch.access.auth import SESSION_COOKIE, User
@@ -37,6 +40,9 @@ class BaseHandler(tornado.web.RequestHandler):
     # Largest request body (bytes); None: `server.max_body_bytes` from the configuration.
     body_limit: int | None = None
     body_too_large = ("body_too_large", "请求体过大（上限 {kb} KB）")
+    # Writes must say `Content-Type: application/json`: a cross-site <form> or a "simple"
+    # fetch can only send text/plain, form or multipart bodies (login CSRF).
+    requires_json = False
 
     @property
     def ctx(self):
@@ -51,11 +57,18 @@ class BaseHandler(tornado.web.RequestHandler):
         self.set_header("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
         self.set_header("X-Frame-Options", "DENY")
 
+    @property
+    def client_ip(self) -> str:
+        """Who is asking, for throttling and audit: see `client_address`."""
+        return client_address(self.request, trusted_networks(self.ctx.config["server"]["trusted_proxies"]))
+
     async def prepare(self):
         limit = self.body_limit or self.ctx.config["server"]["max_body_bytes"]
         if len(self.request.body or b"") > limit:
             code, message = self.body_too_large
             raise ApiError(413, code, message.format(kb=limit // 1024, mb=limit // 1024 // 1024))
+        if self.requires_json and self.request.method not in ("GET", "HEAD", "OPTIONS"):
+            self._require_json_content_type()
         permission = self.declared_permission()
         if PERMISSIONS.get(permission) == PUBLIC:
             # A stale cookie must not stand between a user and the login form.
@@ -81,35 +94,42 @@ class BaseHandler(tornado.web.RequestHandler):
         """A further check inside a handler (e.g. a wider variant of the declared action)."""
         authorize(self.user, resource, action)
 
+    def _require_json_content_type(self) -> None:
+        media_type = self.request.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
+        if media_type != "application/json":
+            raise ApiError(415, "unsupported_media_type", "请求体须为 JSON（Content-Type: application/json）")
+
     def bearer_or_cookie_token(self) -> str | None:
+        return self._credentials()[0]
+
+    def _credentials(self) -> tuple[str | None, bool]:
+        """(token, came from the cookie)."""
         header = self.request.headers.get("Authorization", "")
         if header.startswith("Bearer "):
-            return header[len("Bearer "):].strip()
-        return self.get_cookie(SESSION_COOKIE) or None
+            return header[len("Bearer "):].strip(), False
+        return self.get_cookie(SESSION_COOKIE) or None, True
 
     async def _authenticate(self) -> User | None:
         """Bearer token (programs) or session cookie (the web pages, with XSRF protection)."""
-        header = self.request.headers.get("Authorization", "")
-        if header.startswith("Bearer "):
-            token = header[len("Bearer "):].strip()
-        else:
-            token = self.get_cookie(SESSION_COOKIE)
-            if not token:
-                return None
-            if self.request.method not in ("GET", "HEAD", "OPTIONS"):
-                # A cookie rides along on cross-site requests; a header copied from the
-                # `_xsrf` cookie cannot, so writes made with the cookie must carry it.
-                self._check_xsrf()
-        user = await self.ctx.sessions.user_for(token)
+        token, from_cookie = self._credentials()
+        if not token:
+            return None
+        claims = self.ctx.tokens.claims(token)
+        if claims is not None and from_cookie and self.request.method not in ("GET", "HEAD", "OPTIONS"):
+            # A cookie rides along on cross-site requests; the session's XSRF token, handed to
+            # the page at login, cannot.
+            self._check_xsrf(claims)
+        user = await self.ctx.sessions.user_for_claims(claims)
         if user is None:
             raise unauthorized("登录凭据无效、已过期或已注销，请重新登录", code="invalid_token")
         return user
 
-    def _check_xsrf(self) -> None:
-        try:
-            self.check_xsrf_cookie()
-        except tornado.web.HTTPError:
-            raise forbidden("缺少或错误的 XSRF 校验头（X-XSRFToken），请刷新页面后重试", code="xsrf_failed") from None
+    def _check_xsrf(self, claims: dict) -> None:
+        """Only the X-XSRFToken header counts: a token in the URL leaks into logs, history and
+        Referer, and the value must be this session's (`TokenSigner.xsrf_token`), not any pair
+        of cookie and header an attacker managed to plant."""
+        if not self.ctx.tokens.xsrf_matches(claims, self.request.headers.get("X-XSRFToken")):
+            raise forbidden("缺少或错误的 XSRF 校验头（X-XSRFToken），请刷新页面后重试", code="xsrf_failed")
 
     def get_current_user(self):
         return self.user
@@ -153,7 +173,7 @@ class BaseHandler(tornado.web.RequestHandler):
         exc = kwargs.get("exc_info", (None, None, None))[1]
         if isinstance(exc, ApiError):
             body = exc.body()
-            if status_code == 429 and "retry_after" in exc.details:
+            if "retry_after" in exc.details:  # 429 throttled, 503 busy
                 self.set_header("Retry-After", str(exc.details["retry_after"]))
         else:
             reason = HTTPStatus(status_code).phrase if status_code in HTTPStatus._value2member_map_ else "Error"
@@ -176,7 +196,126 @@ class BaseHandler(tornado.web.RequestHandler):
     def _request_summary(self) -> str:
         """What the access log prints: the path and the *names* of query parameters, never their
         values (a search may carry a phone number or a name)."""
-        return f"{self.request.method} {loggable_uri(self.request)} ({self.request.remote_ip})"
+        return f"{self.request.method} {loggable_uri(self.request)} ({self.client_ip})"
+
+
+def error_body(code: str, message: str) -> bytes:
+    """Our JSON error shape, for answers written outside a handler."""
+    return json.dumps({"error": {"code": code, "message": message}}, ensure_ascii=False).encode()
+
+
+# -- the client's address ---------------------------------------------------------------------
+
+@functools.lru_cache(maxsize=8)
+def _networks(entries: tuple[str, ...]) -> tuple:
+    return tuple(ipaddress.ip_network(entry, strict=False) for entry in entries)
+
+
+def trusted_networks(entries) -> tuple:
+    """`server.trusted_proxies` (checked by the config loader) as networks, parsed once."""
+    return _networks(tuple(entries or ()))
+
+
+def _ip(text: str):
+    try:
+        return ipaddress.ip_address(text.strip())
+    except ValueError:
+        return None
+
+
+def _trusted(ip, networks) -> bool:
+    return ip is not None and any(ip in network for network in networks)
+
+
+def client_address(request, networks) -> str:
+    """The one answer to "which address is this client": the socket's peer, unless the peer is a
+    configured proxy (`server.trusted_proxies`). Then the right-most X-Forwarded-For entry
+    that is not itself a trusted proxy: everything left of it was written by the client and
+    proves nothing. Throttling, the reveal audit and the WebSocket caps all ask here.
+    """
+    peer = request.remote_ip or "-"  # xheaders is off: this is the TCP peer
+    if not networks or not _trusted(_ip(peer), networks):
+        return peer
+    hops = [hop for value in request.headers.get_list("X-Forwarded-For") for hop in value.split(",") if hop.strip()]
+    address = peer
+    for hop in reversed(hops):
+        ip = _ip(hop)
+        if ip is None:
+            return address  # garbage beyond the last proxy we trust: the last address we can vouch for
+        address = str(ip)
+        if not _trusted(ip, networks):
+            return address
+    return address  # every hop is a trusted proxy: the left-most is the client
+
+
+# -- bodies over the connection limit ------------------------------------------------------------
+
+class BodyLimit(tornado.httputil.HTTPServerConnectionDelegate):
+    """Wraps the application for the HTTP server: a request body over `limit` bytes gets our
+    JSON 413 as soon as its headers say so (or, for a chunked body, as soon as it grows past
+    the limit), and the connection is closed without reading the rest. Tornado's own
+    `max_body_size` would answer a bare 400 — give the server a larger one so this answers first.
+    """
+
+    def __init__(self, app, limit: int):
+        self.app = app
+        self.limit = int(limit)
+
+    def start_request(self, server_conn, request_conn):
+        return _LimitedRequest(self.app.start_request(server_conn, request_conn), request_conn, self.limit)
+
+    def on_close(self, server_conn):
+        self.app.on_close(server_conn)
+
+
+class _LimitedRequest(tornado.httputil.HTTPMessageDelegate):
+    def __init__(self, inner, connection, limit: int):
+        self.inner = inner
+        self.connection = connection
+        self.limit = limit
+        self.received = 0
+        self.forwarded = False  # the application has seen the headers
+        self.refused = False
+
+    def headers_received(self, start_line, headers):
+        length = headers.get("Content-Length", "")
+        if length.isdigit() and int(length) > self.limit:
+            return self._refuse()
+        self.forwarded = True
+        return self.inner.headers_received(start_line, headers)
+
+    def data_received(self, chunk):
+        if self.refused:
+            return None  # the connection closes once the 413 is out; drop what still arrives
+        self.received += len(chunk)
+        if self.received > self.limit:
+            return self._refuse()
+        return self.inner.data_received(chunk)
+
+    def finish(self):
+        if not self.refused:
+            self.inner.finish()
+
+    def on_connection_close(self):
+        if self.forwarded and not self.refused:
+            self.inner.on_connection_close()
+
+    def _refuse(self):
+        if self.forwarded:
+            self.inner.on_connection_close()  # lets the handler drop what it buffered
+        self.refused = True
+        kb = self.limit // 1024
+        body = error_body("body_too_large", f"请求体过大（上限 {kb} KB）")
+        headers = tornado.httputil.HTTPHeaders({
+            "Content-Type": "application/json; charset=UTF-8", "Content-Length": str(len(body)),
+            "Connection": "close", "X-Content-Type-Options": "nosniff", "Cache-Control": "no-store",
+        })
+        # Finishing the answer before the body is read makes Tornado close the connection
+        # once it is sent: the rest of the body is never read into memory.
+        self.connection.write_headers(tornado.httputil.ResponseStartLine("HTTP/1.1", 413, "Content Too Large"),
+                                      headers, body)
+        self.connection.finish()
+        return None
 
 
 def loggable_uri(request) -> str:

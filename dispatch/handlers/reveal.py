@@ -1,11 +1,11 @@
 """POST /api/cases/{id}/reveal `{reason}` — the caller's name and phone, unmasked, on purpose.
 
 Everyone but the operator who took the call and admins sees `张*` / `138****5678`. Those whom
-`dispatch.access.policy` allows (("caller", "reveal"): operators for the 回访 callback, dispatchers,
-admins) may ask for the real values for a case they can read, giving a reason. Every reveal is
-recorded in the `reveals` audit collection (who, when, which case, why, from which address),
-and each user may reveal at most `auth.reveals_per_hour` callers per hour, so that an account
-cannot be used to harvest the phone book.
+`dispatch.access.policy.reveal_refusal` allows (`auth.reveal_roles`; by default the operator who
+took the call, the operators doing that case's 回访 callback, and admins) may ask for the real
+values, giving a reason. Every reveal is recorded in the `reveals` audit collection (who, when,
+which case, why, from which address), and each user may reveal at most `auth.reveals_per_hour`
+callers per hour, so that an account cannot be used to harvest the phone book.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from dispatch import validation as v
 from dispatch.domain import utcnow
 from dispatch.errors import ApiError, not_found
 from dispatch.handlers.base import BaseHandler
-from dispatch.access.policy import can_read_case
+from dispatch.access.policy import reveal_refusal
 
 
 class RevealHandler(BaseHandler):
@@ -25,8 +25,11 @@ class RevealHandler(BaseHandler):
         body = self.json_body()
         reason = v.text(body, "reason", required=True, max_len=200, allow_empty=False)
         case = await self.ctx.cases.get(case_id)
-        if case is None or not can_read_case(user, case, self.ctx.city.id):
+        if case is None:
             raise not_found("案件不存在或不在您的权限范围内", code="case_not_found")
+        refusal = reveal_refusal(user, case, self.ctx.city.id, self.ctx.config["auth"]["reveal_roles"])
+        if refusal is not None:
+            raise refusal  # 404 for a case the user cannot read, like every read
         caller = case.get("caller") or {}
         if not caller.get("name") and not caller.get("phone"):
             raise not_found("此案件没有来电人信息", code="no_caller")
@@ -36,7 +39,7 @@ class RevealHandler(BaseHandler):
         now = utcnow()
         await self.ctx.audit_log.record("reveals", {
             "at": now, "by": user.username, "role": user.role, "case_id": case["_id"],
-            "number": case.get("number"), "reason": reason, "address": self.request.remote_ip,
+            "number": case.get("number"), "reason": reason, "address": self.client_ip,
         })
         self.send({
             "case_id": case["_id"],

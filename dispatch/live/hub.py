@@ -4,6 +4,11 @@ Like Zulip's event queues, every event gets a sequence number and the hub keeps 
 ones, so a client that reconnects with `since=<last id>` catches up what it missed; if it fell
 further behind than the buffer reaches, it is told to reload (`resync`) instead of silently
 missing changes. An event is serialised once and then only filtered per client.
+
+A subscription lasts as long as the session that opened it: every delivery checks the token's
+expiry (a comparison), logout ends its sockets at once (`end_session`), and every few seconds
+the sessions of all open sockets are checked again (`watch_sessions`: revocation, disabling,
+password resets — also those made by another process).
 """
 
 from __future__ import annotations
@@ -11,8 +16,12 @@ from __future__ import annotations
 import collections
 import json
 import logging
+import math
+import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Awaitable, Callable
+
+from tornado.ioloop import PeriodicCallback
 
 from dispatch.access.auth import User
 from dispatch.domain import to_feature
@@ -34,6 +43,9 @@ class Subscriber:
     user: User
     send: Callable[[bytes], None]
     sent: int = field(default=0)
+    session: dict | None = None  # the token's claims (`jti`, `exp`, ...)
+    expires_at: float = math.inf  # the token's `exp`
+    end: Callable[[str], None] | None = None  # closes the socket, saying why
 
 
 class LiveHub:
@@ -43,6 +55,10 @@ class LiveHub:
         self.sequence = 0
         self.recent: collections.deque[LiveEvent] = collections.deque(maxlen=buffer_size)
         self.subscribers: set[Subscriber] = set()
+        self.per_user: collections.Counter[str] = collections.Counter()  # open subscriptions
+        self.per_address: collections.Counter[str] = collections.Counter()  # open sockets
+        self._watch: PeriodicCallback | None = None
+        self._checking = False
         bus.subscribe(self._on_event)
 
     def _on_event(self, event: dict) -> None:
@@ -55,21 +71,28 @@ class LiveHub:
         ).encode()
         live_event = LiveEvent(self.sequence, event["type"], case, message)
         self.recent.append(live_event)
+        now = time.time()
         for subscriber in list(self.subscribers):
-            self._deliver(subscriber, live_event)
+            self._deliver(subscriber, live_event, now)
 
-    def _deliver(self, subscriber: Subscriber, event: LiveEvent) -> None:
+    def _deliver(self, subscriber: Subscriber, event: LiveEvent, now: float) -> None:
+        if subscriber.expires_at <= now:
+            self._end(subscriber, "session_expired")
+            return
         if can_read_case(subscriber.user, event.case, self.city_id):
             try:
                 subscriber.send(event.message)
                 subscriber.sent += 1
             except Exception:  # noqa: BLE001 - a closed socket must not break the fan-out
                 log.debug("dropping live subscriber %s", subscriber.user.username)
-                self.subscribers.discard(subscriber)
+                self.leave(subscriber)
 
-    def join(self, user: User, send: Callable[[bytes], None], since: int | None) -> Subscriber:
+    def join(self, user: User, send: Callable[[bytes], None], since: int | None, session: dict | None = None,
+             end: Callable[[str], None] | None = None) -> Subscriber:
         """Register a client; replay what it missed after event `since`, or ask it to resync."""
-        subscriber = Subscriber(user, send)
+        expires_at = float(session["exp"]) if session else math.inf
+        subscriber = Subscriber(user, send, session=session, expires_at=expires_at, end=end)
+        now = time.time()
         if since is not None and since < self.sequence:
             oldest = self.recent[0].id if self.recent else self.sequence + 1
             if since + 1 < oldest:
@@ -77,9 +100,51 @@ class LiveHub:
             else:
                 for event in self.recent:
                     if event.id > since:
-                        self._deliver(subscriber, event)
+                        self._deliver(subscriber, event, now)
         self.subscribers.add(subscriber)
+        self.per_user[user.username] += 1
         return subscriber
 
     def leave(self, subscriber: Subscriber) -> None:
-        self.subscribers.discard(subscriber)
+        if subscriber in self.subscribers:
+            self.subscribers.discard(subscriber)
+            self.per_user[subscriber.user.username] -= 1
+            if self.per_user[subscriber.user.username] <= 0:
+                del self.per_user[subscriber.user.username]
+        if not self.subscribers and self._watch is not None:
+            self._watch.stop()  # nothing to watch; the next join starts it again
+            self._watch = None
+
+    def _end(self, subscriber: Subscriber, why: str) -> None:
+        self.leave(subscriber)
+        if subscriber.end is not None:
+            subscriber.end(why)
+
+    def end_session(self, jti: str) -> int:
+        """Close every subscription opened with this token (logout); how many there were."""
+        ended = [s for s in self.subscribers if s.session and s.session.get("jti") == jti]
+        for subscriber in ended:
+            self._end(subscriber, "session_ended")
+        return len(ended)
+
+    def watch_sessions(self, alive: Callable[[list[dict]], Awaitable[list[bool]]], seconds: float) -> None:
+        """Check the sessions of all subscriptions every `seconds` with `alive` (one verdict per
+        session); end those that no longer stand. Runs while there are subscribers."""
+        if self._watch is None:
+            self._watch = PeriodicCallback(lambda: self._check_sessions(alive), seconds * 1000)
+            self._watch.start()
+
+    async def _check_sessions(self, alive) -> None:
+        if self._checking:
+            return  # the previous round is still reading
+        self._checking = True
+        try:
+            watched = [s for s in self.subscribers if s.session is not None]
+            verdicts = await alive([s.session for s in watched]) if watched else []
+            for subscriber, ok in zip(watched, verdicts):
+                if not ok and subscriber in self.subscribers:
+                    self._end(subscriber, "session_ended")
+        except Exception:  # noqa: BLE001 - a failed round (database away) must not stop the watch
+            log.exception("live feed: checking sessions failed")
+        finally:
+            self._checking = False
