@@ -40,7 +40,7 @@ from dispatch.app import build_context  # noqa: E402
 from dispatch.workflow.audit import chain_entry  # noqa: E402
 from dispatch.config import load_config  # noqa: E402
 from dispatch.domain import scope_path  # noqa: E402
-from dispatch.store.storage import new_case_id  # noqa: E402
+from dispatch.store import new_case_id  # noqa: E402
 from dispatch.sweep.sweeper import run_sweep, thresholds  # noqa: E402
 from dispatch.workflow.service import STAGE_OF_STATUS  # noqa: E402
 

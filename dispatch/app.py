@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -14,12 +15,11 @@ from dispatch.workflow.deadlines import BusinessCalendar
 from dispatch.live.events import EventBus
 from dispatch.handlers import routes
 from dispatch.handlers.base import NotFoundHandler
+from dispatch.handlers.pages import StaticFiles
 from dispatch.intake.service import Intake
 from dispatch.live.hub import LiveHub
 from dispatch.rules import Router
-from dispatch.store.storage import (
-    AttachmentStore, AuditStore, CaseStore, RevokedTokenStore, Storage, UserStore, open_storage,
-)
+from dispatch.store import open_store
 from dispatch.access.throttle import LoginThrottle, RateLimit
 from dispatch.workflow.service import Workflow
 from geo.package import City, load_city
@@ -34,7 +34,7 @@ class Context:
     config: dict
     city: City
     router: Router
-    storage: Storage
+    storage: Any  # dispatch.store: MemoryStore or MongoStore
     calendar: BusinessCalendar
     tz: ZoneInfo
     tokens: TokenSigner
@@ -43,11 +43,11 @@ class Context:
     dummy_password_hash: str = ""
 
     def __post_init__(self):
-        self.cases = CaseStore(self.storage.db)
-        self.users = UserStore(self.storage.db)
-        self.attachments = AttachmentStore(self.storage.db)
-        self.sessions = Sessions(self.tokens, self.users, RevokedTokenStore(self.storage.db))
-        self.audit_log = AuditStore(self.storage.db)
+        self.cases = self.storage.cases
+        self.users = self.storage.users
+        self.attachments = self.storage.attachments
+        self.sessions = Sessions(self.tokens, self.users, self.storage.revocations)
+        self.audit_log = self.storage.audit
         self.throttle = LoginThrottle.from_config(self.config["auth"])
         self.reveal_limit = RateLimit(int(self.config["auth"].get("reveals_per_hour", 60)), 3600)
         self.workflow = Workflow(self)
@@ -66,6 +66,7 @@ class Application(tornado.web.Application):
             routes(),
             default_handler_class=NotFoundHandler,
             static_path=str(STATIC),
+            static_handler_class=StaticFiles,  # nosniff, and no page shells (served by their page handlers)
             compress_response=True,
         )
 
@@ -74,7 +75,7 @@ async def build_context(config: dict, city: City | None = None, router: Router |
                         hasher=hash_password) -> Context:
     """`city`, `router` and `hasher` can be shared by tests that build many applications."""
     city = city or load_city(config["city"]["path"])
-    storage = await open_storage(config["storage"]["uri"], config["storage"]["database"])
+    storage = await open_store(config["storage"]["uri"], config["storage"]["database"])
     ctx = Context(
         config=config,
         city=city,
@@ -85,8 +86,6 @@ async def build_context(config: dict, city: City | None = None, router: Router |
         tokens=TokenSigner(config["auth"].get("secret"), config["auth"]["token_ttl"]),
         dummy_password_hash=hasher("not-a-real-account"),
     )
-    await ctx.sessions.revoked.ensure_indexes()
-    await ctx.audit_log.ensure_indexes()
     await bootstrap_users(ctx.users, city, hasher, refuse_demo=demo_passwords_refused(config, storage.persistent))
     return ctx
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
 from dispatch.access.auth import User
+# Masking lives with the other access rules; re-exported here, where outputs are built.
+from dispatch.access.masking import NOT_TEXT, caller_secrets, mask_name, mask_phone, mask_text, mask_with  # noqa: F401
 
 LEVELS = ("district", "street", "community", "grid")
 
@@ -19,7 +20,8 @@ CHANNELS = ("12345", "12315", "12319", "12328", "12333", "12350", "12369", "web"
 TICKET_TYPES = ("consultation", "help", "complaint", "report", "suggestion", "praise")
 
 # Fields kept on the stored document for queries and bookkeeping, never shown to clients.
-_INTERNAL = ("_id", "scope_path", "next_due_at", "departments_seen", "caller_raw")
+_INTERNAL = ("_id", "scope_path", "next_due_at", "departments_seen", "caller_raw", "intake_digest",
+             "search_masked")
 
 
 def utcnow() -> datetime:
@@ -36,49 +38,6 @@ def scope_path(city_id: str, jurisdiction: dict | None) -> list[str]:
         if node:
             path.append(node["id"])
     return path
-
-
-def mask_phone(phone: str | None) -> str | None:
-    if not phone:
-        return phone
-    digits = phone.strip()
-    if len(digits) >= 7:
-        return digits[:3] + "****" + digits[-4:]
-    return digits[:1] + "*" * (len(digits) - 1)
-
-
-def mask_name(name: str | None) -> str | None:
-    if not name:
-        return name
-    return name[0] + "*" * max(1, len(name) - 1)
-
-
-# Mainland mobile numbers typed into free text (a description, a note): 138****5678 as well.
-_MOBILE = re.compile(r"(?<![0-9])(1[3-9][0-9])[0-9]{4}([0-9]{4})(?![0-9])")
-# Keys whose values are identifiers or hashes, never free text.
-_NOT_TEXT = frozenset({"id", "_id", "number", "hash", "prev", "photos", "by", "action", "from", "to", "status",
-                       "code", "reporters", "created_by", "client_id"})
-
-
-def mask_text(text: str, caller: dict | None = None) -> str:
-    """Free text with the caller's own name and phone, and any mobile number, masked."""
-    return _mask_with(text, _caller_secrets(caller))
-
-
-def _mask_with(text: str, secrets: list[tuple[str, str]]) -> str:
-    for value, masked in secrets:
-        if value in text:
-            text = text.replace(value, masked)
-    return _MOBILE.sub(r"\1****\2", text)
-
-
-def _caller_secrets(caller: dict | None) -> list[tuple[str, str]]:
-    out = []
-    for key, mask in (("phone", mask_phone), ("name", mask_name)):
-        value = (caller or {}).get(key)
-        if isinstance(value, str) and len(value.strip()) >= 2:
-            out.append((value.strip(), mask(value.strip())))
-    return out
 
 
 def may_see_caller(user: User | None, case: dict) -> bool:
@@ -98,9 +57,9 @@ def _render(value, tz: ZoneInfo, secrets: list[tuple[str, str]] | None):
             value = value.replace(tzinfo=timezone.utc)
         return value.astimezone(tz).isoformat(timespec="seconds")
     if isinstance(value, str):
-        return _mask_with(value, secrets) if secrets is not None else value
+        return mask_with(value, secrets) if secrets is not None else value
     if isinstance(value, dict):
-        return {k: _render(v, tz, None if k in _NOT_TEXT else secrets) for k, v in value.items()}
+        return {k: _render(v, tz, None if k in NOT_TEXT else secrets) for k, v in value.items()}
     if isinstance(value, list):
         return [_render(v, tz, secrets) for v in value]
     return value
@@ -112,7 +71,7 @@ def to_api(case: dict, user: User | None, tz: ZoneInfo) -> dict:
         return _render(out, tz, None)
     caller = case.get("caller")
     # Free text too: an operator may have typed the caller's number into the description.
-    out = _render(out, tz, _caller_secrets(caller))
+    out = _render(out, tz, caller_secrets(caller))
     if caller:
         out["caller"] = {"name": mask_name(caller.get("name")), "phone": mask_phone(caller.get("phone"))}
     return out
@@ -125,7 +84,11 @@ FEATURE_PROPERTIES = (
 
 
 def to_feature(case: dict, user: User | None, tz: ZoneInfo) -> dict:
-    """A case as a GeoJSON Feature (null geometry while it still needs a location)."""
+    """A case as a GeoJSON Feature (null geometry while it still needs a location).
+
+    Its text is masked for every reader, admins included: the live feed serialises one feature
+    for all subscribers, and the map has no use for a number.
+    """
     props = {"id": case["_id"]}
     for key in FEATURE_PROPERTIES:
         if key in case:
@@ -134,11 +97,21 @@ def to_feature(case: dict, user: User | None, tz: ZoneInfo) -> dict:
     for level in LEVELS:
         node = jurisdiction.get(level)
         props[level] = node["name"] if node else None
-    text = case.get("description") or ""
-    props["summary"] = mask_text(text[:80], case.get("caller"))  # features go to every reader
+    # Masked before it is cut: a number cut in half would no longer be recognised.
+    secrets = caller_secrets(case.get("caller"))
+    props["summary"] = mask_with(case.get("description") or "", secrets)[:80]
     return {
         "type": "Feature",
         "id": case["_id"],
         "geometry": case.get("location"),
-        "properties": _render(props, tz, None),
+        "properties": _render(props, tz, secrets),
     }
+
+
+def masked_search_text(case: dict) -> str:
+    """What `q=` may match for a reader who may not see the caller: the number, and the
+    description and address as the mask shows them (stored as `search_masked`), so searching
+    cannot recover a masked digit by trying prefixes."""
+    caller = case.get("caller")
+    parts = [case.get("number") or ""] + [mask_text(case.get(f) or "", caller) for f in ("description", "address")]
+    return "\n".join(parts)

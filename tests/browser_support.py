@@ -107,3 +107,12 @@ async def client_as(server, username: str):
     client = server.as_user()
     await client.login(account["username"], str(account["password"]))
     return client
+
+
+async def stored_cases(ctx, **equal) -> list[dict]:
+    """Every stored case (oldest first) whose top-level fields equal `equal`: what the
+    database holds, read past the API."""
+    from dispatch.store.query import OLDEST, CaseQuery
+
+    cases = await ctx.cases.find(CaseQuery(order=OLDEST, limit=100_000))
+    return [c for c in cases if all(c.get(k) == v for k, v in equal.items())]

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from small_city import A, A1, B, B1, CITY_ID, G1, GB1A, small_city_data, write_small_city
 from support import start_server
+from dispatch.store.query import BY_ID, CaseQuery
 
 G1_POINT = [110.0025, 20.0025]
 B_POINT = [110.0225, 20.0125]
@@ -109,10 +110,11 @@ class World:
 
     async def counts(self) -> dict:
         """Documents per collection, and every case's version: to prove a probe changed nothing."""
-        db = self.ctx.storage.db
-        out = {name: await db[name].count_documents({}) for name in ("cases", "users", "attachments", "reveals",
-                                                                      "admin_audit")}
-        out["versions"] = {c["_id"]: c["version"] for c in await self.ctx.cases.find({}, [("_id", 1)], 1000)}
+        cases = await self.ctx.cases.find(CaseQuery(order=BY_ID, limit=100_000))
+        out = {"cases": len(cases), "users": len(await self.ctx.users.all())}
+        for kind in ("reveals", "admin_audit"):
+            out[kind] = len(await self.ctx.audit_log.recent(kind, 100_000))
+        out["versions"] = {c["_id"]: c["version"] for c in cases}
         out["users_state"] = {u["_id"]: (u.get("password_hash"), u.get("disabled"))
                               for u in await self.ctx.users.all()}
         return out

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import functools
 import json
-import socket
+import os
 from pathlib import Path
 
 import tornado.httpclient
 import tornado.httpserver
+import tornado.netutil
 
 from dispatch.app import make_app
 from dispatch.access.auth import hash_password
 from dispatch.config import load_config
 from dispatch.rules import Router
+from engines import storage_overrides
 from geo.package import load_city
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,12 +32,6 @@ def cached_hash(password: str) -> str:
 def loaded_city(path: str):
     city = load_city(path)
     return city, Router(city)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Client:
@@ -91,14 +87,47 @@ class Client:
         return Client(self.base, self.app)
 
 
-async def start_server(city_path: Path, *overrides: str):
+def free_port() -> int:
+    """A port that was free a moment ago (racy: prefer binding port 0 and keeping the socket)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# The storage engine the API tests run on: `embedded` (default) or `server` (MONGODB_URI).
+ENGINE = os.environ.get("TEST_ENGINE", "embedded")
+
+
+async def start_server(city_path: Path, *overrides: str, engine: str | None = None):
+    """A server on a fresh store of `engine` (default: TEST_ENGINE), on a port the OS chose.
+
+    On the server engine the test gets a database of its own, dropped when the test closes
+    the store (`await client.ctx.storage.close()`)."""
     city, router = loaded_city(str(city_path))
-    config = load_config(None, [f"city.path={city_path}", "scheduler.enabled=false", *overrides])
+    config = load_config(None, [f"city.path={city_path}", "scheduler.enabled=false",
+                                *storage_overrides(engine or ENGINE), *overrides])
     app = await make_app(config, city, router=router, hasher=cached_hash)
-    port = free_port()
+    if (engine or ENGINE) == "server":
+        drop_on_close(app.ctx.storage)
     server = tornado.httpserver.HTTPServer(app, max_body_size=16 * 1024 * 1024)
-    server.listen(port, "127.0.0.1")
+    sockets = tornado.netutil.bind_sockets(0, "127.0.0.1")  # no race for a "free" port
+    server.add_sockets(sockets)
+    port = sockets[0].getsockname()[1]
     return server, Client(f"http://127.0.0.1:{port}", app)
+
+
+def drop_on_close(store) -> None:
+    if not store.persistent:
+        return
+    close = store.close
+
+    async def drop_then_close():
+        await store.drop()
+        await close()
+
+    store.close = drop_then_close
 
 
 def user_of(ctx, role: str, index: int = 0) -> dict:

@@ -12,6 +12,7 @@ from datetime import timedelta
 import pytest
 
 import dispatch.handlers.audit as audit_handler
+from dispatch.store.query import Change
 from dispatch.workflow.audit import verify_chain
 from test_workflow import B_POINT, World, city_dir, world  # noqa: F401 - fixtures
 
@@ -26,8 +27,10 @@ async def closed_case(world: World) -> dict:
     return await world.ok("disp-a", cid, "close")
 
 
-async def tamper(world: World, case_id: str, update: dict) -> None:
-    await world.ctx.storage.db["cases"].update_one({"_id": case_id}, update)
+async def tamper(world: World, case_id: str, sets: dict) -> None:
+    """Rewrite stored fields behind the workflow's back, as someone with database access could."""
+    case = await world.ctx.cases.get(case_id)
+    await world.ctx.cases.update(case_id, case["version"], Change(sets=sets))
 
 
 async def verify(world: World, username: str, case_id: str | None = None):
@@ -48,7 +51,7 @@ async def test_an_untouched_history_verifies(world):
 async def test_an_edited_note_is_detected(world):
     case = await closed_case(world)
     clean = await world.report()
-    await tamper(world, case["id"], {"$set": {"history.3.note": "其实没签收"}})
+    await tamper(world, case["id"], {"history.3.note": "其实没签收"})
     status, body = await verify(world, "disp-a", case["id"])
     assert status == 200 and body["ok"] is False
     assert body["broken"] == [{"id": case["id"], "number": case["number"], "index": 3, "entries": 7}]
@@ -61,11 +64,11 @@ async def test_an_edited_note_is_detected(world):
 async def test_edited_times_removed_and_reordered_entries_are_detected(world):
     first, second, third = [await closed_case(world) for _ in range(3)]
     doc = await world.stored(first["id"])
-    await tamper(world, first["id"], {"$set": {"history.2.at": doc["history"][2]["at"] - timedelta(hours=5)}})
+    await tamper(world, first["id"], {"history.2.at": doc["history"][2]["at"] - timedelta(hours=5)})
     history = (await world.stored(second["id"]))["history"]
-    await tamper(world, second["id"], {"$set": {"history": history[:2] + history[3:]}})
+    await tamper(world, second["id"], {"history": history[:2] + history[3:]})
     history = (await world.stored(third["id"]))["history"]
-    await tamper(world, third["id"], {"$set": {"history": [history[0], history[2], history[1], *history[3:]]}})
+    await tamper(world, third["id"], {"history": [history[0], history[2], history[1], *history[3:]]})
     status, body = await verify(world, "admin")
     found = {b["id"]: b["index"] for b in body["broken"]}
     assert found == {first["id"]: 2, second["id"]: 2, third["id"]: 1}
@@ -73,7 +76,7 @@ async def test_edited_times_removed_and_reordered_entries_are_detected(world):
 
 async def test_actions_after_tampering_do_not_hide_it(world):
     case = await world.accepted_case()
-    await tamper(world, case["id"], {"$set": {"history.1.by": "someone-else"}})
+    await tamper(world, case["id"], {"history.1.by": "someone-else"})
     await world.as_("cmd-a1").post(f"/api/cases/{case['id']}/actions/supervise", {})
     status, body = await verify(world, "disp-a", case["id"])
     assert body["broken"][0]["index"] == 1
@@ -83,7 +86,7 @@ async def test_the_scan_covers_the_callers_scope_only(world):
     inside = await world.report()
     outside = await world.ticket(point=B_POINT)
     for case in (inside, outside):
-        await tamper(world, case["id"], {"$set": {"history.0.note": "改过"}})
+        await tamper(world, case["id"], {"history.0.note": "改过"})
     status, body = await verify(world, "disp-a")
     assert status == 200 and [b["id"] for b in body["broken"]] == [inside["id"]] and body["checked"] == 1
     status, body = await verify(world, "disp-b")
@@ -98,7 +101,7 @@ async def test_the_scan_reads_the_store_page_by_page(world, monkeypatch):
     monkeypatch.setattr(audit_handler, "PAGE", 3)
     cases = [await world.report() for _ in range(7)]
     for case in cases[1::3]:
-        await tamper(world, case["id"], {"$set": {"history.0.by": "x"}})
+        await tamper(world, case["id"], {"history.0.by": "x"})
     status, body = await verify(world, "admin")
     assert body["checked"] == 7
     assert sorted(b["id"] for b in body["broken"]) == sorted(c["id"] for c in cases[1::3])

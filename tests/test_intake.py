@@ -9,6 +9,7 @@ import pytest
 
 from dispatch.workflow.audit import verify_chain
 from support import login_as, user_of
+from dispatch.store.query import CaseQuery
 
 pytestmark = pytest.mark.asyncio
 
@@ -50,7 +51,7 @@ def report_body(ctx, **extra):
 
 
 async def case_count(ctx) -> int:
-    return await ctx.cases.count({})
+    return await ctx.cases.count(CaseQuery())
 
 
 # -- login --------------------------------------------------------------------------------------

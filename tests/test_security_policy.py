@@ -18,7 +18,9 @@ import tornado.websocket
 
 from dispatch.handlers import routes
 from dispatch.handlers.base import BaseHandler
-from dispatch.access.policy import PERMISSIONS, PUBLIC, authorize, can_read_case, case_read_filter, permitted
+from dispatch.access.policy import PERMISSIONS, PUBLIC, authorize, can_read_case, case_scope, permitted
+from dispatch.store.memory import matches
+from dispatch.store.query import CaseQuery
 from dispatch.access.auth import ROLES, User
 from dispatch.errors import ApiError
 from security_world import B, B1, CITY_ID, VISIBLE, close_world, make_world
@@ -74,8 +76,7 @@ def test_authorize_refuses_anonymous_wrong_role_and_undeclared():
 
 
 def test_read_filter_and_single_case_rule_agree():
-    """case_read_filter (the query) and can_read_case (one document) are the same rule."""
-    import mongomock_ng.filtering as f
+    """case_scope (the query) and can_read_case (one document) are the same rule."""
 
     cases = [
         {"scope_path": [CITY_ID, "990101", "990101001"], "departments_seen": ["A1-so"], "reporters": ["gw1"]},
@@ -87,9 +88,9 @@ def test_read_filter_and_single_case_rule_agree():
              User("op2", "operator", B), User("d", "department", B1, "A1-so"), User("n", "department", B1, None),
              User("c", "commander", B1), User("x", "dispatcher", CITY_ID)]
     for user in users:
-        query = case_read_filter(user, CITY_ID)
+        query = CaseQuery(scope=case_scope(user, CITY_ID))
         for case in cases:
-            assert f.filter_applies(query, case) == can_read_case(user, case, CITY_ID), (user, case)
+            assert matches(case, query) == can_read_case(user, case, CITY_ID), (user, case)
 
 
 # -- every role's view of the cases ------------------------------------------------------------

@@ -15,6 +15,7 @@ from dispatch.config import ConfigError
 from dispatch.domain import OPEN_STATUSES
 from dispatch.demo.simulator import Simulator, SimClock, start_simulator, stop_simulator
 from support import DEMO_CITY, start_server
+from dispatch.store.query import OLDEST, CaseQuery
 
 # A Tuesday (a working day), early morning: the day's rhythm starts slow and picks up.
 START = datetime(2025, 11, 18, 7, 30, tzinfo=ZoneInfo("Asia/Shanghai"))
@@ -30,7 +31,7 @@ async def run_day(ctx, seed: int, steps: int, step_seconds: float = 60, rate: fl
 
 
 async def all_cases(ctx) -> list[dict]:
-    return await ctx.cases.find({}, [("created_at", 1), ("_id", 1)], 100_000)
+    return await ctx.cases.find(CaseQuery(order=OLDEST, limit=100_000))
 
 
 async def test_simulated_morning_moves_cases_through_the_loop(demo):

@@ -18,6 +18,7 @@ from support import start_server
 from dispatch.workflow.audit import verify_chain
 from dispatch.workflow.deadlines import Duration
 from small_city import A1, A1A, A, CITY_ID, G1, small_city_data, write_small_city
+from dispatch.store.query import Change
 
 pytestmark = pytest.mark.asyncio
 
@@ -575,8 +576,9 @@ async def urgent_signed_at(world: World, start: datetime) -> str:
 
 async def sweep_flags(world: World, case_id: str, **flags) -> None:
     """What the deadline sweep would have set by now (the sweep itself is not under test)."""
-    await world.ctx.storage.db["cases"].update_one(
-        {"_id": case_id}, {"$set": {f"flags.{name}": value for name, value in flags.items()}})
+    case = await world.ctx.cases.get(case_id)
+    await world.ctx.cases.update(case_id, case["version"],
+                                 Change(sets={f"flags.{name}": value for name, value in flags.items()}))
 
 
 async def test_resuming_a_warned_case_keeps_the_warning_it_still_deserves(world):

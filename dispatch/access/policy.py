@@ -8,14 +8,15 @@ Two layers, both decided here and nowhere else:
 * **Scope** — which cases exist for the user at all. A department sees the cases assigned to it,
   now or before; everyone else sees the cases inside their scope (a jurisdiction and everything
   under it; the city id means the whole city); the admin sees all. Reporters (grid workers,
-  operators) also see the cases they reported themselves, wherever those lie. Filters are
-  applied in the query itself (`case_read_filter`), never after fetching; `can_read_case` is
+  operators) also see the cases they reported themselves, wherever those lie. Scopes are
+  applied in the query itself (`case_scope`), never after fetching; `can_read_case` is
   the same rule for one document in hand (the live feed, a single read).
 """
 
 from __future__ import annotations
 
 from dispatch.access.auth import ROLES, User
+from dispatch.store.query import EVERYTHING, Scope, TextSearch
 from dispatch.errors import ApiError, forbidden, not_found, unauthorized, unprocessable
 
 # -- permissions -----------------------------------------------------------------------------
@@ -33,7 +34,7 @@ PERMISSIONS: dict[tuple[str, str], tuple[str, ...] | str] = {
     ("health", "read"): PUBLIC,
     ("openapi", "read"): PUBLIC,
     ("page", "view"): PUBLIC,  # static shells: every datum on them comes through the API
-    ("case", "read"): EVERYONE,  # narrowed by case_read_filter / can_read_case
+    ("case", "read"): EVERYONE,  # narrowed by case_scope / can_read_case
     ("case", "act"): EVERYONE,  # narrowed by the transition table (action_refusal)
     ("report", "create"): ("grid_worker",),
     ("ticket", "create"): ("operator",),
@@ -78,18 +79,26 @@ def authorize(user: User | None, resource: str, action: str) -> None:
 
 # -- scope: which cases exist for a user ---------------------------------------------------
 
-def case_read_filter(user: User, city_id: str) -> dict:
-    """The MongoDB filter of the cases `user` may see ({} = all), to AND into every query."""
+def case_scope(user: User, city_id: str) -> Scope:
+    """The cases `user` may see, as the store's `Scope`: applied inside every query."""
     if user.role == "admin":
-        return {}
+        return EVERYTHING
     if user.role == "department":
-        return {"departments_seen": user.department or "\x00none"}
+        return Scope(department=user.department or "")
     if user.scope == city_id:
-        return {}
-    inside = {"scope_path": user.scope}
-    if user.role in INTAKE_ROLES:
-        return {"$or": [inside, {"reporters": user.username}]}
-    return inside
+        return EVERYTHING
+    return Scope(within=user.scope, reporter=user.username if user.role in INTAKE_ROLES else None)
+
+
+def text_search(user: User, text: str) -> TextSearch:
+    """A search may match only what the searcher may see: the stored text of cases whose caller
+    they may see (admins: all; an operator: the calls they took), the masked text elsewhere.
+    The same rule as the caller mask in the case views (`dispatch.domain.may_see_caller`)."""
+    if user.role == "admin":
+        return TextSearch(text, raw_for_all=True)
+    if user.role == "operator":
+        return TextSearch(text, raw_for_creator=user.username)
+    return TextSearch(text)
 
 
 def in_scope(user: User, case: dict, city_id: str) -> bool:
@@ -102,10 +111,8 @@ def in_scope(user: User, case: dict, city_id: str) -> bool:
 
 
 def can_read_case(user: User, case: dict, city_id: str) -> bool:
-    """`case_read_filter` for one document in hand."""
-    if in_scope(user, case, city_id):
-        return True
-    return user.role in INTAKE_ROLES and user.username in (case.get("reporters") or [])
+    """`case_scope` for one document in hand."""
+    return case_scope(user, city_id).admits(case)
 
 
 # -- acting on a case ----------------------------------------------------------------------
@@ -174,6 +181,7 @@ def report_scope(user: User, city, requested: str | None) -> str:
     if user.role != "admin" and user.scope not in city.ancestors(scope):
         raise forbidden("只能查看本辖区范围内的统计", code="scope_forbidden")
     return scope
+
 
 # -- unmasking a caller (reveal) -----------------------------------------------------------
 #

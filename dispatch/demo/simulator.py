@@ -59,6 +59,7 @@ from dispatch.access.auth import User
 from dispatch.config import ConfigError
 from dispatch.domain import OPEN_STATUSES, utcnow
 from dispatch.errors import ApiError
+from dispatch.store.query import OLDEST, CaseQuery
 from dispatch.sweep.sweeper import run_sweep
 
 log = logging.getLogger(__name__)
@@ -449,7 +450,7 @@ class Simulator:
 
     async def adopt_open_cases(self, limit: int = 5000) -> int:
         """Plan visits for the open cases already in the store (a restart on MongoDB)."""
-        docs = await self.ctx.cases.find({"status": {"$in": list(OPEN_STATUSES)}}, [("created_at", 1)], limit)
+        docs = await self.ctx.cases.find(CaseQuery(open_only=True, order=OLDEST, limit=limit))
         for doc in docs:
             self._plan(doc)
         return len(docs)

@@ -8,8 +8,8 @@ from dispatch.intake.attachments import MAX_BYTES, check_upload
 from dispatch.domain import utcnow
 from dispatch.errors import not_found
 from dispatch.handlers.base import BaseHandler
-from dispatch.access.policy import case_read_filter
-from dispatch.store.storage import new_case_id
+from dispatch.access.policy import case_scope
+from dispatch.store import new_case_id
 
 
 class AttachmentsHandler(BaseHandler):
@@ -44,7 +44,7 @@ class AttachmentHandler(BaseHandler):
         doc = await self.ctx.attachments.get(attachment_id)
         visible = doc is not None and (
             doc["owner"] == user.username
-            or await self.ctx.attachments.case_using(attachment_id, case_read_filter(user, self.ctx.city.id))
+            or await self.ctx.attachments.case_using(attachment_id, case_scope(user, self.ctx.city.id))
         )
         if not visible:
             raise not_found("照片不存在或不在您的权限范围内", code="attachment_not_found")

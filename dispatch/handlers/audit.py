@@ -7,7 +7,8 @@
 from dispatch.workflow.audit import verify_chain
 from dispatch.errors import not_found
 from dispatch.handlers.base import BaseHandler
-from dispatch.access.policy import can_read_case, case_read_filter
+from dispatch.access.policy import can_read_case, case_scope
+from dispatch.store.query import BY_ID, After, CaseQuery, Scope
 
 PAGE = 500
 
@@ -18,14 +19,6 @@ def _finding(case: dict) -> dict | None:
     if index is None:
         return None
     return {"id": case["_id"], "number": case.get("number"), "index": index, "entries": len(history)}
-
-
-def _after(scope: dict, last: str | None) -> dict:
-    """The scope filter, restricted to cases after `last` in `_id` order (the next page)."""
-    if last is None:
-        return scope
-    page = {"_id": {"$gt": last}}
-    return {"$and": [scope, page]} if scope else page
 
 
 class AuditVerifyHandler(BaseHandler):
@@ -42,14 +35,14 @@ class AuditVerifyHandler(BaseHandler):
             checked, broken = 1, [finding] if finding else []
         else:
             self.authorize("audit", "verify_all")  # the whole scope, not one case
-            checked, broken = await self._scan(case_read_filter(user, self.ctx.city.id))
+            checked, broken = await self._scan(case_scope(user, self.ctx.city.id))
         self.send({"checked": checked, "ok": not broken, "broken": broken})
 
-    async def _scan(self, scope: dict) -> tuple[int, list]:
+    async def _scan(self, scope: Scope) -> tuple[int, list]:
         checked, broken, last = 0, [], None
         while True:
-            query = _after(scope, last)
-            page = await self.ctx.cases.find(query, [("_id", 1)], PAGE)
+            after = After(None, last) if last else None
+            page = await self.ctx.cases.find(CaseQuery(scope=scope, order=BY_ID, after=after, limit=PAGE))
             for case in page:
                 finding = _finding(case)
                 if finding:

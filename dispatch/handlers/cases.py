@@ -5,16 +5,14 @@ from __future__ import annotations
 import base64
 import json
 import math
-import re
 from datetime import datetime, timezone
 
 from dispatch import validation as v
-from dispatch.domain import OPEN_STATUSES, SOURCES, STATUSES, to_api, to_feature
+from dispatch.domain import SOURCES, STATUSES, to_api, to_feature
 from dispatch.errors import bad_request, not_found
 from dispatch.handlers.base import BaseHandler
-from dispatch.access.policy import can_read_case, case_read_filter
-
-SORT = [("created_at", -1), ("_id", -1)]
+from dispatch.access.policy import can_read_case, case_scope, text_search
+from dispatch.store.query import LEVELS, After, Box, CaseQuery
 
 
 def encode_cursor(case: dict) -> str:
@@ -25,16 +23,10 @@ def encode_cursor(case: dict) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> dict:
-    """The filter for "after this case" in (created_at desc, _id desc) order."""
-    try:
-        millis, case_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        if not isinstance(millis, int) or not isinstance(case_id, str):
-            raise ValueError
-        created = datetime.fromtimestamp(millis / 1000, timezone.utc)
-    except (ValueError, TypeError, json.JSONDecodeError):
-        raise bad_request("参数 cursor 无效", code="invalid_parameter", field="cursor") from None
-    return {"$or": [{"created_at": {"$lt": created}}, {"created_at": created, "_id": {"$lt": case_id}}]}
+def decode_cursor(cursor: str) -> After:
+    """The last case of the previous page, in (created_at desc, _id desc) order."""
+    millis, case_id = v.query_cursor(cursor)
+    return After(datetime.fromtimestamp(millis / 1000, timezone.utc), case_id)
 
 
 EARTH_RADIUS_M = 6371008.8
@@ -49,7 +41,7 @@ def distance_m(lng1: float, lat1: float, lng2: float, lat2: float) -> float:
 
 
 class CaseQueryMixin:
-    """Turns the SPEC §3 list filters into one MongoDB filter, scope included.
+    """Turns the SPEC §3 list filters into the store's `CaseQuery`, the reader's scope included.
 
     Beyond the SPEC's filters: `open=true` (not closed/void/merged), `mine=true` (cases I
     reported) and `near=lng,lat,metres` (similar cases nearby, ≤ 5 km; items get `distance_m`).
@@ -57,78 +49,54 @@ class CaseQueryMixin:
 
     near: tuple[float, float, float] | None = None
 
-    def case_filter(self) -> dict:
+    def case_query(self, limit: int) -> CaseQuery:
         ctx = self.ctx
         arg = lambda name: self.get_query_argument(name, None)  # noqa: E731
-        clauses = [case_read_filter(self.user, ctx.city.id)]
 
-        statuses = v.query_list(arg("status"), "status", STATUSES)
-        if statuses:
-            clauses.append({"status": {"$in": statuses}})
-        if v.query_bool(arg("open"), "open"):
-            clauses.append({"status": {"$in": list(OPEN_STATUSES)}})
-        if v.query_bool(arg("mine"), "mine"):
-            clauses.append({"reporters": self.user.username})
+        box = None
         if arg("near"):
             self.near = self._near(arg("near"))
-            clauses.append({"location": {"$geoWithin": {"$geometry": self._around(*self.near)}}})
-        categories = v.query_list(arg("category"), "category")
-        if categories:
-            clauses.append({"category.code": {"$in": categories}})
-        departments = v.query_list(arg("department"), "department")
-        if departments:
-            clauses.append({"assignment.department.id": {"$in": departments}})
-        for level in ("district", "street", "community", "grid"):
-            ids = v.query_list(arg(level), level)
-            if ids:
-                clauses.append({f"jurisdiction.{level}.id": {"$in": ids}})
-        sources = v.query_list(arg("source"), "source", SOURCES)
-        if sources:
-            clauses.append({"source": {"$in": sources}})
-        overdue = v.query_bool(arg("overdue"), "overdue")
-        if overdue is not None:
-            clauses.append({"flags.overdue": overdue})
-        bbox = arg("bbox")
-        if bbox:
-            clauses.append({"location": {"$geoWithin": {"$geometry": self._bbox_polygon(bbox)}}})
+            box = self._around(*self.near)
+        if arg("bbox"):
+            west, south, east, north = v.query_bbox(arg("bbox"))
+            bbox = Box(west, south, east, north)
+            box = bbox if box is None else Box(max(box.west, bbox.west), max(box.south, bbox.south),
+                                               min(box.east, bbox.east), min(box.north, bbox.north))
+        jurisdictions = tuple(
+            (level, tuple(ids)) for level in LEVELS if (ids := v.query_list(arg(level), level))
+        )
         q = (arg("q") or "").strip()
-        if q:
-            if len(q) > 100:
-                raise bad_request("参数 q 过长", code="invalid_parameter", field="q")
-            pattern = {"$regex": re.escape(q)}
-            clauses.append({"$or": [{"description": pattern}, {"number": pattern}, {"address": pattern}]})
-        start, end = v.query_time(arg("from"), "from", ctx.tz), v.query_time(arg("to"), "to", ctx.tz)
-        if start or end:
-            span = {}
-            if start:
-                span["$gte"] = start
-            if end:
-                span["$lt"] = end
-            clauses.append({"created_at": span})
-        clauses = [c for c in clauses if c]
-        if not clauses:
-            return {}
-        return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+        if len(q) > 100:
+            raise bad_request("参数 q 过长", code="invalid_parameter", field="q")
+        cursor = arg("cursor")
+        return CaseQuery(
+            scope=case_scope(self.user, ctx.city.id),
+            statuses=tuple(v.query_list(arg("status"), "status", STATUSES) or ()),
+            open_only=bool(v.query_bool(arg("open"), "open")),
+            categories=tuple(v.query_list(arg("category"), "category") or ()),
+            departments=tuple(v.query_list(arg("department"), "department") or ()),
+            jurisdictions=jurisdictions,
+            sources=tuple(v.query_list(arg("source"), "source", SOURCES) or ()),
+            overdue=v.query_bool(arg("overdue"), "overdue"),
+            reporter=self.user.username if v.query_bool(arg("mine"), "mine") else None,
+            box=box,
+            text=text_search(self.user, q) if q else None,
+            created_from=v.query_time(arg("from"), "from", ctx.tz),
+            created_to=v.query_time(arg("to"), "to", ctx.tz),
+            after=decode_cursor(cursor) if cursor else None,
+            limit=limit,
+        )
 
     @staticmethod
     def _near(raw: str) -> tuple[float, float, float]:
-        parts = raw.split(",")
-        if len(parts) != 3:
-            raise bad_request("参数 near 应为 经度,纬度,半径米", code="invalid_parameter", field="near")
-        lng, lat, radius = (v.query_float(p, "near") for p in parts)
-        v.coordinate_pair(lng, lat, "near")
-        if not 0 < radius <= 5000:
-            raise bad_request("参数 near 的半径必须在 0~5000 米之间", code="invalid_parameter", field="near")
-        return lng, lat, radius
+        return v.query_near(raw)
 
     @staticmethod
-    def _around(lng: float, lat: float, radius: float) -> dict:
-        """A box that contains the circle; the exact distance is checked after the query
-        (`$centerSphere` would do both, but the embedded engine lacks it)."""
+    def _around(lng: float, lat: float, radius: float) -> Box:
+        """A box that contains the circle; the exact distance is checked after the query."""
         dlat = math.degrees(radius / EARTH_RADIUS_M)
         dlng = dlat / max(math.cos(math.radians(lat)), 0.01)
-        w, e, s, n = lng - dlng, lng + dlng, lat - dlat, lat + dlat
-        return {"type": "Polygon", "coordinates": [[[w, s], [e, s], [e, n], [w, n], [w, s]]]}
+        return Box(lng - dlng, lat - dlat, lng + dlng, lat + dlat)
 
     def within_near(self, docs: list[dict]) -> list[dict]:
         if not self.near:
@@ -142,12 +110,6 @@ class CaseQueryMixin:
                 kept.append(dict(doc, distance_m=round(d)))
         return kept
 
-    @staticmethod
-    def _bbox_polygon(raw: str) -> dict:
-        west, south, east, north = v.query_bbox(raw)
-        ring = [[west, south], [east, south], [east, north], [west, north], [west, south]]
-        return {"type": "Polygon", "coordinates": [ring]}
-
 
 class CasesHandler(CaseQueryMixin, BaseHandler):
     access = {"GET": ("case", "read")}
@@ -155,11 +117,7 @@ class CasesHandler(CaseQueryMixin, BaseHandler):
     async def get(self):
         user = self.require_user()
         limit = v.query_int(self.get_query_argument("limit", None), "limit", default=50, low=1, high=500)
-        query = self.case_filter()
-        cursor = self.get_query_argument("cursor", None)
-        if cursor:
-            query = {"$and": [query, decode_cursor(cursor)]} if query else decode_cursor(cursor)
-        docs = await self.ctx.cases.find(query, SORT, limit + 1)
+        docs = await self.ctx.cases.find(self.case_query(limit + 1))
         more = len(docs) > limit
         docs = docs[:limit]
         cursor_doc = docs[-1] if docs else None
@@ -176,7 +134,7 @@ class CasesGeoJSONHandler(CaseQueryMixin, BaseHandler):
     async def get(self):
         user = self.require_user()
         limit = v.query_int(self.get_query_argument("limit", None), "limit", default=2000, low=1, high=10000)
-        docs = self.within_near(await self.ctx.cases.find(self.case_filter(), SORT, limit))
+        docs = self.within_near(await self.ctx.cases.find(self.case_query(limit)))
         self.set_header("Content-Type", "application/geo+json; charset=UTF-8")
         self.send({
             "type": "FeatureCollection",

@@ -15,7 +15,7 @@ from dispatch.kpi import stats
 from dispatch import validation as v
 from dispatch.errors import bad_request
 from dispatch.handlers.base import BaseHandler
-from dispatch.access.policy import case_read_filter, report_scope
+from dispatch.access.policy import case_scope, report_scope
 
 class StatsMixin:
     async def report(self) -> dict:
@@ -31,7 +31,7 @@ class StatsMixin:
         except stats.PeriodError as exc:
             raise bad_request(str(exc), code="invalid_parameter", field=exc.field) from None
         return await stats.compute(
-            ctx, base_filter=case_read_filter(user, ctx.city.id), scope=scope, period=period,
+            ctx, reader=case_scope(user, ctx.city.id), scope=scope, period=period,
             group_by=group_by, department=user.department if user.role == "department" else None,
             top=top, now=now,
         )

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from dispatch import validation as v
 from dispatch.workflow.audit import chain_entry
 from dispatch.access.auth import User
-from dispatch.domain import CHANNELS, TICKET_TYPES, scope_path, utcnow
+from dispatch.domain import CHANNELS, TICKET_TYPES, scope_path, utcnow, masked_search_text
 from dispatch.errors import ApiError, bad_request, forbidden, unprocessable
 from dispatch.rules import OutsideCity
-from dispatch.store.storage import DuplicateCase, intake_case_id, new_case_id
+from dispatch.store import DuplicateCase, new_case_id
 
 
 @dataclass
@@ -101,7 +101,7 @@ class Intake:
     async def _existing(self, user: User, client_id: str | None) -> dict | None:
         if not client_id:
             return None
-        return await self.ctx.cases.get(intake_case_id(user.username, client_id))
+        return await self.ctx.cases.by_client_id(user.username, client_id)
 
     async def _check_photos(self, user: User, photos: list[str]) -> None:
         """Photos must be attachments this user uploaded (ids are not proof of access)."""
@@ -153,7 +153,7 @@ class Intake:
     async def _store(self, user: User, client_id, category, lnglat, decision, fields) -> IntakeResult:
         ctx = self.ctx
         now = self.clock()
-        case_id = intake_case_id(user.username, client_id) if client_id else new_case_id()
+        case_id = new_case_id()
         jurisdiction = decision.jurisdiction if decision else None
         priority = decision.priority if decision else category.priority
         case = {
@@ -194,11 +194,12 @@ class Intake:
         }))
         if category.auto_dispatch and decision and decision.department:
             ctx.workflow.auto_dispatch(case, category, now)
+        case["search_masked"] = masked_search_text(case)
         try:
             await ctx.cases.insert(case)
         except DuplicateCase:
             # Two retries of one submission raced; the first one stored wins.
-            stored = await ctx.cases.get(case_id)
+            stored = await ctx.cases.by_client_id(user.username, client_id) if client_id else None
             if stored is None:
                 raise ApiError(500, "storage_error", "保存案件失败，请重试") from None
             return IntakeResult(stored, False)

@@ -27,7 +27,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from typing import Callable, Iterable
 
 from dispatch.domain import OPEN_STATUSES, STATUSES
-from dispatch.store.storage import StatsStore
+from dispatch.store.query import EVERYTHING, PeriodQuery, Scope
 
 log = logging.getLogger(__name__)
 
@@ -37,13 +37,13 @@ SATISFACTIONS = ("satisfied", "basic", "unsatisfied")
 DEFAULT_TOP = 20
 
 # Fields the KPIs read; everything else (descriptions, photos, hashes...) stays in the store.
-PROJECTION = {
-    "_id": 1, "number": 1, "status": 1, "priority": 1, "source": 1, "category": 1,
-    "jurisdiction": 1, "assignment.department": 1, "deadlines": 1, "clock": 1, "flags": 1,
-    "callback": 1, "callbacks": 1, "closed_at": 1, "created_at": 1,
-    "history.at": 1, "history.action": 1, "history.to": 1, "history.passed": 1, "history.department": 1,
-    "history.due_at": 1,
-}
+PROJECTION = (
+    "_id", "number", "status", "priority", "source", "category",
+    "jurisdiction", "assignment.department", "deadlines", "clock", "flags",
+    "callback", "callbacks", "closed_at", "created_at",
+    "history.at", "history.action", "history.to", "history.passed", "history.department",
+    "history.due_at",
+)
 
 
 # --------------------------------------------------------------------------------------------
@@ -198,25 +198,6 @@ def parse_period(raw_from: str | None, raw_to: str | None, tz, now: datetime) ->
         raise PeriodError("to", "统计期的结束必须晚于开始")
     last = (end - timedelta(microseconds=1)).astimezone(tz).date()
     return Period(start.astimezone(timezone.utc), end.astimezone(timezone.utc), start.astimezone(tz).date(), last)
-
-
-def period_query(period: Period) -> dict:
-    """Cases that can contribute to the period's figures (a superset: the figures filter by time).
-
-    Any event in the period leaves `updated_at` at or after its start; a deadline in the period
-    may have passed unnoticed; open overdue cases feed the current overdue list.
-    """
-    window = {"$gte": period.start, "$lt": period.end}
-    return {"$or": [
-        {"created_at": {"$lt": period.end}, "$or": [
-            {"created_at": window},
-            {"updated_at": {"$gte": period.start}},
-            {"closed_at": {"$gte": period.start}},
-            {"deadlines.handle_by": window},
-            {"status": {"$in": list(OPEN_STATUSES)}},
-        ]},
-        {"status": {"$in": list(OPEN_STATUSES)}, "flags.overdue": True},
-    ]}
 
 
 # --------------------------------------------------------------------------------------------
@@ -581,18 +562,17 @@ def seed_groups(city, scope: str, group_by: str, department: str | None) -> list
     return groups
 
 
-async def compute(ctx, *, base_filter: dict, scope: str, period: Period, group_by: str,
+async def compute(ctx, *, reader: Scope, scope: str, period: Period, group_by: str,
                   department: str | None = None, top: int = DEFAULT_TOP, now: datetime | None = None) -> dict:
-    """The KPI report for `scope` and `period`, restricted to what `base_filter` lets one see.
+    """The KPI report for `scope` and `period`, restricted to what `reader` lets one see.
 
-    `base_filter` is the reader's case filter (dispatch.access.policy.case_read_filter); `department`
+    `reader` is the reader's scope (dispatch.access.policy.case_scope); `department`
     keeps only the figures charged to that department (a department user's own share).
     """
     city = ctx.city
     now = now or datetime.now(timezone.utc)
-    clauses = [c for c in (base_filter, {} if scope == city.id else {"scope_path": scope}, period_query(period)) if c]
-    query = clauses[0] if len(clauses) == 1 else {"$and": clauses}
-    cases = await stats_store(ctx).period_cases(query, PROJECTION)
+    query = PeriodQuery(period.start, period.end, scope=reader, within=None if scope == city.id else scope)
+    cases = await ctx.cases.period_cases(query, PROJECTION)
 
     aggregator = KpiAggregator(
         period=period, group_by=group_by, now=now, calendar=ctx.calendar,
@@ -616,10 +596,6 @@ async def compute(ctx, *, base_filter: dict, scope: str, period: Period, group_b
         "rows": [row.as_dict() for row in aggregator.rows_sorted()],
         "overdue": {"count": total_value(total, "open_overdue"), "items": overdue},
     }
-
-
-def stats_store(ctx) -> StatsStore:
-    return getattr(ctx, "stats", None) or StatsStore(ctx.storage.db)
 
 
 def _compact(row: dict) -> dict:
@@ -646,9 +622,9 @@ async def snapshot_day(ctx, day: date) -> list[str]:
     ]
     ids = []
     for scope, group_by in scopes:
-        report = await compute(ctx, base_filter={}, scope=scope, period=period, group_by=group_by, now=now)
+        report = await compute(ctx, reader=EVERYTHING, scope=scope, period=period, group_by=group_by, now=now)
         snapshot_id = f"{day.isoformat()}:{scope}"
-        await stats_store(ctx).save_snapshot({
+        await ctx.storage.snapshots.save({
             "_id": snapshot_id, "day": day.isoformat(), "scope": scope, "scope_name": report["scope"]["name"],
             "computed_at": now, "period": report["period"], "group_by": group_by,
             "total": _compact(report["total"]), "rows": [_compact(row) for row in report["rows"]],

@@ -25,7 +25,6 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from dispatch.config import ConfigError
 from dispatch.domain import utcnow
-from dispatch.store.storage import LeaseStore
 from dispatch.sweep.sweeper import check_config, run_sweep
 
 log = logging.getLogger(__name__)
@@ -41,7 +40,7 @@ class Jobs:
         conf = ctx.config["scheduler"]
         self.sweep_seconds = float(conf.get("sweep_seconds") or 30)
         self.lease_seconds = float(conf.get("lease_seconds") or max(3 * self.sweep_seconds, 60))
-        self.leases = LeaseStore(ctx.storage.db)
+        self.leases = ctx.storage.leases
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
     async def _leading(self) -> bool:
@@ -52,6 +51,7 @@ class Jobs:
             if not await self._leading():
                 return None
             counts = await run_sweep(self.ctx)
+            await self.ctx.storage.housekeeping(utcnow())  # lapsed revocations, finished claims
         except Exception:  # noqa: BLE001 - the scheduler must survive a failed run
             log.exception("期限巡检失败")
             return None

@@ -29,6 +29,7 @@ from dispatch.workflow.audit import chain_entry
 from dispatch.config import ConfigError
 from dispatch.domain import utcnow
 from dispatch.workflow.escalation import escalation_target, jurisdiction_label, jurisdiction_name, level_of
+from dispatch.store.query import Change
 from dispatch.workflow.service import STAGE_OF_STATUS, SYSTEM
 
 log = logging.getLogger(__name__)
@@ -124,15 +125,15 @@ def has_running_clock(case: dict) -> bool:
     return bool(clock) and clock.get("stage") == STAGE_OF_STATUS.get(case.get("status"))
 
 
-def plan_case(ctx, case: dict, now: datetime) -> tuple[dict, list[str]]:
+def plan_case(ctx, case: dict, now: datetime) -> tuple[Change, list[str]]:
     """The update that brings one due case up to `now`, and the actions it records.
 
-    Pure: reads the case, returns a MongoDB update document; the caller applies it under the
+    Pure: reads the case, returns the `Change` to write; the caller applies it under the
     case's version.
     """
     if not has_running_clock(case):
         # No running clock in this state (closed, suspended, void...): drop the stale cursor.
-        return {"$unset": {"next_due_at": ""}}, []
+        return Change(unsets={"next_due_at"}), []
     clock = case["clock"]
     cursor = _ms(case["next_due_at"])
     steps = thresholds(ctx, clock)
@@ -171,18 +172,16 @@ def plan_case(ctx, case: dict, now: datetime) -> tuple[dict, list[str]]:
             node = {"id": target, "name": jurisdiction_name(ctx.city, target), "level": level_of(ctx.city, target)}
             fields["escalation"] = {**node, "at": now, "by": SYSTEM}
             pushes["escalations"] = {**node, "at": now, "by": SYSTEM, "note": note}
-    update: dict = {}
+    change = Change(sets=fields)
     following = next((step.at for step in steps if step.at > now), None)
     if following is None:
-        update["$unset"] = {"next_due_at": ""}
+        change.unsets.add("next_due_at")
     else:
         fields["next_due_at"] = following
     if entries:
         fields["updated_at"] = now
-        update["$push"] = {"history": {"$each": entries}, **pushes}
-    if fields:
-        update["$set"] = fields
-    return update, actions
+        change.push = {"history": entries, **{path: [item] for path, item in pushes.items()}}
+    return change, actions
 
 
 def _new_counts() -> dict:
@@ -192,8 +191,8 @@ def _new_counts() -> dict:
 
 async def sweep_case(ctx, case: dict, now: datetime, counts: dict) -> bool:
     """Apply one due case's thresholds; False if a concurrent change won (retry next sweep)."""
-    update, actions = plan_case(ctx, case, now)
-    updated = await ctx.cases.update(case["_id"], case["version"], update)
+    change, actions = plan_case(ctx, case, now)
+    updated = await ctx.cases.update(case["_id"], case["version"], change)
     if updated is None:
         counts["conflicts"] += 1
         return False

@@ -101,12 +101,12 @@ async def main_async(argv=None) -> int:
     if not uri.startswith(("mongodb://", "mongodb+srv://")):
         print(EMBEDDED_REFUSAL, file=sys.stderr)
         return 2
-    from dispatch.store.storage import UserStore, open_storage
+    from dispatch.store import open_store
     from geo.package import load_city
 
-    storage = await open_storage(uri, config["storage"]["database"])
+    storage = await open_store(uri, config["storage"]["database"])
     try:
-        accounts = Accounts(UserStore(storage.db), load_city(config["city"]["path"]))
+        accounts = Accounts(storage.users, load_city(config["city"]["path"]))
         return await run(args, accounts, sys.stdout)
     except ApiError as exc:
         print(f"失败: {exc.message}", file=sys.stderr)

@@ -213,7 +213,7 @@ class Workflow:
             "at": now, "by": user.username, "by_name": user.name or user.username, "action": action,
             "from": case["status"], "to": act.target, "note": note, **entry_fields(fields), **act.record,
         })
-        updated = await ctx.cases.update(case_id, case["version"], act.update_document(entry))
+        updated = await ctx.cases.update(case_id, case["version"], act.change(entry))
         if updated is None:
             for undo in act.undo:
                 await undo()

@@ -26,10 +26,11 @@ from dispatch import validation as v
 
 from dispatch.workflow import escalation
 from dispatch.workflow.audit import chain_entry
-from dispatch.domain import OPEN_STATUSES, scope_path
+from dispatch.domain import OPEN_STATUSES, masked_search_text, scope_path
 from dispatch.errors import bad_request, conflict, unprocessable
 from dispatch.access.policy import ASSIGNED, SUMMONED, can_read_case
 from dispatch.rules import OutsideCity
+from dispatch.store.query import Change
 
 # Names the history entry itself uses: an action field with one of these names is recorded
 # under another name by its effect.
@@ -179,18 +180,16 @@ class Act:
     def append(self, array: str, item: dict) -> None:
         self.push[array] = item
 
-    def update_document(self, entry: dict) -> dict:
-        """The one MongoDB update that applies this action (the version is added by the store)."""
+    def change(self, entry: dict) -> Change:
+        """The one change that applies this action (the store adds one to the version)."""
         sets = {**self.sets, "status": self.target, "updated_at": self.now}
-        update: dict = {"$set": sets, "$push": {"history": entry, **self.push}}
-        unset = {key: "" for key in self.unsets if key not in sets}
-        if unset:
-            update["$unset"] = unset
-        if self.inc:
-            update["$inc"] = dict(self.inc)
-        if self.add_to_set:
-            update["$addToSet"] = {key: {"$each": list(values)} for key, values in self.add_to_set.items()}
-        return update
+        return Change(
+            sets=sets,
+            unsets={key for key in self.unsets if key not in sets},
+            inc=dict(self.inc),
+            push={"history": [entry], **{key: [item] for key, item in self.push.items()}},
+            add_to_set={key: list(values) for key, values in self.add_to_set.items()},
+        )
 
 
 @dataclass(frozen=True)
@@ -275,6 +274,7 @@ def _relocate(act: Act) -> None:
     })
     if act.fields.get("address"):
         act.sets["address"] = act.fields["address"]
+        act.sets["search_masked"] = masked_search_text({**act.case, "address": act.fields["address"]})
     act.record["department"] = decision.department["id"] if decision.department else None
 
 
@@ -506,14 +506,13 @@ async def _merge_into_master(act: Act, into: str, attempts: int = 3) -> dict:
             "at": act.now, "by": act.user.username, "action": "merge_in", "from": master["status"],
             "to": master["status"], "note": act.note, "source": source["_id"],
         })
-        update = {
-            "$set": {"updated_at": act.now},
-            "$push": {"history": entry, "merged_from": {"id": source["_id"], "number": source.get("number"),
-                                                        "at": act.now}},
-        }
-        if added:
-            update["$addToSet"] = {"reporters": {"$each": added}}
-        updated = await cases.update(into, master["version"], update)
+        change = Change(
+            sets={"updated_at": act.now},
+            push={"history": [entry],
+                  "merged_from": [{"id": source["_id"], "number": source.get("number"), "at": act.now}]},
+            add_to_set={"reporters": added} if added else {},
+        )
+        updated = await cases.update(into, master["version"], change)
         if updated is not None:
             act.undo.append(lambda: _unlink_master(act, into, added))
             act.ctx.bus.publish("case.updated", updated)
@@ -533,11 +532,10 @@ async def _unlink_master(act: Act, into: str, added: list, attempts: int = 5) ->
             "from": master["status"], "to": master["status"], "note": "并案未完成，撤销关联",
             "source": source_id,
         })
-        update = {"$set": {"updated_at": entry["at"]}, "$push": {"history": entry},
-                  "$pull": {"merged_from": {"id": source_id}}}
-        if added:
-            update["$pull"]["reporters"] = {"$in": added}
-        updated = await cases.update(into, master["version"], update)
+        change = Change(sets={"updated_at": entry["at"]}, push={"history": [entry]},
+                        pull_matching={"merged_from": {"id": source_id}},
+                        pull_values={"reporters": added} if added else {})
+        updated = await cases.update(into, master["version"], change)
         if updated is not None:
             act.ctx.bus.publish("case.updated", updated)
             return

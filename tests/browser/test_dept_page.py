@@ -8,6 +8,7 @@ import struct
 import zlib
 
 from browser_support import DESKTOP, client_as, open_page, screenshot, user, wait_for, wait_until
+from dispatch.store.query import Change
 
 DEPARTMENT = "s330102001-office"  # 上城区湖滨街道办事处 (departments.yaml)
 ADDRESS = "上城区湖滨街道东坡路3号"
@@ -122,9 +123,9 @@ async def test_queue_order_and_deadline_colours(server, browser):
     for case, start, deadline in [(warning, now - timedelta(hours=2), now + timedelta(minutes=10)),
                                   (overdue, now - timedelta(hours=2), now - timedelta(minutes=5))]:
         doc = await server.ctx.cases.get(case["id"])
-        updated = await server.ctx.cases.update(case["id"], doc["version"], {"$set": {
+        updated = await server.ctx.cases.update(case["id"], doc["version"], Change(sets={
             "deadlines.sign_by": deadline, "clock.started_at": start, "clock.deadline": deadline,
-            "clock.warn_at": start + (deadline - start) * 0.8}})
+            "clock.warn_at": start + (deadline - start) * 0.8}))
         assert updated is not None
     page, guard = await open_workbench(server, browser)
     await page.wait_for_selector(f".q-item[data-number='{calm['number']}']")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 
-from browser_support import DESKTOP, PHONE, open_page, screenshot, user, wait_until
+from browser_support import DESKTOP, PHONE, open_page, screenshot, user, wait_until, stored_cases
 from dispatch.workflow.audit import verify_chain
 
 WIDE = {"width": 1920, "height": 1080}
@@ -68,10 +68,10 @@ async def test_closed_loop_across_the_four_pages(server, browser):
     await report.click("#submit-report")
     await report.wait_for_selector("#done-title:has-text('待网络恢复后自动发送')")
     await report.wait_for_selector("#queue-text:has-text('离线：1 条上报待发送')")
-    assert await server.ctx.cases.find({"description": DESCRIPTION}, [("created_at", 1)], 5) == []
+    assert await stored_cases(server.ctx, description=DESCRIPTION) == []
     await report.context.set_offline(False)
     await report.wait_for_selector("#queue-text:has-text('已自动补发 1 条')", timeout=45000)
-    cases = await server.ctx.cases.find({"description": DESCRIPTION}, [("created_at", 1)], 5)
+    cases = await stored_cases(server.ctx, description=DESCRIPTION)
     assert len(cases) == 1, cases
     case = cases[0]
     cid, number = case["_id"], case["number"]
@@ -153,7 +153,7 @@ async def test_closed_loop_across_the_four_pages(server, browser):
     await screenshot(command, "e2e-command")
 
     # Sent once, for good: the phone's queue did not send it again along the way.
-    assert len(await server.ctx.cases.find({"description": DESCRIPTION}, [("created_at", 1)], 5)) == 1
+    assert len(await stored_cases(server.ctx, description=DESCRIPTION)) == 1
 
     # 8. No console errors or off-host requests anywhere (the phone's offline spell excepted).
     command_guard.assert_clean()

@@ -4,13 +4,13 @@ routing preview, save; 并案 into a similar open case nearby; 即时办结 of a
 
 from __future__ import annotations
 
-from browser_support import DESKTOP, client_as, open_page, screenshot, user, wait_until
+from browser_support import DESKTOP, client_as, open_page, screenshot, user, wait_until, stored_cases
 
 ADDRESS = "上城区湖滨街道东坡路3号"  # in addresses.csv: geocodes inside 湖滨街道
 
 
 async def case_by_number(server, number: str) -> dict | None:
-    found = await server.ctx.cases.find({"number": number}, [("_id", 1)], 1)
+    found = await stored_cases(server.ctx, number=number)
     return found[0] if found else None
 
 
@@ -71,7 +71,7 @@ async def test_ticket_with_suggested_address_preview_and_save(server, browser):
     assert case["jurisdiction"]["street"]["name"] == "湖滨街道"
     assert case["caller"]["phone"] == "13812345678"
     assert case["category"]["code"] == "H-complaint"
-    assert await server.ctx.cases.count({"created_by": "operator01"}) == 1
+    assert len(await stored_cases(server.ctx, created_by="operator01")) == 1
 
     # The form is clear for the next call, the ticket is in "my tickets".
     assert await page.input_value("#content") == ""

@@ -6,7 +6,7 @@ from __future__ import annotations
 import struct
 import zlib
 
-from browser_support import DESKTOP, PHONE, open_page, screenshot, user, wait_until
+from browser_support import DESKTOP, PHONE, open_page, screenshot, user, wait_until, stored_cases
 from dispatch.domain import utcnow
 from support import login_as
 
@@ -69,7 +69,7 @@ async def login_user(server, username: str):
 
 
 async def all_cases(server) -> list[dict]:
-    return await server.ctx.cases.find({}, [("created_at", 1)], 1000)
+    return await stored_cases(server.ctx)
 
 
 # -- (a) a report from the phone ----------------------------------------------------------------
@@ -120,7 +120,7 @@ async def test_report_with_route_preview_and_photo(server, browser):
     assert expected["department"]["name"] in await page.text_content("#report-done")
     await screenshot(page, "report-done")
 
-    cases = await server.ctx.cases.find({"number": number}, [("_id", 1)], 5)
+    cases = await stored_cases(server.ctx, number=number)
     assert len(cases) == 1
     case = cases[0]
     assert case["category"]["code"] == "S0102" and case["source"] == "grid"

@@ -1,0 +1,370 @@
+"""The embedded engine: every repository kept in this process's memory.
+
+The zero-setup default for the demo, the tests and an evaluation. It keeps nothing when the
+process stops, and says so (`persistent = False`; /healthz and every page header show it).
+
+Plain dicts and sorted lists, the way cosmicpython's `FakeRepository` stands beside the real
+one: the case list walks a sorted (created_at, id) index from the cursor and stops after a page;
+the deadline sweep reads a sorted (next_due_at, id) index up to now; idempotent intake is a dict
+keyed by (user, client_id). Documents are copied in and out, so a caller can never change what
+is stored by changing what it was given; datetimes are kept as MongoDB keeps them (UTC,
+milliseconds), so hashes and comparisons come out the same on both engines.
+"""
+
+from __future__ import annotations
+
+import itertools
+from datetime import datetime, timedelta, timezone
+from typing import Any, Iterable
+
+from sortedcontainers import SortedList
+
+from dispatch.store.query import (
+    BY_ID, NEWEST, OLDEST, After, CaseQuery, Change, DuplicateCase, PeriodQuery, Scope,
+)
+from dispatch.store.change import copied, get_path, parent_of, stored_value, apply_change
+from dispatch.store.records import (
+    AUDIT_KINDS, DUE_FIELDS, OPEN_STATUSES, PHOTO_FIELDS, client_key, last_history_only, project,
+)
+
+
+
+# --------------------------------------------------------------------------------------------
+# Matching
+# --------------------------------------------------------------------------------------------
+
+
+def _text_matches(doc: dict, search) -> bool:
+    needle = search.text
+    if search.raw_for_all or (search.raw_for_creator is not None and doc.get("created_by") == search.raw_for_creator):
+        return any(needle in (doc.get(f) or "") for f in ("number", "description", "address"))
+    return needle in (doc.get("search_masked") or "")
+
+
+def matches(doc: dict, q: CaseQuery) -> bool:
+    """Whether `doc` satisfies every filter of `q` (not its cursor, order or limit)."""
+    if not q.scope.admits(doc):
+        return False
+    if q.statuses and doc.get("status") not in q.statuses:
+        return False
+    if q.open_only and doc.get("status") not in OPEN_STATUSES:
+        return False
+    if q.categories and get_path(doc, "category.code") not in q.categories:
+        return False
+    if q.departments and get_path(doc, "assignment.department.id") not in q.departments:
+        return False
+    for level, ids in q.jurisdictions:
+        if get_path(doc, f"jurisdiction.{level}.id") not in ids:
+            return False
+    if q.sources and doc.get("source") not in q.sources:
+        return False
+    if q.overdue is not None and bool(get_path(doc, "flags.overdue")) != q.overdue:
+        return False
+    if q.reporter is not None and q.reporter not in (doc.get("reporters") or ()):
+        return False
+    if q.box is not None:
+        coordinates = get_path(doc, "location.coordinates")
+        if not coordinates or not q.box.contains(coordinates[0], coordinates[1]):
+            return False
+    if q.created_from is not None and doc["created_at"] < q.created_from:
+        return False
+    if q.created_to is not None and doc["created_at"] >= q.created_to:
+        return False
+    if q.text is not None and not _text_matches(doc, q.text):
+        return False
+    return True
+
+
+def touches_period(doc: dict, pq: PeriodQuery) -> bool:
+    """`PeriodQuery`'s superset rule (see its docstring) for one case."""
+    if not pq.scope.admits(doc):
+        return False
+    if pq.within is not None and pq.within not in (doc.get("scope_path") or ()):
+        return False
+    open_ = doc.get("status") in OPEN_STATUSES
+    if open_ and get_path(doc, "flags.overdue") is True:
+        return True
+    if doc["created_at"] >= pq.end:
+        return False
+
+    def at_or_after_start(value):
+        return isinstance(value, datetime) and value >= pq.start
+
+    handle_by = get_path(doc, "deadlines.handle_by")
+    return (
+        open_
+        or at_or_after_start(doc["created_at"])
+        or at_or_after_start(doc.get("updated_at"))
+        or at_or_after_start(doc.get("closed_at"))
+        or (isinstance(handle_by, datetime) and pq.start <= handle_by < pq.end)
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Repositories
+# --------------------------------------------------------------------------------------------
+
+
+class MemoryCases:
+    def __init__(self):
+        self._docs: dict[str, dict] = {}
+        self._by_created = SortedList()  # (created_at, id)
+        self._by_id = SortedList()
+        self._due = SortedList()  # (next_due_at, id)
+        self._client_keys: dict[tuple[str, str], str] = {}
+        self._numbers: dict[str, int] = {}
+
+    # -- writing ------------------------------------------------------------------------
+
+    async def next_number(self, day: str) -> str:
+        self._numbers[day] = seq = self._numbers.get(day, 0) + 1
+        return f"{day}-{seq:06d}"
+
+    async def insert(self, doc: dict) -> dict:
+        key = client_key(doc)
+        if doc["_id"] in self._docs or key in self._client_keys:
+            raise DuplicateCase(doc["_id"])
+        stored = stored_value(doc)
+        self._docs[stored["_id"]] = stored
+        self._client_keys[key] = stored["_id"]
+        self._by_created.add((stored["created_at"], stored["_id"]))
+        self._by_id.add(stored["_id"])
+        self._index_due(None, stored)
+        return doc
+
+    async def update(self, case_id: str, version: int, change: Change) -> dict | None:
+        doc = self._docs.get(case_id)
+        if doc is None or doc.get("version") != version:
+            return None
+        before_due = doc.get("next_due_at")
+        apply_change(doc, change)
+        self._index_due(before_due, doc)
+        return copied(doc)
+
+    def _index_due(self, before: datetime | None, doc: dict) -> None:
+        if before is not None:
+            self._due.discard((before, doc["_id"]))
+        due = doc.get("next_due_at")
+        if isinstance(due, datetime):
+            self._due.add((due, doc["_id"]))
+
+    # -- reading ------------------------------------------------------------------------
+
+    async def get(self, case_id: str) -> dict | None:
+        doc = self._docs.get(case_id) if isinstance(case_id, str) else None
+        return copied(doc) if doc is not None else None
+
+    async def by_client_id(self, username: str, client_id: str) -> dict | None:
+        case_id = self._client_keys.get((username, client_id))
+        return await self.get(case_id) if case_id else None
+
+    def _ordered(self, order: str, after: After | None) -> Iterable[str]:
+        if order == BY_ID:
+            start = after.case_id if after else None
+            return self._by_id.irange(minimum=start, inclusive=(False, True)) if start else iter(self._by_id)
+        if order == NEWEST:
+            keys = self._by_created.irange(
+                maximum=(after.created_at, after.case_id) if after else None,
+                inclusive=(True, False), reverse=True)
+        else:
+            keys = self._by_created.irange(
+                minimum=(after.created_at, after.case_id) if after else None,
+                inclusive=(False, True))
+        return (case_id for _, case_id in keys)
+
+    async def find(self, query: CaseQuery) -> list[dict]:
+        out = []
+        for case_id in self._ordered(query.order, query.after):
+            doc = self._docs[case_id]
+            if matches(doc, query):
+                out.append(copied(doc))
+                if len(out) >= query.limit:
+                    break
+        return out
+
+    async def count(self, query: CaseQuery) -> int:
+        return sum(1 for doc in self._docs.values() if matches(doc, query))
+
+    async def due(self, now: datetime, limit: int, exclude: Iterable[str] = ()) -> list[dict]:
+        """Cases whose sweep cursor `next_due_at` has come, earliest first (`DUE_FIELDS` only)."""
+        excluded = set(exclude)
+        out = []
+        for _, case_id in self._due.irange(maximum=(now, "\U0010ffff")):
+            if case_id in excluded:
+                continue
+            out.append(last_history_only(project(self._docs[case_id], DUE_FIELDS)))
+            if len(out) >= limit:
+                break
+        return out
+
+    async def period_cases(self, query: PeriodQuery, fields: tuple[str, ...]) -> list[dict]:
+        return [project(doc, fields) for doc in self._docs.values() if touches_period(doc, query)]
+
+    async def uses_attachment(self, attachment_id: str, scope: Scope, fields: tuple[str, ...]) -> bool:
+        for doc in self._docs.values():
+            if scope.admits(doc) and any(attachment_id in (get_path(doc, f) or ()) for f in fields):
+                return True
+        return False
+
+
+class MemoryUsers:
+    def __init__(self):
+        self._users: dict[str, dict] = {}
+
+    async def get(self, username: str) -> dict | None:
+        doc = self._users.get(username) if isinstance(username, str) else None
+        return copied(doc) if doc is not None else None
+
+    async def insert_if_absent(self, user: dict) -> bool:
+        if user["_id"] in self._users:
+            return False
+        self._users[user["_id"]] = stored_value(user)
+        return True
+
+    async def update(self, username: str, fields: dict) -> dict | None:
+        doc = self._users.get(username)
+        if doc is None:
+            return None
+        for path, value in fields.items():
+            parent, key = parent_of(doc, path, create=True)
+            parent[key] = stored_value(value)
+        return copied(doc)
+
+    async def all(self) -> list[dict]:
+        return [copied(self._users[name]) for name in sorted(self._users)]
+
+
+class MemoryAttachments:
+    def __init__(self, cases: MemoryCases):
+        self._docs: dict[str, dict] = {}
+        self._cases = cases
+
+    async def insert(self, doc: dict) -> dict:
+        if doc["_id"] in self._docs:
+            raise DuplicateCase(doc["_id"])
+        self._docs[doc["_id"]] = stored_value(doc)
+        return doc
+
+    async def get(self, attachment_id: str) -> dict | None:
+        doc = self._docs.get(attachment_id) if isinstance(attachment_id, str) else None
+        return copied(doc) if doc is not None else None
+
+    async def owned_by(self, attachment_ids: list, username: str) -> set[str]:
+        return {i for i in attachment_ids
+                if isinstance(i, str) and i in self._docs and self._docs[i].get("owner") == username}
+
+    async def case_using(self, attachment_id: str, scope: Scope) -> bool:
+        """True if a case inside `scope` shows this photo."""
+        return await self._cases.uses_attachment(attachment_id, scope, PHOTO_FIELDS)
+
+
+class MemoryLeases:
+    def __init__(self):
+        self._leases: dict[str, dict] = {}
+
+    async def acquire(self, name: str, holder: str, now: datetime, ttl_seconds: float) -> bool:
+        lease = self._leases.get(name)
+        if lease is not None and lease["holder"] != holder and lease["expires_at"] > now:
+            return False
+        self._leases[name] = {"holder": holder, "expires_at": now + timedelta(seconds=ttl_seconds)}
+        return True
+
+    async def release(self, name: str, holder: str) -> None:
+        if self._leases.get(name, {}).get("holder") == holder:
+            del self._leases[name]
+
+
+class MemoryRevocations:
+    """Revoked token ids until the token would have expired anyway."""
+
+    def __init__(self):
+        self._until: dict[str, datetime] = {}
+
+    async def ensure_indexes(self) -> None:
+        return None
+
+    async def add(self, nonce: str, username: str, expires_epoch: int) -> None:
+        self._until[nonce] = datetime.fromtimestamp(expires_epoch, timezone.utc)
+
+    async def contains(self, nonce: str) -> bool:
+        until = self._until.get(nonce) if isinstance(nonce, str) else None
+        return until is not None and until > datetime.now(timezone.utc)
+
+    async def purge_expired(self, now: datetime) -> int:
+        lapsed = [nonce for nonce, until in self._until.items() if until <= now]
+        for nonce in lapsed:
+            del self._until[nonce]
+        return len(lapsed)
+
+
+class MemoryAudit:
+    KINDS = AUDIT_KINDS
+
+    def __init__(self):
+        self._entries: dict[str, list[dict]] = {kind: [] for kind in self.KINDS}
+        self._ids = itertools.count(1)
+
+    async def ensure_indexes(self) -> None:
+        return None
+
+    async def record(self, kind: str, entry: dict) -> dict:
+        doc = {"_id": f"{next(self._ids):024x}", **stored_value(entry)}
+        self._entries[kind].append(doc)
+        return copied(doc)
+
+    async def recent(self, kind: str, limit: int, case_id: str | None = None,
+                     username: str | None = None) -> list[dict]:
+        out = []
+        for doc in sorted(self._entries[kind], key=lambda d: d["at"], reverse=True):
+            if case_id is not None and doc.get("case_id") != case_id:
+                continue
+            if username is not None and doc.get("by") != username:
+                continue
+            out.append(copied(doc))
+            if len(out) >= limit:
+                break
+        return out
+
+
+class MemorySnapshots:
+    """Daily KPI snapshots, id "<day>:<scope>"."""
+
+    def __init__(self):
+        self._docs: dict[str, dict] = {}
+
+    async def save(self, snapshot: dict) -> None:
+        self._docs[snapshot["_id"]] = stored_value(snapshot)
+
+    async def get(self, snapshot_id: str) -> dict | None:
+        doc = self._docs.get(snapshot_id)
+        return copied(doc) if doc is not None else None
+
+    async def for_day(self, day: str) -> list[dict]:
+        return [copied(self._docs[k]) for k in sorted(self._docs) if self._docs[k].get("day") == day]
+
+
+class MemoryStore:
+    kind = "embedded"
+    persistent = False
+    description = "embedded (in-memory: data is lost when the server stops)"
+
+    def __init__(self):
+        self.cases = MemoryCases()
+        self.users = MemoryUsers()
+        self.attachments = MemoryAttachments(self.cases)
+        self.leases = MemoryLeases()
+        self.revocations = MemoryRevocations()
+        self.audit = MemoryAudit()
+        self.snapshots = MemorySnapshots()
+
+    async def ensure_indexes(self) -> None:
+        return None
+
+    async def housekeeping(self, now: datetime) -> None:
+        await self.revocations.purge_expired(now)
+
+    async def ping(self) -> bool:
+        return True
+
+    async def close(self) -> None:
+        return None

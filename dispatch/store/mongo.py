@@ -1,0 +1,571 @@
+"""The server engine: MongoDB 6.0+ or FerretDB 1.24 (on PostgreSQL) through PyMongo's async API.
+
+Only what both servers implement, and implement safely under concurrency (docs/ARCHITECTURE.md,
+"The store"): single-document inserts, replaces and finds with sort and limit; plain and
+compound indexes, unique ones included. No multi-document transactions, no change streams, no
+TTL index, no 2dsphere or `$geoWithin` (a box is a range on two indexed number fields,
+`geo_lng`/`geo_lat`, kept beside the GeoJSON point), no `$slice` projection.
+
+The one thing FerretDB 1.24 does not give is an atomic filtered update: two
+`find_one_and_update({_id, version: 3})` calls racing may both report success while only one
+write survives, and `$inc` loses increments (measured: 14 distinct values from 40 concurrent
+increments). What it does give atomically is a unique index. So every guarded write here is an
+**insert-once claim** followed by a plain write: a version-guarded update first inserts
+`case_claims {_id: "<case>:<version+1>"}`; only the one caller whose insert succeeds replaces the
+case (the new document computed in Python, `change.py`). Case numbers and scheduler lease terms
+are claimed the same way. A claim left by a process that died before its write is abandoned
+after `STALE_CLAIM` and taken over; `housekeeping` deletes old claims. On MongoDB the same code
+is correct too, one round trip dearer than a `findAndModify`.
+
+Durability is the server's: give the URI `w=majority&journal=true` on a replica set, so a case
+is acknowledged only once the majority has it on disk. A server that cannot be reached or does
+not answer in time raises `StoreUnavailable` (the API answers 503 with Retry-After).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+from datetime import datetime, timedelta, timezone
+
+from bson import ObjectId
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel, ReturnDocument
+from pymongo.errors import ConnectionFailure, DuplicateKeyError, OperationFailure, PyMongoError
+
+from dispatch.store.query import (
+    BY_ID, NEWEST, OLDEST, CaseQuery, Change, DuplicateCase, PeriodQuery, Scope, StoreUnavailable,
+)
+from dispatch.store.change import apply_change
+from dispatch.store.records import AUDIT_KINDS, DUE_FIELDS, OPEN_STATUSES, PHOTO_FIELDS, client_key, last_history_only
+
+log = logging.getLogger(__name__)
+
+# Server error codes that mean "not reachable / not now", not "your request is wrong".
+_UNAVAILABLE_CODES = frozenset({
+    6, 7, 50, 89, 91, 189, 262, 9001, 10107, 11600, 11602, 13435, 13436,
+})
+
+
+def _unavailable(exc: PyMongoError) -> bool:
+    if isinstance(exc, ConnectionFailure) or getattr(exc, "timeout", False):
+        return True
+    if isinstance(exc, OperationFailure):
+        if exc.code in _UNAVAILABLE_CODES or exc.has_error_label("RetryableWriteError"):
+            return True
+        # FerretDB answers with an internal error while its PostgreSQL is down.
+        text = str(exc).lower()
+        return any(word in text for word in ("connection refused", "failed to connect", "connect:",
+                                             "no such host", "pool", "postgres"))
+    return False
+
+
+def guarded(method):
+    """Database errors that mean the server is unavailable become `StoreUnavailable`."""
+
+    @functools.wraps(method)
+    async def wrapper(*args, **kwargs):
+        try:
+            return await method(*args, **kwargs)
+        except DuplicateKeyError:
+            raise
+        except PyMongoError as exc:
+            if _unavailable(exc):
+                raise StoreUnavailable(str(exc)) from exc
+            raise
+
+    return wrapper
+
+
+# --------------------------------------------------------------------------------------------
+# Translating query values
+# --------------------------------------------------------------------------------------------
+
+
+def scope_filter(scope: Scope) -> dict:
+    if scope.everything:
+        return {}
+    if scope.department is not None:
+        return {"departments_seen": scope.department}
+    clauses = []
+    if scope.within is not None:
+        clauses.append({"scope_path": scope.within})
+    if scope.reporter is not None:
+        clauses.append({"reporters": scope.reporter})
+    if not clauses:
+        return {"_id": {"$in": []}}  # a scope that names nothing sees nothing
+    return clauses[0] if len(clauses) == 1 else {"$or": clauses}
+
+
+def _text_filter(search) -> dict:
+    pattern = {"$regex": re.escape(search.text)}
+    raw = {"$or": [{"number": pattern}, {"description": pattern}, {"address": pattern}]}
+    if search.raw_for_all:
+        return raw
+    masked = {"search_masked": pattern}
+    if search.raw_for_creator is not None:
+        return {"$or": [{"$and": [{"created_by": search.raw_for_creator}, raw]},
+                        {"$and": [{"created_by": {"$ne": search.raw_for_creator}}, masked]}]}
+    return masked
+
+
+def case_filter(q: CaseQuery) -> dict:
+    clauses = [scope_filter(q.scope)]
+    if q.statuses:
+        clauses.append({"status": {"$in": list(q.statuses)}})
+    if q.open_only:
+        clauses.append({"status": {"$in": list(OPEN_STATUSES)}})
+    if q.categories:
+        clauses.append({"category.code": {"$in": list(q.categories)}})
+    if q.departments:
+        clauses.append({"assignment.department.id": {"$in": list(q.departments)}})
+    for level, ids in q.jurisdictions:
+        clauses.append({f"jurisdiction.{level}.id": {"$in": list(ids)}})
+    if q.sources:
+        clauses.append({"source": {"$in": list(q.sources)}})
+    if q.overdue is not None:
+        clauses.append({"flags.overdue": True} if q.overdue else {"flags.overdue": {"$ne": True}})
+    if q.reporter is not None:
+        clauses.append({"reporters": q.reporter})
+    if q.box is not None:
+        clauses.append({"geo_lng": {"$gte": q.box.west, "$lte": q.box.east},
+                        "geo_lat": {"$gte": q.box.south, "$lte": q.box.north}})
+    if q.created_from is not None or q.created_to is not None:
+        span = {}
+        if q.created_from is not None:
+            span["$gte"] = q.created_from
+        if q.created_to is not None:
+            span["$lt"] = q.created_to
+        clauses.append({"created_at": span})
+    if q.text is not None:
+        clauses.append(_text_filter(q.text))
+    if q.after is not None:
+        clauses.append(_after_filter(q))
+    clauses = [c for c in clauses if c]
+    if not clauses:
+        return {}
+    return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+
+def _after_filter(q: CaseQuery) -> dict:
+    after = q.after
+    if q.order == BY_ID:
+        return {"_id": {"$gt": after.case_id}}
+    op = "$lt" if q.order == NEWEST else "$gt"
+    return {"$or": [{"created_at": {op: after.created_at}},
+                    {"created_at": after.created_at, "_id": {op: after.case_id}}]}
+
+
+SORTS = {
+    NEWEST: [("created_at", DESCENDING), ("_id", DESCENDING)],
+    OLDEST: [("created_at", ASCENDING), ("_id", ASCENDING)],
+    BY_ID: [("_id", ASCENDING)],
+}
+
+
+def period_filter(pq: PeriodQuery) -> dict:
+    window = {"$gte": pq.start, "$lt": pq.end}
+    touched = {"$or": [
+        {"created_at": {"$lt": pq.end}, "$or": [
+            {"created_at": window},
+            {"updated_at": {"$gte": pq.start}},
+            {"closed_at": {"$gte": pq.start}},
+            {"deadlines.handle_by": window},
+            {"status": {"$in": list(OPEN_STATUSES)}},
+        ]},
+        {"status": {"$in": list(OPEN_STATUSES)}, "flags.overdue": True},
+    ]}
+    clauses = [scope_filter(pq.scope), {"scope_path": pq.within} if pq.within else {}, touched]
+    clauses = [c for c in clauses if c]
+    return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+
+def _point_fields(location) -> dict:
+    """The indexed coordinates kept beside a case's GeoJSON point (None while it has none)."""
+    coordinates = (location or {}).get("coordinates") if isinstance(location, dict) else None
+    if not coordinates:
+        return {"geo_lng": None, "geo_lat": None}
+    return {"geo_lng": float(coordinates[0]), "geo_lat": float(coordinates[1])}
+
+
+_DERIVED = ("geo_lng", "geo_lat", "client_key")
+
+
+def _out(doc: dict | None) -> dict | None:
+    if doc is not None:
+        for key in _DERIVED:
+            doc.pop(key, None)
+    return doc
+
+
+# --------------------------------------------------------------------------------------------
+# Repositories
+# --------------------------------------------------------------------------------------------
+
+CASE_INDEXES = [
+    IndexModel([("created_at", DESCENDING), ("_id", DESCENDING)], name="created_id"),
+    IndexModel([("status", ASCENDING), ("created_at", DESCENDING)], name="status_created"),
+    IndexModel([("assignment.department.id", ASCENDING), ("created_at", DESCENDING)], name="department_created"),
+    IndexModel([("departments_seen", ASCENDING), ("created_at", DESCENDING)], name="seen_created"),
+    IndexModel([("scope_path", ASCENDING), ("created_at", DESCENDING)], name="scope_created"),
+    IndexModel([("reporters", ASCENDING), ("created_at", DESCENDING)], name="reporters_created"),
+    IndexModel([("category.code", ASCENDING), ("created_at", DESCENDING)], name="category_created"),
+    IndexModel([("next_due_at", ASCENDING), ("_id", ASCENDING)], name="next_due"),
+    IndexModel([("geo_lng", ASCENDING), ("geo_lat", ASCENDING)], name="geo"),
+    IndexModel([("number", ASCENDING)], name="number", unique=True),  # a second line of defence
+    IndexModel([("created_by", ASCENDING), ("client_key", ASCENDING)], name="intake_client", unique=True),
+]
+
+
+# A claim older than this whose write never came belongs to a process that died mid-write.
+STALE_CLAIM = timedelta(seconds=30)
+# Claims are only needed while their write is under way; older ones are deleted.
+CLAIM_KEPT = timedelta(hours=1)
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+async def claim(collection, claim_id: str, now: datetime, **fields) -> bool:
+    """Insert-once: True for the one caller whose claim is stored. A stale claim (its owner died
+    before writing) is removed and the claim tried once more."""
+    for _ in range(2):
+        try:
+            await collection.insert_one({"_id": claim_id, "at": now, **fields})
+            return True
+        except DuplicateKeyError:
+            held = await collection.find_one({"_id": claim_id})
+            if held is None or held["at"] > now - STALE_CLAIM:
+                return False
+            await collection.delete_one({"_id": claim_id, "at": held["at"]})
+    return False
+
+
+async def ensure_indexes(collection, models: list[IndexModel]) -> None:
+    """Create the indexes not there yet. (FerretDB 1.24 panics on `createIndexes` naming an
+    index that already exists, so existing names are skipped rather than re-declared.)"""
+    existing = {index["name"] async for index in await collection.list_indexes()}
+    missing = [m for m in models if m.document["name"] not in existing]
+    if missing:
+        await collection.create_indexes(missing)
+
+
+class MongoCases:
+    def __init__(self, db):
+        self.cases = db["cases"]
+        self.claims = db["case_claims"]
+        self.numbers = db["case_numbers"]
+
+    async def ensure_indexes(self) -> None:
+        await ensure_indexes(self.cases, CASE_INDEXES)
+        await ensure_indexes(self.claims, [IndexModel([("at", ASCENDING)], name="at")])
+        await ensure_indexes(self.numbers, [IndexModel([("day", ASCENDING), ("seq", DESCENDING)], name="day_seq")])
+
+    @guarded
+    async def next_number(self, day: str) -> str:
+        """The day's next case number: the highest claimed plus one, claimed insert-once."""
+        last = await self.numbers.find({"day": day}, {"seq": 1}).sort([("seq", DESCENDING)]).limit(1).to_list(1)
+        seq = last[0]["seq"] if last else 0
+        for _ in range(200):
+            seq += 1
+            try:
+                await self.numbers.insert_one({"_id": f"{day}-{seq:06d}", "day": day, "seq": seq})
+                return f"{day}-{seq:06d}"
+            except DuplicateKeyError:
+                continue  # another process took it: the next one
+        raise StoreUnavailable("case numbers contended")
+
+    @guarded
+    async def insert(self, doc: dict) -> dict:
+        user, key = client_key(doc)
+        stored = {**doc, "client_key": key, **_point_fields(doc.get("location"))}
+        try:
+            await self.cases.insert_one(stored)
+        except DuplicateKeyError:
+            raise DuplicateCase(doc["_id"]) from None
+        return doc
+
+    @guarded
+    async def update(self, case_id: str, version: int, change: Change) -> dict | None:
+        """Version-guarded: the change applies only if the case is still at `version`, and of
+        several callers on one version exactly one succeeds (the one whose claim is stored)."""
+        current = _out(await self.cases.find_one({"_id": case_id}))
+        if current is None or current.get("version") != version:
+            return None
+        if not await claim(self.claims, f"{case_id}:{version + 1}", _now(), case_id=case_id):
+            return None
+        apply_change(current, change)
+        stored = {**current, "client_key": client_key(current)[1], **_point_fields(current.get("location"))}
+        result = await self.cases.replace_one({"_id": case_id, "version": version}, stored)
+        return current if result.matched_count else None
+
+    async def purge_claims(self, now: datetime) -> None:
+        await self.claims.delete_many({"at": {"$lt": now - CLAIM_KEPT}})
+
+    @guarded
+    async def get(self, case_id: str) -> dict | None:
+        if not isinstance(case_id, str):
+            return None
+        return _out(await self.cases.find_one({"_id": case_id}))
+
+    @guarded
+    async def by_client_id(self, username: str, client_id: str) -> dict | None:
+        return _out(await self.cases.find_one({"created_by": username, "client_key": client_id}))
+
+    @guarded
+    async def find(self, query: CaseQuery) -> list[dict]:
+        cursor = self.cases.find(case_filter(query)).sort(SORTS[query.order]).limit(query.limit)
+        return [_out(doc) for doc in await cursor.to_list(query.limit)]
+
+    @guarded
+    async def count(self, query: CaseQuery) -> int:
+        return await self.cases.count_documents(case_filter(query))
+
+    @guarded
+    async def due(self, now: datetime, limit: int, exclude=()) -> list[dict]:
+        query: dict = {"next_due_at": {"$lte": now}}
+        if exclude:
+            query["_id"] = {"$nin": list(exclude)}
+        # The whole history comes over the wire (FerretDB has no `$slice` projection); the
+        # sweep needs only its last entry.
+        projection = {field: 1 for field in DUE_FIELDS}
+        cursor = self.cases.find(query, projection).sort([("next_due_at", ASCENDING), ("_id", ASCENDING)]).limit(limit)
+        return [last_history_only(doc) for doc in await cursor.to_list(limit)]
+
+    @guarded
+    async def period_cases(self, query: PeriodQuery, fields: tuple[str, ...]) -> list[dict]:
+        return await self.cases.find(period_filter(query), {f: 1 for f in fields}).to_list(None)
+
+    @guarded
+    async def uses_attachment(self, attachment_id: str, scope: Scope, fields: tuple[str, ...]) -> bool:
+        uses = {"$or": [{f: attachment_id} for f in fields]}
+        read = scope_filter(scope)
+        query = {"$and": [read, uses]} if read else uses
+        return await self.cases.find_one(query, {"_id": 1}) is not None
+
+
+class MongoUsers:
+    def __init__(self, db):
+        self.users = db["users"]
+
+    @guarded
+    async def get(self, username: str) -> dict | None:
+        if not isinstance(username, str):
+            return None
+        return await self.users.find_one({"_id": username})
+
+    @guarded
+    async def insert_if_absent(self, user: dict) -> bool:
+        try:
+            await self.users.insert_one(user)
+            return True
+        except DuplicateKeyError:
+            return False
+
+    @guarded
+    async def update(self, username: str, fields: dict) -> dict | None:
+        return await self.users.find_one_and_update(
+            {"_id": username}, {"$set": fields}, return_document=ReturnDocument.AFTER)
+
+    @guarded
+    async def all(self) -> list[dict]:
+        return await self.users.find({}).sort([("_id", ASCENDING)]).to_list(None)
+
+
+class MongoAttachments:
+    def __init__(self, db, cases: MongoCases):
+        self.attachments = db["attachments"]
+        self._cases = cases
+
+    async def ensure_indexes(self) -> None:
+        await ensure_indexes(self.attachments, [IndexModel([("owner", ASCENDING)], name="owner")])
+
+    @guarded
+    async def insert(self, doc: dict) -> dict:
+        await self.attachments.insert_one(doc)
+        return doc
+
+    @guarded
+    async def get(self, attachment_id: str) -> dict | None:
+        if not isinstance(attachment_id, str):
+            return None
+        return await self.attachments.find_one({"_id": attachment_id})
+
+    @guarded
+    async def owned_by(self, attachment_ids: list, username: str) -> set[str]:
+        ids = [i for i in attachment_ids if isinstance(i, str)]
+        if not ids:
+            return set()
+        docs = await self.attachments.find({"_id": {"$in": ids}, "owner": username}, {"_id": 1}).to_list(None)
+        return {doc["_id"] for doc in docs}
+
+    async def case_using(self, attachment_id: str, scope: Scope) -> bool:
+        return await self._cases.uses_attachment(attachment_id, scope, PHOTO_FIELDS)
+
+
+class MongoLeases:
+    """A lease is `{_id: name, holder, expires_at, term}`. Taking it (free, expired or already
+    ours) claims the next term insert-once, so of two processes taking an expired lease at the
+    same moment one gets it."""
+
+    def __init__(self, db):
+        self.leases = db["leases"]
+        self.terms = db["lease_terms"]
+
+    @guarded
+    async def acquire(self, name: str, holder: str, now: datetime, ttl_seconds: float) -> bool:
+        lease = await self.leases.find_one({"_id": name})
+        if lease is not None and lease["holder"] != holder and lease["expires_at"] > now:
+            return False
+        term = (lease or {}).get("term", 0) + 1
+        if not await claim(self.terms, f"{name}:{term}", now, holder=holder):
+            return False
+        await self.leases.replace_one(
+            {"_id": name},
+            {"_id": name, "holder": holder, "term": term, "expires_at": now + timedelta(seconds=ttl_seconds)},
+            upsert=True)
+        return True
+
+    @guarded
+    async def release(self, name: str, holder: str) -> None:
+        await self.leases.delete_one({"_id": name, "holder": holder})
+
+    async def purge_terms(self, now: datetime) -> None:
+        await self.terms.delete_many({"at": {"$lt": now - CLAIM_KEPT}})
+
+
+class MongoRevocations:
+    """Revoked token ids (`revoked_tokens`) until the token would have expired.
+
+    FerretDB 1.24 has no TTL indexes, so expiry is in the read (`contains` checks the time)
+    and `purge_expired` deletes what has lapsed (the scheduler calls it)."""
+
+    def __init__(self, db):
+        self.revoked = db["revoked_tokens"]
+
+    async def ensure_indexes(self) -> None:
+        await ensure_indexes(self.revoked, [IndexModel([("expires_at", ASCENDING)], name="expires")])
+
+    @guarded
+    async def purge_expired(self, now: datetime) -> int:
+        return (await self.revoked.delete_many({"expires_at": {"$lte": now}})).deleted_count
+
+    @guarded
+    async def add(self, nonce: str, username: str, expires_epoch: int) -> None:
+        expires = datetime.fromtimestamp(expires_epoch, timezone.utc)
+        await self.revoked.update_one(
+            {"_id": nonce}, {"$set": {"username": username, "expires_at": expires}}, upsert=True)
+
+    @guarded
+    async def contains(self, nonce: str) -> bool:
+        if not isinstance(nonce, str):
+            return False
+        doc = await self.revoked.find_one({"_id": nonce}, {"expires_at": 1})
+        if doc is None:
+            return False
+        expires = doc["expires_at"]
+        if expires.tzinfo is None:
+            expires = expires.replace(tzinfo=timezone.utc)
+        return expires > datetime.now(timezone.utc)
+
+
+class MongoAudit:
+    KINDS = AUDIT_KINDS
+
+    def __init__(self, db):
+        self.collections = {kind: db[kind] for kind in self.KINDS}
+
+    async def ensure_indexes(self) -> None:
+        for collection in self.collections.values():
+            await ensure_indexes(collection, [IndexModel([("at", DESCENDING)], name="at_desc")])
+
+    @guarded
+    async def record(self, kind: str, entry: dict) -> dict:
+        doc = {"_id": str(ObjectId()), **entry}
+        await self.collections[kind].insert_one(doc)
+        return doc
+
+    @guarded
+    async def recent(self, kind: str, limit: int, case_id: str | None = None,
+                     username: str | None = None) -> list[dict]:
+        query: dict = {}
+        if case_id is not None:
+            query["case_id"] = case_id
+        if username is not None:
+            query["by"] = username
+        return await self.collections[kind].find(query).sort([("at", DESCENDING)]).limit(limit).to_list(limit)
+
+
+class MongoSnapshots:
+    def __init__(self, db):
+        self.snapshots = db["kpi_snapshots"]
+
+    async def ensure_indexes(self) -> None:
+        await ensure_indexes(self.snapshots, [IndexModel([("day", ASCENDING)], name="day")])
+
+    @guarded
+    async def save(self, snapshot: dict) -> None:
+        await self.snapshots.replace_one({"_id": snapshot["_id"]}, snapshot, upsert=True)
+
+    @guarded
+    async def get(self, snapshot_id: str) -> dict | None:
+        return await self.snapshots.find_one({"_id": snapshot_id})
+
+    @guarded
+    async def for_day(self, day: str) -> list[dict]:
+        return await self.snapshots.find({"day": day}).sort([("_id", ASCENDING)]).to_list(None)
+
+
+class MongoStore:
+    kind = "mongodb"
+    persistent = True
+    description = "mongodb"
+
+    def __init__(self, uri: str, database: str, timeout_ms: int = 5000):
+        # Bounded waits: a database that is down costs a request a few seconds and a 503, never
+        # a hang. Retryable writes are on by default, so one failover is absorbed.
+        self.client = AsyncMongoClient(
+            uri, tz_aware=True, serverSelectionTimeoutMS=timeout_ms, connectTimeoutMS=timeout_ms,
+            socketTimeoutMS=2 * timeout_ms)
+        db = self.client[database]
+        self.db_name = database
+        self._db = db
+        self.cases = MongoCases(db)
+        self.users = MongoUsers(db)
+        self.attachments = MongoAttachments(db, self.cases)
+        self.leases = MongoLeases(db)
+        self.revocations = MongoRevocations(db)
+        self.audit = MongoAudit(db)
+        self.snapshots = MongoSnapshots(db)
+
+    @guarded
+    async def ensure_indexes(self) -> None:
+        """Idempotent: creating an index that exists with the same definition does nothing."""
+        await self.cases.ensure_indexes()
+        await self.attachments.ensure_indexes()
+        await self.revocations.ensure_indexes()
+        await self.audit.ensure_indexes()
+        await self.snapshots.ensure_indexes()
+
+    @guarded
+    async def housekeeping(self, now: datetime) -> None:
+        """Forget what has lapsed: revoked tokens past their expiry, finished claims."""
+        await self.revocations.purge_expired(now)
+        await self.cases.purge_claims(now)
+        await self.leases.purge_terms(now)
+
+    async def ping(self) -> bool:
+        try:
+            await self._db.command("ping")
+            return True
+        except PyMongoError:
+            log.warning("storage ping failed", exc_info=True)
+            return False
+
+    async def drop(self) -> None:
+        """Remove this store's database (tests)."""
+        await self.client.drop_database(self.db_name)
+
+    async def close(self) -> None:
+        await self.client.close()

@@ -1,0 +1,400 @@
+"""One contract, every engine: the store's public behaviour on the embedded engine and on a
+MongoDB-protocol server (FerretDB on PostgreSQL in CI; MONGODB_URI names it).
+
+Each test runs once per engine; what one engine does, the other must do too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from dispatch.store import DuplicateCase, new_case_id
+from dispatch.store.query import (
+    BY_ID, EVERYTHING, NEWEST, OLDEST, After, Box, CaseQuery, Change, PeriodQuery, Scope, TextSearch,
+)
+from engines import open_test_store
+
+T0 = datetime(2026, 11, 23, 1, 0, tzinfo=timezone.utc)
+
+
+@pytest.fixture(params=["embedded", "server"])
+async def store(request):
+    store = await open_test_store(request.param)
+    yield store
+    await store.close_for_test()
+
+
+def case(n: int, **fields) -> dict:
+    """A minimal stored case: the fields the store's queries read."""
+    doc = {
+        "_id": fields.pop("_id", new_case_id()),
+        "number": f"20261123-{n:06d}",
+        "source": "grid",
+        "status": "reported",
+        "category": {"code": "0101", "name": "暴露垃圾"},
+        "location": {"type": "Point", "coordinates": [120.10 + n * 0.001, 30.20 + n * 0.001]},
+        "jurisdiction": {"district": {"id": "D1", "name": "一区"}, "street": {"id": "S1", "name": "一街"}},
+        "scope_path": ["C", "D1", "S1"],
+        "assignment": {"department": None, "rule": None, "reason": ""},
+        "deadlines": {"sign_by": None, "handle_by": None, "check_by": None},
+        "flags": {"overdue": False, "warning": False},
+        "departments_seen": [],
+        "reporters": ["gw1"],
+        "created_by": "gw1",
+        "client_id": None,
+        "description": f"第{n}件 垃圾",
+        "address": f"东坡路{n}号",
+        "search_masked": f"20261123-{n:06d}\n第{n}件 垃圾\n东坡路{n}号",
+        "created_at": T0 + timedelta(minutes=n),
+        "updated_at": T0 + timedelta(minutes=n),
+        "version": 1,
+        "history": [{"at": T0 + timedelta(minutes=n), "by": "gw1", "action": "report", "note": "网格上报"}],
+    }
+    doc.update(fields)
+    return doc
+
+
+async def insert_many(store, docs):
+    for doc in docs:
+        await store.cases.insert(doc)
+    return docs
+
+
+def ids(docs) -> list[str]:
+    return [d["_id"] for d in docs]
+
+
+# -- writing a case ----------------------------------------------------------------------------
+
+
+async def test_insert_then_get_round_trips_the_document(store):
+    doc = case(1, created_at=datetime(2026, 11, 23, 1, 2, 3, 456789, tzinfo=timezone.utc))
+    await store.cases.insert(doc)
+    got = await store.cases.get(doc["_id"])
+    assert got["created_at"] == datetime(2026, 11, 23, 1, 2, 3, 456000, tzinfo=timezone.utc)  # milliseconds
+    assert got["created_at"].tzinfo is not None
+    assert {k: v for k, v in got.items() if k != "created_at"} == {k: v for k, v in doc.items() if k != "created_at"}
+    assert await store.cases.get("nope") is None and await store.cases.get(123) is None
+
+
+async def test_the_same_id_or_client_id_is_refused_once_stored(store):
+    first = case(1, client_id="phone-1")
+    await store.cases.insert(first)
+    with pytest.raises(DuplicateCase):
+        await store.cases.insert(case(2, _id=first["_id"]))
+    with pytest.raises(DuplicateCase):
+        await store.cases.insert(case(3, client_id="phone-1"))
+    await store.cases.insert(case(4, client_id="phone-1", created_by="gw2", reporters=["gw2"]))  # another user
+    await store.cases.insert(case(5))  # no client_id: never a conflict
+    await store.cases.insert(case(6))
+    assert (await store.cases.by_client_id("gw1", "phone-1"))["_id"] == first["_id"]
+    assert (await store.cases.by_client_id("gw2", "phone-1"))["number"].endswith("000004")
+    assert await store.cases.by_client_id("gw1", "phone-2") is None
+    assert await store.cases.count(CaseQuery()) == 4
+
+
+async def test_concurrent_inserts_of_one_client_id_store_one_case(store):
+    async def attempt(n):
+        try:
+            await store.cases.insert(case(n, client_id="same"))
+            return True
+        except DuplicateCase:
+            return False
+
+    results = await asyncio.gather(*(attempt(n) for n in range(1, 9)))
+    assert results.count(True) == 1
+    assert await store.cases.count(CaseQuery()) == 1
+
+
+async def test_case_numbers_are_unique_under_concurrency(store):
+    numbers = await asyncio.gather(*(store.cases.next_number("20261123") for _ in range(30)))
+    assert sorted(numbers) == [f"20261123-{n:06d}" for n in range(1, 31)]
+    assert await store.cases.next_number("20261124") == "20261124-000001"
+
+
+async def test_version_guarded_update_applies_each_operator(store):
+    doc = case(1, merged_from=[{"id": "a"}, {"id": "b"}], reporters=["gw1", "x", "y"])
+    await store.cases.insert(doc)
+    change = Change(
+        sets={"status": "filed", "flags.overdue": True, "deadlines.sign_by": T0},
+        unsets={"client_id"},
+        inc={"counters.returns": 1},
+        push={"history": [{"at": T0, "action": "file"}, {"at": T0, "action": "note"}]},
+        add_to_set={"departments_seen": ["d1", "d1", "d2"]},
+        pull_values={"reporters": ["x"]},
+        pull_matching={"merged_from": {"id": "a"}},
+    )
+    updated = await store.cases.update(doc["_id"], 1, change)
+    assert updated["version"] == 2 and updated["status"] == "filed" and updated["flags"]["overdue"] is True
+    assert updated["deadlines"]["sign_by"] == T0 and "client_id" not in updated
+    assert updated["counters"] == {"returns": 1}
+    assert [h["action"] for h in updated["history"]] == ["report", "file", "note"]
+    assert updated["departments_seen"] == ["d1", "d2"]
+    assert updated["reporters"] == ["gw1", "y"] and updated["merged_from"] == [{"id": "b"}]
+    assert await store.cases.get(doc["_id"]) == updated
+
+
+async def test_a_stale_version_changes_nothing(store):
+    doc = case(1)
+    await store.cases.insert(doc)
+    assert await store.cases.update(doc["_id"], 1, Change(sets={"status": "filed"})) is not None
+    assert await store.cases.update(doc["_id"], 1, Change(sets={"status": "void"})) is None
+    assert await store.cases.update("missing", 1, Change(sets={"status": "void"})) is None
+    assert (await store.cases.get(doc["_id"]))["status"] == "filed"
+
+
+async def test_concurrent_updates_on_one_version_let_exactly_one_win(store):
+    doc = case(1)
+    await store.cases.insert(doc)
+    results = await asyncio.gather(*(
+        store.cases.update(doc["_id"], 1, Change(push={"history": [{"action": f"a{i}"}]})) for i in range(10)))
+    assert sum(r is not None for r in results) == 1
+    stored = await store.cases.get(doc["_id"])
+    assert stored["version"] == 2 and len(stored["history"]) == 2
+
+
+async def test_what_a_caller_changes_in_a_returned_document_is_not_stored(store):
+    doc = case(1)
+    await store.cases.insert(doc)
+    doc["status"] = "void"
+    got = await store.cases.get(doc["_id"])
+    got["history"].append({"action": "forged"})
+    again = await store.cases.get(doc["_id"])
+    assert again["status"] == "reported" and len(again["history"]) == 1
+
+
+# -- the case list -----------------------------------------------------------------------------
+
+
+async def test_newest_first_with_keyset_pages_and_no_gaps(store):
+    docs = await insert_many(store, [case(n) for n in range(1, 12)])
+    # two cases in the same millisecond: the id breaks the tie
+    twins = await insert_many(store, [case(20, created_at=T0 + timedelta(hours=1)),
+                                      case(21, created_at=T0 + timedelta(hours=1))])
+    expected = ids(sorted(docs + twins, key=lambda d: (d["created_at"], d["_id"]), reverse=True))
+    seen, after = [], None
+    while True:
+        page = await store.cases.find(CaseQuery(limit=4, after=after))
+        seen += ids(page)
+        if len(page) < 4:
+            break
+        after = After(page[-1]["created_at"], page[-1]["_id"])
+    assert seen == expected
+    oldest = await store.cases.find(CaseQuery(order=OLDEST, limit=3))
+    assert ids(oldest) == expected[::-1][:3]
+    by_id = await store.cases.find(CaseQuery(order=BY_ID, limit=100))
+    assert ids(by_id) == sorted(expected)
+    rest = await store.cases.find(CaseQuery(order=BY_ID, limit=100, after=After(None, sorted(expected)[5])))
+    assert ids(rest) == sorted(expected)[6:]
+
+
+async def test_each_filter_keeps_exactly_its_cases(store):
+    a = case(1, status="dispatched", source="hotline", flags={"overdue": True},
+             assignment={"department": {"id": "dep-a", "name": "A"}}, departments_seen=["dep-a"])
+    b = case(2, category={"code": "0202", "name": "占道"}, reporters=["gw1", "gw2"],
+             jurisdiction={"district": {"id": "D2", "name": "二区"}, "street": {"id": "S2", "name": "二街"}},
+             scope_path=["C", "D2", "S2"])
+    c = case(3, status="closed", location=None, created_by="op1", reporters=["op1"])
+    await insert_many(store, [a, b, c])
+
+    async def found(**filters):
+        return set(ids(await store.cases.find(CaseQuery(limit=50, **filters))))
+
+    A, B, C = a["_id"], b["_id"], c["_id"]
+    assert await found(statuses=("dispatched", "closed")) == {A, C}
+    assert await found(open_only=True) == {A, B}
+    assert await found(categories=("0202",)) == {B}
+    assert await found(departments=("dep-a",)) == {A}
+    assert await found(jurisdictions=(("district", ("D2",)),)) == {B}
+    assert await found(jurisdictions=(("street", ("S1", "S9")),)) == {A, C}
+    assert await found(sources=("hotline",)) == {A}
+    assert await found(overdue=True) == {A}
+    assert await found(overdue=False) == {B, C}
+    assert await found(reporter="gw2") == {B}
+    assert await found(box=Box(120.1005, 30.2005, 120.1025, 30.2025)) == {A, B}
+    assert await found(box=Box(0, 0, 1, 1)) == set()
+    assert await found(created_from=T0 + timedelta(minutes=2)) == {B, C}
+    assert await found(created_to=T0 + timedelta(minutes=2)) == {A}
+    assert await found(statuses=("dispatched",), sources=("grid",)) == set()
+    assert await store.cases.count(CaseQuery(open_only=True)) == 2
+
+
+async def test_scopes_see_what_the_policy_says(store):
+    a = case(1, departments_seen=["dep-a"])
+    b = case(2, scope_path=["C", "D2"], reporters=["gw9"])
+    c = case(3, scope_path=["C", "D2"], reporters=["gw1"])
+    await insert_many(store, [a, b, c])
+
+    async def found(scope):
+        return set(ids(await store.cases.find(CaseQuery(scope=scope, limit=50))))
+
+    A, B, C = a["_id"], b["_id"], c["_id"]
+    assert await found(EVERYTHING) == {A, B, C}
+    assert await found(Scope(department="dep-a")) == {A}
+    assert await found(Scope(department="")) == set()
+    assert await found(Scope(within="D2")) == {B, C}
+    assert await found(Scope(within="D1", reporter="gw9")) == {A, B}
+    for scope in (Scope(department="dep-a"), Scope(within="D2"), Scope(within="D1", reporter="gw9")):
+        assert {d["_id"] for d in (a, b, c) if scope.admits(d)} == await found(scope)
+
+
+async def test_text_search_matches_only_what_the_reader_may_see(store):
+    a = case(1, description="来电人13912345678反映路灯不亮", search_masked="20261123-000001\n来电人139****5678反映路灯不亮\n",
+             created_by="op1", reporters=["op1"])
+    b = case(2, description="井盖缺失 13912345678", search_masked="20261123-000002\n井盖缺失 139****5678\n",
+             created_by="op2", reporters=["op2"])
+    await insert_many(store, [a, b])
+
+    async def found(search):
+        return set(ids(await store.cases.find(CaseQuery(text=search, limit=50))))
+
+    A, B = a["_id"], b["_id"]
+    assert await found(TextSearch("路灯")) == {A}
+    assert await found(TextSearch("1391234")) == set()  # the masked text hides it
+    assert await found(TextSearch("139****5678")) == {A, B}
+    assert await found(TextSearch("1391234", raw_for_all=True)) == {A, B}
+    assert await found(TextSearch("1391234", raw_for_creator="op1")) == {A}
+    assert await found(TextSearch("000002")) == {B}  # the case number
+    assert await found(TextSearch("东坡路1号", raw_for_all=True)) == {A}
+    assert await found(TextSearch(".*")) == set()  # a pattern is text, never a regular expression
+
+
+# -- the deadline sweep's cursor --------------------------------------------------------------
+
+
+async def test_due_reads_earliest_first_and_follows_updates(store):
+    docs = [case(n, next_due_at=T0 + timedelta(minutes=m), clock={"stage": "sign"})
+            for n, m in ((1, 30), (2, 0), (3, 20), (4, 10))]
+    docs.append(case(5))  # no cursor: never due
+    await insert_many(store, docs)
+    now = T0 + timedelta(minutes=20)
+    due = await store.cases.due(now, 10)
+    assert ids(due) == [docs[1]["_id"], docs[3]["_id"], docs[2]["_id"]]
+    assert len(due[0]["history"]) == 1 and "description" not in due[0] and due[0]["clock"] == {"stage": "sign"}
+    assert ids(await store.cases.due(now, 2)) == [docs[1]["_id"], docs[3]["_id"]]
+    assert ids(await store.cases.due(now, 10, exclude=[docs[3]["_id"]])) == [docs[1]["_id"], docs[2]["_id"]]
+    await store.cases.update(docs[1]["_id"], 1, Change(unsets={"next_due_at"}))
+    await store.cases.update(docs[0]["_id"], 1, Change(sets={"next_due_at": T0 - timedelta(minutes=5)}))
+    assert ids(await store.cases.due(now, 10)) == [docs[0]["_id"], docs[3]["_id"], docs[2]["_id"]]
+
+
+async def test_due_with_many_cases_returns_only_the_due_ones(store):
+    rng = random.Random(7)
+    docs = [case(n, next_due_at=T0 + timedelta(minutes=rng.randint(0, 600))) for n in range(1, 61)]
+    await insert_many(store, docs)
+    now = T0 + timedelta(minutes=300)
+    expected = [d["_id"] for d in sorted(docs, key=lambda d: (d["next_due_at"], d["_id"])) if d["next_due_at"] <= now]
+    assert ids(await store.cases.due(now, 1000)) == expected
+
+
+# -- KPIs ---------------------------------------------------------------------------------------
+
+
+async def test_period_cases_take_the_touching_cases_projected(store):
+    start, end = T0, T0 + timedelta(days=1)
+    inside = case(1)
+    before_closed_in = case(2, created_at=T0 - timedelta(days=3), updated_at=T0 + timedelta(hours=2),
+                            status="closed", closed_at=T0 + timedelta(hours=2))
+    before_untouched = case(3, created_at=T0 - timedelta(days=3), updated_at=T0 - timedelta(days=2), status="closed")
+    after = case(4, created_at=end + timedelta(hours=1))
+    open_overdue_later = case(5, created_at=end + timedelta(hours=2), flags={"overdue": True})
+    elsewhere = case(6, scope_path=["C", "D2"])
+    await insert_many(store, [inside, before_closed_in, before_untouched, after, open_overdue_later, elsewhere])
+    query = PeriodQuery(start, end, within="D1")
+    got = await store.cases.period_cases(query, ("_id", "status", "history.action"))
+    assert set(ids(got)) == {inside["_id"], before_closed_in["_id"], open_overdue_later["_id"]}
+    assert all(set(d) <= {"_id", "status", "history"} and d["history"] == [{"action": "report"}] for d in got)
+    scoped = await store.cases.period_cases(PeriodQuery(start, end, scope=Scope(within="D2")), ("_id",))
+    assert ids(scoped) == [elsewhere["_id"]]
+
+
+# -- users, attachments, leases, revocations, audit, snapshots --------------------------------
+
+
+async def test_users(store):
+    assert await store.users.insert_if_absent({"_id": "u1", "role": "operator", "disabled": False})
+    assert not await store.users.insert_if_absent({"_id": "u1", "role": "admin"})
+    updated = await store.users.update("u1", {"disabled": True, "profile.name": "张三"})
+    assert updated["disabled"] is True and updated["profile"] == {"name": "张三"}
+    assert await store.users.update("ghost", {"disabled": True}) is None
+    await store.users.insert_if_absent({"_id": "a0", "role": "admin"})
+    assert [u["_id"] for u in await store.users.all()] == ["a0", "u1"]
+    assert (await store.users.get("u1"))["role"] == "operator" and await store.users.get("zz") is None
+
+
+async def test_attachments_belong_to_their_owner_and_are_found_through_cases(store):
+    await store.attachments.insert({"_id": "p1", "owner": "gw1", "data": b"\x89PNG", "type": "image/png"})
+    await store.attachments.insert({"_id": "p2", "owner": "dep", "data": b"x", "type": "image/jpeg"})
+    assert (await store.attachments.get("p1"))["data"] == b"\x89PNG"
+    assert await store.attachments.owned_by(["p1", "p2", "p3", 5], "gw1") == {"p1"}
+    await store.cases.insert(case(1, photos=["p1"], scope_path=["C", "D1"]))
+    await store.cases.insert(case(2, result={"photos": ["p2"]}, departments_seen=["dep"]))
+    assert await store.attachments.case_using("p1", Scope(within="D1"))
+    assert not await store.attachments.case_using("p1", Scope(within="D2"))
+    assert await store.attachments.case_using("p2", Scope(department="dep"))
+    assert not await store.attachments.case_using("p3", EVERYTHING)
+
+
+async def test_a_lease_has_one_holder_until_it_expires(store):
+    assert await store.leases.acquire("sweep", "p1", T0, 30)
+    assert await store.leases.acquire("sweep", "p1", T0 + timedelta(seconds=10), 30)  # renewed
+    assert not await store.leases.acquire("sweep", "p2", T0 + timedelta(seconds=20), 30)
+    assert await store.leases.acquire("sweep", "p2", T0 + timedelta(seconds=41), 30)  # p1's lapsed
+    assert not await store.leases.acquire("sweep", "p1", T0 + timedelta(seconds=42), 30)
+    await store.leases.release("sweep", "p1")  # not the holder: nothing
+    assert not await store.leases.acquire("sweep", "p1", T0 + timedelta(seconds=43), 30)
+    await store.leases.release("sweep", "p2")
+    assert await store.leases.acquire("sweep", "p1", T0 + timedelta(seconds=44), 30)
+
+
+async def test_concurrent_lease_takers_get_one_holder(store):
+    results = await asyncio.gather(*(store.leases.acquire("job", f"p{i}", T0, 30) for i in range(6)))
+    assert results.count(True) == 1
+
+
+async def test_revocations_last_until_the_token_would_expire(store):
+    future = int((datetime.now(timezone.utc) + timedelta(hours=1)).timestamp())
+    past = int((datetime.now(timezone.utc) - timedelta(seconds=5)).timestamp())
+    await store.revocations.add("j1", "u1", future)
+    await store.revocations.add("j2", "u1", past)
+    assert await store.revocations.contains("j1")
+    assert not await store.revocations.contains("j2") and not await store.revocations.contains("j3")
+    assert await store.revocations.purge_expired(datetime.now(timezone.utc)) == 1
+    assert await store.revocations.contains("j1")
+
+
+async def test_audit_records_newest_first_filtered(store):
+    for i, (case_id, by) in enumerate([("c1", "op1"), ("c2", "op1"), ("c1", "op2")]):
+        await store.audit.record("reveals", {"at": T0 + timedelta(minutes=i), "case_id": case_id, "by": by})
+    await store.audit.record("admin_audit", {"at": T0, "by": "admin", "action": "disable"})
+    assert [(r["case_id"], r["by"]) for r in await store.audit.recent("reveals", 10)] == \
+        [("c1", "op2"), ("c2", "op1"), ("c1", "op1")]
+    assert len(await store.audit.recent("reveals", 10, case_id="c1")) == 2
+    assert len(await store.audit.recent("reveals", 10, username="op1")) == 2
+    assert len(await store.audit.recent("reveals", 1)) == 1
+    assert [r["action"] for r in await store.audit.recent("admin_audit", 10)] == ["disable"]
+
+
+async def test_snapshots_replace_by_id(store):
+    await store.snapshots.save({"_id": "2026-11-22:C", "day": "2026-11-22", "total": 1})
+    await store.snapshots.save({"_id": "2026-11-22:C", "day": "2026-11-22", "total": 2})
+    await store.snapshots.save({"_id": "2026-11-22:D1", "day": "2026-11-22", "total": 3})
+    await store.snapshots.save({"_id": "2026-11-23:C", "day": "2026-11-23", "total": 4})
+    assert (await store.snapshots.get("2026-11-22:C"))["total"] == 2
+    assert [s["_id"] for s in await store.snapshots.for_day("2026-11-22")] == ["2026-11-22:C", "2026-11-22:D1"]
+
+
+async def test_indexes_are_created_idempotently(store):
+    await store.ensure_indexes()
+    await store.ensure_indexes()
+    assert await store.ping()
+
+
+def test_newest_is_the_default_order():
+    assert CaseQuery().order == NEWEST
+    with pytest.raises(ValueError):
+        CaseQuery(order="random")
