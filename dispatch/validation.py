@@ -6,9 +6,12 @@ operator (`{"$ne": 1}`) or a field name into MongoDB: strings are strings, numbe
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import math
 import re
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 
 from dispatch.errors import bad_request
 
@@ -116,19 +119,38 @@ def query_int(raw: str | None, name: str, *, default: int, low: int, high: int) 
     return value
 
 
+# Instants the platform can hold and compute with: a year outside this range in a query is a
+# mistake or a probe, and at year 1 or 9999 an offset or a day added leaves datetime's range.
+MIN_YEAR, MAX_YEAR = 1900, 2999
+
+
+def iso_instant(raw: str, tz) -> tuple[datetime, bool]:
+    """(aware instant, is_bare_date) from an ISO date or date-time; a bare date or naive time is
+    read in `tz`. ValueError for anything unparsable or outside MIN_YEAR..MAX_YEAR."""
+    raw = raw.strip()
+    if len(raw) == 10:
+        value, bare = datetime.combine(date.fromisoformat(raw), datetime.min.time(), tz), True
+    else:
+        value, bare = datetime.fromisoformat(raw.replace("Z", "+00:00")), False
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=tz)
+    if not MIN_YEAR <= value.year <= MAX_YEAR:
+        raise ValueError("year out of range")
+    return value, bare
+
+
 def query_time(raw: str | None, name: str, tz) -> datetime | None:
     """ISO date or date-time; a bare date or naive time is read in the city's timezone."""
     if raw is None or raw == "":
         return None
     try:
-        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        value, _ = iso_instant(raw, tz)
     except ValueError:
         raise bad_request(
-            f"参数 {name} 必须是 ISO 日期或时间，如 2026-11-22 或 2026-11-22T08:30:00+08:00",
+            f"参数 {name} 必须是 {MIN_YEAR}–{MAX_YEAR} 年间的 ISO 日期或时间，如 2026-11-22 或 "
+            "2026-11-22T08:30:00+08:00",
             code="invalid_parameter", field=name,
         ) from None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=tz)
     return value.astimezone(timezone.utc)
 
 
@@ -172,3 +194,52 @@ def query_bbox(raw: str | None, name: str = "bbox") -> tuple[float, float, float
     if west >= east or south >= north:
         raise bad_request(f"参数 {name} 的最小值必须小于最大值", code="invalid_parameter", field=name)
     return west, south, east, north
+
+
+# Cursor millis must stay inside the years `iso_instant` accepts, so turning them back into a
+# datetime cannot overflow.
+_MAX_CURSOR_MILLIS = int(datetime(MAX_YEAR, 12, 31, tzinfo=timezone.utc).timestamp() * 1000)
+_MAX_CURSOR_CHARS = 200
+
+
+def query_cursor(raw: str) -> tuple[int, str]:
+    """A list cursor (base64 of `[created_at millis, case id]`) → (millis, case_id), or 400."""
+    invalid = bad_request("参数 cursor 无效", code="invalid_parameter", field="cursor")
+    # Bounded before decoding: a long cursor could hold JSON nested deep enough to exhaust the parser.
+    if len(raw) > _MAX_CURSOR_CHARS:
+        raise invalid
+    try:
+        value = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
+    except (ValueError, binascii.Error, RecursionError):
+        raise invalid from None
+    if not (isinstance(value, list) and len(value) == 2):
+        raise invalid
+    millis, case_id = value
+    if isinstance(millis, bool) or not isinstance(millis, int) or not 0 <= millis <= _MAX_CURSOR_MILLIS:
+        raise invalid
+    if not isinstance(case_id, str) or not 0 < len(case_id) <= 64:
+        raise invalid
+    return millis, case_id
+
+
+EARTH_RADIUS_M = 6371008.8
+MAX_NEAR_M = 5000
+
+
+def query_near(raw: str) -> tuple[float, float, float]:
+    """`lng,lat,metres` (metres 0 < r ≤ 5000) → (lng, lat, radius), or 400.
+
+    The box around the circle must stay inside ±180/±90: no city lies on a pole or the
+    antimeridian, and a box past them is not a valid polygon for the store."""
+    parts = raw.split(",")
+    if len(parts) != 3 or not all(p.strip() for p in parts):
+        raise bad_request("参数 near 应为 经度,纬度,半径米", code="invalid_parameter", field="near")
+    lng, lat, radius = (query_float(p.strip(), "near") for p in parts)
+    coordinate_pair(lng, lat, "near")
+    if not 0 < radius <= MAX_NEAR_M:
+        raise bad_request(f"参数 near 的半径必须在 0~{MAX_NEAR_M} 米之间", code="invalid_parameter", field="near")
+    dlat = math.degrees(radius / EARTH_RADIUS_M)
+    dlng = dlat / max(math.cos(math.radians(lat)), 0.01)
+    if abs(lat) + dlat >= 90 or abs(lng) + dlng > 180:
+        raise bad_request("参数 near 的范围越过了南北极或 180° 经线", code="invalid_parameter", field="near")
+    return lng, lat, radius
