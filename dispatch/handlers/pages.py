@@ -1,11 +1,15 @@
-"""The web pages: static HTML shells whose scripts talk to the JSON API.
+"""The web pages: HTML shells whose scripts talk to the JSON API, and the static files.
 
 Pages get a strict Content-Security-Policy (scripts only from this origin, no inline script),
-so user text can never run as code even if it slipped into the DOM as HTML.
+so user text can never run as code even if it slipped into the DOM as HTML. The shells live in
+static/pages/ and are served only here, by their page handler (with those headers and the login
+check): the static file handler refuses them.
 """
 
 from __future__ import annotations
 
+import html
+import re
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
@@ -14,6 +18,7 @@ import tornado.web
 from dispatch.access.auth import SESSION_COOKIE
 
 STATIC = Path(__file__).resolve().parent.parent.parent / "static"
+SHELLS = STATIC / "pages"
 
 PAGES = {"login": "login.html", "report": "report.html", "hotline": "hotline.html",
          "dept": "dept.html", "command": "command.html"}
@@ -21,6 +26,23 @@ PAGES = {"login": "login.html", "report": "report.html", "hotline": "hotline.htm
 # Where each role lands after logging in.
 HOME_OF_ROLE = {"grid_worker": "/report", "operator": "/hotline", "department": "/dept",
                 "dispatcher": "/command", "commander": "/command", "admin": "/command"}
+
+# The pages a login may continue to (?next=): the ones that need a session.
+NEXT_PAGES = frozenset(f"/{name}" for name in PAGES if name != "login")
+
+
+def safe_next(value: str | None) -> str:
+    r"""The page path to continue to after logging in, or "" for the role's home page.
+
+    Judged the way the browser will read it: its URL parser drops ASCII tab/CR/LF anywhere and
+    treats "\" as "/", so "/\evil.example" and "/<tab>/evil.example" both mean "//evil.example",
+    another host. Only a path of one of our pages (plus query or fragment) passes.
+    """
+    text = re.sub(r"[\t\r\n]", "", value or "")
+    if not text.startswith("/") or text[1:2] in ("/", "\\") or "\\" in text:
+        return ""
+    path = re.split(r"[?#]", text, maxsplit=1)[0]
+    return text if path in NEXT_PAGES else ""
 
 
 def content_security_policy(tile_url: str) -> str:
@@ -63,7 +85,34 @@ class PageHandler(tornado.web.RequestHandler):
             return
         self.set_header("Content-Security-Policy", content_security_policy(ctx.config["map"].get("tile_url") or ""))
         self.set_header("Content-Type", "text/html; charset=UTF-8")
-        self.finish((STATIC / PAGES[self.page]).read_bytes())
+        self.finish(self.shell())
+
+    def shell(self) -> bytes:
+        return (SHELLS / PAGES[self.page]).read_bytes()
+
+
+class LoginPageHandler(PageHandler):
+    """The login form, told by the server where to continue: login.js reads data-next and never
+    the query string, so this check is the only one."""
+
+    def shell(self) -> bytes:
+        next_path = safe_next(self.get_argument("next", "", strip=False))
+        return super().shell().replace(b'data-next=""', f'data-next="{html.escape(next_path)}"'.encode(), 1)
+
+
+class StaticFiles(tornado.web.StaticFileHandler):
+    """/static/: scripts, styles, images, all with nosniff (a file is only ever what its type
+    says). Page shells are refused here (404) so that they are reached only through their page
+    handler, with its CSP, frame and login rules."""
+
+    def set_default_headers(self):
+        self.set_header("X-Content-Type-Options", "nosniff")
+
+    def validate_absolute_path(self, root: str, absolute_path: str) -> str | None:
+        path = super().validate_absolute_path(root, absolute_path)
+        if path and (Path(path).suffix.lower() in (".html", ".htm") or Path(path).relative_to(root).parts[:1] == ("pages",)):
+            raise tornado.web.HTTPError(404)
+        return path
 
 
 class RootHandler(tornado.web.RequestHandler):
@@ -97,4 +146,5 @@ class ServiceWorkerHandler(tornado.web.RequestHandler):
         self.finish((STATIC / "js" / "report-sw.js").read_bytes())
 
 
-routes = [(r"/", RootHandler), (r"/favicon\.ico", FaviconHandler), (r"/report-sw\.js", ServiceWorkerHandler)] + [(rf"/{name}", PageHandler, {"page": name}) for name in PAGES]
+routes = [(r"/", RootHandler), (r"/favicon\.ico", FaviconHandler), (r"/report-sw\.js", ServiceWorkerHandler)] + [
+    (rf"/{name}", LoginPageHandler if name == "login" else PageHandler, {"page": name}) for name in PAGES]

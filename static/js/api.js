@@ -1,5 +1,6 @@
 // The JSON API as seen from the pages: the session cookie authenticates, every write carries
 // the X-XSRFToken header copied from the `_xsrf` cookie, errors arrive as ApiError.
+import { el } from "./dom.js";
 
 export class ApiError extends Error {
   constructor(status, code, message, details) {
@@ -67,22 +68,6 @@ export const api = {
   post: (path, body) => request("POST", path, body),
   action: (caseId, action, body) => request("POST", `/api/cases/${encodeURIComponent(caseId)}/actions/${action}`, body),
 };
-
-// Build DOM without ever parsing user text as HTML: el("td", {class: "x"}, text, child, ...)
-export function el(tag, attrs, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs || {})) {
-    if (value === null || value === undefined || value === false) continue;
-    if (key.startsWith("on") && typeof value === "function") node.addEventListener(key.slice(2), value);
-    else if (key === "dataset") Object.assign(node.dataset, value);
-    else node.setAttribute(key, value === true ? "" : String(value));
-  }
-  for (const child of children.flat()) {
-    if (child === null || child === undefined || child === false) continue;
-    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
-  }
-  return node;
-}
 
 export const STATUS_NAMES = {
   reported: "待立案", filed: "已立案", dispatched: "已派遣", accepted: "处置中", handled: "待核查",

@@ -22,7 +22,8 @@
 // formatSpan(ms), formatDuration("2wd"), openLightbox(src),
 // confirmDialog({title, message, confirm, danger}) → Promise<boolean>,
 // formDialog({title, body, submit, cancel, danger, wide, onSubmit}) → Promise<result|null>.
-import { api, el, formatTime, STATUS_NAMES } from "./api.js";
+import { api, formatTime, STATUS_NAMES } from "./api.js";
+import { el } from "./dom.js";
 
 export const ACTION_NAMES = {
   report: "上报", verify: "核实", relocate: "补充定位", file: "立案", void: "作废", dispatch: "派遣",
@@ -288,7 +289,7 @@ function drawMap(holder, caseDoc) {
   const tileUrl = document.body.dataset.tileUrl;
   if (tileUrl) L.tileLayer(tileUrl, { maxZoom: 19 }).addTo(map);
   L.circleMarker([lat, lng], { radius: 8, color: "#fff", weight: 2, fillColor: "#cf1322", fillOpacity: 1 })
-    .addTo(map).bindTooltip(caseDoc.address || "案件位置");
+    .addTo(map).bindTooltip(el("span", {}, caseDoc.address || "案件位置"));  // a node: Leaflet parses strings as HTML
   const grid = (caseDoc.jurisdiction || {}).grid;
   if (grid) {
     fetchJurisdiction("community", grid.id).then((data) => {
@@ -299,7 +300,7 @@ function drawMap(holder, caseDoc) {
       if (!map.alive) return;
       const own = { ...data, features: data.features.filter((f) => f.properties.id === grid.id) };
       const layer = L.geoJSON(own, { style: { color: "#1456b8", weight: 2, fillColor: "#1456b8", fillOpacity: 0.08 } })
-        .addTo(map).bindTooltip(grid.name);
+        .addTo(map).bindTooltip(el("span", {}, grid.name));
       layer.bringToBack();
       const bounds = layer.getBounds();
       if (bounds.isValid()) map.fitBounds(bounds.extend([lat, lng]), { padding: [16, 16], maxZoom: 17, animate: false });

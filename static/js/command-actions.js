@@ -1,6 +1,7 @@
 // What the command centre may do with a case — the dispatcher's closed-loop steps and the
 // commander's 督办 / 吹哨 — and the forms that collect each action's fields.
-import { api, el, formatTime } from "./api.js";
+import { api, formatTime } from "./api.js";
+import { el } from "./dom.js";
 import { confirmDialog, formDialog } from "./case-detail.js";
 
 const OPEN = ["reported", "filed", "dispatched", "accepted", "handled", "checked", "suspended"];

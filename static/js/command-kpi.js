@@ -1,7 +1,8 @@
 // KPI panels from GET /api/stats: the four counts, six closed-loop rates (each with the
 // formula the API gives, shown on hover or focus), the status donut and the per-area bars.
 // ECharts is loaded as a classic script (global `echarts`).
-import { api, el } from "./api.js";
+import { api } from "./api.js";
+import { el } from "./dom.js";
 import { STATUS_GROUPS } from "./command-model.js";
 
 const COUNTS = [
@@ -178,9 +179,11 @@ export function createKpis({ countsBox, ratesBox, statusChartBox, groupChartBox,
     groupChart.setOption({
       tooltip: {
         trigger: "axis", axisPointer: { type: "shadow" }, backgroundColor: "#0b2350", borderColor: "#2f6fb8", textStyle: { color: TEXT },
+        // A node, not a string: ECharts puts a returned string into the tooltip as HTML.
         formatter: (items) => {
           const r = rows[items[0].dataIndex];
-          return `${r.name}<br>上报 ${formatCount(r.reported)} 件 · 结案 ${formatCount(r.closed)} 件 · 超期 ${formatCount(r.overdue)} 件`;
+          return el("div", {}, el("div", {}, r.name),
+            `上报 ${formatCount(r.reported)} 件 · 结案 ${formatCount(r.closed)} 件 · 超期 ${formatCount(r.overdue)} 件`);
         },
       },
       legend: { top: 0, right: 0, itemWidth: 10, itemHeight: 8, textStyle: { color: MUTED, fontSize: 12 }, data: ["上报", "结案"] },

@@ -2,7 +2,8 @@
 // as clustered markers coloured by status (red ring: overdue, yellow: warning) or as a heat
 // layer, a pulse where something new happens, and a pick mode to place a case that has no
 // location yet. Leaflet, markercluster and leaflet.heat are loaded as classic scripts.
-import { api, el, STATUS_NAMES } from "./api.js";
+import { api, STATUS_NAMES } from "./api.js";
+import { el } from "./dom.js";
 import { GROUP_OF_STATUS, STATUS_GROUPS, departmentName, level, place } from "./command-model.js";
 
 const DISTRICT_STYLE = { color: "#3ea6ff", weight: 1.6, opacity: 0.9, fillColor: "#0c3a7d", fillOpacity: 0.28 };
@@ -85,7 +86,7 @@ export function createMap(container, { me, onCaseClick, occludedRight }) {
     const cls = `cl cl-${size}${overdue ? " cl-overdue" : warning ? " cl-warning" : ""}`;
     const px = { s: 30, m: 38, l: 48 }[size];
     const title = `${count} 件${overdue ? `，其中超期 ${overdue} 件` : ""}${warning ? `，临期 ${warning} 件` : ""}`;
-    return L.divIcon({ html: `<span title="${title}">${count}</span>`, className: cls, iconSize: [px, px] });
+    return L.divIcon({ html: el("span", { title }, count), className: cls, iconSize: [px, px] });
   }
 
   function markerIcon(s) {
@@ -177,7 +178,7 @@ export function createMap(container, { me, onCaseClick, occludedRight }) {
     if (!s.coords) return;
     const ring = L.marker([s.coords[1], s.coords[0]], {
       pane: "pulse", interactive: false, keyboard: false,
-      icon: L.divIcon({ className: `pulse pulse-${kind}`, iconSize: [18, 18], html: "<i></i><i></i>" }),
+      icon: L.divIcon({ className: `pulse pulse-${kind}`, iconSize: [18, 18], html: el("span", {}, el("i"), el("i")) }),
     }).addTo(map);
     setTimeout(() => ring.remove(), 3600);
   }
@@ -193,7 +194,7 @@ export function createMap(container, { me, onCaseClick, occludedRight }) {
     state.focus = L.marker(latlng, {
       pane: "pulse", interactive: false, keyboard: false,
       icon: L.divIcon({ className: "focus", iconSize: [34, 34],
-                        html: `<span class="focus-ring"></span><span class="cm cm-${group.key} lv-${level(shown)}"></span>` }),
+                        html: el("span", {}, el("span", { class: "focus-ring" }), el("span", { class: `cm cm-${group.key} lv-${level(shown)}` })) }),
     }).addTo(map);
     const zoom = Math.max(map.getZoom(), 15);
     // Centre the case in the part of the map the drawer leaves visible.

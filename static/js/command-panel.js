@@ -1,6 +1,7 @@
 // The case drawer: details, history and the actions this user may take (派遣, 督办, 吹哨, 结案…),
 // drawn by the shared case-detail module; kept current by the live feed.
-import { ApiError, api, el, toast } from "./api.js";
+import { ApiError, api, toast } from "./api.js";
+import { el } from "./dom.js";
 import { renderCaseDetail } from "./case-detail.js";
 import { DONE, availableActions, runAction } from "./command-actions.js";
 

@@ -2,7 +2,8 @@
 // the routed department and the reason, and inline 立案 / 派遣 / 作废 for the dispatcher), the
 // overdue cases and the ones about to be. Rows are keyed by case id and only rebuilt when the
 // case changed, so an open inline form survives other cases' updates.
-import { api, countdown, el, toast } from "./api.js";
+import { api, countdown, toast } from "./api.js";
+import { el } from "./dom.js";
 import { stageDeadline } from "./case-detail.js";
 import { DONE, departmentSelect, dispatchTo, voidCase } from "./command-actions.js";
 import { OPEN, ago, departmentName, place } from "./command-model.js";

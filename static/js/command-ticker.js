@@ -1,5 +1,5 @@
 // 最新动态: one line per live change — "14:32 上城区湖滨街道 暴露垃圾 已派遣 → 湖滨街道办事处".
-import { el } from "./api.js";
+import { el } from "./dom.js";
 import { clockTime, place } from "./command-model.js";
 
 const MAX_LINES = 60;

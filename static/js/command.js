@@ -1,6 +1,7 @@
 // 城运指挥中心: the live map of the user's scope, KPIs, the dispatch queue and the event ticker.
 // Everything on screen is built from one set of case summaries kept current by the live feed.
-import { api, el, toast } from "./api.js";
+import { api, toast } from "./api.js";
+import { el } from "./dom.js";
 import { mountHeader } from "./header.js";
 import { connectLive } from "./live.js";
 import { createMap } from "./command-map.js";

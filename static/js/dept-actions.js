@@ -1,6 +1,7 @@
 // What a department may do with a case, and the forms for it: 签收, 处置反馈 (with photos
 // compressed in the browser), 退单, 申请延期, 报到.
-import { api, el, formatTime } from "./api.js";
+import { api, formatTime } from "./api.js";
+import { el } from "./dom.js";
 import { confirmDialog, formDialog, openLightbox } from "./case-detail.js";
 import { compressImage, uploadPhoto } from "./dept-photos.js";
 

@@ -1,6 +1,7 @@
 // 部门工作台: the department's queue (cases assigned to it, live), the case detail, and the
 // actions of the closed loop a department takes: 签收, 处置反馈, 退单, 申请延期, 报到.
-import { api, el, STATUS_NAMES, toast } from "./api.js";
+import { api, STATUS_NAMES, toast } from "./api.js";
+import { el } from "./dom.js";
 import { mountHeader } from "./header.js";
 import { connectLive } from "./live.js";
 import { countdownText, deadlineLevel, renderCaseDetail, stageDeadline } from "./case-detail.js";

@@ -1,5 +1,6 @@
 // The shared page header: who I am, my role and scope, the storage warning, logout.
-import { api, el, ROLE_NAMES } from "./api.js";
+import { api, ROLE_NAMES } from "./api.js";
+import { el } from "./dom.js";
 
 export async function mountHeader(title) {
   const me = await api.get("/api/me");

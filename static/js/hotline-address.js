@@ -1,7 +1,8 @@
 // The address box: door-plate suggestions from /api/addresses as the operator types
 // (debounced), chosen with ↑/↓ + Enter or the mouse. A typed address that was not chosen
 // stays plain text: the server geocodes it on save when it can.
-import { api, el } from "./api.js";
+import { api } from "./api.js";
+import { el } from "./dom.js";
 
 const DELAY = 200;
 

@@ -1,6 +1,7 @@
 // Before the ticket is saved: where it will go (GET /api/route) and which open cases nearby
 // may be the same problem (GET /api/cases?near=…), each with one-click 并案.
-import { api, el, formatTime, STATUS_NAMES } from "./api.js";
+import { api, formatTime, STATUS_NAMES } from "./api.js";
+import { el } from "./dom.js";
 
 const RADIUS = 500;
 const DAYS = 30;

@@ -1,6 +1,7 @@
 // The operator's map: the city's own districts and streets drawn as vector layers (no tile
 // server needed), grids once zoomed in, a click sets the incident location.
 import { api } from "./api.js";
+import { el } from "./dom.js";
 
 const STYLE = {
   district: { color: "#0d3b80", weight: 2, fillColor: "#dfe8f5", fillOpacity: 0.55 },
@@ -12,6 +13,11 @@ const COMMUNITY_ZOOM = 14;
 const GRID_ZOOM = 16;  // grids drawn from here on (the operator zoomed in on purpose)
 const FOCUS_ZOOM = 15; // a located incident: its 500 m search circle fits the map
 
+// Leaflet reads a string tooltip as HTML: every tooltip gets a text node built by el().
+function nameTooltip(feature, layer) {
+  layer.bindTooltip(el("span", {}, feature.properties.name), { sticky: true, direction: "top", className: "map-tip" });
+}
+
 export function createMap(holder, me, { onPick }) {
   const [west, south, east, north] = me.city.bounds;
   const map = L.map(holder, { attributionControl: false, zoomControl: true, doubleClickZoom: false, keyboard: true })
@@ -21,11 +27,11 @@ export function createMap(holder, me, { onPick }) {
   const districts = L.geoJSON(null, { style: STYLE.district, interactive: false }).addTo(map);
   const streets = L.geoJSON(null, {
     style: STYLE.street,
-    onEachFeature: (f, layer) => layer.bindTooltip(f.properties.name, { sticky: true, direction: "top", className: "map-tip" }),
+    onEachFeature: nameTooltip,
   }).addTo(map);
   const communities = L.geoJSON(null, {
     style: STYLE.community,
-    onEachFeature: (f, layer) => layer.bindTooltip(f.properties.name, { sticky: true, direction: "top", className: "map-tip" }),
+    onEachFeature: nameTooltip,
   });
   const grids = L.geoJSON(null, { style: STYLE.grid, interactive: false }).addTo(map);
   let communitiesLoaded = null;
@@ -79,7 +85,7 @@ export function createMap(holder, me, { onPick }) {
         icon: L.divIcon({ className: "pin", html: "", iconSize: [22, 22], iconAnchor: [11, 22] }),
         keyboard: false,
       }).addTo(map);
-      if (label) marker.bindTooltip(label, { direction: "top", offset: [0, -20] });
+      if (label) marker.bindTooltip(el("span", {}, label), { direction: "top", offset: [0, -20] });
       map.setView([lat, lng], Math.max(map.getZoom(), FOCUS_ZOOM), { animate: false });
     },
     showSimilar(items, onChoose) {
@@ -88,7 +94,7 @@ export function createMap(holder, me, { onPick }) {
         if (!c.location) continue;
         const [lng, lat] = c.location.coordinates;
         L.circleMarker([lat, lng], { radius: 7, color: "#fff", weight: 2, fillColor: "#d48806", fillOpacity: 1 })
-          .bindTooltip(`${c.number} ${(c.category || {}).name || ""}`)
+          .bindTooltip(el("span", {}, `${c.number} ${(c.category || {}).name || ""}`))
           .on("click", () => onChoose && onChoose(c))
           .addTo(similar);
       }

@@ -1,7 +1,8 @@
 // The console's right-hand panel: 待回访 (hotline cases the department has handled: the
 // operator calls the citizen back — the `check` action of a hotline case) and 我的工单 (my
 // recent tickets, their status kept live over /ws/live).
-import { api, el, formatTime, STATUS_NAMES, toast } from "./api.js";
+import { api, formatTime, STATUS_NAMES, toast } from "./api.js";
+import { el } from "./dom.js";
 import { connectLive } from "./live.js";
 import { countdownText, deadlineLevel, TYPE_NAMES } from "./case-detail.js";
 import { segmented } from "./hotline-ui.js";

@@ -1,6 +1,6 @@
 // Keyboard-first segmented buttons (a radio group): ←/→ (or ↑/↓) move and select, Home/End,
 // and the shortcut digit shown on each button when `digits` is set.
-import { el } from "./api.js";
+import { el } from "./dom.js";
 
 export function segmented(box, options, { value = null, onChange = () => {}, digits = false, label = "" } = {}) {
   let current = value;

@@ -1,6 +1,7 @@
 // 12345 热线受理台: record a call fast, keyboard first. The form on the left; the location,
 // routing preview and similar open cases in the middle; callbacks and my tickets on the right.
-import { api, el, toast } from "./api.js";
+import { api, toast } from "./api.js";
+import { el } from "./dom.js";
 import { mountHeader } from "./header.js";
 import { CHANNEL_NAMES, confirmDialog, formDialog, renderCaseDetail, TYPE_NAMES } from "./case-detail.js";
 import { addressCombo } from "./hotline-address.js";

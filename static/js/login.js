@@ -6,6 +6,13 @@ const HOME = { grid_worker: "/report", operator: "/hotline", department: "/dept"
 const form = document.getElementById("login-form");
 const error = document.getElementById("login-error");
 
+// Where to continue after logging in. The server decides (dispatch/handlers/pages.py,
+// safe_next): it writes an approved same-site page path into data-next, or leaves it empty.
+// The query string is never read here, so a crafted ?next= cannot send the user off-site.
+function destination(role) {
+  return form.dataset.next || HOME[role] || "/";
+}
+
 form.addEventListener("submit", async (event) => {
   event.preventDefault();
   error.textContent = "";
@@ -16,9 +23,7 @@ form.addEventListener("submit", async (event) => {
   button.disabled = true;
   try {
     const { user } = await api.post("/api/login", { username, password });
-    const next = new URLSearchParams(location.search).get("next");
-    // Only same-site paths: an open redirect would let a phishing link borrow our login page.
-    location.href = next && next.startsWith("/") && !next.startsWith("//") ? next : HOME[user.role] || "/";
+    location.href = destination(user.role);
   } catch (err) {
     error.textContent = err.status === 429 ? err.message : err.status === 401 ? "用户名或密码错误" : err.message;
   } finally {

@@ -1,6 +1,7 @@
 // 核查任务: grid cases a department reported as handled; the worker checks them on site and
 // passes them or sends them back for rework (返工).
-import { api, el, formatTime, toast } from "./api.js";
+import { api, formatTime, toast } from "./api.js";
+import { el } from "./dom.js";
 import { deadlineBadge, departmentOf, emptyState, loadingState, photoStrip, placeOf } from "./report-common.js";
 import { openCaseDetail } from "./report-detail.js";
 import { createPhotoPicker } from "./report-photos.js";

@@ -1,6 +1,7 @@
 // What the parts of the grid worker page share: wording, status and deadline badges, photo
 // upload, full-screen sheets.
-import { ApiError, STATUS_NAMES, countdown, el, formatTime, uploadPhoto as sharedUpload } from "./api.js";
+import { ApiError, STATUS_NAMES, countdown, formatTime, uploadPhoto as sharedUpload } from "./api.js";
+import { el } from "./dom.js";
 
 export const ACTION_NAMES = {
   report: "网格上报", ticket: "热线登记", verify: "现场核实", relocate: "补充定位", file: "立案",

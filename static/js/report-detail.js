@@ -1,5 +1,6 @@
 // The case detail sheet: facts, photos, the department's result and the history timeline.
-import { STATUS_NAMES, api, el, formatTime } from "./api.js";
+import { STATUS_NAMES, api, formatTime } from "./api.js";
+import { el } from "./dom.js";
 import { ACTION_NAMES, deadlineBadge, departmentOf, loadingState, openSheet, photoStrip, placeOf, statusTag } from "./report-common.js";
 
 const who = (entry, me) => (entry.by === "system" ? "系统" : entry.by === me.user.username ? "我" : entry.by_name || entry.by);

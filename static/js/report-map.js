@@ -1,7 +1,8 @@
 // The location map of a report: the worker's community and its grids drawn from the city's
 // own data (no tile server needed), a pin to drag, and the phone's GPS.
 /* global L */
-import { api, el } from "./api.js";
+import { api } from "./api.js";
+import { el, svg } from "./dom.js";
 import { debounce } from "./report-common.js";
 
 const GEO_ERRORS = {
@@ -13,7 +14,9 @@ const NEIGHBOUR_ZOOM = 16;
 
 const pinIcon = () => L.divIcon({
   className: "report-pin", iconSize: [34, 44], iconAnchor: [17, 42],
-  html: '<svg viewBox="0 0 34 44" aria-hidden="true"><path d="M17 1C8.2 1 1 8 1 16.8 1 28.5 17 43 17 43s16-14.5 16-26.2C33 8 25.8 1 17 1z" fill="#cf1322" stroke="#fff" stroke-width="2"/><circle cx="17" cy="16.5" r="6" fill="#fff"/></svg>',
+  html: svg("svg", { viewBox: "0 0 34 44", "aria-hidden": "true" },
+    svg("path", { d: "M17 1C8.2 1 1 8 1 16.8 1 28.5 17 43 17 43s16-14.5 16-26.2C33 8 25.8 1 17 1z", fill: "#cf1322", stroke: "#fff", "stroke-width": "2" }),
+    svg("circle", { cx: "17", cy: "16.5", r: "6", fill: "#fff" })),
 });
 
 function shortGridName(name) {

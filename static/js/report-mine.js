@@ -1,5 +1,6 @@
 // 我的上报: what waits on the phone (offline queue) and what the server has, kept live.
-import { api, el, formatTime } from "./api.js";
+import { api, formatTime } from "./api.js";
+import { el } from "./dom.js";
 import { deadlineBadge, departmentOf, emptyState, loadingState, statusTag } from "./report-common.js";
 import { openCaseDetail } from "./report-detail.js";
 

@@ -1,6 +1,7 @@
 // 上报: category, location (GPS + pin), where it will go, description, photos, submit —
 // or, without a network, keep it on the phone for the queue.
-import { STATUS_NAMES, api, el, formatTime, toast } from "./api.js";
+import { STATUS_NAMES, api, formatTime, toast } from "./api.js";
+import { el } from "./dom.js";
 import { currentDeadline, debounce, isNetworkError, newClientId, openSheet, shortName } from "./report-common.js";
 import { createLocationMap } from "./report-map.js";
 import { createPhotoPicker } from "./report-photos.js";

@@ -1,6 +1,7 @@
 // Photos from the phone's camera: shrunk in the browser (JPEG, longest side ≤ 1600 px) and
 // uploaded at once when there is a network; without one they stay as blobs for the queue.
-import { el, toast } from "./api.js";
+import { toast } from "./api.js";
+import { el } from "./dom.js";
 import { isNetworkError, uploadPhoto } from "./report-common.js";
 
 export const MAX_PHOTOS = 9;

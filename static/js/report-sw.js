@@ -6,13 +6,14 @@
 // page queues reports itself (IndexedDB) and sends them when the network is back.
 // Logging out deletes the cached answers (they belong to the user).
 
-const CACHE = "report-offline-v1";
+const CACHE = "report-offline-v2";
 const SHELL = [
   "/report",
   "/static/css/app.css",
   "/static/css/report.css",
   "/static/img/favicon.svg",
   "/static/js/api.js",
+  "/static/js/dom.js",
   "/static/js/header.js",
   "/static/js/live.js",
   "/static/js/report.js",

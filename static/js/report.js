@@ -1,5 +1,6 @@
 // The grid worker page (/report): 上报 · 我的上报 · 核查任务, made for a phone in the street.
-import { api, el, toast } from "./api.js";
+import { api, toast } from "./api.js";
+import { el } from "./dom.js";
 import { mountHeader } from "./header.js";
 import { connectLive } from "./live.js";
 import { createChecks } from "./report-check.js";
