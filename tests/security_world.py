@@ -6,7 +6,8 @@ every role's view differs: the ground truth the security tests check every read 
     cB  hotline ticket by op1 in grid GB1A (district B, street B1), caller 李四 13900001111;
         dispatched to B1-so
     cG  grid report by gw1 in its own grid G1 (category 0105, stays `reported`)
-    cO  grid report by gw1 in district B, outside its grid: gw1 may read it, not act on it
+    cO  grid report by gw1 in its grid, moved (relocate) by the city dispatcher into district B:
+        gw1, its reporter, may read it there, not act on it
 """
 
 from __future__ import annotations
@@ -100,13 +101,17 @@ class World:
                     f"/api/cases/{self.cases[label]}/actions/{action}", extra)
                 assert status == 200, (label, action, body)
         worker = self.as_("gw1")
-        for label, point in (("cG", G1_POINT), ("cO", B_POINT)):
+        for label in ("cG", "cO"):
+            # A grid worker reports only inside its own grid (403 outside_scope elsewhere).
             status, body = await worker.post("/api/reports", {
                 "category": "0105", "description": f"{label} 河面有漂浮物",
-                "location": {"type": "Point", "coordinates": point},
+                "location": {"type": "Point", "coordinates": G1_POINT},
             })
             assert status == 201, body
             self.cases[label] = body["id"]
+        status, body = await self.as_("disp-city").post(f"/api/cases/{self.cases['cO']}/actions/relocate", {
+            "location": {"type": "Point", "coordinates": B_POINT}})
+        assert status == 200, body
 
     async def counts(self) -> dict:
         """Documents per collection, and every case's version: to prove a probe changed nothing."""

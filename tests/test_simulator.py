@@ -106,7 +106,7 @@ async def test_people_and_simulator_share_cases(demo):
         await demo.login(grid["username"], grid["password"])
         status, case = await demo.post("/api/reports", {
             "category": "S0406", "description": "人行道上停了三辆车",
-            "location": {"type": "Point", "coordinates": [120.1608, 30.2585]},
+            "location": {"type": "Point", "coordinates": [120.1584, 30.2560]},  # grid01's 东坡路社区
         })
         assert status == 201, case
         for _ in range(24 * 60):

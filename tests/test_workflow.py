@@ -90,6 +90,12 @@ class World:
         assert status == 200, (action, payload)
         return payload
 
+    async def photo(self, username: str) -> str:
+        """The id of a photo `username` uploaded (actions accept only the actor's own uploads)."""
+        status, body = await self.as_(username).post("/api/attachments", raw=b"\x89PNG\r\n\x1a\n" + b"\x00" * 64)
+        assert status == 201, body
+        return body["id"]
+
     async def refused(self, expected: int, code: str | None, username, case_id, action, body=None) -> dict:
         before = await self.stored(case_id)
         status, payload = await self.act(username, case_id, action, body)
@@ -156,9 +162,10 @@ async def test_grid_case_goes_round_the_loop(world):
     signed = await world.ok("a1so", cid, "sign")
     assert signed["status"] == "accepted" and signed["clock"]["stage"] == "handle"
     assert signed["deadlines"]["handle_by"]
-    handled = await world.ok("a1so", cid, "feedback", {"result": "已打捞清理", "photos": ["p1", "p2"]})
+    photos = [await world.photo("a1so"), await world.photo("a1so")]
+    handled = await world.ok("a1so", cid, "feedback", {"result": "已打捞清理", "photos": photos})
     assert handled["status"] == "handled" and handled["clock"]["stage"] == "check"
-    assert handled["result"]["text"] == "已打捞清理" and handled["result"]["photos"] == ["p1", "p2"]
+    assert handled["result"]["text"] == "已打捞清理" and handled["result"]["photos"] == photos
     checked = await world.ok("gw1", cid, "check", {"passed": True, "note": "现场已清理"})
     assert checked["status"] == "checked" and checked["clock"] is None
     closed = await world.ok("disp-a", cid, "close")
@@ -429,7 +436,8 @@ async def test_failed_check_sends_the_case_back_for_rework(world):
     world.set_clock(at(2026, 3, 2, 9, 0))
     await world.ok("a1so", cid, "feedback", {"result": "已处理"})
     world.set_clock(at(2026, 3, 3, 10, 0))
-    rework = await world.ok("gw1", cid, "check", {"passed": False, "note": "仍有垃圾", "photos": ["p9"]})
+    rework = await world.ok("gw1", cid, "check", {"passed": False, "note": "仍有垃圾",
+                                                  "photos": [await world.photo("gw1")]})
     assert rework["status"] == "accepted" and rework["counters"]["reworks"] == 1
     assert rework["clock"]["stage"] == "handle"
     # The handle limit (1wd) starts again from the failed check.
@@ -885,7 +893,7 @@ async def test_demo_city_round_trip(demo):
     await world.ok("dispatcher01", cid, "file")
     await world.ok("dispatcher01", cid, "dispatch", {"department": office["department"]})
     await world.ok("dept_hubin", cid, "sign")
-    await world.ok("dept_hubin", cid, "feedback", {"result": "已修复", "photos": ["after-1"]})
+    await world.ok("dept_hubin", cid, "feedback", {"result": "已修复", "photos": [await world.photo("dept_hubin")]})
     await world.ok("grid01", cid, "check", {"passed": True})
     closed = await world.ok("dispatcher01", cid, "close")
     assert closed["status"] == "closed"

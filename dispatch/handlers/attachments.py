@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
-
-from dispatch.intake.attachments import MAX_BYTES, check_upload
+from dispatch.intake.attachments import ID_PATTERN, MAX_BYTES, check_upload, store_upload
 from dispatch.domain import utcnow
 from dispatch.errors import not_found
 from dispatch.handlers.base import BaseHandler
 from dispatch.access.policy import case_scope
-from dispatch.store import new_case_id
 
 
 class AttachmentsHandler(BaseHandler):
@@ -22,16 +19,7 @@ class AttachmentsHandler(BaseHandler):
         user = self.require_user()  # roles: ("attachment", "create") in dispatch.access.policy
         data = self.request.body
         mime = check_upload(data)
-        doc = {
-            "_id": new_case_id(),
-            "owner": user.username,
-            "content_type": mime,
-            "size": len(data),
-            "sha256": hashlib.sha256(data).hexdigest(),
-            "data": data,
-            "created_at": utcnow(),
-        }
-        await self.ctx.attachments.insert(doc)
+        doc = await store_upload(self.ctx, user.username, data, mime, utcnow())
         self.send({"id": doc["_id"], "content_type": mime, "size": len(data),
                    "url": f"/api/attachments/{doc['_id']}"}, 201)
 
@@ -56,5 +44,5 @@ class AttachmentHandler(BaseHandler):
 
 routes = [
     (r"/api/attachments", AttachmentsHandler),
-    (r"/api/attachments/([0-9a-f]{24})", AttachmentHandler),
+    (rf"/api/attachments/({ID_PATTERN})", AttachmentHandler),
 ]

@@ -1,10 +1,19 @@
-"""Photo attachments: size-limited, type sniffed from the bytes (never trusted from the client)."""
+"""Photo attachments: size-limited, type sniffed from the bytes (never trusted from the client),
+random ids, attached to a case only by their uploader."""
 
 from __future__ import annotations
 
-from dispatch.errors import ApiError, bad_request
+import hashlib
+import secrets
+from datetime import datetime
+
+from dispatch.errors import ApiError, bad_request, unprocessable
 
 MAX_BYTES = 5 * 1024 * 1024
+# Random, not a counter: an id must not be guessable from another one (≥ 128 bits; 32 characters).
+ID_BYTES = 24
+# Route pattern for an attachment id: today's random ids and the 24-hex ObjectIds of older uploads.
+ID_PATTERN = r"[A-Za-z0-9_-]{24,64}"
 
 # Magic numbers of the image types the phones and the browser compressor produce.
 _SIGNATURES = (
@@ -32,3 +41,35 @@ def check_upload(data: bytes) -> str:
     if mime is None:
         raise ApiError(415, "unsupported_media_type", "只接受 JPEG、PNG 或 WebP 格式的照片")
     return mime
+
+
+def new_attachment_id() -> str:
+    return secrets.token_urlsafe(ID_BYTES)
+
+
+async def store_upload(ctx, owner: str, data: bytes, mime: str, now: datetime) -> dict:
+    """Store a checked photo for `owner` under a fresh random id."""
+    doc = {
+        "_id": new_attachment_id(),
+        "owner": owner,
+        "content_type": mime,
+        "size": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "data": data,
+        "created_at": now,
+    }
+    await ctx.attachments.insert(doc)
+    return doc
+
+
+async def check_photos(ctx, user, photos: list[str] | None, field: str = "photos") -> None:
+    """Photos attached to a case (a report, a feedback, a check) must be uploads of this user:
+    an id is not proof of access, and attaching a photo makes it readable to the case's readers."""
+    if not photos:
+        return
+    owned = await ctx.attachments.owned_by(photos, user.username)
+    missing = [p for p in photos if p not in owned]
+    if missing:
+        raise unprocessable(f"照片 {', '.join(missing)} 不存在或不是您上传的", code="unknown_attachment",
+                            field=field)
+

@@ -6,14 +6,18 @@ the point is and who is responsible, builds the case document, stores it and ann
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from dataclasses import dataclass
 
 from dispatch import validation as v
 from dispatch.workflow.audit import chain_entry
 from dispatch.access.auth import User
-from dispatch.domain import CHANNELS, TICKET_TYPES, scope_path, utcnow, masked_search_text
-from dispatch.errors import ApiError, bad_request, forbidden, unprocessable
+from dispatch.domain import CHANNELS, LEVELS, TICKET_TYPES, masked_search_text, scope_path, utcnow
+from dispatch.access.policy import in_scope
+from dispatch.errors import ApiError, bad_request, conflict, forbidden, unprocessable
+from dispatch.intake.attachments import check_photos
 from dispatch.rules import OutsideCity
 from dispatch.store import DuplicateCase, new_case_id
 
@@ -43,12 +47,15 @@ class Intake:
         photos = v.string_list(body, "photos", max_items=9)
         client_id = v.text(body, "client_id", max_len=64, allow_empty=False)
 
+        digest = intake_digest("report", category=code, description=description, location=lnglat,
+                               address=address, photos=photos)
         existing = await self._existing(user, client_id)
         if existing:
-            return IntakeResult(existing, False)
+            return replay(existing, digest)
         category = self._category(code, kinds=("component", "event"))
-        await self._check_photos(user, photos)
+        await check_photos(self.ctx, user, photos)
         decision = self._route(lnglat, category.code, "grid", description)
+        self._check_scope(user, decision)
         fields = {
             "source": "grid",
             "channel": None,
@@ -57,6 +64,7 @@ class Intake:
             "address": address,
             "caller": None,
             "photos": photos,
+            "intake_digest": digest,
         }
         return await self._store(user, client_id, category, lnglat, decision, fields)
 
@@ -72,9 +80,11 @@ class Intake:
         lnglat = v.point(body, "location")
         client_id = v.text(body, "client_id", max_len=64, allow_empty=False)
 
+        digest = intake_digest("ticket", channel=channel, type=ticket_type, content=content, caller=caller,
+                               category=code, address=address, location=lnglat)
         existing = await self._existing(user, client_id)
         if existing:
-            return IntakeResult(existing, False)
+            return replay(existing, digest)
         category = self._category(code, kinds=None) if code else self._ticket_category(ticket_type)
         geocoded = None
         if lnglat is None and address:
@@ -91,6 +101,7 @@ class Intake:
             "address": address,
             "caller": caller,
             "photos": [],
+            "intake_digest": digest,
         }
         if geocoded:
             fields["geocoded_from"] = geocoded[2]
@@ -103,15 +114,18 @@ class Intake:
             return None
         return await self.ctx.cases.by_client_id(user.username, client_id)
 
-    async def _check_photos(self, user: User, photos: list[str]) -> None:
-        """Photos must be attachments this user uploaded (ids are not proof of access)."""
-        if not photos:
+    def _check_scope(self, user: User, decision) -> None:
+        """A grid worker reports incidents in their own jurisdiction (SPEC: "in their grid"): the
+        grid, or the community or street the account is scoped to. Elsewhere it is somebody
+        else's patch, and the reporter would keep reading a case they cannot act on."""
+        city = self.ctx.city
+        path = scope_path(city.id, decision.jurisdiction)
+        if in_scope(user, {"scope_path": path}, city.id):
             return
-        owned = await self.ctx.attachments.owned_by(photos, user.username)
-        missing = [p for p in photos if p not in owned]
-        if missing:
-            raise unprocessable(f"照片 {', '.join(missing)} 不存在或不是您上传的", code="unknown_attachment",
-                                field="photos")
+        place = _place_name(decision.jurisdiction) or "辖区之外"
+        mine = city.jurisdictions[user.scope].name if user.scope in city.jurisdictions else user.scope
+        raise ApiError(403, "outside_scope", f"上报地点位于{place}，不在您的辖区（{mine}）内，网格员只能上报本辖区的事件",
+                       field="location")
 
     def _category(self, code: str, kinds):
         category = self.ctx.city.categories.get(code)
@@ -202,6 +216,32 @@ class Intake:
             stored = await ctx.cases.by_client_id(user.username, client_id) if client_id else None
             if stored is None:
                 raise ApiError(500, "storage_error", "保存案件失败，请重试") from None
-            return IntakeResult(stored, False)
+            return replay(stored, fields["intake_digest"])
         ctx.bus.publish("case.created", case)
         return IntakeResult(case, True)
+
+
+def _place_name(jurisdiction: dict | None) -> str:
+    """上城区湖滨街道青年路社区 009 网格: the names district first, a name left out when the next
+    one repeats it (grids are named after their community)."""
+    names = [node["name"] for node in ((jurisdiction or {}).get(level) for level in LEVELS) if node]
+    return "".join(n for n, following in zip(names, names[1:] + [""]) if not following.startswith(n))
+
+
+def intake_digest(entry: str, **fields) -> str:
+    """A canonical digest of what a submission says (its checked fields, not their spelling in
+    JSON): a retry with the same client_id must say the same thing."""
+    canonical = json.dumps({"entry": entry, **fields}, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def replay(stored: dict, digest: str) -> IntakeResult:
+    """The case a client_id already made, if this submission is the same one again; else 409.
+
+    Cases stored before digests existed have none and are returned as before."""
+    if stored.get("intake_digest") not in (None, digest):
+        raise conflict(
+            f"此 client_id 已用于内容不同的另一次提交（案件 {stored.get('number')}）；新的提交请使用新的 client_id",
+            code="client_id_conflict", case_id=stored["_id"], number=stored.get("number"),
+        )
+    return IntakeResult(stored, False)

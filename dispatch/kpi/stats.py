@@ -28,6 +28,7 @@ from typing import Callable, Iterable
 
 from dispatch.domain import OPEN_STATUSES, STATUSES
 from dispatch.store.query import EVERYTHING, PeriodQuery, Scope
+from dispatch.validation import MAX_YEAR, MIN_YEAR, iso_instant
 
 log = logging.getLogger(__name__)
 
@@ -163,16 +164,14 @@ class PeriodError(ValueError):
 
 
 def _parse_bound(raw: str, field: str, tz) -> tuple[datetime, bool]:
-    """(instant, is_bare_date). A bare date or a naive time is read in the city's timezone."""
+    """(instant, is_bare_date). A bare date or a naive time is read in the city's timezone; the
+    years are those `iso_instant` accepts, so adding a day or an offset cannot overflow."""
     try:
-        if len(raw) == 10:
-            return datetime.combine(date.fromisoformat(raw), time(), tz), True
-        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        return iso_instant(raw, tz)
     except ValueError:
-        raise PeriodError(field, f"参数 {field} 必须是 ISO 日期（如 2026-11-01）或时间") from None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=tz)
-    return value, False
+        raise PeriodError(
+            field, f"参数 {field} 必须是 {MIN_YEAR}–{MAX_YEAR} 年间的 ISO 日期（如 2026-11-01）或时间",
+        ) from None
 
 
 def parse_period(raw_from: str | None, raw_to: str | None, tz, now: datetime) -> Period:

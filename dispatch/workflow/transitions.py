@@ -28,6 +28,7 @@ from dispatch.workflow import escalation
 from dispatch.workflow.audit import chain_entry
 from dispatch.domain import OPEN_STATUSES, masked_search_text, scope_path
 from dispatch.errors import bad_request, conflict, unprocessable
+from dispatch.intake.attachments import check_photos
 from dispatch.access.policy import ASSIGNED, SUMMONED, can_read_case
 from dispatch.rules import OutsideCity
 from dispatch.store.query import Change
@@ -403,8 +404,17 @@ def _resume(act: Act) -> None:
         act.record["handle_by"] = sets["deadlines.handle_by"]
 
 
-def _feedback(act: Act) -> None:
-    act.sets["result"] = {"text": act.fields["result"], "photos": act.fields.get("photos") or [],
+async def _attach_photos(act: Act) -> list[str]:
+    """The action's photos: the actor's own uploads only, as at intake (attaching a photo makes
+    it readable to everyone who reads the case)."""
+    photos = act.fields.get("photos") or []
+    await check_photos(act.ctx, act.user, photos)
+    return photos
+
+
+async def _feedback(act: Act) -> None:
+    photos = await _attach_photos(act)
+    act.sets["result"] = {"text": act.fields["result"], "photos": photos,
                          "by": act.user.username, "department": act.user.department, "at": act.now}
     act.sets["handled_at"] = act.now
     _clear_extension(act)  # the work is done: a pending extension lapses
@@ -429,14 +439,15 @@ def _callback(act: Act) -> dict | None:
     return callback
 
 
-def _check(act: Act) -> None:
+async def _check(act: Act) -> None:
     callback = _callback(act)
+    photos = await _attach_photos(act)
     if callback:
         act.sets["callback"] = callback
         act.append("callbacks", callback)
         act.record["contacted"] = callback["contacted"]
     act.sets["check"] = {"at": act.now, "by": act.user.username, "passed": act.fields["passed"],
-                        "note": act.note, "photos": act.fields.get("photos") or []}
+                        "note": act.note, "photos": photos}
     if act.fields["passed"]:
         act.sets["checked_at"] = act.now
         act.stop_clock()

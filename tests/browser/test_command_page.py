@@ -9,7 +9,7 @@ from dispatch.domain import utcnow
 from dispatch.demo.simulator import SimClock, Simulator
 
 WIDE = {"width": 1920, "height": 1080}
-HUBIN = [120.1608, 30.2585]
+HUBIN = [120.1584, 30.2560]  # 湖滨街道东坡路社区: grid01 reports only inside its community
 
 
 async def simulate_working_day(server, hours: float = 4, rate: float = 3.0) -> Simulator:
