@@ -8,7 +8,7 @@ import geojson
 import pytest
 
 from dispatch.workflow.audit import verify_chain
-from support import login_as, user_of
+from support import DEMO_CITY, login_as, start_server, user_of
 from dispatch.store.query import CaseQuery
 
 pytestmark = pytest.mark.asyncio
@@ -401,11 +401,26 @@ async def test_reference_endpoints(demo):
     assert (await dispatcher.get("/api/jurisdictions.geojson?level=planet"))[0] == 400
 
 
-async def test_healthz_says_embedded_store_is_in_memory(demo):
-    status, health = await demo.get("/healthz")
+async def test_healthz_says_embedded_store_is_in_memory():
+    server, client = await start_server(DEMO_CITY, engine="embedded")
+    try:
+        status, health = await client.get("/healthz")
+    finally:
+        server.stop()
     assert status == 200 and health["status"] == "ok"
     assert health["storage"] == "embedded" and health["persistent"] is False
     assert "内存" in health["storage_note"]
+
+
+async def test_healthz_says_a_server_store_keeps_the_data():
+    server, client = await start_server(DEMO_CITY, engine="server")
+    try:
+        status, health = await client.get("/healthz")
+    finally:
+        server.stop()
+        await client.ctx.storage.close()
+    assert status == 200 and health["status"] == "ok"
+    assert health["storage"] == "mongodb" and health["persistent"] is True and health["storage_note"] is None
 
 
 # -- another city -------------------------------------------------------------------------------

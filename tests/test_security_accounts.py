@@ -90,7 +90,6 @@ async def test_logout_revokes_the_bearer_token(world):
     assert status == 200 and body["revoked"] is True
     status, body = await client.get("/api/me")
     assert (status, body["error"]["code"]) == (401, "invalid_token")
-    assert len(world.ctx.storage.revocations._until) == 1  # the embedded engine's own record
     status, body = await client.post("/api/logout", {})  # a dead token: nothing to revoke, still fine
     assert status == 200 and body["revoked"] is False
 

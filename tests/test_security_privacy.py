@@ -111,19 +111,23 @@ async def test_no_log_line_prints_a_phone_or_a_name(world, caplog):
 
 async def test_reveal_is_limited_to_allowed_roles_and_audited(world):
     cA, cG = world.cases["cA"], world.cases["cG"]
-    status, body = await world.as_("op2").post(f"/api/cases/{cA}/reveal", {"reason": "回访核实处理结果"})
+    # auth.reveal_roles by default: the operator who took the call (op1), the case's 回访
+    # operators, and admins (SPEC §6).
+    status, body = await world.as_("op1").post(f"/api/cases/{cA}/reveal", {"reason": "回访核实处理结果"})
     assert status == 200, body
     assert body["caller"] == {"name": NAME_A, "phone": PHONE_A} and body["audited"] is True
-    status, body = await world.as_("disp-a").post(f"/api/cases/{cA}/reveal", {"reason": "联系市民补充情况"})
+    status, body = await world.as_("admin").post(f"/api/cases/{cA}/reveal", {"reason": "联系市民补充情况"})
     assert status == 200
-    for username in ("a1so", "cmd-a1", "gw1", "cmd-city"):
+    status, body = await world.as_("op2").post(f"/api/cases/{cA}/reveal", {"reason": "想看看"})
+    assert (status, body["error"]["code"]) == (403, "not_case_operator")
+    for username in ("disp-a", "a1so", "cmd-a1", "gw1", "cmd-city"):
         status, body = await world.as_(username).post(f"/api/cases/{cA}/reveal", {"reason": "想看看"})
         assert (status, body["error"]["code"]) == (403, "role_forbidden"), username
     status, body = await world.as_("disp-b").post(f"/api/cases/{cA}/reveal", {"reason": "越权"})
     assert (status, body["error"]["code"]) == (404, "case_not_found")
-    status, body = await world.as_("op2").post(f"/api/cases/{cG}/reveal", {"reason": "网格案件"})
+    status, body = await world.as_("admin").post(f"/api/cases/{cG}/reveal", {"reason": "网格案件"})
     assert (status, body["error"]["code"]) == (404, "no_caller")
-    status, body = await world.as_("op2").post(f"/api/cases/{cA}/reveal", {})
+    status, body = await world.as_("op1").post(f"/api/cases/{cA}/reveal", {})
     assert (status, body["error"]["code"]) == (400, "missing_field")
     status, body = await world.as_("anonymous-nobody").post(f"/api/cases/{cA}/reveal", {"reason": "x"})
     assert status == 401
@@ -131,7 +135,7 @@ async def test_reveal_is_limited_to_allowed_roles_and_audited(world):
     status, body = await world.as_("admin").get(f"/api/admin/audit?kind=reveals&case={cA}")
     assert status == 200
     records = body["items"]
-    assert [(r["by"], r["reason"]) for r in records] == [("disp-a", "联系市民补充情况"), ("op2", "回访核实处理结果")]
+    assert [(r["by"], r["reason"]) for r in records] == [("admin", "联系市民补充情况"), ("op1", "回访核实处理结果")]
     assert all(r["case_id"] == cA and r["address"] for r in records)
     status, _ = await world.as_("op2").get("/api/admin/audit?kind=reveals")
     assert status == 403
@@ -140,13 +144,13 @@ async def test_reveal_is_limited_to_allowed_roles_and_audited(world):
 async def test_reveal_is_rate_limited_per_user(world):
     cA = world.cases["cA"]
     for _ in range(3):  # auth.reveals_per_hour=3 in this world
-        status, _ = await world.as_("op2").post(f"/api/cases/{cA}/reveal", {"reason": "回访"})
+        status, _ = await world.as_("op1").post(f"/api/cases/{cA}/reveal", {"reason": "回访"})
         assert status == 200
-    response = await world.as_("op2").http.fetch(
+    response = await world.as_("op1").http.fetch(
         world.client.base + f"/api/cases/{cA}/reveal", method="POST", body=json.dumps({"reason": "回访"}),
-        headers={"Authorization": f"Bearer {world.as_('op2').token}"}, raise_error=False)
+        headers={"Authorization": f"Bearer {world.as_('op1').token}"}, raise_error=False)
     assert response.code == 429 and int(response.headers["Retry-After"]) > 0
     assert json.loads(response.body)["error"]["code"] == "too_many_reveals"
-    status, _ = await world.as_("op1").post(f"/api/cases/{cA}/reveal", {"reason": "回访"})
+    status, _ = await world.as_("admin").post(f"/api/cases/{cA}/reveal", {"reason": "回访"})
     assert status == 200  # the limit is per user
     await asyncio.sleep(0)

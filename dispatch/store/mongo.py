@@ -24,6 +24,7 @@ not answer in time raises `StoreUnavailable` (the API answers 503 with Retry-Aft
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import re
@@ -294,11 +295,21 @@ class MongoCases:
         if current is None or current.get("version") != version:
             return None
         if not await claim(self.claims, f"{case_id}:{version + 1}", _now(), case_id=case_id):
+            await self._until_written(case_id, version)
             return None
         apply_change(current, change)
         stored = {**current, "client_key": client_key(current)[1], **_point_fields(current.get("location"))}
         result = await self.cases.replace_one({"_id": case_id, "version": version}, stored)
         return current if result.matched_count else None
+
+    async def _until_written(self, case_id: str, version: int, attempts: int = 40) -> None:
+        """After losing a claim, wait (briefly) until the winner's write lands, so the loser's
+        next read shows the version it lost to (a 409 then names the current version)."""
+        for _ in range(attempts):
+            doc = await self.cases.find_one({"_id": case_id}, {"version": 1})
+            if doc is None or doc.get("version") != version:
+                return
+            await asyncio.sleep(0.025)
 
     async def purge_claims(self, now: datetime) -> None:
         await self.claims.delete_many({"at": {"$lt": now - CLAIM_KEPT}})
