@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
 from dispatch.access.auth import User
+from dispatch.access.policy import may_see_caller
 # Masking lives with the other access rules; re-exported here, where outputs are built.
 from dispatch.access.masking import NOT_TEXT, caller_secrets, mask_name, mask_phone, mask_text, mask_with  # noqa: F401
 
@@ -38,15 +39,6 @@ def scope_path(city_id: str, jurisdiction: dict | None) -> list[str]:
         if node:
             path.append(node["id"])
     return path
-
-
-def may_see_caller(user: User | None, case: dict) -> bool:
-    """Only the operator who took the call, and admins, see the caller unmasked."""
-    if user is None:
-        return False
-    if user.role == "admin":
-        return True
-    return user.role == "operator" and case.get("created_by") == user.username
 
 
 def _render(value, tz: ZoneInfo, secrets: list[tuple[str, str]] | None):

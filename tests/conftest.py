@@ -21,6 +21,15 @@ async def demo():
 
 
 @pytest.fixture
+async def demo_embedded():
+    """The demo city on the embedded store, whatever TEST_ENGINE says."""
+    server, client = await start_server(DEMO_CITY, engine="embedded")
+    yield client
+    server.stop()
+    await client.ctx.storage.close()
+
+
+@pytest.fixture
 async def small(tmp_path_factory):
     """A fresh server on the small made-up city of tests/small_city.py."""
     from small_city import write_small_city

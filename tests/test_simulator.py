@@ -1,4 +1,7 @@
-"""The demo simulator: a seeded, accelerated day through the real intake and workflow."""
+"""The demo simulator: a seeded, accelerated day through the real intake and workflow.
+
+Demo traffic, not storage: these run on the embedded engine only (a simulated morning is
+thousands of requests; the store's own behaviour is proven on both engines elsewhere)."""
 
 from __future__ import annotations
 
@@ -34,8 +37,8 @@ async def all_cases(ctx) -> list[dict]:
     return await ctx.cases.find(CaseQuery(order=OLDEST, limit=100_000))
 
 
-async def test_simulated_morning_moves_cases_through_the_loop(demo):
-    ctx = demo.ctx
+async def test_simulated_morning_moves_cases_through_the_loop(demo_embedded):
+    ctx = demo_embedded.ctx
     simulator = await run_day(ctx, seed=11, steps=240)  # 07:30 → 11:30, simulated
     assert simulator.errors == 0
     cases = await all_cases(ctx)
@@ -72,8 +75,8 @@ async def test_simulated_morning_moves_cases_through_the_loop(demo):
                 assert entry["by"].endswith("网格员") or entry["by"] in {u["username"] for u in ctx.city.users}
 
 
-async def test_clock_is_restored_after_driving(demo):
-    ctx = demo.ctx
+async def test_clock_is_restored_after_driving(demo_embedded):
+    ctx = demo_embedded.ctx
     before = intake_module.utcnow
     simulator = await run_day(ctx, seed=3, steps=5)
     assert intake_module.utcnow is before
@@ -81,8 +84,8 @@ async def test_clock_is_restored_after_driving(demo):
     assert simulator.counts["reports"] + simulator.counts["tickets"] > 0
 
 
-async def test_same_seed_same_day(demo):
-    ctx = demo.ctx
+async def test_same_seed_same_day(demo_embedded):
+    ctx = demo_embedded.ctx
     first = await run_day(ctx, seed=5, steps=60)
     journal = list(first.journal)
     # A second simulator on a fresh store must replay the same day.
@@ -96,15 +99,15 @@ async def test_same_seed_same_day(demo):
     assert len(journal) > 20
 
 
-async def test_people_and_simulator_share_cases(demo):
+async def test_people_and_simulator_share_cases(demo_embedded):
     """A case a person reports is picked up by the simulated dispatcher and department."""
-    ctx = demo.ctx
+    ctx = demo_embedded.ctx
     simulator = Simulator(ctx, seed=2, rate_per_minute=0.01, clock=SimClock(START))
     with simulator.driving_clock():
         simulator.start()
         grid = next(u for u in ctx.city.users if u["role"] == "grid_worker")
-        await demo.login(grid["username"], grid["password"])
-        status, case = await demo.post("/api/reports", {
+        await demo_embedded.login(grid["username"], grid["password"])
+        status, case = await demo_embedded.post("/api/reports", {
             "category": "S0406", "description": "人行道上停了三辆车",
             "location": {"type": "Point", "coordinates": [120.1584, 30.2560]},  # grid01's 东坡路社区
         })
@@ -121,8 +124,8 @@ async def test_people_and_simulator_share_cases(demo):
     assert simulator.errors == 0
 
 
-async def test_live_task_starts_and_stops(demo):
-    ctx = demo.ctx
+async def test_live_task_starts_and_stops(demo_embedded):
+    ctx = demo_embedded.ctx
     ctx.config["simulator"] = {"seed": 1, "rate_per_minute": 30, "speed": 20, "warmup_hours": 0.05}
     task = await start_simulator(ctx)
     await asyncio.sleep(1.5)
@@ -136,7 +139,7 @@ async def test_live_task_starts_and_stops(demo):
     assert open_cases
 
 
-async def test_bad_configuration_is_a_config_error(demo):
-    demo.ctx.config["simulator"] = {"rate_per_minute": "many"}
+async def test_bad_configuration_is_a_config_error(demo_embedded):
+    demo_embedded.ctx.config["simulator"] = {"rate_per_minute": "many"}
     with pytest.raises(ConfigError):
-        Simulator.from_config(demo.ctx)
+        Simulator.from_config(demo_embedded.ctx)

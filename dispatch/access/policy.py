@@ -93,7 +93,7 @@ def case_scope(user: User, city_id: str) -> Scope:
 def text_search(user: User, text: str) -> TextSearch:
     """A search may match only what the searcher may see: the stored text of cases whose caller
     they may see (admins: all; an operator: the calls they took), the masked text elsewhere.
-    The same rule as the caller mask in the case views (`dispatch.domain.may_see_caller`)."""
+    The same rule as the caller mask in the case views (`may_see_caller`)."""
     if user.role == "admin":
         return TextSearch(text, raw_for_all=True)
     if user.role == "operator":
@@ -196,6 +196,12 @@ REVEAL_RULES = (*REVEAL_RELATIONS, *ROLES)
 
 def is_call_taker(user: User, case: dict) -> bool:
     return user.role == "operator" and case.get("created_by") == user.username
+
+
+def may_see_caller(user: User | None, case: dict) -> bool:
+    """Only the operator who took the call, and admins, see the caller unmasked in every view;
+    anyone else who may unmask does it through the audited reveal."""
+    return user is not None and (user.role == "admin" or is_call_taker(user, case))
 
 
 def is_callback_operator(user: User, case: dict, city_id: str) -> bool:
