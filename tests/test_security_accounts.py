@@ -382,7 +382,7 @@ async def test_server_on_a_persistent_store_refuses_the_published_passwords(tmp_
         return storage
 
     monkeypatch.setattr(dispatch.app, "open_store", persistent_storage)
-    world = await make_world(tmp_path_factory, populate=False)
+    world = await make_world(tmp_path_factory, "auth.allow_demo_passwords=false", populate=False)
     try:
         assert await world.ctx.users.all() == []  # users.yaml accounts were not created
         # An account created earlier with a published password (e.g. before the switch):

@@ -42,6 +42,10 @@ from dispatch.store.records import AUDIT_KINDS, DUE_FIELDS, OPEN_STATUSES, PHOTO
 
 log = logging.getLogger(__name__)
 
+# PyMongo's command log at DEBUG prints whole documents, callers' names and numbers included:
+# it never goes below INFO, whatever the root logger's level.
+logging.getLogger("pymongo").setLevel(logging.INFO)
+
 # Server error codes that mean "not reachable / not now", not "your request is wrong".
 _UNAVAILABLE_CODES = frozenset({
     6, 7, 50, 89, 91, 189, 262, 9001, 10107, 11600, 11602, 13435, 13436,
