@@ -28,6 +28,8 @@ DEFAULTS: dict[str, Any] = {
              "hash_concurrency": 2, "hash_queue": 8,
              "reveals_per_hour": 60, "reveal_roles": ["call_taker", "callback_operator", "admin"]},
     "workflow": {"reopen_days": 30, "checkin_within": "2h"},
+    "attachments": {"pending_max_count": 30, "pending_max_mb": 30, "pending_window_hours": 24,
+                    "expire_unreferenced_hours": 24},
 }
 
 

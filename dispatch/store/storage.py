@@ -660,6 +660,39 @@ class AttachmentStore:
         query = {"$and": [read_filter, uses]} if read_filter else uses
         return await self.cases.find_one(query, {"_id": 1}) is not None
 
+    # -- keeping storage bounded: uploads no case refers to are counted and expired ------------
+    # `referenced` is absent on uploads stored before it existed: `$ne: True` treats those as
+    # unreferenced, and the expiry checks the cases before deleting anything.
+
+    async def in_use(self, attachment_id: str) -> bool:
+        """True if any case shows this photo (whoever may read it)."""
+        return await self.case_using(attachment_id, {})
+
+    async def mark_referenced(self, attachment_ids: list[str], referenced: bool = True) -> None:
+        """Set (or, to undo a lost write, clear) the `referenced` flag of these uploads."""
+        if attachment_ids:
+            await self.attachments.update_many({"_id": {"$in": list(attachment_ids)}},
+                                               {"$set": {"referenced": referenced}})
+
+    async def pending_usage(self, owner: str, since: datetime) -> tuple[int, int]:
+        """(count, total bytes) of `owner`'s unreferenced uploads created at or after `since`."""
+        query = {"owner": owner, "referenced": {"$ne": True}, "created_at": {"$gte": since}}
+        docs = await self.attachments.find(query, {"size": 1}).to_list(None)
+        return len(docs), sum(doc.get("size") or 0 for doc in docs)
+
+    async def unreferenced_before(self, cutoff: datetime, limit: int) -> list[str]:
+        """Ids of up to `limit` unreferenced uploads created before `cutoff`, oldest first."""
+        query = {"referenced": {"$ne": True}, "created_at": {"$lt": cutoff}}
+        cursor = self.attachments.find(query, {"_id": 1}).sort([("created_at", ASCENDING)]).limit(limit)
+        return [doc["_id"] for doc in await cursor.to_list(limit)]
+
+    async def delete(self, attachment_ids: list[str]) -> int:
+        """Delete these uploads; returns how many were deleted."""
+        if not attachment_ids:
+            return 0
+        result = await self.attachments.delete_many({"_id": {"$in": list(attachment_ids)}})
+        return result.deleted_count
+
 
 class LeaseStore:
     """Named leases: among several processes, only the holder of a live lease runs a job.

@@ -405,10 +405,14 @@ def _resume(act: Act) -> None:
 
 
 async def _attach_photos(act: Act) -> list[str]:
-    """The action's photos: the actor's own uploads only, as at intake (attaching a photo makes
-    it readable to everyone who reads the case)."""
+    """The action's photos: the actor's own uploads only (as at intake), flagged as in use so
+    they leave the uploader's quota and are never expired; a lost update takes the flag back."""
     photos = act.fields.get("photos") or []
     await check_photos(act.ctx, act.user, photos)
+    if photos:
+        attachments = act.ctx.attachments
+        await attachments.mark_referenced(photos)
+        act.undo.append(lambda: attachments.mark_referenced(photos, False))
     return photos
 
 
