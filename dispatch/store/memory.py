@@ -20,7 +20,7 @@ from typing import Any, Iterable
 from sortedcontainers import SortedList
 
 from dispatch.store.query import (
-    BY_ID, NEWEST, OLDEST, After, CaseQuery, Change, DuplicateCase, PeriodQuery, Scope,
+    BY_ID, EVERYTHING, NEWEST, OLDEST, After, CaseQuery, Change, DuplicateCase, PeriodQuery, Scope,
 )
 from dispatch.store.change import copied, get_path, parent_of, stored_value, apply_change
 from dispatch.store.records import (
@@ -256,6 +256,30 @@ class MemoryAttachments:
     async def case_using(self, attachment_id: str, scope: Scope) -> bool:
         """True if a case inside `scope` shows this photo."""
         return await self._cases.uses_attachment(attachment_id, scope, PHOTO_FIELDS)
+
+    # Bounded storage (dispatch.intake.attachments): `referenced` absent counts as unreferenced.
+
+    async def in_use(self, attachment_id: str) -> bool:
+        return await self.case_using(attachment_id, EVERYTHING)
+
+    async def mark_referenced(self, attachment_ids: list[str], referenced: bool = True) -> None:
+        for attachment_id in attachment_ids:
+            if attachment_id in self._docs:
+                self._docs[attachment_id]["referenced"] = referenced
+
+    async def pending_usage(self, owner: str, since: datetime) -> tuple[int, int]:
+        since = stored_value(since)
+        docs = [d for d in self._docs.values()
+                if d.get("owner") == owner and d.get("referenced") is not True and d["created_at"] >= since]
+        return len(docs), sum(d.get("size") or 0 for d in docs)
+
+    async def unreferenced_before(self, cutoff: datetime, limit: int) -> list[str]:
+        cutoff = stored_value(cutoff)
+        docs = [d for d in self._docs.values() if d.get("referenced") is not True and d["created_at"] < cutoff]
+        return [d["_id"] for d in sorted(docs, key=lambda d: d["created_at"])[:limit]]
+
+    async def delete(self, attachment_ids: list[str]) -> int:
+        return sum(self._docs.pop(i, None) is not None for i in attachment_ids)
 
 
 class MemoryLeases:

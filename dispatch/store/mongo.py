@@ -35,7 +35,7 @@ from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel, ReturnD
 from pymongo.errors import ConnectionFailure, DuplicateKeyError, OperationFailure, PyMongoError
 
 from dispatch.store.query import (
-    BY_ID, NEWEST, OLDEST, CaseQuery, Change, DuplicateCase, PeriodQuery, Scope, StoreUnavailable,
+    BY_ID, EVERYTHING, NEWEST, OLDEST, CaseQuery, Change, DuplicateCase, PeriodQuery, Scope, StoreUnavailable,
 )
 from dispatch.store.change import apply_change
 from dispatch.store.records import AUDIT_KINDS, DUE_FIELDS, OPEN_STATUSES, PHOTO_FIELDS, client_key, last_history_only
@@ -417,6 +417,35 @@ class MongoAttachments:
 
     async def case_using(self, attachment_id: str, scope: Scope) -> bool:
         return await self._cases.uses_attachment(attachment_id, scope, PHOTO_FIELDS)
+
+    # Bounded storage (dispatch.intake.attachments): `referenced` absent counts as unreferenced.
+
+    async def in_use(self, attachment_id: str) -> bool:
+        return await self.case_using(attachment_id, EVERYTHING)
+
+    @guarded
+    async def mark_referenced(self, attachment_ids: list[str], referenced: bool = True) -> None:
+        if attachment_ids:
+            await self.attachments.update_many({"_id": {"$in": list(attachment_ids)}},
+                                               {"$set": {"referenced": referenced}})
+
+    @guarded
+    async def pending_usage(self, owner: str, since: datetime) -> tuple[int, int]:
+        query = {"owner": owner, "referenced": {"$ne": True}, "created_at": {"$gte": since}}
+        docs = await self.attachments.find(query, {"size": 1}).to_list(None)
+        return len(docs), sum(doc.get("size") or 0 for doc in docs)
+
+    @guarded
+    async def unreferenced_before(self, cutoff: datetime, limit: int) -> list[str]:
+        query = {"referenced": {"$ne": True}, "created_at": {"$lt": cutoff}}
+        cursor = self.attachments.find(query, {"_id": 1}).sort([("created_at", ASCENDING)]).limit(limit)
+        return [doc["_id"] for doc in await cursor.to_list(limit)]
+
+    @guarded
+    async def delete(self, attachment_ids: list[str]) -> int:
+        if not attachment_ids:
+            return 0
+        return (await self.attachments.delete_many({"_id": {"$in": list(attachment_ids)}})).deleted_count
 
 
 class MongoLeases:
