@@ -47,12 +47,26 @@ if [ ! -f static/vendor/.installed ] || [ package-lock.json -nt static/vendor/.i
   touch static/vendor/.installed
 fi
 
+sudo=""
+[ "$(id -u)" = 0 ] || sudo=sudo
+
 # Browser tests drive Debian's Chromium through Playwright (never `playwright install`).
 # A CJK font makes the screenshots they save readable.
 if [ "$want_tests" = 1 ] && { [ ! -x /usr/bin/chromium ] || [ ! -d /usr/share/fonts/truetype/wqy ]; }; then
   echo "==> installing Chromium and a Chinese font for the browser tests"
-  sudo=""
-  [ "$(id -u)" = 0 ] || sudo=sudo
   $sudo apt-get update -qq && $sudo apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null
+fi
+
+# The MongoDB tests run on a real MongoDB-protocol server: FerretDB on a private PostgreSQL
+# cluster (scripts/devdb). PostgreSQL comes from Debian; FerretDB is built from source with Go,
+# once per machine, into ~/.cache/citydispatch-devdb.
+if [ "$want_tests" = 1 ]; then
+  if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+    echo "==> installing PostgreSQL for scripts/devdb"
+    $sudo apt-get update -qq
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+  fi
+  # Stops with a clear error if Go is missing (and the binary is not cached yet).
+  scripts/devdb build
 fi
 echo "==> ready"
