@@ -27,7 +27,7 @@ def server_uri() -> str:
     pytest.skip("needs a MongoDB-protocol server: run scripts/devdb start and set MONGODB_URI")
 
 
-def test_database() -> str:
+def new_database_name() -> str:
     return f"citydispatch_test_{uuid.uuid4().hex[:12]}"
 
 
@@ -35,7 +35,7 @@ def storage_overrides(engine: str) -> list[str]:
     """`--set` overrides that put a test server on `engine`."""
     if engine == "embedded":
         return []
-    return [f"storage.uri={server_uri()}", f"storage.database={test_database()}",
+    return [f"storage.uri={server_uri()}", f"storage.database={new_database_name()}",
             "auth.allow_demo_passwords=true"]
 
 
@@ -44,7 +44,7 @@ async def open_test_store(engine: str):
     if engine == "embedded":
         store = await open_store("embedded", "test")
     else:
-        store = await open_store(server_uri(), test_database())
+        store = await open_store(server_uri(), new_database_name())
     return with_cleanup(store)
 
 

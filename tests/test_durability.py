@@ -27,7 +27,7 @@ import pytest
 import tornado.httpclient
 import tornado.iostream
 
-from engines import server_uri, test_database
+from engines import server_uri, new_database_name
 from support import DEMO_CITY, ROOT, loaded_city, login_as, start_server
 from test_intake import report_body
 
@@ -147,7 +147,7 @@ class ServerProcess:
 async def database():
     from pymongo import AsyncMongoClient
 
-    uri, name = server_uri(), test_database()
+    uri, name = server_uri(), new_database_name()
     yield uri, name
     client = AsyncMongoClient(uri)
     await client.drop_database(name)
@@ -284,7 +284,7 @@ async def test_database_outage_gives_503_and_the_server_recovers_by_itself():
     ferret = PrivateFerretDB()
     await ferret.start()
     server, client = await start_server(DEMO_CITY, f"storage.uri={ferret.uri}",
-                                        f"storage.database={test_database()}", "auth.allow_demo_passwords=true",
+                                        f"storage.database={new_database_name()}", "auth.allow_demo_passwords=true",
                                         engine="embedded")
     try:
         worker = await login_as(client, "grid_worker")

@@ -339,6 +339,24 @@ async def test_attachments_belong_to_their_owner_and_are_found_through_cases(sto
     assert not await store.attachments.case_using("p3", EVERYTHING)
 
 
+async def test_unreferenced_uploads_are_counted_and_found_for_expiry(store):
+    for i, (owner, referenced) in enumerate([("gw1", None), ("gw1", False), ("gw1", True), ("gw2", None)]):
+        doc = {"_id": f"u{i}", "owner": owner, "size": 100 * (i + 1), "created_at": T0 + timedelta(hours=i)}
+        if referenced is not None:
+            doc["referenced"] = referenced
+        await store.attachments.insert(doc)
+    assert await store.attachments.pending_usage("gw1", T0) == (2, 300)
+    assert await store.attachments.pending_usage("gw1", T0 + timedelta(minutes=30)) == (1, 200)
+    assert await store.attachments.unreferenced_before(T0 + timedelta(hours=5), 10) == ["u0", "u1", "u3"]
+    assert await store.attachments.unreferenced_before(T0 + timedelta(hours=5), 2) == ["u0", "u1"]
+    await store.attachments.mark_referenced(["u0"])
+    assert await store.attachments.unreferenced_before(T0 + timedelta(hours=5), 10) == ["u1", "u3"]
+    await store.cases.insert(case(1, photos=["u1"]))
+    assert await store.attachments.in_use("u1") and not await store.attachments.in_use("u3")
+    assert await store.attachments.delete(["u3", "nope"]) == 1
+    assert await store.attachments.get("u3") is None
+
+
 async def test_a_lease_has_one_holder_until_it_expires(store):
     assert await store.leases.acquire("sweep", "p1", T0, 30)
     assert await store.leases.acquire("sweep", "p1", T0 + timedelta(seconds=10), 30)  # renewed

@@ -394,7 +394,8 @@ class MongoAttachments:
         self._cases = cases
 
     async def ensure_indexes(self) -> None:
-        await ensure_indexes(self.attachments, [IndexModel([("owner", ASCENDING)], name="owner")])
+        await ensure_indexes(self.attachments, [IndexModel([("owner", ASCENDING), ("created_at", ASCENDING)], name="owner_created"),
+                                                IndexModel([("created_at", ASCENDING)], name="created")])
 
     @guarded
     async def insert(self, doc: dict) -> dict:

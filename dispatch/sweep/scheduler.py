@@ -25,6 +25,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from dispatch.config import ConfigError
 from dispatch.domain import utcnow
+from dispatch.intake.attachments import expire_unreferenced
 from dispatch.sweep.sweeper import check_config, run_sweep
 
 log = logging.getLogger(__name__)
@@ -51,7 +52,9 @@ class Jobs:
             if not await self._leading():
                 return None
             counts = await run_sweep(self.ctx)
-            await self.ctx.storage.housekeeping(utcnow())  # lapsed revocations, finished claims
+            now = utcnow()
+            await self.ctx.storage.housekeeping(now)  # lapsed revocations, finished claims
+            await expire_unreferenced(self.ctx, now)  # photos uploaded but never attached
         except Exception:  # noqa: BLE001 - the scheduler must survive a failed run
             log.exception("期限巡检失败")
             return None

@@ -33,7 +33,10 @@ PAYLOADS = [
 ]
 DEPARTMENT = "s330102001-office"  # 上城区湖滨街道办事处, account dept_hubin
 ADDRESS = "上城区湖滨街道东坡路3号"  # in addresses.csv: the hotline tickets lie east of it, the first within 500 m
-GRID = (120.1584, 30.2560)  # grid01's community: the grid reports lie east of it, in two rows
+GRID = (120.1584, 30.2560)  # in 湖滨街道: the grid reports lie east of it, in two rows
+STREET = "330102001"  # 湖滨街道: the reporting grid worker's scope (grid workers report only inside it)
+STREET_WORKER = {"username": "grid_hubin", "password": "Xss-Street-Worker-2026!", "role": "grid_worker",
+                 "scope": STREET, "name": "街道网格员"}
 WIDE = {"width": 1920, "height": 1080}
 SPACING = 0.003  # ≈ 290 m: markers of different cases stay apart (unclustered) at street zoom
 
@@ -89,8 +92,19 @@ async def hotline_ticket(server, i: int, text: str, located: bool = True) -> dic
     return case
 
 
+async def street_worker(server):
+    """A grid worker of the whole street (created by the admin), so ten reports ~290 m apart
+    all lie inside the reporter's scope."""
+    admin = await client_as(server, user(server, "admin")["username"])
+    status, body = await admin.post("/api/admin/users", STREET_WORKER)
+    assert status in (201, 409), body
+    worker = server.as_user()
+    await worker.login(STREET_WORKER["username"], STREET_WORKER["password"])
+    return worker
+
+
 async def grid_report(server, i: int, text: str, dlat: float) -> dict:
-    grid = await client_as(server, user(server, "grid_worker")["username"])
+    grid = await street_worker(server)
     status, case = await grid.post("/api/reports", {
         "category": "S0406", "description": text, "address": text, "location": point(GRID, i, dlat)})
     assert status == 201, case
@@ -302,8 +316,9 @@ async def test_command_centre_shows_payloads_as_text(server, browser):
 
 async def test_report_page_shows_payloads_as_text(server, browser):
     seeded = await seed(server)
-    page, guard = await login_page(browser, server, "grid_worker", "/report", viewport=PHONE,
-                                   geolocation={"longitude": GRID[0], "latitude": GRID[1]}, permissions=["geolocation"])
+    page, guard = await open_page(browser, server, STREET_WORKER["username"], STREET_WORKER["password"], "/report",
+                                  viewport=PHONE, geolocation={"longitude": GRID[0], "latitude": GRID[1]},
+                                  permissions=["geolocation"])
     await page.wait_for_selector(".gps-ok, .gps-error")
     watch = Watch(page)
 
