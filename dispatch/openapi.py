@@ -19,7 +19,7 @@ from dispatch.workflow.transitions import TABLE
 
 LEVELS = ("district", "street", "community", "grid")
 CASE_ID = {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"}
-ATTACHMENT_ID = {"type": "string", "pattern": "^[0-9a-f]{24}$"}
+ATTACHMENT_ID = {"type": "string", "pattern": "^[A-Za-z0-9_-]{24,64}$"}
 USERNAME = {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{1,63}$"}
 
 

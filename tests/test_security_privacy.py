@@ -154,3 +154,23 @@ async def test_reveal_is_rate_limited_per_user(world):
     status, _ = await world.as_("admin").post(f"/api/cases/{cA}/reveal", {"reason": "回访"})
     assert status == 200  # the limit is per user
     await asyncio.sleep(0)
+
+
+async def test_search_matches_only_what_the_searcher_may_see(world):
+    """Finding 4: `q=` with growing prefixes of a masked number recovered it. A reader who may
+    not see the caller searches the masked text only; the operator who took the call and
+    admins search what is stored."""
+    cA = world.cases["cA"]
+
+    async def found(username: str, q: str) -> bool:
+        status, body = await world.as_(username).get(f"/api/cases?q={q}")
+        assert status == 200, body
+        return cA in [c["id"] for c in body["items"]]
+
+    for prefix in (PHONE_A[:4], PHONE_A[:7], PHONE_A):
+        assert not await found("cmd-a1", prefix), prefix  # 138****5678: no digit beyond the mask
+    assert await found("cmd-a1", PHONE_A[:3] + "****" + PHONE_A[-4:])
+    assert await found("cmd-a1", "噪声")
+    for username in ("op1", "admin"):
+        assert await found(username, PHONE_A), username
+    assert not await found("op2", PHONE_A)  # another operator did not take this call

@@ -26,7 +26,7 @@ class AdminMixin:
     async def audit(self, action: str, target: str, **details) -> None:
         await self.ctx.audit_log.record("admin_audit", {
             "at": utcnow(), "by": self.user.username, "action": action, "target": target,
-            "address": self.request.remote_ip, **details,
+            "address": self.client_ip, **details,
         })
 
 

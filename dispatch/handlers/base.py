@@ -20,6 +20,7 @@ import tornado.httputil
 import tornado.web
 
 from dispatch.access.auth import SESSION_COOKIE, User
+from dispatch.access.masking import mask_text
 from dispatch.errors import ApiError, bad_request, forbidden, unauthorized
 from dispatch.access.policy import PERMISSIONS, PUBLIC, authorize
 
@@ -185,7 +186,9 @@ class BaseHandler(tornado.web.RequestHandler):
 
     def log_exception(self, typ, value, tb):
         if isinstance(value, ApiError):
-            log.debug("%s %s → %s", self.request.method, self.request.path, value)
+            # Messages may repeat what the client sent (a code, a phone typed in the wrong
+            # field): masked like every other output.
+            log.debug("%s %s → %s", self.request.method, self.request.path, mask_text(str(value)))
             return
         if isinstance(value, tornado.web.HTTPError):
             log.warning("%s: %s", self._request_summary(), value)
