@@ -10,6 +10,8 @@ from zoneinfo import ZoneInfo
 
 import tornado.web
 
+from dispatch.config import ConfigError
+
 from dispatch.access.auth import Sessions, TokenSigner, bootstrap_users, demo_passwords_refused, hash_password
 from dispatch.workflow.deadlines import BusinessCalendar
 from dispatch.live.events import EventBus
@@ -22,7 +24,8 @@ from dispatch.rules import Router
 from dispatch.store import open_store
 from dispatch.access.throttle import LoginThrottle, RateLimit
 from dispatch.workflow.service import Workflow
-from geo.package import City, load_city
+from geo.city import City
+from geo.loader import load_city
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +77,7 @@ class Application(tornado.web.Application):
 async def build_context(config: dict, city: City | None = None, router: Router | None = None,
                         hasher=hash_password) -> Context:
     """`city`, `router` and `hasher` can be shared by tests that build many applications."""
+    check_token_secret(config)
     city = city or load_city(config["city"]["path"])
     storage = await open_store(config["storage"]["uri"], config["storage"]["database"])
     ctx = Context(
@@ -88,6 +92,24 @@ async def build_context(config: dict, city: City | None = None, router: Router |
     )
     await bootstrap_users(ctx.users, city, hasher, refuse_demo=demo_passwords_refused(config, storage.persistent))
     return ctx
+
+
+MIN_SECRET_CHARS = 16
+
+
+def check_token_secret(config: dict) -> None:
+    """On a server store every process must sign and check tokens with the same key, and a
+    restart must not log everybody out: `auth.secret` is required there (a random key per start
+    is only for the in-memory demo, or when `auth.allow_random_secret` says so explicitly)."""
+    auth = config["auth"]
+    if config["storage"]["uri"] in ("", "embedded") or auth.get("allow_random_secret"):
+        return
+    secret = str(auth.get("secret") or "")
+    if len(secret) < MIN_SECRET_CHARS:
+        raise ConfigError(
+            f"storage.uri 是持久化存储，必须配置 auth.secret（至少 {MIN_SECRET_CHARS} 个字符，所有服务进程相同），"
+            "例如 python3 -c 'import secrets; print(secrets.token_urlsafe(32))'；"
+            "仅在开发时可设 auth.allow_random_secret=true")
 
 
 async def make_app(config: dict, city: City | None = None, **shared) -> Application:

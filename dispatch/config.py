@@ -22,7 +22,7 @@ DEFAULTS: dict[str, Any] = {
                   "lease_seconds": 0},
     "deadlines": {"warning_fraction": 0.8, "supervise_grace": "1wh", "escalate_grace": "1wd"},
     "map": {"tile_url": ""},
-    "auth": {"token_ttl": 12 * 3600, "secret": "", "allow_demo_passwords": False,
+    "auth": {"token_ttl": 12 * 3600, "secret": "", "allow_random_secret": False, "allow_demo_passwords": False,
              "login_max_failures": 5, "address_max_failures": 20, "lockout_max_seconds": 900,
              "account_slow_after": 10, "account_slow_seconds": 2, "trusted_device_days": 30,
              "hash_concurrency": 2, "hash_queue": 8,

@@ -16,6 +16,7 @@ import pytest
 from dispatch.store import open_store
 
 ENGINES = ("embedded", "server")
+TEST_SECRET = "test-token-signing-secret-0123456789"
 
 
 def server_uri() -> str:
@@ -36,7 +37,7 @@ def storage_overrides(engine: str) -> list[str]:
     if engine == "embedded":
         return []
     return [f"storage.uri={server_uri()}", f"storage.database={new_database_name()}",
-            "auth.allow_demo_passwords=true"]
+            "auth.allow_demo_passwords=true", f"auth.secret={TEST_SECRET}"]
 
 
 async def open_test_store(engine: str):

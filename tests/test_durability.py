@@ -285,7 +285,7 @@ async def test_database_outage_gives_503_and_the_server_recovers_by_itself():
     await ferret.start()
     server, client = await start_server(DEMO_CITY, f"storage.uri={ferret.uri}",
                                         f"storage.database={new_database_name()}", "auth.allow_demo_passwords=true",
-                                        engine="embedded")
+                                        f"auth.secret={SECRET}", engine="embedded")
     try:
         worker = await login_as(client, "grid_worker")
         dispatcher = await login_as(client, "dispatcher")
@@ -321,9 +321,18 @@ async def test_database_outage_gives_503_and_the_server_recovers_by_itself():
         ferret.stop()
 
 
+def test_a_server_store_will_not_start_without_a_shared_secret(database):
+    uri, name = database
+    result = subprocess.run(
+        [sys.executable, "server.py", "--port", str(free_port()), "--set", f"storage.uri={uri}",
+         "--set", f"storage.database={name}"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "auth.secret" in result.stderr, result.stderr
+
+
 async def test_acknowledged_case_survives_a_restart_of_the_server(database):
     uri, name = database
-    overrides = (f"storage.uri={uri}", f"storage.database={name}", "auth.allow_demo_passwords=true")
+    overrides = (f"storage.uri={uri}", f"storage.database={name}", "auth.allow_demo_passwords=true",
+                 f"auth.secret={SECRET}")
     server, client = await start_server(DEMO_CITY, *overrides, engine="embedded")
     worker = await login_as(client, "grid_worker")
     status, case = await worker.post("/api/reports", report_body(client.ctx, client_id="restart-1"))
