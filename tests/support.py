@@ -16,7 +16,7 @@ from dispatch.access.auth import hash_password
 from dispatch.config import load_config
 from dispatch.rules import Router
 from engines import storage_overrides
-from geo.package import load_city
+from geo.loader import load_city
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_CITY = ROOT / "data" / "cities" / "hangzhou-demo"
@@ -47,7 +47,8 @@ class Client:
     def ctx(self):
         return self.app.ctx
 
-    async def request(self, method: str, path: str, body=None, raw: bytes | None = None, headers=None):
+    async def request(self, method: str, path: str, body=None, raw: bytes | None = None, headers=None,
+                      timeout: float = 60):
         headers = dict(headers or {})
         if self.token:
             headers.setdefault("Authorization", f"Bearer {self.token}")
@@ -58,7 +59,7 @@ class Client:
             data = b""
         response = await self.http.fetch(
             self.base + path, method=method, body=data, headers=headers, raise_error=False,
-            request_timeout=60,
+            request_timeout=timeout,
         )
         content_type = response.headers.get("Content-Type", "")
         if response.body and "json" not in content_type and not content_type.startswith("text/"):

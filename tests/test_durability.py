@@ -14,7 +14,6 @@ FerretDB of its own on the shared PostgreSQL (DEVDB_FERRETDB and DEVDB_POSTGRESQ
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
 import subprocess
@@ -28,7 +27,7 @@ import tornado.httpclient
 import tornado.iostream
 
 from engines import server_uri, new_database_name
-from support import DEMO_CITY, ROOT, loaded_city, login_as, start_server
+from support import DEMO_CITY, ROOT, Client, loaded_city, login_as, start_server
 from test_intake import report_body
 
 SECRET = "durability-test-secret-0123456789abcdef"
@@ -57,40 +56,21 @@ async def poll(condition, timeout: float, interval: float = 0.1):
         await asyncio.sleep(interval)
 
 
-class Http:
-    """A small JSON client against a server started as a separate process."""
+class Http(Client):
+    """The tests' JSON client, against a server in another process: no answer (the server is
+    down or was killed) is (None, None)."""
 
     def __init__(self, base: str):
-        self.base = base
-        self.token = None
-        self.http = tornado.httpclient.AsyncHTTPClient()
+        super().__init__(base, app=None)
 
     async def call(self, method: str, path: str, body=None, raw: bytes | None = None, content_type=None,
                    timeout: float = 20):
-        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
-        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-        if data is not None:
-            headers["Content-Type"] = content_type or "application/json"
+        headers = {"Content-Type": content_type} if content_type else None
         try:
-            response = await self.http.fetch(self.base + path, method=method, body=data, headers=headers,
-                                             raise_error=False, request_timeout=timeout)
+            status, payload = await self.request(method, path, body, raw=raw, headers=headers, timeout=timeout)
         except (ConnectionError, OSError, tornado.iostream.StreamClosedError, tornado.httpclient.HTTPClientError):
             return None, None
-        if response.code == 599:
-            return None, None  # no answer (the server is down)
-        if "json" not in response.headers.get("Content-Type", "json"):
-            return response.code, response.body  # a photo
-        text = response.body.decode() if response.body else ""
-        try:
-            payload = json.loads(text) if text else None
-        except ValueError:
-            payload = text
-        return response.code, payload
-
-    async def login(self, username: str, password: str):
-        status, body = await self.call("POST", "/api/login", {"username": username, "password": password})
-        assert status == 200, body
-        self.token = body["token"]
+        return (None, None) if status == 599 else (status, payload)
 
 
 def free_port() -> int:
