@@ -15,7 +15,7 @@ from dispatch.config import ConfigError, load_config
 from dispatch.handlers.base import BodyLimit
 from dispatch.sweep.scheduler import start_scheduler, stop_scheduler
 from dispatch.demo.simulator import start_simulator, stop_simulator
-from geo.package import CityPackageError
+from geo.errors import CityPackageError
 
 log = logging.getLogger("server")
 

@@ -74,7 +74,7 @@ def percentile(values: list[float], p: float) -> float:
 def report_bodies(n: int) -> list[bytes]:
     """Reports at random points inside grid01's community (its scope), common categories."""
     sys.path.insert(0, str(ROOT))
-    from geo.package import load_city
+    from geo.loader import load_city
 
     city = load_city(ROOT / "data" / "cities" / "hangzhou-demo")
     worker = next(u for u in city.users if u["username"] == "grid01")

@@ -42,7 +42,7 @@ import shapely  # noqa: E402
 from shapely.geometry import Point  # noqa: E402
 
 from dispatch.rules import OutsideCity, Router  # noqa: E402
-from geo.package import load_city  # noqa: E402
+from geo.loader import load_city  # noqa: E402
 
 DEFAULT_CITY = ROOT / "data" / "cities" / "hangzhou-demo"
 GRID_TEXTS = ["", "", "", "发现问题已拍照", "巡查发现", "需尽快处理", "现场核实情况属实"]

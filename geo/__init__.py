@@ -1,6 +1,14 @@
-"""Geography of a city package: loading (geo.package), metric frame (geo.metric),
-jurisdiction/zone helpers (geo.jurisdictions, geo.zones) and door-plate geocoding (geo.geocode).
+"""Geography of a city package.
 
-Import the submodules directly (``from geo.package import load_city``); this package keeps its
-own import light.
+* geo.city — the city model (City, jurisdictions, zones, departments, categories, rules) the
+  rest of the code uses;
+* geo.loader — ``load_city(path)``: reads and validates a package folder, reporting every
+  problem at once;
+* geo.errors — ``CityPackageError`` and the ``file: where: problem`` record;
+* geo.durations — time-limit strings (``4wh``, ``1wd``, ``2h``...), shared with the deadline clock;
+* geo.metric (metric frame), geo.jurisdictions / geo.zones (spatial indexes), geo.geocode
+  (door-plate geocoding).
+
+geo never imports dispatch. Import the submodules directly (``from geo.loader import
+load_city``); this package keeps its own import light.
 """

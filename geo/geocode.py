@@ -22,6 +22,8 @@ import math
 import re
 import unicodedata
 
+from geo.errors import CityPackageError  # a leaf: the geocoder needs the error, not the loader
+
 _DASHES = dict.fromkeys(map(ord, "‐‑‒–—―−﹣－"), "-")
 _DROP = re.compile(r"[\s\W_]+", re.UNICODE)  # whitespace, punctuation, symbols (hyphen handled below)
 _PROVINCE = re.compile(r"^(?:中国|中华人民共和国)?(?:[\u4e00-\u9fff]{2,4}省|[\u4e00-\u9fff]{2,8}自治区)?")
@@ -74,8 +76,6 @@ class AddressBook:
     # ------------------------------------------------------------------ construction
     @classmethod
     def from_csv(cls, path: str, city_name: str | None = None) -> "AddressBook":
-        from geo.package import CityPackageError
-
         file = "addresses.csv"
         rows = []
         try:

@@ -21,7 +21,7 @@ import shapely
 # again as the test (same GEOS call, same answer as the vectorized path).
 intersects_xy_one = getattr(getattr(shapely, "lib", None), "intersects_xy", None) or shapely.intersects_xy
 
-from geo.package import LEVELS, City
+from geo.city import LEVELS, City
 
 _BIG = np.iinfo(np.int64).max
 

@@ -8,7 +8,8 @@ import pytest
 from small_city import A, A1, A1A, A2, B, CITY_ID, G1, G4, small_city_data, write_small_city
 
 from geo.geocode import AddressBook
-from geo.package import CityPackageError, load_city
+from geo.errors import CityPackageError
+from geo.loader import load_city
 
 
 @pytest.fixture(scope="module")
@@ -429,7 +430,8 @@ def test_address_book_ambiguous_short_form():
 def test_ticket_type_must_be_a_hotline_type_and_unique(tmp_path):
     import yaml
 
-    from geo.package import CityPackageError, load_city
+    from geo.errors import CityPackageError
+    from geo.loader import load_city
     from small_city import write_small_city
 
     root = write_small_city(tmp_path)

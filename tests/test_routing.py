@@ -25,7 +25,7 @@ from small_city import (
 
 from dispatch.rules import InvalidLocation, OutsideCity, RouteDecision, Router, UnknownCategory
 from geo.metric import LocalProjection, geodesic_distance_m
-from geo.package import load_city
+from geo.loader import load_city
 
 SHANGHAI = timezone(timedelta(hours=8))
 NOON = datetime(2026, 3, 2, 12, 0, tzinfo=SHANGHAI)
@@ -390,7 +390,7 @@ def _demo_rule_ids():
 
 
 class RawDemo:
-    """The demo package read straight from its files (no geo.package), for independent checks."""
+    """The demo package read straight from its files (no geo.loader), for independent checks."""
 
     def __init__(self, root: Path):
         fc = json.loads((root / "jurisdictions.geojson").read_text(encoding="utf-8"))
@@ -719,7 +719,7 @@ def test_reason_quotes_a_rules_chinese_name_not_its_id(tmp_path):
     import yaml
 
     from dispatch.rules import Router
-    from geo.package import load_city
+    from geo.loader import load_city
     from small_city import write_small_city
 
     root = __import__("pathlib").Path(write_small_city(tmp_path))

@@ -14,7 +14,7 @@ from dispatch.rules.engine import (
     UnknownSource,
     ZONE_KIND_NAMES,
 )
-from geo.package import Rule, RuleSet
+from geo.city import Rule, RuleSet
 
 __all__ = [
     "Router",

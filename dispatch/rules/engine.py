@@ -49,7 +49,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from geo.jurisdictions import JurisdictionIndex
-from geo.package import SOURCES, City, Rule
+from geo.city import SOURCES, City, Rule
 from geo.zones import ZONE_KIND_NAMES, ZoneIndex, reach_box  # noqa: F401  (ZONE_KIND_NAMES re-exported)
 
 SOURCE_NAMES = {"grid": "网格上报", "hotline": "热线"}

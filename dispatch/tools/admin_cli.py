@@ -102,7 +102,7 @@ async def main_async(argv=None) -> int:
         print(EMBEDDED_REFUSAL, file=sys.stderr)
         return 2
     from dispatch.store import open_store
-    from geo.package import load_city
+    from geo.loader import load_city
 
     storage = await open_store(uri, config["storage"]["database"])
     try:

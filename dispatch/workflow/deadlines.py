@@ -8,6 +8,9 @@ Two clocks exist:
   days. One working day (`wd`) is the length of one day's working hours, so with
   `08:30-12:00, 13:30-17:30` 1wd = 7.5wh.
 
+Parsing a duration string needs no calendar and lives in the leaf module geo.durations (the
+city loader checks limits with it); `Duration` and `parse_duration` are re-exported here.
+
 Working-clock conventions (everything below follows from the first two lines):
 
 * Working time is the union, over working days, of the half-open periods
@@ -37,94 +40,36 @@ from __future__ import annotations
 import logging
 import math
 import re
-from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from functools import lru_cache
-from typing import Iterable, Union
+from typing import Iterable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import chinese_calendar
 
-log = logging.getLogger(__name__)
+from geo.durations import (  # noqa: F401  (re-exported: the deadline API names them)
+    DEFAULT_WORKING_DAY_SECONDS,
+    MAX_DURATION_SECONDS,
+    NATURAL,
+    WORKING,
+    Duration,
+    DurationLike,
+    parse_duration,
+)
 
-NATURAL = "natural"
-WORKING = "working"
+log = logging.getLogger(__name__)
 
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 DEFAULT_WORK_HOURS = ("08:30-12:00", "13:30-17:30")
-# Only used when a `wd` duration is parsed without a calendar; BusinessCalendar.parse_duration
-# and BusinessCalendar.add always use the city's own day length instead.
-DEFAULT_WORKING_DAY_SECONDS = 7.5 * 3600
-
-# Seconds per unit on the unit's own clock; `wd` is resolved against a working-day length.
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "wh": 3600}
-_UNIT_CLOCK = {"s": NATURAL, "m": NATURAL, "h": NATURAL, "d": NATURAL, "wh": WORKING, "wd": WORKING}
-_DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)(wd|wh|s|m|h|d)")
 _PERIOD_RE = re.compile(r"(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})")
 
-# A time limit longer than this is a configuration mistake, and refusing it keeps a typo
-# like `99999999wd` from turning one `add` into an hours-long loop.
-MAX_DURATION_SECONDS = 10 * 366 * 86400
 # If this many consecutive days contain no working time the calendar is unusable (e.g. every
 # day overridden as a holiday); stop instead of searching forever.
 _MAX_IDLE_DAYS = 3 * 366
 
 _US = 1_000_000  # microseconds per second
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-
-
-@dataclass(frozen=True)
-class Duration:
-    """A parsed time limit: `amount` of `symbol` units, `seconds` long on its `unit` clock."""
-
-    amount: Decimal
-    unit: str  # NATURAL | WORKING
-    seconds: float
-    symbol: str = "s"  # s | m | h | d | wh | wd — kept so `wd` can be re-measured per city
-
-    @classmethod
-    def natural(cls, seconds: float) -> "Duration":
-        return cls(Decimal(str(seconds)), NATURAL, float(seconds), "s")
-
-    @classmethod
-    def working(cls, seconds: float) -> "Duration":
-        """A working-clock duration given in working seconds (e.g. a remaining balance)."""
-        return cls(Decimal(str(seconds)) / 3600, WORKING, float(seconds), "wh")
-
-    def __str__(self) -> str:
-        return f"{self.amount.normalize():f}{self.symbol}"
-
-
-DurationLike = Union[Duration, str]
-
-
-def parse_duration(text: DurationLike, working_day_seconds: float = DEFAULT_WORKING_DAY_SECONDS) -> Duration:
-    """Parse `30s`, `15m`, `4h`, `3d` (natural) or `4wh`, `1.5wd` (working clock).
-
-    `working_day_seconds` is the length of one working day for `wd`; pass the city's (or use
-    `BusinessCalendar.parse_duration`). A `Duration` passes through unchanged.
-    """
-    if isinstance(text, Duration):
-        return text
-    if not isinstance(text, str):
-        raise ValueError(f"invalid duration {text!r}: expected a string like '4wh', '1wd', '2h', '3d'")
-    match = _DURATION_RE.fullmatch(text.strip())
-    if not match:
-        raise ValueError(
-            f"invalid duration {text!r}: expected a number and a unit "
-            "(s, m, h, d natural time; wh working hours; wd working days), e.g. '4wh', '1.5wd', '2h'"
-        )
-    try:
-        amount = Decimal(match.group(1))
-    except InvalidOperation:  # pragma: no cover - the regex only lets valid decimals through
-        raise ValueError(f"invalid duration {text!r}: bad number") from None
-    symbol = match.group(2)
-    per_unit = Decimal(str(working_day_seconds)) if symbol == "wd" else Decimal(_UNIT_SECONDS[symbol])
-    seconds = amount * per_unit
-    if seconds > MAX_DURATION_SECONDS:
-        raise ValueError(f"invalid duration {text!r}: longer than the {MAX_DURATION_SECONDS // 86400}-day maximum")
-    return Duration(amount, _UNIT_CLOCK[symbol], float(seconds), symbol)
 
 
 def _to_us(seconds: float) -> int:

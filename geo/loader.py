@@ -5,10 +5,10 @@ A city is a folder::
     city.yaml  jurisdictions.geojson  zones.geojson?  departments.yaml  categories.yaml
     rules.yaml  users.yaml  addresses.csv?
 
-``load_city(path)`` reads all of it, checks it and returns a :class:`City`. Anything wrong
-raises :class:`CityPackageError` whose message names the file, the feature (index and id) and
-the problem, e.g. ``jurisdictions.geojson: feature #12 (id 330102001001): unknown parent
-'330102999'``. All problems found in one pass are reported together (``.errors``).
+``load_city(path)`` reads all of it, checks it and returns a :class:`geo.city.City`. Anything
+wrong raises :class:`geo.errors.CityPackageError` whose message names the file, the feature
+(index and id) and the problem, e.g. ``jurisdictions.geojson: feature #12 (id 330102001001):
+unknown parent '330102999'``. All problems found in one pass are reported together (``.errors``).
 
 Nothing here is tied to Hangzhou: codes, ids, kinds and department types are data.
 """
@@ -18,8 +18,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
-from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -27,20 +25,33 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import numpy as np
 import shapely
 import yaml
-from shapely.geometry import mapping, shape
+from shapely.geometry import shape
 
-from geo.metric import LocalProjection
-
-LEVELS = ("district", "street", "community", "grid")
-LEVEL_RANK = {name: i for i, name in enumerate(LEVELS)}  # lower rank = higher level
-ROLES = ("grid_worker", "operator", "dispatcher", "department", "commander", "admin")
-SOURCES = ("grid", "hotline")
-CATEGORY_KINDS = ("component", "event", "hotline")
-TICKET_TYPES = ("consultation", "help", "complaint", "report", "suggestion", "praise")
-PRIORITIES = ("normal", "urgent")
-LIMIT_STAGES = ("sign", "handle", "check")
-DEFAULT_TIMEZONE = "Asia/Shanghai"
-DEFAULT_WORK_HOURS = ["08:30-12:00", "13:30-17:30"]
+from geo.city import (
+    CATEGORY_KINDS,
+    DEFAULT_TIMEZONE,
+    DEFAULT_WORK_HOURS,
+    LEVEL_RANK,
+    LEVELS,
+    LIMIT_STAGES,
+    PRIORITIES,
+    ROLES,
+    SOURCES,
+    TICKET_TYPES,
+    Category,
+    City,
+    Department,
+    Jurisdiction,
+    NearZone,
+    Rule,
+    RuleSet,
+    Zone,
+    parse_hours_window,
+)
+from geo.durations import parse_duration
+from geo.errors import CityPackageError, Problems
+from geo.errors import where as _where
+from geo.geocode import AddressBook
 
 REQUIRED_FILES = (
     "city.yaml",
@@ -55,248 +66,10 @@ CONDITION_KEYS = ("categories", "sources", "near_zone", "in_zone", "keywords", "
 RULE_KEYS = ("id", "priority", "when", "assign", "set_priority", "name", "description", "note")
 FALLBACK_KEYS = ("department", "department_type", "set_priority", "description", "note")
 
-_HOURS_RE = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
-_DURATION_RE = re.compile(r"^\d+(\.\d+)?(s|m|h|d|wh|wd)$")
-
-
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-class CityPackageError(ValueError):
-    """A city package that cannot be used. ``errors`` lists every problem found."""
-
-    def __init__(self, message: str, errors: list[str] | None = None):
-        super().__init__(message)
-        self.errors = errors if errors is not None else [message]
-
-
-# --------------------------------------------------------------------------- data model
-
-
-@dataclass(frozen=True, eq=False)
-class Jurisdiction:
-    id: str
-    name: str
-    level: str
-    parent: str | None
-    geometry: Any  # shapely Polygon / MultiPolygon, lng/lat
-
-
-@dataclass(frozen=True, eq=False)
-class Zone:
-    id: str
-    name: str
-    kind: str
-    geometry: Any  # shapely geometry (points, lines or polygons), lng/lat
-
-
-@dataclass(frozen=True)
-class Department:
-    id: str
-    name: str
-    type: str
-    jurisdiction: str
-
-
-@dataclass(frozen=True)
-class Category:
-    code: str
-    name: str
-    kind: str
-    group: str | None
-    priority: str
-    limits: dict
-    urgent_limits: dict | None
-    auto_dispatch: bool = False
-    # Hotline only: the default category for tickets of this type (consultation, complaint...).
-    ticket_type: str | None = None
-
-
-@dataclass(frozen=True)
-class HoursWindow:
-    """A local-time window ``HH:MM-HH:MM`` (start inclusive, end exclusive); may cross midnight."""
-
-    start: int  # minutes after midnight
-    end: int
-    text: str
-
-    def contains(self, minute: int) -> bool:
-        if self.start < self.end:
-            return self.start <= minute < self.end
-        return minute >= self.start or minute < self.end
-
-
-@dataclass(frozen=True)
-class NearZone:
-    kind: str
-    within_m: float
-
-
-@dataclass(frozen=True)
-class Rule:
-    id: str
-    priority: float
-    index: int  # position in rules.yaml (ties in priority keep file order)
-    categories: frozenset | None = None  # None = any ("*")
-    sources: frozenset | None = None
-    near_zone: NearZone | None = None
-    in_zone: str | None = None
-    keywords: tuple | None = None
-    hours: HoursWindow | None = None
-    department: str | None = None  # assign.department
-    department_type: str | None = None  # assign.department_type
-    set_priority: str | None = None
-    description: str | None = None
-
-    @property
-    def is_fallback(self) -> bool:
-        return self.id == "fallback"
-
-
-@dataclass
-class RuleSet:
-    rules: list  # list[Rule] sorted by (priority, file order)
-    fallback: Rule
-
-    def __iter__(self):
-        return iter(self.rules)
-
-    def __len__(self):
-        return len(self.rules)
-
-    def get(self, rule_id: str) -> Rule | None:
-        if rule_id == "fallback":
-            return self.fallback
-        for rule in self.rules:
-            if rule.id == rule_id:
-                return rule
-        return None
-
-
-@dataclass(eq=False)
-class City:
-    id: str
-    name: str
-    timezone: str
-    work_hours: list
-    holidays: list
-    workdays: list
-    path: str
-    jurisdictions: dict
-    zones: list
-    departments: dict
-    categories: dict
-    rules: RuleSet
-    users: list
-    addresses: Any
-    config: dict
-    warnings: list = field(default_factory=list)
-    _geojson_cache: dict = field(default_factory=dict, repr=False)
-    _children: dict | None = field(default=None, repr=False)
-    _projection: LocalProjection | None = field(default=None, repr=False)
-
-    # -- derived views -----------------------------------------------------------------
-    @property
-    def tz(self) -> ZoneInfo:
-        return ZoneInfo(self.timezone)
-
-    @property
-    def bounds(self) -> tuple:
-        """(minx, miny, maxx, maxy) of the districts, degrees."""
-        districts = [j.geometry for j in self.jurisdictions.values() if j.level == "district"]
-        return tuple(shapely.total_bounds(districts).tolist())
-
-    @property
-    def projection(self) -> LocalProjection:
-        """The city's local metric frame (see geo.metric)."""
-        if self._projection is None:
-            self._projection = LocalProjection.for_bounds(*self.bounds)
-        return self._projection
-
-    def jurisdiction_geojson(self, level: str | None = None) -> dict:
-        """FeatureCollection of jurisdictions (one level, or all); cached per level."""
-        if level is not None and level not in LEVELS:
-            raise ValueError(f"unknown level {level!r}; expected one of {', '.join(LEVELS)}")
-        key = level or "*"
-        cached = self._geojson_cache.get(key)
-        if cached is None:
-            features = [
-                {
-                    "type": "Feature",
-                    "id": j.id,
-                    "properties": {"id": j.id, "name": j.name, "level": j.level, "parent": j.parent},
-                    "geometry": mapping(j.geometry),
-                }
-                for j in self.jurisdictions.values()
-                if level is None or j.level == level
-            ]
-            cached = {"type": "FeatureCollection", "features": features}
-            self._geojson_cache[key] = cached
-        return cached
-
-    def children(self, jurisdiction_id: str) -> list:
-        if self._children is None:
-            kids: dict[str, list] = {}
-            for j in self.jurisdictions.values():
-                kids.setdefault(j.parent or self.id, []).append(j.id)
-            self._children = kids
-        return self._children.get(jurisdiction_id, [])
-
-    def descendants(self, jurisdiction_id: str) -> set:
-        """The jurisdiction and everything under it (the city id → every jurisdiction + city)."""
-        if jurisdiction_id == self.id:
-            return set(self.jurisdictions) | {self.id}
-        if jurisdiction_id not in self.jurisdictions:
-            raise KeyError(jurisdiction_id)
-        out = {jurisdiction_id}
-        stack = [jurisdiction_id]
-        while stack:
-            for kid in self.children(stack.pop()):
-                if kid not in out:
-                    out.add(kid)
-                    stack.append(kid)
-        return out
-
-    def ancestors(self, jurisdiction_id: str) -> list:
-        """[jurisdiction, parent, ..., district, city id] (nearest first)."""
-        chain = []
-        current = jurisdiction_id
-        while current is not None and current in self.jurisdictions:
-            chain.append(current)
-            current = self.jurisdictions[current].parent
-        chain.append(self.id)
-        return chain
-
-    def zone_kinds(self) -> set:
-        return {z.kind for z in self.zones}
-
-
 # --------------------------------------------------------------------------- helpers
-
-
-class _Problems:
-    def __init__(self):
-        self.items: list[str] = []
-
-    def add(self, file: str, where: str | None, problem: str) -> None:
-        self.items.append(f"{file}: {where}: {problem}" if where else f"{file}: {problem}")
-
-    def raise_if_any(self) -> None:
-        if not self.items:
-            return
-        shown = self.items[:25]
-        more = len(self.items) - len(shown)
-        if len(self.items) == 1:
-            message = self.items[0]
-        else:
-            message = f"{len(self.items)} problems in the city package:\n  " + "\n  ".join(shown)
-            if more:
-                message += f"\n  ... and {more} more"
-        raise CityPackageError(message, list(self.items))
-
-
-def _where(kind: str, index: int, ident: Any = None) -> str:
-    return f"{kind} #{index}" + (f" (id {ident})" if ident not in (None, "") else "")
 
 
 def _read_text(path: str, file: str) -> str:
@@ -347,38 +120,14 @@ def _list_items(data: Any, file: str, key: str) -> list:
     return data
 
 
-def parse_hours_window(text: Any) -> HoursWindow:
-    """'HH:MM-HH:MM' → HoursWindow; raises ValueError with the reason."""
-    if not isinstance(text, str):
-        raise ValueError(f"hours must be a string 'HH:MM-HH:MM', got {text!r}")
-    m = _HOURS_RE.match(text)
-    if not m:
-        raise ValueError(f"bad hours window {text!r}: expected 'HH:MM-HH:MM'")
-    h1, m1, h2, m2 = (int(g) for g in m.groups())
-    if h1 > 23 or m1 > 59 or h2 > 24 or m2 > 59 or (h2 == 24 and m2 != 0):
-        raise ValueError(f"bad hours window {text!r}: time out of range")
-    start, end = h1 * 60 + m1, h2 * 60 + m2
-    if start == end % 1440:
-        raise ValueError(f"bad hours window {text!r}: start equals end")
-    return HoursWindow(start, end, f"{h1:02d}:{m1:02d}-{h2:02d}:{m2:02d}")
-
-
 def _check_duration(value: Any) -> str | None:
-    """None if `value` is a valid duration string, else the reason."""
+    """None if `value` is a valid duration string, else the reason (geo.durations decides)."""
     if not isinstance(value, str):
         return f"duration must be a string like '4wh', got {value!r}"
     try:
-        from dispatch.workflow.deadlines import parse_duration  # owned by the deadlines module
-    except ImportError:  # pragma: no cover - only before dispatch/workflow/deadlines.py exists
-        parse_duration = None
-    if parse_duration is not None:
-        try:
-            parse_duration(value)
-        except Exception as exc:  # noqa: BLE001 - any refusal is a package problem
-            return str(exc)
-        return None
-    if not _DURATION_RE.match(value.strip()):
-        return f"bad duration {value!r}: expected a number and a unit (s, m, h, d, wh, wd)"
+        parse_duration(value)
+    except Exception as exc:  # noqa: BLE001 - any refusal is a package problem
+        return str(exc)
     return None
 
 
@@ -400,7 +149,7 @@ def _load_city_yaml(root: str) -> dict:
     data = _load_yaml(root, file)
     if not isinstance(data, dict):
         raise CityPackageError(f"{file}: expected a mapping with id, name, timezone, work_hours")
-    p = _Problems()
+    p = Problems()
     cid = _as_id(data.get("id"))
     if not cid:
         p.add(file, None, "missing 'id' (the city's code, e.g. 330100)")
@@ -460,7 +209,7 @@ def _features(data: Any, file: str) -> list:
     return data["features"]
 
 
-def _geometries(p: _Problems, file: str, items: list, allowed: tuple) -> list:
+def _geometries(p: Problems, file: str, items: list, allowed: tuple) -> list:
     """Parse the geometries of [(where, feature)] in bulk; None (and a problem) where unusable."""
     out: list = [None] * len(items)
     texts, pos = [], []
@@ -515,7 +264,7 @@ def _geometries(p: _Problems, file: str, items: list, allowed: tuple) -> list:
 def _load_jurisdictions(root: str, city_id: str) -> dict:
     file = "jurisdictions.geojson"
     feats = _features(_load_json(root, file), file)
-    p = _Problems()
+    p = Problems()
     out: dict = {}
     where_of: dict[str, str] = {}
     pending: list = []
@@ -587,7 +336,7 @@ def _load_zones(root: str) -> list:
     if not os.path.exists(os.path.join(root, file)):
         return []
     feats = _features(_load_json(root, file), file)
-    p = _Problems()
+    p = Problems()
     out = []
     pending: list = []
     seen: dict[str, str] = {}
@@ -625,7 +374,7 @@ def _load_zones(root: str) -> list:
 def _load_departments(root: str, city_id: str, jurisdictions: dict) -> dict:
     file = "departments.yaml"
     items = _list_items(_load_yaml(root, file), file, "departments")
-    p = _Problems()
+    p = Problems()
     out: dict[str, Department] = {}
     for i, d in enumerate(items):
         if not isinstance(d, dict):
@@ -658,7 +407,7 @@ def _load_departments(root: str, city_id: str, jurisdictions: dict) -> dict:
     return out
 
 
-def _limits(p: _Problems, file: str, where: str, raw: Any, key: str, required: bool) -> dict | None:
+def _limits(p: Problems, file: str, where: str, raw: Any, key: str, required: bool) -> dict | None:
     if raw is None:
         if required:
             p.add(file, where, f"missing '{key}' ({{sign, handle, check}} durations)")
@@ -682,7 +431,7 @@ def _limits(p: _Problems, file: str, where: str, raw: Any, key: str, required: b
 def _load_categories(root: str) -> dict:
     file = "categories.yaml"
     items = _list_items(_load_yaml(root, file), file, "categories")
-    p = _Problems()
+    p = Problems()
     out: dict[str, Category] = {}
     ticket_types_seen: dict[str, str] = {}
     for i, c in enumerate(items):
@@ -787,7 +536,7 @@ def _load_rules(root: str, categories: dict, departments: dict, zones: list) -> 
     data = _load_yaml(root, file)
     if not isinstance(data, dict):
         raise CityPackageError(f"{file}: expected a mapping with 'fallback' and 'rules'")
-    p = _Problems()
+    p = Problems()
     dept_types = {d.type for d in departments.values()}
     zone_kinds = {z.kind for z in zones}
     polygon_kinds = {z.kind for z in zones if z.geometry.geom_type in ("Polygon", "MultiPolygon")}
@@ -947,7 +696,7 @@ def _load_rules(root: str, categories: dict, departments: dict, zones: list) -> 
 def _load_users(root: str, city_id: str, jurisdictions: dict, departments: dict) -> list:
     file = "users.yaml"
     items = _list_items(_load_yaml(root, file), file, "users")
-    p = _Problems()
+    p = Problems()
     out = []
     seen: set = set()
     for i, u in enumerate(items):
@@ -1015,8 +764,6 @@ def load_city(path: str) -> City:
     categories = _load_categories(root)
     rules = _load_rules(root, categories, departments, zones)
     users = _load_users(root, meta["id"], jurisdictions, departments)
-
-    from geo.geocode import AddressBook
 
     addr_path = os.path.join(root, "addresses.csv")
     addresses = (
