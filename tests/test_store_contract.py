@@ -369,6 +369,15 @@ async def test_a_lease_has_one_holder_until_it_expires(store):
     assert await store.leases.acquire("sweep", "p1", T0 + timedelta(seconds=44), 30)
 
 
+async def test_a_released_lease_is_taken_at_once_by_another(store):
+    now = datetime.now(timezone.utc)
+    assert await store.leases.acquire("job", "p1", now, 30)
+    assert not await store.leases.acquire("job", "p2", now, 30)
+    await store.leases.release("job", "p1")
+    assert await store.leases.acquire("job", "p2", now, 30)
+    assert not await store.leases.acquire("job", "p1", now, 30)
+
+
 async def test_concurrent_lease_takers_get_one_holder(store):
     results = await asyncio.gather(*(store.leases.acquire("job", f"p{i}", T0, 30) for i in range(6)))
     assert results.count(True) == 1

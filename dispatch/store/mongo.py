@@ -222,6 +222,8 @@ CASE_INDEXES = [
 ]
 
 
+_RELEASED = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
 # A claim older than this whose write never came belongs to a process that died mid-write.
 STALE_CLAIM = timedelta(seconds=30)
 # Claims are only needed while their write is under way; older ones are deleted.
@@ -474,7 +476,9 @@ class MongoLeases:
 
     @guarded
     async def release(self, name: str, holder: str) -> None:
-        await self.leases.delete_one({"_id": name, "holder": holder})
+        """Expire our lease now; the document (and its term) stays, so the next taker claims
+        the next term rather than one already claimed."""
+        await self.leases.update_one({"_id": name, "holder": holder}, {"$set": {"expires_at": _RELEASED}})
 
     async def purge_terms(self, now: datetime) -> None:
         await self.terms.delete_many({"at": {"$lt": now - CLAIM_KEPT}})

@@ -47,6 +47,11 @@ STATUS_NAMES = {
     "handled": "待核查", "checked": "待结案", "closed": "已结案", "void": "已作废",
     "merged": "已并案", "suspended": "挂账中",
 }
+# History entries that are not actions of the table (written by intake, a merge's master, the
+# deadline sweep): named here so every page shows the same words as the table's labels.
+EVENT_NAMES = {
+    "report": "上报", "merge_in": "并入案件", "merge_undone": "撤销并案", "warn": "临期预警", "overdue": "超期",
+}
 DEFAULT_CHECKIN_WITHIN = "2h"
 
 
@@ -204,9 +209,12 @@ class Transition:
     fields: tuple = ()
     link: str = ASSIGNED
     roles_by_source: dict | None = None
-    # Cases the action applies to at all, beyond their state (e.g. 即时办结 only for hotline
-    # consultations): used to list the allowed actions; the effect explains a refusal.
-    applies_to: Callable[[dict], bool] | None = None
+    # Cases the action applies to at all, beyond their state and who asks (e.g. 即时办结 only
+    # for hotline consultations, 批准延期 only while a request is pending): `applies_to(ctx,
+    # case, now)`. It is what keeps the listed actions (`case.actions`) and the refusals in
+    # step: every effect's 409 for the case's own flags is a predicate here, which the effect
+    # also uses, so a listed action is never refused for a reason the list could have known.
+    applies_to: Callable[[Any, dict, datetime], bool] | None = None
 
     def roles_for(self, case: dict) -> tuple:
         if self.roles_by_source:
@@ -244,8 +252,12 @@ def _verify(act: Act) -> None:
     act.stop_clock()
 
 
+def _located(ctx, case: dict, now: datetime) -> bool:
+    return not case["flags"].get("needs_location")
+
+
 def _file(act: Act) -> None:
-    if act.case["flags"].get("needs_location"):
+    if not _located(act.ctx, act.case, act.now):
         raise conflict("案件尚无定位，请先补充位置（relocate）再立案", code="needs_location")
     act.sets["filed_at"] = act.now
 
@@ -329,9 +341,22 @@ def _return(act: Act) -> None:
     act.record["department"] = department["id"]
 
 
+def _has_handle_clock(case: dict) -> bool:
+    clock = case.get("clock")
+    return bool(clock) and clock.get("stage") == "handle"
+
+
+def _extension_pending(ctx, case: dict, now: datetime) -> bool:
+    return bool(case["flags"].get("extension_pending") and case.get("extension_request"))
+
+
+def _may_request_extension(ctx, case: dict, now: datetime) -> bool:
+    return not case["flags"].get("extension_pending") and _has_handle_clock(case)
+
+
 def _handle_deadline(act: Act) -> datetime:
     clock = act.case.get("clock")
-    if not clock or clock.get("stage") != "handle":
+    if not _has_handle_clock(act.case):
         raise conflict("此案件的处置阶段没有时限，无需延期", code="no_deadline")
     return clock["deadline"]
 
@@ -354,7 +379,7 @@ def _request_extension(act: Act) -> None:
 
 def _pending_extension(act: Act) -> dict:
     request = act.case.get("extension_request")
-    if not act.case["flags"].get("extension_pending") or not request:
+    if not _extension_pending(act.ctx, act.case, act.now):
         raise conflict("没有待审批的延期申请", code="no_extension_pending")
     return request
 
@@ -467,11 +492,18 @@ def _close(act: Act) -> None:
     act.stop_clock()
 
 
+def _reopen_days(ctx):
+    return (ctx.config.get("workflow") or {}).get("reopen_days", DEFAULT_REOPEN_DAYS)
+
+
+def _reopenable(ctx, case: dict, now: datetime) -> bool:
+    closed_at = case.get("closed_at")
+    return closed_at is not None and now <= closed_at + timedelta(days=float(_reopen_days(ctx)))
+
+
 def _reopen(act: Act) -> None:
-    days = (act.ctx.config.get("workflow") or {}).get("reopen_days", DEFAULT_REOPEN_DAYS)
-    closed_at = act.case.get("closed_at")
-    if closed_at is None or act.now > closed_at + timedelta(days=float(days)):
-        raise conflict(f"已超过结案后 {days} 天的重办期限，请重新登记", code="reopen_window_closed")
+    if not _reopenable(act.ctx, act.case, act.now):
+        raise conflict(f"已超过结案后 {_reopen_days(act.ctx)} 天的重办期限，请重新登记", code="reopen_window_closed")
     act.inc["counters.reopens"] = 1
     act.sets["closed_at"] = None
     act.sets["reopened_at"] = act.now
@@ -511,11 +543,15 @@ async def _merge_into_master(act: Act, into: str, attempts: int = 3) -> dict:
     """Link the source into the master first (its own version guard), then the source moves.
 
     A master that changed between read and write is read again and checked again: the link is
-    not applied twice because it is only written against the version it was checked on.
+    not applied twice because it is only written against the version it was checked on, and a
+    master that already links this source (another merge of it won, or is under way) is a
+    conflict, so a losing merge's undo never removes the winner's link.
     """
     cases, source = act.ctx.cases, act.case
     for _ in range(attempts):
         master = _check_master(act, await cases.get(into), into)
+        if any(link.get("id") == source["_id"] for link in master.get("merged_from") or []):
+            raise conflict("此案件已在并入主案，请刷新后查看", code="version_conflict")
         added = [r for r in source.get("reporters", []) if r not in master.get("reporters", [])]
         entry = chain_entry(master.get("history", []), {
             "at": act.now, "by": act.user.username, "action": "merge_in", "from": master["status"],
@@ -556,12 +592,12 @@ async def _unlink_master(act: Act, into: str, added: list, attempts: int = 5) ->
             return
 
 
-def _answerable(case: dict) -> bool:
+def _answerable(ctx, case: dict, now: datetime) -> bool:
     return case.get("source") == "hotline" and case.get("type") in ANSWERABLE_TYPES
 
 
 def _answer(act: Act) -> None:
-    if not _answerable(act.case):
+    if not _answerable(act.ctx, act.case, act.now):
         raise conflict("只有热线咨询类工单可以即时办结", code="not_answerable")
     act.sets["answer"] = {"text": act.fields["answer"], "by": act.user.username, "at": act.now}
     act.sets["closed_at"] = act.now
@@ -651,7 +687,7 @@ TABLE = (
                fields=(Field("valid", "bool", required=True),)),
     Transition("relocate", "补充定位", ("operator", "dispatcher"), ("reported", "filed"), None, _relocate,
                fields=(Field("location", "point", required=True), Field("address", max_len=200))),
-    Transition("file", "立案", DISPATCHER, ("reported",), "filed", _file),
+    Transition("file", "立案", DISPATCHER, ("reported",), "filed", _file, applies_to=_located),
     Transition("void", "作废", DISPATCHER, ("reported", "filed"), "void", _void, fields=(REASON,)),
     Transition("dispatch", "派遣", DISPATCHER, ("filed", "dispatched"), "dispatched", _dispatch,
                fields=(Field("department", "id"),)),
@@ -659,9 +695,12 @@ TABLE = (
     Transition("return", "退单", ("department",), ("dispatched", "accepted"), "filed", _return,
                fields=(REASON,)),
     Transition("request_extension", "申请延期", ("department",), ("accepted",), None, _request_extension,
-               fields=(Field("until", "instant"), Field("duration", "duration"), REASON)),
-    Transition("approve_extension", "批准延期", DISPATCHER, ("accepted",), None, _approve_extension),
-    Transition("reject_extension", "驳回延期", DISPATCHER, ("accepted",), None, _reject_extension),
+               fields=(Field("until", "instant"), Field("duration", "duration"), REASON),
+               applies_to=_may_request_extension),
+    Transition("approve_extension", "批准延期", DISPATCHER, ("accepted",), None, _approve_extension,
+               applies_to=_extension_pending),
+    Transition("reject_extension", "驳回延期", DISPATCHER, ("accepted",), None, _reject_extension,
+               applies_to=_extension_pending),
     Transition("suspend", "挂账", DISPATCHER, ("accepted",), "suspended", _suspend, fields=(REASON,)),
     Transition("resume", "恢复办理", DISPATCHER, ("suspended",), "accepted", _resume),
     Transition("feedback", "处置反馈", ("department",), ("accepted",), "handled", _feedback,
@@ -673,7 +712,7 @@ TABLE = (
                        Field("contacted", "bool"))),
     Transition("close", "结案", DISPATCHER, ("checked",), "closed", _close),
     Transition("reopen", "重新办理", ("dispatcher", "operator"), ("closed",), "accepted", _reopen,
-               fields=(REASON,)),
+               fields=(REASON,), applies_to=_reopenable),
     Transition("merge", "并案", ("dispatcher", "operator"), ("reported", "filed"), "merged", _merge,
                fields=(Field("into", "id", required=True),)),
     Transition("answer", "即时办结", ("operator",), ("reported",), "closed", _answer,
