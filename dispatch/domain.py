@@ -57,15 +57,20 @@ def _render(value, tz: ZoneInfo, secrets: list[tuple[str, str]] | None):
     return value
 
 
-def to_api(case: dict, user: User | None, tz: ZoneInfo) -> dict:
+def to_api(case: dict, user: User | None, tz: ZoneInfo, actions: list[dict] | None = None) -> dict:
+    """The case as `user` may see it; `actions` (`Workflow.actions`) is added as given, after
+    masking: labels are the table's words, never the caller's."""
     out = {"id": case["_id"], **{k: v for k, v in case.items() if k not in _INTERNAL}}
     if may_see_caller(user, case):
-        return _render(out, tz, None)
-    caller = case.get("caller")
-    # Free text too: an operator may have typed the caller's number into the description.
-    out = _render(out, tz, caller_secrets(caller))
-    if caller:
-        out["caller"] = {"name": mask_name(caller.get("name")), "phone": mask_phone(caller.get("phone"))}
+        out = _render(out, tz, None)
+    else:
+        caller = case.get("caller")
+        # Free text too: an operator may have typed the caller's number into the description.
+        out = _render(out, tz, caller_secrets(caller))
+        if caller:
+            out["caller"] = {"name": mask_name(caller.get("name")), "phone": mask_phone(caller.get("phone"))}
+    if actions is not None:
+        out["actions"] = actions
     return out
 
 

@@ -40,6 +40,7 @@ PERMISSIONS: dict[tuple[str, str], tuple[str, ...] | str] = {
     ("ticket", "create"): ("operator",),
     ("route", "read"): EVERYONE,
     ("reference", "read"): EVERYONE,  # jurisdictions, departments, categories
+    ("labels", "read"): EVERYONE,  # the names of statuses, actions and stages the pages show
     ("address", "search"): ("operator", "dispatcher", "admin"),  # door-plate suggestions
     ("attachment", "create"): ("grid_worker", "department", "operator", "dispatcher"),
     ("attachment", "read"): EVERYONE,  # narrowed to the owner and readers of a case using it

@@ -122,8 +122,11 @@ class CasesHandler(CaseQueryMixin, BaseHandler):
         docs = docs[:limit]
         cursor_doc = docs[-1] if docs else None
         docs = self.within_near(docs)
+        # Items carry `actions` too: computed in Python from the document in hand (no query),
+        # so a queue can show its buttons without reading each case again.
+        actions = self.ctx.workflow.actions
         self.send({
-            "items": [to_api(doc, user, self.ctx.tz) for doc in docs],
+            "items": [to_api(doc, user, self.ctx.tz, actions(user, doc)) for doc in docs],
             "next": encode_cursor(cursor_doc) if more else None,
         })
 
@@ -152,7 +155,7 @@ class CaseHandler(BaseHandler):
         # existence is itself information.
         if case is None or not can_read_case(user, case, self.ctx.city.id):
             raise not_found("案件不存在或不在您的权限范围内", code="case_not_found")
-        self.send(to_api(case, user, self.ctx.tz))
+        self.send(to_api(case, user, self.ctx.tz, self.ctx.workflow.actions(user, case)))
 
 
 routes = [

@@ -1,4 +1,5 @@
-"""The city's reference data: jurisdictions (GeoJSON), departments and categories."""
+"""The city's reference data: jurisdictions (GeoJSON), departments and categories; and the
+names the pages show for statuses, actions and stages (`/api/labels`)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from shapely.geometry import box, mapping
 from dispatch import validation as v
 from dispatch.errors import unprocessable
 from dispatch.handlers.base import BaseHandler
+from dispatch.workflow.service import labels
 
 LEVELS = ("district", "street", "community", "grid")
 
@@ -111,7 +113,18 @@ class CategoriesHandler(BaseHandler):
         self.send({"items": items})
 
 
+class LabelsHandler(BaseHandler):
+    """The workflow's own words (`dispatch.workflow.service.labels`): the pages keep no copy."""
+    access = {"GET": ("labels", "read")}
+
+    async def get(self):
+        self.require_user()
+        self.set_header("Cache-Control", "private, max-age=3600")
+        self.send(labels())
+
+
 routes = [
+    (r"/api/labels", LabelsHandler),
     (r"/api/jurisdictions\.geojson", JurisdictionsHandler),
     (r"/api/departments", DepartmentsHandler),
     (r"/api/categories", CategoriesHandler),

@@ -10,7 +10,7 @@ class ReportsHandler(BaseHandler):
     async def post(self):
         user = self.require_user()
         result = await self.ctx.intake.report(user, self.json_body())
-        self.send(to_api(result.case, user, self.ctx.tz), 201 if result.created else 200)
+        self.send(to_api(result.case, user, self.ctx.tz, self.ctx.workflow.actions(user, result.case)), 201 if result.created else 200)
 
 
 routes = [(r"/api/reports", ReportsHandler)]

@@ -26,13 +26,26 @@ from dispatch.workflow.deadlines import NATURAL, Duration
 from dispatch.domain import utcnow
 from dispatch.errors import bad_request, conflict, not_found
 from dispatch.access.policy import action_refusal, can_read_case, may_act
-from dispatch.workflow.transitions import NOTE, STATUS_NAMES, TABLE, TRANSITIONS, Act, entry_fields
+from dispatch.workflow.transitions import (
+    EVENT_NAMES, NOTE, STATUS_NAMES, TABLE, TRANSITIONS, Act, entry_fields,
+)
 
 SYSTEM = "system"
 
 # Which clock runs in which state.
 STAGE_OF_STATUS = {"dispatched": "sign", "accepted": "handle", "handled": "check"}
 DEADLINE_FIELD = {"sign": "sign_by", "handle": "handle_by", "check": "check_by"}
+STAGE_NAMES = {"sign": "签收", "handle": "处置", "check": "核查"}
+
+
+def labels() -> dict:
+    """Every name the pages show for a status, an action (history entries too) or a stage:
+    served once as `GET /api/labels`, so no page keeps its own words for them."""
+    return {
+        "statuses": dict(STATUS_NAMES),
+        "actions": {**EVENT_NAMES, **{t.action: t.label for t in TABLE}},
+        "stages": dict(STAGE_NAMES),
+    }
 
 
 def _ms(moment: datetime) -> datetime:
@@ -174,14 +187,19 @@ class Workflow:
     # -- actions by people ------------------------------------------------------------------
 
     def allowed_actions(self, user, case: dict) -> list[str]:
-        """The actions `user` could take on `case` in its current state (guards aside)."""
-        city_id = self.ctx.city.id
+        """The actions `user` could take on `case` now: role, scope, link, state and the case's
+        own flags (`Transition.applies_to`). Only the body's fields can still get one refused."""
+        ctx, now = self.ctx, _ms(self.clock())
         return [
             t.action for t in TABLE
             if case["status"] in t.from_states
-            and (t.applies_to is None or t.applies_to(case))
-            and may_act(user, case, city_id, t.roles_for(case), t.link)
+            and may_act(user, case, ctx.city.id, t.roles_for(case), t.link)
+            and (t.applies_to is None or t.applies_to(ctx, case, now))
         ]
+
+    def actions(self, user, case: dict) -> list[dict]:
+        """`case.actions` (SPEC §3): the allowed actions with the labels the pages show."""
+        return [{"name": name, "label": TRANSITIONS[name].label} for name in self.allowed_actions(user, case)]
 
     async def act(self, user, case_id: str, action: str, body: dict) -> dict:
         """Apply `action` to the case for `user`; returns the updated case document."""

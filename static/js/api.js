@@ -69,10 +69,23 @@ export const api = {
   action: (caseId, action, body) => request("POST", `/api/cases/${encodeURIComponent(caseId)}/actions/${action}`, body),
 };
 
-export const STATUS_NAMES = {
-  reported: "待立案", filed: "已立案", dispatched: "已派遣", accepted: "处置中", handled: "待核查",
-  checked: "待结案", closed: "已结案", void: "已作废", merged: "已并案", suspended: "挂账",
-};
+// The server's names for statuses, actions (history entries too) and deadline stages, from
+// GET /api/labels: the pages keep no words of their own for them. Filled in place by
+// loadLabels() (mountHeader awaits it before a page draws anything), so importers may hold
+// these objects from the start.
+export const STATUS_NAMES = {};
+export const ACTION_NAMES = {};
+export const STAGE_NAMES = {};
+
+let labelsLoaded = null;
+export function loadLabels() {
+  labelsLoaded ||= request("GET", "/api/labels").then((labels) => {
+    Object.assign(STATUS_NAMES, labels.statuses);
+    Object.assign(ACTION_NAMES, labels.actions);
+    Object.assign(STAGE_NAMES, labels.stages);
+  });
+  return labelsLoaded;
+}
 
 export const ROLE_NAMES = {
   grid_worker: "网格员", operator: "热线受理员", dispatcher: "派遣员",

@@ -22,17 +22,12 @@
 // formatSpan(ms), formatDuration("2wd"), openLightbox(src),
 // confirmDialog({title, message, confirm, danger}) → Promise<boolean>,
 // formDialog({title, body, submit, cancel, danger, wide, onSubmit}) → Promise<result|null>.
-import { api, formatTime, STATUS_NAMES } from "./api.js";
+import { ACTION_NAMES, api, formatTime, STAGE_NAMES, STATUS_NAMES } from "./api.js";
 import { el } from "./dom.js";
 
-export const ACTION_NAMES = {
-  report: "上报", verify: "核实", relocate: "补充定位", file: "立案", void: "作废", dispatch: "派遣",
-  sign: "签收", return: "退单", request_extension: "申请延期", approve_extension: "批准延期",
-  reject_extension: "驳回延期", suspend: "挂账", resume: "恢复办理", feedback: "处置反馈", check: "核查",
-  close: "结案", reopen: "重新办理", merge: "并案", merge_in: "并入案件", merge_undone: "撤销并案",
-  answer: "即时办结", supervise: "督办", escalate: "吹哨/上报上级", checkin: "报到", warn: "预警",
-  overdue: "超期",
-};
+// History entries and buttons are named by the server (api.js loads them); re-exported for
+// the modules that read them from here.
+export { ACTION_NAMES };
 
 export const TYPE_NAMES = {
   consultation: "咨询", help: "求助", complaint: "投诉", report: "举报", suggestion: "建议", praise: "表扬",
@@ -46,7 +41,6 @@ export const CHANNEL_NAMES = {
 const SATISFACTION_NAMES = { satisfied: "满意", basic: "基本满意", unsatisfied: "不满意" };
 const LEVEL_NAMES = { district: "区", street: "街道", community: "社区", grid: "网格", city: "市" };
 const STAGE_OF_STATUS = { dispatched: "sign", accepted: "handle", handled: "check" };
-const STAGE_NAMES = { sign: "签收", handle: "处置", check: "核查" };
 
 // -- stylesheet ------------------------------------------------------------------------------
 

@@ -1,45 +1,39 @@
 // What the command centre may do with a case — the dispatcher's closed-loop steps and the
 // commander's 督办 / 吹哨 — and the forms that collect each action's fields.
-import { api, formatTime } from "./api.js";
+import { ACTION_NAMES, api, formatTime } from "./api.js";
 import { el } from "./dom.js";
 import { confirmDialog, formDialog } from "./case-detail.js";
 
-const OPEN = ["reported", "filed", "dispatched", "accepted", "handled", "checked", "suspended"];
+// Whether a button shows is the server's decision alone (`case.actions`, with its label); what
+// stays here is UI: how prominent each button is, its hint, and the form that asks for fields.
+const UI = {
+  file: { kind: "primary" },
+  relocate: { kind: "primary", hint: "在地图上点选案件位置" },
+  dispatch: { kind: "primary", hint: "选择责任部门派遣，或改派给其他部门" },
+  approve_extension: { kind: "primary" },
+  reject_extension: { kind: "secondary" },
+  close: { kind: "primary" },
+  resume: { kind: "primary" },
+  supervise: { kind: "secondary", hint: "对责任部门督办并留言" },
+  escalate: { kind: "secondary", hint: "上报上一级，或召集部门限时报到" },
+  suspend: { kind: "secondary", hint: "暂时无法解决的案件挂账，计时暂停" },
+  merge: { kind: "secondary", hint: "与已登记的同一问题合并办理" },
+  reopen: { kind: "secondary" },
+  void: { kind: "danger" },
+};
+const ORDER = Object.keys(UI);
 
-// action → label, kind, who, from which states, extra condition (mirrors dispatch/transitions.py).
-const ACTIONS = [
-  { action: "file", label: "立案", kind: "primary", roles: ["dispatcher"], from: ["reported"], when: (c) => !flag(c, "needs_location") },
-  { action: "dispatch", label: "派遣", kind: "primary", roles: ["dispatcher"], from: ["reported", "filed"],
-    when: (c) => !flag(c, "needs_location"), hint: "选择责任部门派遣；待立案案件将先立案再派遣" },
-  { action: "relocate", label: "补充定位", kind: "primary", roles: ["dispatcher"], from: ["reported", "filed"],
-    when: (c) => flag(c, "needs_location"), hint: "在地图上点选案件位置" },
-  { action: "redispatch", label: "改派", kind: "secondary", roles: ["dispatcher"], from: ["dispatched"], hint: "改派给其他部门" },
-  { action: "approve_extension", label: "批准延期", kind: "primary", roles: ["dispatcher"], from: ["accepted"], when: (c) => flag(c, "extension_pending") },
-  { action: "reject_extension", label: "驳回延期", kind: "secondary", roles: ["dispatcher"], from: ["accepted"], when: (c) => flag(c, "extension_pending") },
-  { action: "close", label: "结案", kind: "primary", roles: ["dispatcher"], from: ["checked"] },
-  { action: "resume", label: "恢复办理", kind: "primary", roles: ["dispatcher"], from: ["suspended"] },
-  { action: "supervise", label: "督办", kind: "secondary", roles: ["dispatcher", "commander"], from: OPEN, hint: "对责任部门督办并留言" },
-  { action: "escalate", label: "吹哨", kind: "secondary", roles: ["dispatcher", "commander"], from: OPEN, hint: "上报上一级，或召集部门限时报到" },
-  { action: "suspend", label: "挂账", kind: "secondary", roles: ["dispatcher"], from: ["accepted"], hint: "暂时无法解决的案件挂账，计时暂停" },
-  { action: "reopen", label: "重新办理", kind: "secondary", roles: ["dispatcher"], from: ["closed"] },
-  { action: "void", label: "作废", kind: "danger", roles: ["dispatcher"], from: ["reported", "filed"] },
-];
-
-function flag(c, name) { return !!(c.flags || {})[name]; }
-
-export function availableActions(c, me) {
-  const role = me.user.role;
-  return ACTIONS.filter((a) => a.roles.includes(role) && a.from.includes(c.status) && (!a.when || a.when(c)))
-    .map(({ action, label, kind, hint }) => ({ action, label, kind, hint }));
+// The buttons for a case: its allowed actions that this page has a form for, in page order.
+export function availableActions(c) {
+  return (c.actions || []).filter((a) => UI[a.name])
+    .sort((a, b) => ORDER.indexOf(a.name) - ORDER.indexOf(b.name))
+    .map((a) => ({ action: a.name, label: a.label, ...UI[a.name] }));
 }
 
 export function canDispatch(me) { return me.user.role === "dispatcher"; }
 
-export const DONE = {
-  file: "已立案", dispatch: "已派遣", redispatch: "已改派", relocate: "已补充定位", approve_extension: "已批准延期",
-  reject_extension: "已驳回延期", close: "已结案", resume: "已恢复办理", supervise: "已督办", escalate: "已吹哨",
-  suspend: "已挂账", reopen: "已重新办理", void: "已作废",
-};
+// "已派遣", "已结案"…: the outcome named with the server's own word for the action.
+export function doneText(action) { return "已" + (ACTION_NAMES[action] || "处理"); }
 
 // -- departments --------------------------------------------------------------------------
 
@@ -100,8 +94,8 @@ const post = (c, action, body) => api.action(c.id, action, { ...body, version: c
 // Runs `action` on the case document `c` (asking for fields first). Resolves to the updated
 // case, or null when the user cancelled. `ctx` = {directory, pickLocation(c) → [lng, lat]|null}.
 export async function runAction(action, c, ctx) {
-  const forms = { file, dispatch, redispatch: dispatch, relocate, approve_extension: approve, reject_extension: reject, close,
-                  resume, supervise, escalate, suspend, reopen, void: voidCase };
+  const forms = { file, dispatch, relocate, approve_extension: approve, reject_extension: reject, close,
+                  resume, supervise, escalate, suspend, reopen, merge, void: voidCase };
   return forms[action](c, ctx, action);
 }
 
@@ -116,8 +110,8 @@ export async function dispatchTo(c, department, note) {
   return api.action(current.id, "dispatch", { department, version: current.version, ...(note ? { note } : {}) });
 }
 
-async function dispatch(c, ctx, action) {
-  const again = action === "redispatch";
+async function dispatch(c, ctx) {
+  const again = c.status === "dispatched"; // 改派
   const current = ((c.assignment || {}).department || {});
   let result = null;
   const select = departmentSelect(ctx.directory, summaryOf(c), { exclude: again ? current.id : null });
@@ -274,6 +268,29 @@ function suspend(c) {
 
 function reopen(c) {
   return reasonAction(c, "reopen", "重新办理", "重办原因", "重新办理", ["群众反映问题未解决", "回访不满意，需重新处置"], false);
+}
+
+// 并案: the master is named by its number, as the dispatcher reads it off the other case.
+async function merge(c) {
+  let result = null;
+  await formDialog({
+    title: `并案 · ${c.number}`, submit: "确认并案",
+    body: [
+      el("p", { class: "muted dlg-message" }, "本案件并入主案后不再单独办理，上报人并入主案。"),
+      el("label", { for: "merge-into" }, "主案编号"),
+      el("input", { id: "merge-into", name: "merge-into", required: true, maxlength: 40, placeholder: "如：20261122-000123" }),
+      ...textarea("merge-note", "说明（可选）", { rows: 2 }),
+    ],
+    onSubmit: async (form) => {
+      const number = need(form, "merge-into", "请填写主案编号");
+      const found = await api.get(`/api/cases?q=${encodeURIComponent(number)}&open=true&limit=5`);
+      const master = found.items.find((m) => m.number === number && m.id !== c.id);
+      if (!master) { form.elements["merge-into"].focus(); throw new Error("未找到该编号的在办案件"); }
+      const note = form.elements["merge-note"].value.trim();
+      result = await post(c, "merge", { into: master.id, ...(note ? { note } : {}) });
+    },
+  });
+  return result;
 }
 
 export function voidCase(c) {

@@ -3,7 +3,7 @@
 import { ApiError, api, toast } from "./api.js";
 import { el } from "./dom.js";
 import { renderCaseDetail } from "./case-detail.js";
-import { DONE, availableActions, runAction } from "./command-actions.js";
+import { availableActions, doneText, runAction } from "./command-actions.js";
 
 export function createPanel({ drawer, body, closeButton, me, directory, map, onChanged }) {
   let current = null;   // the case document shown
@@ -13,11 +13,10 @@ export function createPanel({ drawer, body, closeButton, me, directory, map, onC
 
   function isOpen() { return !drawer.hidden; }
 
-  function show(caseDoc, allowed) {
+  function show(caseDoc) {
     if (handle) handle.destroy();
     current = caseDoc;
-    let actions = availableActions(caseDoc, me);
-    if (allowed) actions = actions.filter((a) => allowed.includes(a.action) || (a.action === "redispatch" && allowed.includes("dispatch")));
+    const actions = availableActions(caseDoc);
     handle = renderCaseDetail(body, caseDoc, { actions, onAction: (action) => perform(action), map: false });
     if (!actions.length) {
       const note = me.user.role === "commander" ? "该案件当前无需指挥长操作；在办案件可督办或吹哨。"
@@ -34,14 +33,15 @@ export function createPanel({ drawer, body, closeButton, me, directory, map, onC
     try {
       const updated = await runAction(action, caseDoc, { directory, pickLocation });
       if (updated) {
-        toast(`${updated.number} ${DONE[action] || "操作成功"}`, "success");
+        toast(`${updated.number} ${doneText(action)}`, "success");
         onChanged(updated);
         if (current && current.id === updated.id) show(updated);
       }
     } catch (err) {
-      if (err instanceof ApiError && err.code === "transition_not_allowed" && err.details.allowed) {
+      if (err instanceof ApiError && (err.code === "transition_not_allowed" || err.code === "version_conflict")) {
+        // Someone moved the case meanwhile: the fresh document brings the actions still open.
         toast(`${err.message}，已刷新可执行的操作`, "error");
-        await reload(caseDoc.id, err.details.allowed);
+        await reload(caseDoc.id);
       } else {
         toast(err.message || "操作失败，请重试", "error");
       }
@@ -64,11 +64,11 @@ export function createPanel({ drawer, body, closeButton, me, directory, map, onC
     }
   }
 
-  async function reload(id, allowed) {
+  async function reload(id) {
     const ticket = ++loading;
     try {
       const caseDoc = await api.get(`/api/cases/${encodeURIComponent(id)}`);
-      if (ticket === loading && isOpen() && (!current || current.id === id)) show(caseDoc, allowed);
+      if (ticket === loading && isOpen() && (!current || current.id === id)) show(caseDoc);
       return caseDoc;
     } catch (err) {
       if (ticket === loading) body.replaceChildren(el("p", { class: "panel-empty error" }, `无法加载案件：${err.message}`));
@@ -91,7 +91,7 @@ export function createPanel({ drawer, body, closeButton, me, directory, map, onC
       const [lng, lat] = caseDoc.location.coordinates;
       map.focus({ id: caseDoc.id, status: caseDoc.status, flags: caseDoc.flags || {}, coords: [lng, lat] });
     }
-    if (intent && availableActions(caseDoc, me).some((a) => a.action === intent)) perform(intent);
+    if (intent && availableActions(caseDoc).some((a) => a.action === intent)) perform(intent);
   }
 
   function close() {

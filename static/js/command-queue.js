@@ -5,7 +5,7 @@
 import { api, countdown, toast } from "./api.js";
 import { el } from "./dom.js";
 import { stageDeadline } from "./case-detail.js";
-import { DONE, departmentSelect, dispatchTo, voidCase } from "./command-actions.js";
+import { departmentSelect, doneText, dispatchTo, voidCase } from "./command-actions.js";
 import { OPEN, ago, departmentName, place } from "./command-model.js";
 
 const MAX_ROWS = 200;
@@ -115,7 +115,7 @@ export function createQueue({ tabsBox, listBox, noteBox, me, directory, onOpen, 
         const full = await api.get(`/api/cases/${encodeURIComponent(s.id)}`).catch((err) => { toast(err.message, "error"); return null; });
         if (!full) return;
         const updated = await act(button, () => api.action(s.id, "file", { version: full.version }));
-        if (updated) toast(`${s.number} ${DONE.file}`, "success");
+        if (updated) toast(`${s.number} ${doneText("file")}`, "success");
       },
     }, "立案") : null;
     const dispatchButton = needsPlace
@@ -134,7 +134,7 @@ export function createQueue({ tabsBox, listBox, noteBox, me, directory, onOpen, 
       const full = await api.get(`/api/cases/${encodeURIComponent(s.id)}`).catch((err) => { toast(err.message, "error"); return null; });
       if (!full) return;
       const updated = await act(button, () => voidCase(full));
-      if (updated) toast(`${s.number} ${DONE.void}`, "success");
+      if (updated) toast(`${s.number} ${doneText("void")}`, "success");
     } }, "作废");
     return el("div", { class: "qi-actions" }, fileButton, dispatchButton, voidButton);
   }

@@ -5,45 +5,34 @@ import { el } from "./dom.js";
 import { confirmDialog, formDialog, openLightbox } from "./case-detail.js";
 import { compressImage, uploadPhoto } from "./dept-photos.js";
 
-const LABELS = {
-  sign: { label: "签收", kind: "primary", hint: "确认本部门接收此案件，开始处置计时" },
-  feedback: { label: "处置反馈", kind: "primary", hint: "填写处置结果并上传处置后照片" },
-  checkin: { label: "报到", kind: "primary", hint: "吹哨召集：确认本部门已到场" },
-  request_extension: { label: "申请延期", kind: "secondary", hint: "处置时间不够时向指挥中心申请" },
-  return: { label: "退单", kind: "secondary", hint: "不属于本部门职责时退回指挥中心" },
+// Whether a button shows is the server's decision alone (`case.actions`, with its label); what
+// stays here is UI: prominence, a hint, and the form for each action, in the page's order.
+const UI = {
+  sign: { kind: "primary", hint: "确认本部门接收此案件，开始处置计时" },
+  feedback: { kind: "primary", hint: "填写处置结果并上传处置后照片" },
+  checkin: { kind: "primary", hint: "吹哨召集：确认本部门已到场" },
+  request_extension: { kind: "secondary", hint: "处置时间不够时向指挥中心申请" },
+  escalate: { kind: "secondary", hint: "需要上级协调时上报上一级指挥中心" },
+  return: { kind: "secondary", hint: "不属于本部门职责时退回指挥中心" },
 };
-const ORDER = ["sign", "feedback", "checkin", "request_extension", "return"];
+const ORDER = Object.keys(UI);
 const MAX_PHOTOS = 9;
 
-// Derived from the case's status and its link to my department; after a 409 the server's
-// `allowed` list (intersected with what a department does) takes over.
-export function availableActions(c, me, allowed) {
-  const dep = me.user.department;
-  const assigned = ((c.assignment || {}).department || {}).id === dep;
-  const summoned = (c.summons || []).some((s) => s.department && s.department.id === dep && !s.checked_in_at);
-  let names = [];
-  if (allowed) {
-    names = allowed.filter((a) => LABELS[a]);
-  } else {
-    if (assigned && c.status === "dispatched") names.push("sign", "return");
-    if (assigned && c.status === "accepted") {
-      names.push("feedback", "return");
-      if (!(c.flags || {}).extension_pending && (c.deadlines || {}).handle_by) names.push("request_extension");
-    }
-    if (summoned && !["closed", "void", "merged"].includes(c.status)) names.push("checkin");
-  }
-  return ORDER.filter((a) => names.includes(a)).map((a) => ({ action: a, ...LABELS[a] }));
+export function availableActions(c) {
+  return (c.actions || []).filter((a) => UI[a.name])
+    .sort((a, b) => ORDER.indexOf(a.name) - ORDER.indexOf(b.name))
+    .map((a) => ({ action: a.name, label: a.label, ...UI[a.name] }));
 }
 
 // Runs the action (asking for its fields first); the updated case, or null when cancelled.
 export async function runAction(action, c) {
-  const forms = { sign, feedback, return: returnCase, request_extension: requestExtension, checkin };
+  const forms = { sign, feedback, return: returnCase, request_extension: requestExtension, checkin, escalate };
   return forms[action](c);
 }
 
 export const DONE_MESSAGES = {
   sign: "已签收，处置计时开始", feedback: "处置反馈已提交，等待核查", return: "已退单，案件退回指挥中心",
-  request_extension: "延期申请已提交，等待指挥中心审批", checkin: "已报到",
+  request_extension: "延期申请已提交，等待指挥中心审批", checkin: "已报到", escalate: "已上报上一级指挥中心",
 };
 
 function post(c, action, body) {
@@ -62,6 +51,24 @@ async function checkin(c) {
     confirm: "确认报到",
   });
   return ok ? post(c, "checkin", {}) : null;
+}
+
+// A department asks the level above for help (吹哨 up); summoning other departments is the
+// command centre's.
+async function escalate(c) {
+  let result = null;
+  await formDialog({
+    title: `上报上一级 · ${c.number}`,
+    submit: "确认上报",
+    body: [
+      el("p", { class: "muted dlg-message" }, "案件将上报上一级指挥中心协调处置，本部门继续承办。"),
+      ...textarea("esc-note", "上报说明", { required: true, placeholder: "如：涉及多个部门职责，需上级协调" }),
+    ],
+    onSubmit: async (form) => {
+      result = await post(c, "escalate", { to: "up", note: needText(form, "esc-note", "请填写上报说明") });
+    },
+  });
+  return result;
 }
 
 function textarea(id, label, { required = false, placeholder = "", rows = 4, max = 500 } = {}) {

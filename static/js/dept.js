@@ -31,7 +31,6 @@ const LEVEL_RANK = { overdue: 0, warning: 1, ok: 2, none: 3 };
 const state = {
   me: null,
   cases: new Map(),     // id → full case document
-  allowed: new Map(),   // id → actions the server said are allowed (after a 409)
   fresh: new Set(),     // ids that just arrived: highlighted for a while
   tab: "all",
   selected: null,
@@ -125,7 +124,6 @@ function upsertCase(doc, { announce = false } = {}) {
     }
   }
   const sameVersion = state.shown && state.shown.id === doc.id && state.shown.version === doc.version;
-  state.allowed.delete(doc.id);
   renderQueue();
   if (state.selected === doc.id && !sameVersion) renderDetail(doc);
 }
@@ -261,7 +259,7 @@ function renderDetail(doc) {
   if (!c) return;
   if (state.detail) state.detail.destroy();
   state.shown = { id: c.id, version: c.version };
-  const actions = availableActions(c, state.me, state.allowed.get(c.id));
+  const actions = availableActions(c);
   const body = el("div", { class: "detail-body" });
   detailBox.replaceChildren(...[
     el("div", { class: "detail-top" },
@@ -294,12 +292,8 @@ async function act(action, c) {
   } catch (err) {
     toast(err.message, "error");
     // Someone else moved the case (or it was re-dispatched): show it as it is now, with the
-    // buttons the server says are still possible.
+    // buttons its fresh `actions` still allow.
     await refreshCase(c.id).catch(() => {});
-    if (err.code === "transition_not_allowed" && Array.isArray(err.details.allowed)) {
-      state.allowed.set(c.id, err.details.allowed);
-      if (state.selected === c.id) renderDetail();
-    }
   }
 }
 

@@ -1,9 +1,9 @@
 // The shared page header: who I am, my role and scope, the storage warning, logout.
-import { api, ROLE_NAMES } from "./api.js";
+import { api, loadLabels, ROLE_NAMES } from "./api.js";
 import { el } from "./dom.js";
 
 export async function mountHeader(title) {
-  const me = await api.get("/api/me");
+  const [me] = await Promise.all([api.get("/api/me"), loadLabels()]);
   const header = document.querySelector("header.app-header") || el("header", { class: "app-header" });
   header.replaceChildren(
     el("div", { class: "brand" }, el("span", { class: "brand-mark" }, "统"), el("span", {}, `${me.city.name} · ${title}`)),

@@ -1,18 +1,10 @@
 // What the parts of the grid worker page share: wording, status and deadline badges, photo
 // upload, full-screen sheets.
-import { ApiError, STATUS_NAMES, countdown, formatTime, uploadPhoto as sharedUpload } from "./api.js";
+import { ACTION_NAMES, ApiError, STAGE_NAMES, STATUS_NAMES, countdown, formatTime, uploadPhoto as sharedUpload } from "./api.js";
 import { el } from "./dom.js";
 
-export const ACTION_NAMES = {
-  report: "网格上报", ticket: "热线登记", verify: "现场核实", relocate: "补充定位", file: "立案",
-  void: "作废", dispatch: "派遣", sign: "签收", return: "退单", request_extension: "申请延期",
-  approve_extension: "批准延期", reject_extension: "驳回延期", suspend: "挂账", resume: "恢复办理",
-  feedback: "处置反馈", check: "核查", close: "结案", reopen: "重新办理", merge: "并案",
-  merge_in: "并入案件", merge_undone: "撤销并案", answer: "即时办结", supervise: "督办",
-  escalate: "吹哨/提级", checkin: "报到", warn: "临期预警", overdue: "超期",
-};
+export { ACTION_NAMES };  // the server's names (api.js)
 
-const STAGE_NAMES = { sign: "签收", handle: "处置", check: "核查" };
 const STAGE_OF_STATUS = { dispatched: "sign", accepted: "handle", handled: "check" };
 const DEADLINE_FIELD = { sign: "sign_by", handle: "handle_by", check: "check_by" };
 

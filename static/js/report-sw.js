@@ -29,7 +29,7 @@ const SHELL = [
   "/static/vendor/leaflet/leaflet.js",
 ];
 // GET calls whose last answer is kept for offline start-up and viewing.
-const API_CACHED = [/^\/api\/me$/, /^\/api\/categories$/, /^\/api\/jurisdictions\.geojson$/,
+const API_CACHED = [/^\/api\/me$/, /^\/api\/labels$/, /^\/api\/categories$/, /^\/api\/jurisdictions\.geojson$/,
                     /^\/api\/cases$/, /^\/api\/cases\/[A-Za-z0-9_-]+$/, /^\/api\/attachments\/[0-9a-f]+$/];
 
 async function store(cache, key, response) {

@@ -129,7 +129,7 @@ async function main() {
   setInterval(() => tickDeadlines(), 30000);
 
   const scope = encodeURIComponent(me.user.scope);
-  enableOffline(["/report", "/api/me", "/api/categories",
+  enableOffline(["/report", "/api/me", "/api/labels", "/api/categories",
     `/api/jurisdictions.geojson?level=community&within=${scope}`, `/api/jurisdictions.geojson?level=grid&within=${scope}`,
     "/api/cases?mine=true&limit=20", "/api/cases?status=handled&source=grid&limit=100"]);
 }
