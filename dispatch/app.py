@@ -20,6 +20,7 @@ from dispatch.handlers.base import NotFoundHandler
 from dispatch.handlers.pages import StaticFiles
 from dispatch.intake.service import Intake
 from dispatch.live.hub import LiveHub
+from dispatch.live.tail import LogTail
 from dispatch.rules import Router
 from dispatch.store import open_store
 from dispatch.access.throttle import LoginThrottle, RateLimit
@@ -56,6 +57,8 @@ class Context:
         self.workflow = Workflow(self)
         self.intake = Intake(self)
         self.live = LiveHub(self.bus, self.city.id, self.tz)
+        # Feeds `bus` from the store's event log; started by `build_context` (it needs the loop).
+        self.tail = LogTail(self.storage.events, self.bus)
 
     @property
     def warning_fraction(self) -> float:
@@ -91,6 +94,8 @@ async def build_context(config: dict, city: City | None = None, router: Router |
         dummy_password_hash=hasher("not-a-real-account"),
     )
     await bootstrap_users(ctx.users, city, hasher, refuse_demo=demo_passwords_refused(config, storage.persistent))
+    await ctx.tail.start()
+    ctx.live.sequence = ctx.tail.seq  # clients resume by the log's numbers
     return ctx
 
 

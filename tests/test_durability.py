@@ -331,3 +331,36 @@ async def test_acknowledged_case_survives_a_restart_of_the_server(database):
     finally:
         server.stop()
         await client.ctx.storage.close()
+
+
+async def test_a_change_whose_writer_died_before_logging_it_is_logged_by_the_relay():
+    """The case write and its log entry are two writes on a server (no transactions): a process
+    that dies between them leaves a claim carrying the event, and housekeeping logs it, once."""
+    from datetime import datetime, timedelta, timezone
+
+    from engines import open_test_store
+    from test_store_contract import case
+
+    store = await open_test_store("server")
+    try:
+        start = await store.events.last_seq()
+        logged = store.cases._log
+
+        async def dies_before_logging(event):
+            raise ConnectionError("the process died here")
+
+        store.cases._log = dies_before_logging
+        doc = case(1)
+        with pytest.raises(ConnectionError):
+            await store.cases.insert(doc)
+        store.cases._log = logged
+        assert await store.events.after(start, 10) == []  # written, not yet logged
+        assert (await store.cases.get(doc["_id"]))["version"] == 1
+
+        later = datetime.now(timezone.utc) + timedelta(seconds=10)
+        await store.housekeeping(later)
+        await store.housekeeping(later)  # twice: still once
+        events = await store.events.after(start, 10)
+        assert [(e["type"], e["case_id"], e["version"]) for e in events] == [("case.created", doc["_id"], 1)]
+    finally:
+        await store.close_for_test()

@@ -312,6 +312,47 @@ async def test_period_cases_take_the_touching_cases_projected(store):
     assert ids(scoped) == [elsewhere["_id"]]
 
 
+# -- the event log ------------------------------------------------------------------------------
+
+
+async def test_every_change_is_logged_once_in_order(store):
+    start = await store.events.last_seq()
+    a, b = case(1), case(2)
+    await store.cases.insert(a)
+    await store.cases.insert(b)
+    await store.cases.update(a["_id"], 1, Change(sets={"status": "filed"}))
+    assert await store.cases.update(a["_id"], 1, Change(sets={"status": "void"})) is None  # stale: no event
+    with pytest.raises(DuplicateCase):
+        await store.cases.insert(case(3, _id=a["_id"]))  # refused: no event
+    events = await store.events.after(start, 100)
+    assert [(e["_id"], e["type"], e["case_id"], e["version"]) for e in events] == [
+        (start + 1, "case.created", a["_id"], 1), (start + 2, "case.created", b["_id"], 1),
+        (start + 3, "case.updated", a["_id"], 2)]
+    assert events[2]["case"]["status"] == "filed" and "history" not in events[2]["case"]
+    assert await store.events.last_seq() == start + 3
+    assert [e["_id"] for e in await store.events.after(start + 1, 1)] == [start + 2]
+    assert await store.events.wait_after(start + 3, 10, 0.2) == []
+
+
+async def test_concurrent_writes_get_gapless_distinct_numbers(store):
+    start = await store.events.last_seq()
+    docs = [case(n) for n in range(1, 13)]
+    await asyncio.gather(*(store.cases.insert(d) for d in docs))
+    await asyncio.gather(*(store.cases.update(d["_id"], 1, Change(sets={"status": "filed"})) for d in docs))
+    events = await store.events.after(start, 100)
+    assert [e["_id"] for e in events] == list(range(start + 1, start + 25))
+    assert len({e["key"] for e in events}) == 24
+
+
+async def test_a_waiting_reader_wakes_for_a_new_change(store):
+    start = await store.events.last_seq()
+    waiting = asyncio.ensure_future(store.events.wait_after(start, 10, 5.0))
+    await asyncio.sleep(0.05)
+    await store.cases.insert(case(1))
+    got = await asyncio.wait_for(waiting, 5.0)
+    assert [e["_id"] for e in got] == [start + 1]
+
+
 # -- users, attachments, leases, revocations, audit, snapshots --------------------------------
 
 

@@ -366,9 +366,11 @@ async def test_each_action_publishes_the_updated_case(world):
     events = []
     world.ctx.bus.subscribe(events.append)
     updated = await world.ok("disp-a", case["id"], "file")
+    await world.ctx.tail.caught_up()
     assert [e["type"] for e in events] == ["case.updated"]
     assert events[0]["case"]["_id"] == case["id"] and events[0]["case"]["version"] == updated["version"]
     await world.refused(403, "role_forbidden", "gw1", case["id"], "void", {"reason": "x"})
+    await world.ctx.tail.caught_up()
     assert len(events) == 1
 
 

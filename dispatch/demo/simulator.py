@@ -544,6 +544,9 @@ class Simulator:
             except Exception:  # noqa: BLE001 - the simulator must outlive any single failure
                 self.errors += 1
                 log.exception("模拟器处理 %s 失败", kind)
+            # Plan from the changes this step made before taking the next one: they reach the
+            # bus through the event log, a moment after the write (the same day for one seed).
+            await self.ctx.tail.caught_up()
             done += 1
         return done
 

@@ -218,7 +218,6 @@ class Intake:
                 raise ApiError(500, "storage_error", "保存案件失败，请重试") from None
             return replay(stored, fields["intake_digest"])
         await ctx.attachments.mark_referenced(fields["photos"])
-        ctx.bus.publish("case.created", case)
         return IntakeResult(case, True)
 
 

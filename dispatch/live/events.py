@@ -1,8 +1,9 @@
-"""In-process event bus: intake and workflow publish case changes; the live feed subscribes.
+"""In-process event bus: the log tail (`tail.py`) publishes each logged case change once; the
+live feed and the demo simulator subscribe.
 
 Subscribers are plain callables run synchronously in publish order, so a slow consumer must
-queue work itself (the WebSocket handler writes without awaiting). Across processes the same
-events come from MongoDB change streams (see docs), fed into this bus.
+queue work itself (the WebSocket handler writes without awaiting). Each event carries the
+log's global sequence number (`id`), the same in every process.
 """
 
 from __future__ import annotations
@@ -29,8 +30,8 @@ class EventBus:
 
         return unsubscribe
 
-    def publish(self, event_type: str, case: dict) -> None:
-        event = {"type": event_type, "case": case}
+    def publish(self, event_type: str, case: dict, seq: int) -> None:
+        event = {"id": seq, "type": event_type, "case": case}
         for callback in list(self._subscribers):
             try:
                 callback(event)

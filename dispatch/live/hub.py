@@ -1,7 +1,8 @@
 """Live feed: case events fanned out to WebSocket clients, each seeing only its own scope.
 
-Like Zulip's event queues, every event gets a sequence number and the hub keeps the most recent
-ones, so a client that reconnects with `since=<last id>` catches up what it missed; if it fell
+Like Zulip's event queues, every event carries a sequence number — the event log's global one,
+the same in every process — and the hub keeps the most recent ones, so a client that reconnects
+with `since=<last id>`, to this process or another, catches up what it missed; if it fell
 further behind than the buffer reaches, it is told to reload (`resync`) instead of silently
 missing changes. An event is serialised once and then only filtered per client.
 
@@ -52,7 +53,7 @@ class LiveHub:
     def __init__(self, bus, city_id: str, tz, buffer_size: int = 10000):
         self.city_id = city_id
         self.tz = tz
-        self.sequence = 0
+        self.sequence = 0  # the last event's number (the log's, set by the tail when it starts)
         self.recent: collections.deque[LiveEvent] = collections.deque(maxlen=buffer_size)
         self.subscribers: set[Subscriber] = set()
         self.per_user: collections.Counter[str] = collections.Counter()  # open subscriptions
@@ -62,7 +63,7 @@ class LiveHub:
         bus.subscribe(self._on_event)
 
     def _on_event(self, event: dict) -> None:
-        self.sequence += 1
+        self.sequence = event["id"]
         case = event["case"]
         # Features carry no caller data, so one serialisation serves every user.
         message = json.dumps(

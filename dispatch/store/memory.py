@@ -13,6 +13,7 @@ milliseconds), so hashes and comparisons come out the same on both engines.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable
@@ -24,7 +25,8 @@ from dispatch.store.query import (
 )
 from dispatch.store.change import copied, get_path, parent_of, stored_value, apply_change
 from dispatch.store.records import (
-    AUDIT_KINDS, DUE_FIELDS, OPEN_STATUSES, PHOTO_FIELDS, client_key, last_history_only, project,
+    AUDIT_KINDS, CREATED, DUE_FIELDS, OPEN_STATUSES, PHOTO_FIELDS, UPDATED, case_event, client_key,
+    last_history_only, project,
 )
 
 
@@ -105,8 +107,52 @@ def touches_period(doc: dict, pq: PeriodQuery) -> bool:
 # --------------------------------------------------------------------------------------------
 
 
-class MemoryCases:
+class MemoryEvents:
+    """The event log: every case change, numbered 1, 2, ... in the order it was written."""
+
     def __init__(self):
+        self._log: list[dict] = []
+        self._written = asyncio.Event()
+        self.closed = False
+
+    def close(self) -> None:
+        self.closed = True
+        self._written.set()  # wake the tails: they see `closed` and stop
+
+    def append(self, event: dict) -> int:
+        seq = len(self._log) + 1
+        self._log.append({"_id": seq, **stored_value(event)})
+        self._written.set()
+        self._written = asyncio.Event()  # waiters of the next append wait on a fresh one
+        return seq
+
+    async def last_seq(self) -> int:
+        return len(self._log)
+
+    @property
+    def head(self) -> int:
+        """The highest sequence this process knows of (here: the log's end)."""
+        return len(self._log)
+
+    async def after(self, seq: int, limit: int) -> list[dict]:
+        return [copied(e) for e in self._log[max(seq, 0):max(seq, 0) + limit]]
+
+    async def wait_after(self, seq: int, limit: int, timeout: float) -> list[dict]:
+        """The events after `seq`, waiting up to `timeout` seconds for one if there is none."""
+        if len(self._log) <= seq:
+            try:
+                await asyncio.wait_for(self._written.wait(), timeout)
+            except asyncio.TimeoutError:
+                return []
+        return await self.after(seq, limit)
+
+    async def purge(self, before: datetime) -> int:
+        return 0  # in memory for the life of the process: the numbering must not move
+
+
+class MemoryCases:
+    def __init__(self, events: MemoryEvents):
+        self._events = events
         self._docs: dict[str, dict] = {}
         self._by_created = SortedList()  # (created_at, id)
         self._by_id = SortedList()
@@ -130,6 +176,7 @@ class MemoryCases:
         self._by_created.add((stored["created_at"], stored["_id"]))
         self._by_id.add(stored["_id"])
         self._index_due(None, stored)
+        self._events.append(case_event(CREATED, stored, datetime.now(timezone.utc)))
         return doc
 
     async def update(self, case_id: str, version: int, change: Change) -> dict | None:
@@ -139,6 +186,7 @@ class MemoryCases:
         before_due = doc.get("next_due_at")
         apply_change(doc, change)
         self._index_due(before_due, doc)
+        self._events.append(case_event(UPDATED, doc, datetime.now(timezone.utc)))
         return copied(doc)
 
     def _index_due(self, before: datetime | None, doc: dict) -> None:
@@ -373,7 +421,8 @@ class MemoryStore:
     description = "embedded (in-memory: data is lost when the server stops)"
 
     def __init__(self):
-        self.cases = MemoryCases()
+        self.events = MemoryEvents()
+        self.cases = MemoryCases(self.events)
         self.users = MemoryUsers()
         self.attachments = MemoryAttachments(self.cases)
         self.leases = MemoryLeases()
@@ -391,4 +440,4 @@ class MemoryStore:
         return True
 
     async def close(self) -> None:
-        return None
+        self.events.close()

@@ -38,7 +38,9 @@ from dispatch.store.query import (
     BY_ID, EVERYTHING, NEWEST, OLDEST, CaseQuery, Change, DuplicateCase, PeriodQuery, Scope, StoreUnavailable,
 )
 from dispatch.store.change import apply_change
-from dispatch.store.records import AUDIT_KINDS, DUE_FIELDS, OPEN_STATUSES, PHOTO_FIELDS, client_key, last_history_only
+from dispatch.store.records import (
+    AUDIT_KINDS, CREATED, DUE_FIELDS, OPEN_STATUSES, PHOTO_FIELDS, UPDATED, case_event, client_key, last_history_only,
+)
 
 log = logging.getLogger(__name__)
 
@@ -223,9 +225,13 @@ CASE_INDEXES = [
 
 
 _RELEASED = datetime(1970, 1, 1, tzinfo=timezone.utc)
+# How long the event log keeps a change: enough for any client to catch up after a reconnect.
+EVENTS_KEPT = timedelta(days=7)
 
 # A claim older than this whose write never came belongs to a process that died mid-write.
 STALE_CLAIM = timedelta(seconds=30)
+# A claim not marked relayed after this long lost its writer between the write and the log.
+RELAY_AFTER = timedelta(seconds=3)
 # Claims are only needed while their write is under way; older ones are deleted.
 CLAIM_KEPT = timedelta(hours=1)
 
@@ -258,24 +264,109 @@ async def ensure_indexes(collection, models: list[IndexModel]) -> None:
         await collection.create_indexes(missing)
 
 
-class MongoCases:
+class MongoEvents:
+    """The event log (`events`): one document per case change, `_id` its global sequence
+    1, 2, ..., taken insert-once (a competing writer takes the next), and `key`
+    "<case>:<version>" unique, so a change is logged once even if its writer and the relay
+    (`relay_pending`) both try. A sequence is only taken after the one before it exists, so the
+    log has no holes and a reader of n+1, n+2, ... never sees n+2 before n+1.
+
+    Readers and writers find their place by equality on `_id` (FerretDB 1.24 hands PostgreSQL
+    equality filters, but scans the whole collection for a range or a sort): each process keeps
+    the sequence it last saw, and reads only the highest sequence once, when it starts.
+    """
+
+    POLL_SECONDS = 0.1
+
     def __init__(self, db):
+        self.events = db["events"]
+        self._head: int | None = None  # the highest sequence this process has seen
+        self.closed = False
+
+    async def ensure_indexes(self) -> None:
+        await ensure_indexes(self.events, [IndexModel([("key", ASCENDING)], name="key", unique=True),
+                                           IndexModel([("at", ASCENDING)], name="at")])
+
+    @guarded
+    async def append(self, event: dict) -> int | None:
+        """Log `event`; its sequence, or None if this change was logged already."""
+        seq = self._head if self._head is not None else await self.last_seq()
+        for _ in range(10_000):
+            seq += 1
+            try:
+                await self.events.insert_one({"_id": seq, **event})
+                self._head = max(self._head or 0, seq)
+                return seq
+            except DuplicateKeyError:
+                if await self.events.find_one({"key": event["key"]}, {"_id": 1}) is not None:
+                    return None
+                # another process took `seq`: the next one
+        raise StoreUnavailable("event log contended")
+
+    @property
+    def head(self) -> int:
+        """The highest sequence this process has logged or read (no query)."""
+        return self._head or 0
+
+    @guarded
+    async def last_seq(self) -> int:
+        last = await self.events.find({}, {"_id": 1}).sort([("_id", DESCENDING)]).limit(1).to_list(1)
+        self._head = max(self._head or 0, last[0]["_id"] if last else 0)
+        return self._head
+
+    @guarded
+    async def after(self, seq: int, limit: int) -> list[dict]:
+        found = []
+        while len(found) < limit:
+            event = await self.events.find_one({"_id": seq + len(found) + 1})
+            if event is None:
+                break
+            found.append(event)
+        if found:
+            self._head = max(self._head or 0, found[-1]["_id"])
+        return found
+
+    async def wait_after(self, seq: int, limit: int, timeout: float) -> list[dict]:
+        """The events after `seq`, polling up to `timeout` seconds for one if there is none."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            found = await self.after(seq, limit)
+            if found or self.closed or asyncio.get_running_loop().time() >= deadline:
+                return found
+            await asyncio.sleep(self.POLL_SECONDS)
+
+    @guarded
+    async def purge(self, before: datetime) -> int:
+        """Forget events older than `before`, but never the newest (it carries the numbering)."""
+        last = await self.last_seq()
+        result = await self.events.delete_many({"at": {"$lt": before}, "_id": {"$lt": last}})
+        return result.deleted_count
+
+
+class MongoCases:
+    def __init__(self, db, events: MongoEvents):
         self.cases = db["cases"]
         self.claims = db["case_claims"]
         self.numbers = db["case_numbers"]
+        self._events = events
+        self._last_numbers: dict[str, int] = {}
 
     async def ensure_indexes(self) -> None:
         await ensure_indexes(self.cases, CASE_INDEXES)
-        await ensure_indexes(self.claims, [IndexModel([("at", ASCENDING)], name="at")])
+        await ensure_indexes(self.claims, [IndexModel([("relayed", ASCENDING), ("at", ASCENDING)], name="relayed_at")])
         await ensure_indexes(self.numbers, [IndexModel([("day", ASCENDING), ("seq", DESCENDING)], name="day_seq")])
 
     @guarded
     async def next_number(self, day: str) -> str:
-        """The day's next case number: the highest claimed plus one, claimed insert-once."""
-        last = await self.numbers.find({"day": day}, {"seq": 1}).sort([("seq", DESCENDING)]).limit(1).to_list(1)
-        seq = last[0]["seq"] if last else 0
-        for _ in range(200):
-            seq += 1
+        """The day's next case number, claimed insert-once. Each process remembers the last
+        number it saw for the day and reads the day's highest only once (a sort FerretDB would
+        answer by reading every number of the day); numbers taken meanwhile by other processes
+        are stepped over by the unique `_id`."""
+        if day not in self._last_numbers:
+            last = await self.numbers.find({"day": day}, {"seq": 1}).sort([("seq", DESCENDING)]).limit(1).to_list(1)
+            self._last_numbers = {day: last[0]["seq"] if last else 0}  # only today's is kept
+        for _ in range(10_000):
+            seq = self._last_numbers[day] = self._last_numbers[day] + 1  # taken before awaiting
             try:
                 await self.numbers.insert_one({"_id": f"{day}-{seq:06d}", "day": day, "seq": seq})
                 return f"{day}-{seq:06d}"
@@ -285,13 +376,41 @@ class MongoCases:
 
     @guarded
     async def insert(self, doc: dict) -> dict:
+        """Store a new case and log its creation. The claim of version 1, carrying the event, is
+        written first, so if this process dies after the insert the relay still logs it."""
         user, key = client_key(doc)
+        now = _now()
+        event = case_event(CREATED, doc, now)
+        if not await claim(self.claims, event["key"], now, case_id=doc["_id"], version=doc["version"], event=event):
+            raise DuplicateCase(doc["_id"])
         stored = {**doc, "client_key": key, **_point_fields(doc.get("location"))}
         try:
             await self.cases.insert_one(stored)
         except DuplicateKeyError:
+            await self.claims.delete_one({"_id": event["key"]})
             raise DuplicateCase(doc["_id"]) from None
+        await self._log(event)
         return doc
+
+    async def _log(self, event: dict) -> None:
+        """Log a written change and mark its claim relayed (the relay retries if this fails)."""
+        await self._events.append(event)
+        await self.claims.update_one({"_id": event["key"]}, {"$set": {"relayed": True}})
+
+    async def relay_pending(self, now: datetime) -> int:
+        """Log the changes whose writer died between the case write and the log; drop the claims
+        whose write never happened. Returns how many were logged."""
+        logged = 0
+        quiet = now - RELAY_AFTER
+        for held in await self.claims.find({"relayed": {"$ne": True}, "at": {"$lt": quiet},
+                                            "event": {"$exists": True}}).to_list(1000):
+            case = await self.cases.find_one({"_id": held["case_id"]}, {"version": 1})
+            if case is not None and case.get("version", 0) >= held["version"]:
+                await self._log(held["event"])
+                logged += 1
+            elif held["at"] < now - STALE_CLAIM:
+                await self.claims.delete_one({"_id": held["_id"], "at": held["at"]})
+        return logged
 
     @guarded
     async def update(self, case_id: str, version: int, change: Change) -> dict | None:
@@ -300,13 +419,18 @@ class MongoCases:
         current = _out(await self.cases.find_one({"_id": case_id}))
         if current is None or current.get("version") != version:
             return None
-        if not await claim(self.claims, f"{case_id}:{version + 1}", _now(), case_id=case_id):
+        apply_change(current, change)
+        now = _now()
+        event = case_event(UPDATED, current, now)
+        if not await claim(self.claims, event["key"], now, case_id=case_id, version=version + 1, event=event):
             await self._until_written(case_id, version)
             return None
-        apply_change(current, change)
         stored = {**current, "client_key": client_key(current)[1], **_point_fields(current.get("location"))}
         result = await self.cases.replace_one({"_id": case_id, "version": version}, stored)
-        return current if result.matched_count else None
+        if not result.matched_count:
+            return None
+        await self._log(event)
+        return current
 
     async def _until_written(self, case_id: str, version: int, attempts: int = 40) -> None:
         """After losing a claim, wait (briefly) until the winner's write lands, so the loser's
@@ -318,7 +442,7 @@ class MongoCases:
             await asyncio.sleep(0.025)
 
     async def purge_claims(self, now: datetime) -> None:
-        await self.claims.delete_many({"at": {"$lt": now - CLAIM_KEPT}})
+        await self.claims.delete_many({"at": {"$lt": now - CLAIM_KEPT}, "relayed": True})
 
     @guarded
     async def get(self, case_id: str) -> dict | None:
@@ -580,7 +704,8 @@ class MongoStore:
         db = self.client[database]
         self.db_name = database
         self._db = db
-        self.cases = MongoCases(db)
+        self.events = MongoEvents(db)
+        self.cases = MongoCases(db, self.events)
         self.users = MongoUsers(db)
         self.attachments = MongoAttachments(db, self.cases)
         self.leases = MongoLeases(db)
@@ -588,21 +713,33 @@ class MongoStore:
         self.audit = MongoAudit(db)
         self.snapshots = MongoSnapshots(db)
 
-    @guarded
-    async def ensure_indexes(self) -> None:
-        """Idempotent: creating an index that exists with the same definition does nothing."""
-        await self.cases.ensure_indexes()
-        await self.attachments.ensure_indexes()
-        await self.revocations.ensure_indexes()
-        await self.audit.ensure_indexes()
-        await self.snapshots.ensure_indexes()
+    async def ensure_indexes(self, attempts: int = 5) -> None:
+        """Idempotent. Several processes starting at once may race to create the same indexes
+        (FerretDB 1.24 may then drop a connection): each attempt lists again and creates only
+        what is still missing."""
+        for attempt in range(attempts):
+            try:
+                await self.cases.ensure_indexes()
+                await self.events.ensure_indexes()
+                await self.attachments.ensure_indexes()
+                await self.revocations.ensure_indexes()
+                await self.audit.ensure_indexes()
+                await self.snapshots.ensure_indexes()
+                return
+            except PyMongoError as exc:
+                if attempt == attempts - 1:
+                    raise StoreUnavailable(f"creating indexes failed: {exc}") from exc
+                log.warning("creating indexes failed (another process at it?): %s; trying again", exc)
+                await asyncio.sleep(0.5 * (attempt + 1))
 
     @guarded
     async def housekeeping(self, now: datetime) -> None:
         """Forget what has lapsed: revoked tokens past their expiry, finished claims."""
         await self.revocations.purge_expired(now)
+        await self.cases.relay_pending(now)
         await self.cases.purge_claims(now)
         await self.leases.purge_terms(now)
+        await self.events.purge(now - EVENTS_KEPT)
 
     async def ping(self) -> bool:
         try:
@@ -617,4 +754,5 @@ class MongoStore:
         await self.client.drop_database(self.db_name)
 
     async def close(self) -> None:
+        self.events.closed = True
         await self.client.close()

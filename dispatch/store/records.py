@@ -53,3 +53,16 @@ def last_history_only(doc: dict) -> dict:
     if "history" in doc:
         doc["history"] = doc["history"][-1:]
     return doc
+
+
+CREATED, UPDATED = "case.created", "case.updated"
+
+
+def case_event(kind: str, doc: dict, at) -> dict:
+    """The log entry of one case change: its kind, which version it made, and the case as it
+    then stood (without its history: the live feed shows state, not the trail)."""
+    return {
+        "key": f"{doc['_id']}:{doc['version']}", "type": kind, "case_id": doc["_id"],
+        "version": doc["version"], "at": at,
+        "case": {k: copied(v) for k, v in doc.items() if k != "history"},
+    }

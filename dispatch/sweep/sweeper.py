@@ -200,8 +200,6 @@ async def sweep_case(ctx, case: dict, now: datetime, counts: dict) -> bool:
         counts[COUNT_OF_ACTION[action]] += 1
     if not has_running_clock(case):
         counts["cleared"] += 1
-    if actions:
-        ctx.bus.publish("case.updated", updated)
     return True
 
 

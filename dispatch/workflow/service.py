@@ -237,7 +237,6 @@ class Workflow:
                 await undo()
             current = await ctx.cases.get(case_id)
             raise _version_conflict(current["version"] if current else None)
-        ctx.bus.publish("case.updated", updated)
         return updated
 
     # -- transitions done by the system -----------------------------------------------------

@@ -566,7 +566,6 @@ async def _merge_into_master(act: Act, into: str, attempts: int = 3) -> dict:
         updated = await cases.update(into, master["version"], change)
         if updated is not None:
             act.undo.append(lambda: _unlink_master(act, into, added))
-            act.ctx.bus.publish("case.updated", updated)
             return updated
     raise conflict("主案正被他人修改，请稍后重试", code="version_conflict")
 
@@ -588,7 +587,6 @@ async def _unlink_master(act: Act, into: str, added: list, attempts: int = 5) ->
                         pull_values={"reporters": added} if added else {})
         updated = await cases.update(into, master["version"], change)
         if updated is not None:
-            act.ctx.bus.publish("case.updated", updated)
             return
 
 
