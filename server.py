@@ -1,14 +1,24 @@
-"""Start the server: `python server.py [--city PATH] [--config PATH] [--port N] [--host H] [--set k=v]`."""
+"""Start the server: `python server.py [--city PATH] [--config PATH] [--port N] [--host H] [--workers N] [--set k=v]`.
+
+With `--workers N` (config `server.workers`) the listening socket is bound once and N worker
+processes are forked to serve it; this process stays behind as their supervisor (see `supervise`).
+Every worker builds its own application and store connection after the fork. The workers share
+nothing but the database: case changes reach every worker's WebSocket clients through the store's
+event log (dispatch/live/tail.py), and a lease lets one of them run the deadline sweep.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
+import time
 
 import tornado.httpserver
+import tornado.netutil
 
 from dispatch.app import make_app
 from dispatch.config import ConfigError, load_config
@@ -26,6 +36,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--city", help="城市包目录（默认: 演示城市 data/cities/hangzhou-demo）")
     parser.add_argument("--port", type=int, help="监听端口（默认 8888）")
     parser.add_argument("--host", help="监听地址（默认 127.0.0.1）")
+    parser.add_argument("--workers", type=int,
+                        help="服务进程数（默认 1，即 server.workers）；大于 1 时需要 mongodb:// 存储")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="覆盖任一配置项，如 --set scheduler.sweep_seconds=2（可重复）")
     parser.add_argument("--simulate", action="store_true",
@@ -41,7 +53,25 @@ def build_config(args: argparse.Namespace) -> dict:
         overrides.append(f"server.port={args.port}")
     if args.host:
         overrides.append(f"server.host={args.host}")
-    return load_config(args.config, overrides)
+    if args.workers is not None:
+        overrides.append(f"server.workers={args.workers}")
+    config = load_config(args.config, overrides)
+    worker_count(config)  # refuse a bad or impossible `server.workers` before anything starts
+    return config
+
+
+def worker_count(config: dict) -> int:
+    """`server.workers`, checked: a positive integer, and 1 on the embedded store."""
+    raw = config["server"].get("workers", 1)
+    if isinstance(raw, bool) or not isinstance(raw, (int, str)) or not str(raw).strip().isdigit() \
+            or int(raw) < 1:
+        raise ConfigError(f"server.workers 必须是正整数，收到 {raw!r}")
+    workers = int(raw)
+    if workers > 1 and str(config["storage"]["uri"]).strip() == "embedded":
+        raise ConfigError(
+            f"server.workers={workers} 需要 mongodb:// 存储: 内置存储（storage.uri=embedded）的数据只在"
+            "一个进程的内存里，多个进程之间无法共享。请用 --workers 1，或把 storage.uri 设为 MongoDB 地址。")
+    return workers
 
 
 def http_server(app, config: dict) -> tornado.httpserver.HTTPServer:
@@ -61,12 +91,17 @@ def http_server(app, config: dict) -> tornado.httpserver.HTTPServer:
     )
 
 
-async def serve(config: dict, simulate: bool = False) -> None:
+async def serve(config: dict, simulate: bool = False, sockets=None) -> None:
+    """Run one server process until SIGINT/SIGTERM. `sockets`: listening sockets bound before a
+    fork (`--workers`); None: listen on `server.host`:`server.port` here."""
     app = await make_app(config)
     ctx = app.ctx
     server = http_server(app, config)
     host, port = config["server"]["host"], int(config["server"]["port"])
-    server.listen(port, host)
+    if sockets is None:
+        server.listen(port, host)
+    else:
+        server.add_sockets(sockets)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -86,14 +121,105 @@ async def serve(config: dict, simulate: bool = False) -> None:
     await ctx.storage.close()
 
 
+STARTUP_FAILED = 2  # a worker's exit status when it refused to start (config, city package)
+QUICK_DEATH_SECONDS = 10  # a worker that dies sooner than this is restarted after a back-off
+MAX_BACKOFF_SECONDS = 30
+
+
+def supervise(workers: int) -> int | None:
+    """Fork `workers` worker processes and look after them.
+
+    In a worker: returns its index (0 .. workers-1). In this, the supervising process: never
+    returns; exits once every worker has ended. A worker killed by a signal or exiting with an
+    error is started again (after a growing pause if it keeps dying within seconds); a worker
+    that refused to start (bad city package ...) stops them all, as the next would refuse too.
+    SIGTERM/SIGINT to the supervisor are passed to every worker, which finish their requests
+    and exit; the supervisor exits with them. (Tornado's `fork_processes` does the restarting
+    but leaves the workers running when its own process is stopped, hence this small loop.)
+    """
+    children: dict[int, tuple[int, float]] = {}  # pid -> (index, started at)
+    stopping = False
+    exit_code = 0
+
+    def start(index: int) -> bool:
+        pid = os.fork()
+        if pid == 0:  # the worker: back to default signal handling until serve() installs its own
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            return True
+        children[pid] = (index, time.monotonic())
+        return False
+
+    def stop_all(signum=signal.SIGTERM, frame=None):
+        nonlocal stopping
+        stopping = True
+        for pid in list(children):
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+    signal.signal(signal.SIGTERM, stop_all)
+    signal.signal(signal.SIGINT, stop_all)
+    for index in range(workers):
+        if start(index):
+            return index
+    log.info("%d 个服务进程已启动（监督进程 pid %d）", workers, os.getpid())
+    backoff: dict[int, float] = {}
+    while children:
+        try:
+            pid, status = os.wait()
+        except ChildProcessError:
+            break
+        if pid not in children:
+            continue
+        index, started = children.pop(pid)
+        if stopping:
+            continue
+        if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0:
+            log.info("服务进程 %d（pid %d）已退出", index, pid)
+            continue
+        if os.WIFEXITED(status) and os.WEXITSTATUS(status) == STARTUP_FAILED:
+            log.error("服务进程 %d（pid %d）启动失败，停止全部服务进程", index, pid)
+            exit_code = STARTUP_FAILED
+            stop_all()
+            continue
+        how = (f"被信号 {os.WTERMSIG(status)} 终止" if os.WIFSIGNALED(status)
+               else f"以状态 {os.WEXITSTATUS(status)} 退出")
+        pause = 0.0
+        if time.monotonic() - started < QUICK_DEATH_SECONDS:
+            pause = backoff[index] = min(MAX_BACKOFF_SECONDS, backoff.get(index, 0.5) * 2)
+        else:
+            backoff.pop(index, None)
+        log.warning("服务进程 %d（pid %d）%s，%s重新启动", index, pid, how, f"{pause:.0f} 秒后" if pause else "")
+        deadline = time.monotonic() + pause
+        while not stopping and time.monotonic() < deadline:
+            time.sleep(min(0.2, deadline - time.monotonic()))  # a stop signal cuts the pause short
+        if not stopping and start(index):
+            return index
+    sys.exit(exit_code)
+
+
 def main(argv=None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(process)d %(name)s: %(message)s")
     try:
         args = parse_args(argv)
-        asyncio.run(serve(build_config(args), simulate=args.simulate))
+        config = build_config(args)
+        workers = worker_count(config)
+        sockets = None
+        if workers > 1:
+            server = config["server"]
+            try:
+                sockets = tornado.netutil.bind_sockets(int(server["port"]), server["host"])
+            except OSError as exc:
+                raise ConfigError(f"无法监听 {server['host']}:{server['port']}: {exc}") from None
+            index = supervise(workers)  # returns only in a worker
+            log.info("服务进程 %d/%d", index + 1, workers)
+            args.simulate = args.simulate and index == 0  # one simulator, not one per worker
+        asyncio.run(serve(config, simulate=args.simulate, sockets=sockets))
     except (ConfigError, CityPackageError) as exc:
         print(f"启动失败: {exc}", file=sys.stderr)
-        return 2
+        return STARTUP_FAILED
     return 0
 
 

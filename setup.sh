@@ -68,5 +68,11 @@ if [ "$want_tests" = 1 ]; then
   fi
   # Stops with a clear error if Go is missing (and the binary is not cached yet).
   scripts/devdb build
+  # tests/test_nginx.py runs Debian's nginx (as its own child process) in front of two servers.
+  if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
+    echo "==> installing nginx for tests/test_nginx.py"
+    $sudo apt-get update -qq
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light >/dev/null
+  fi
 fi
 echo "==> ready"

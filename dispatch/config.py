@@ -12,7 +12,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 
 DEFAULTS: dict[str, Any] = {
-    "server": {"host": "127.0.0.1", "port": 8888, "max_body_bytes": 1024 * 1024,
+    "server": {"host": "127.0.0.1", "port": 8888, "workers": 1, "max_body_bytes": 1024 * 1024,
                "max_request_bytes": 16 * 1024 * 1024, "trusted_proxies": [],
                "header_timeout": 10, "body_timeout": 60,
                "live_sockets_per_user": 10, "live_sockets_per_address": 50, "live_recheck_seconds": 5},
