@@ -1,6 +1,7 @@
 // The JSON API as seen from the pages: the session cookie authenticates, every write carries
 // the X-XSRFToken header copied from the `_xsrf` cookie, errors arrive as ApiError.
 import { el } from "./dom.js";
+import { formatTime } from "./time.js";
 
 export class ApiError extends Error {
   constructor(status, code, message, details) {
@@ -92,12 +93,8 @@ export const ROLE_NAMES = {
   department: "部门处置人员", commander: "指挥长", admin: "系统管理员",
 };
 
-export function formatTime(iso) {
-  if (!iso) return "—";
-  const d = new Date(iso);
-  const pad = (n) => String(n).padStart(2, "0");
-  return `${d.getMonth() + 1}月${d.getDate()}日 ${pad(d.getHours())}:${pad(d.getMinutes())}`;
-}
+// Times in the city's zone (time.js), re-exported for the modules that import it from here.
+export { formatTime };
 
 // "剩余 2小时05分" / "超期 35分"; the class says yellow (warning) or red (overdue).
 export function countdown(iso, now = Date.now()) {

@@ -12,7 +12,7 @@
 //   statusNames optional {status: label} overriding STATUS_NAMES for the status tag (a page may
 //              name a state from its user's side, e.g. dispatched → 待签收 for a department).
 //
-// The map draws tiles only if the page sets document.body.dataset.tileUrl (= me.map.tile_url).
+// The map draws tiles only if the server configures a tile URL (map.js, from /api/me).
 //
 // Returns {destroy(), tick(now)}: destroy removes the map (call it before rendering another
 // case into the same container); tick(now) redraws the live countdown of the current stage.
@@ -22,8 +22,9 @@
 // formatSpan(ms), formatDuration("2wd"), openLightbox(src),
 // confirmDialog({title, message, confirm, danger}) → Promise<boolean>,
 // formDialog({title, body, submit, cancel, danger, wide, onSubmit}) → Promise<result|null>.
-import { ACTION_NAMES, api, formatTime, STAGE_NAMES, STATUS_NAMES } from "./api.js";
+import { ACTION_NAMES, formatTime, STAGE_NAMES, STATUS_NAMES } from "./api.js";
 import { el } from "./dom.js";
+import { createCityMap, jurisdictions, pointMarker, textTooltip } from "./map.js";
 
 // History entries and buttons are named by the server (api.js loads them); re-exported for
 // the modules that read them from here.
@@ -262,39 +263,24 @@ export function formatDuration(text) {
 
 // -- the small map ---------------------------------------------------------------------------
 
-const gridCache = new Map();
-
-function fetchJurisdiction(level, id) {
-  const key = level + ":" + id;
-  if (!gridCache.has(key)) {
-    gridCache.set(key, api.get(`/api/jurisdictions.geojson?level=${level}&within=${encodeURIComponent(id)}`)
-      .catch((err) => { gridCache.delete(key); throw err; }));
-  }
-  return gridCache.get(key);
-}
-
 function drawMap(holder, caseDoc) {
   if (typeof L === "undefined" || !caseDoc.location) return null;
   const [lng, lat] = caseDoc.location.coordinates;
-  const map = L.map(holder, { zoomControl: true, attributionControl: false, scrollWheelZoom: false,
-                             zoomAnimation: false, fadeAnimation: false })
+  const map = createCityMap(holder, { zoomControl: true, scrollWheelZoom: false, zoomAnimation: false, fadeAnimation: false })
     .setView([lat, lng], 16);
   map.alive = true; // false once removed: late layer loads must not touch it
-  const tileUrl = document.body.dataset.tileUrl;
-  if (tileUrl) L.tileLayer(tileUrl, { maxZoom: 19 }).addTo(map);
-  L.circleMarker([lat, lng], { radius: 8, color: "#fff", weight: 2, fillColor: "#cf1322", fillOpacity: 1 })
-    .addTo(map).bindTooltip(el("span", {}, caseDoc.address || "案件位置"));  // a node: Leaflet parses strings as HTML
+  pointMarker([lat, lng], { tooltip: caseDoc.address || "案件位置" }).addTo(map);
   const grid = (caseDoc.jurisdiction || {}).grid;
   if (grid) {
-    fetchJurisdiction("community", grid.id).then((data) => {
+    jurisdictions("community", { within: grid.id }).then((data) => {
       if (!map.alive) return;
       L.geoJSON(data, { style: { color: "#8a97a8", weight: 1, dashArray: "4 4", fill: false }, interactive: false }).addTo(map);
     }).catch(() => {});
-    fetchJurisdiction("grid", grid.id).then((data) => {
+    jurisdictions("grid", { within: grid.id }).then((data) => {
       if (!map.alive) return;
       const own = { ...data, features: data.features.filter((f) => f.properties.id === grid.id) };
-      const layer = L.geoJSON(own, { style: { color: "#1456b8", weight: 2, fillColor: "#1456b8", fillOpacity: 0.08 } })
-        .addTo(map).bindTooltip(el("span", {}, grid.name));
+      const layer = textTooltip(L.geoJSON(own, { style: { color: "#1456b8", weight: 2, fillColor: "#1456b8", fillOpacity: 0.08 } })
+        .addTo(map), grid.name);
       layer.bringToBack();
       const bounds = layer.getBounds();
       if (bounds.isValid()) map.fitBounds(bounds.extend([lat, lng]), { padding: [16, 16], maxZoom: 17, animate: false });

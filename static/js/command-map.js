@@ -2,8 +2,10 @@
 // as clustered markers coloured by status (red ring: overdue, yellow: warning) or as a heat
 // layer, a pulse where something new happens, and a pick mode to place a case that has no
 // location yet. Leaflet, markercluster and leaflet.heat are loaded as classic scripts.
-import { api, STATUS_NAMES } from "./api.js";
+import { STATUS_NAMES } from "./api.js";
 import { el } from "./dom.js";
+import { cityBounds, createCityMap, bboxOf, jurisdictions } from "./map.js";
+import { debounce } from "./util.js";
 import { GROUP_OF_STATUS, STATUS_GROUPS, departmentName, level, place } from "./command-model.js";
 
 const DISTRICT_STYLE = { color: "#3ea6ff", weight: 1.6, opacity: 0.9, fillColor: "#0c3a7d", fillOpacity: 0.28 };
@@ -38,32 +40,60 @@ function labelPoint(geometry) {
   return best;
 }
 
-function debounce(fn, ms) {
-  let timer = null;
-  return (...args) => { clearTimeout(timer); timer = setTimeout(() => fn(...args), ms); };
+// -- markers -----------------------------------------------------------------------------------
+
+function clusterIcon(cluster) {
+  const children = cluster.getAllChildMarkers();
+  const count = children.length;
+  let overdue = 0, warning = 0;
+  for (const m of children) {
+    if (m.options.lv === "overdue") overdue++;
+    else if (m.options.lv === "warning") warning++;
+  }
+  const size = count < 10 ? "s" : count < 100 ? "m" : "l";
+  const cls = `cl cl-${size}${overdue ? " cl-overdue" : warning ? " cl-warning" : ""}`;
+  const px = { s: 30, m: 38, l: 48 }[size];
+  const title = `${count} 件${overdue ? `，其中超期 ${overdue} 件` : ""}${warning ? `，临期 ${warning} 件` : ""}`;
+  return L.divIcon({ html: el("span", { title }, count), className: cls, iconSize: [px, px] });
 }
 
-export function createMap(container, { me, onCaseClick, occludedRight }) {
-  const map = L.map(container, {
-    zoomControl: false, attributionControl: false, zoomSnap: 0.25, minZoom: 7, maxZoom: 18,
-    worldCopyJump: false, preferCanvas: false,
+function markerIcon(s) {
+  const group = GROUP_OF_STATUS[s.status] || STATUS_GROUPS[0];
+  const lv = level(s);
+  const cls = `cm cm-${group.key} lv-${lv}${s.priority === "urgent" ? " cm-urgent" : ""}`;
+  return L.divIcon({ className: cls, iconSize: [14, 14], html: "" });
+}
+
+function tooltipNode(s) {
+  const lv = level(s);
+  const dept = departmentName(s);
+  return el("div", { class: "cm-tip" },
+    el("div", { class: "cm-tip-head" }, el("strong", {}, (s.category || {}).name || "未分类"), " ", el("span", {}, s.number || "")),
+    el("div", {}, `${STATUS_NAMES[s.status] || s.status}${lv === "overdue" ? " · 已超期" : lv === "warning" ? " · 临期" : ""}`),
+    el("div", { class: "cm-tip-muted" }, [place(s), s.community].filter(Boolean).join(" · ")),
+    dept ? el("div", { class: "cm-tip-muted" }, `责任部门：${dept}`) : null);
+}
+
+// -- the map and its panes -------------------------------------------------------------------
+
+function makeLeafletMap(container, me) {
+  const map = createCityMap(container, {
+    me, zoomControl: false, zoomSnap: 0.25, minZoom: 7, maxZoom: 18, worldCopyJump: false, preferCanvas: false,
   });
   L.control.zoom({ position: "topright", zoomInTitle: "放大", zoomOutTitle: "缩小" }).addTo(map);
-  if (me.map && me.map.tile_url) L.tileLayer(me.map.tile_url, { maxZoom: 19 }).addTo(map);
   for (const [name, z] of [["districts", 300], ["streets", 310], ["fine", 320], ["scope", 330], ["labels", 450], ["pulse", 640]]) {
     map.createPane(name).style.zIndex = z;
   }
   map.getPane("labels").style.pointerEvents = "none";
   map.getPane("pulse").style.pointerEvents = "none";
+  return map;
+}
 
-  const cityId = me.city.id;
-  const scope = me.user.scope;
-  const state = {
-    districtLayer: null, streetLayer: null, scopeLayer: null, communityLayer: null, gridLayer: null,
-    districtLabels: new Map(), streetLabels: L.layerGroup([], { pane: "labels" }),
-    markers: new Map(), mode: "points", focus: null, picking: null, scopeChain: new Set([cityId]),
-  };
+// -- cases: clustered markers or a heat layer --------------------------------------------------
 
+function createCaseLayer(map, container, { onCaseClick, onChange }) {
+  const markers = new Map();
+  let mode = "points";
   const clusters = L.markerClusterGroup({
     chunkedLoading: true, maxClusterRadius: 46, showCoverageOnHover: false, spiderfyOnMaxZoom: true,
     disableClusteringAtZoom: 17, iconCreateFunction: clusterIcon,
@@ -74,38 +104,6 @@ export function createMap(container, { me, onCaseClick, occludedRight }) {
     gradient: { 0.15: "#1d39c4", 0.35: "#13c2c2", 0.55: "#a0d911", 0.75: "#fadb14", 1: "#ff4d4f" },
   });
 
-  function clusterIcon(cluster) {
-    const children = cluster.getAllChildMarkers();
-    const count = children.length;
-    let overdue = 0, warning = 0;
-    for (const m of children) {
-      if (m.options.lv === "overdue") overdue++;
-      else if (m.options.lv === "warning") warning++;
-    }
-    const size = count < 10 ? "s" : count < 100 ? "m" : "l";
-    const cls = `cl cl-${size}${overdue ? " cl-overdue" : warning ? " cl-warning" : ""}`;
-    const px = { s: 30, m: 38, l: 48 }[size];
-    const title = `${count} 件${overdue ? `，其中超期 ${overdue} 件` : ""}${warning ? `，临期 ${warning} 件` : ""}`;
-    return L.divIcon({ html: el("span", { title }, count), className: cls, iconSize: [px, px] });
-  }
-
-  function markerIcon(s) {
-    const group = GROUP_OF_STATUS[s.status] || STATUS_GROUPS[0];
-    const lv = level(s);
-    const cls = `cm cm-${group.key} lv-${lv}${s.priority === "urgent" ? " cm-urgent" : ""}`;
-    return L.divIcon({ className: cls, iconSize: [14, 14], html: "" });
-  }
-
-  function tooltipNode(s) {
-    const lv = level(s);
-    const dept = departmentName(s);
-    return el("div", { class: "cm-tip" },
-      el("div", { class: "cm-tip-head" }, el("strong", {}, (s.category || {}).name || "未分类"), " ", el("span", {}, s.number || "")),
-      el("div", {}, `${STATUS_NAMES[s.status] || s.status}${lv === "overdue" ? " · 已超期" : lv === "warning" ? " · 临期" : ""}`),
-      el("div", { class: "cm-tip-muted" }, [place(s), s.community].filter(Boolean).join(" · ")),
-      dept ? el("div", { class: "cm-tip-muted" }, `责任部门：${dept}`) : null);
-  }
-
   function makeMarker(s) {
     const marker = L.marker([s.coords[1], s.coords[0]], { icon: markerIcon(s), keyboard: false, lv: level(s), riseOnHover: true });
     marker.caseSummary = s;
@@ -114,73 +112,99 @@ export function createMap(container, { me, onCaseClick, occludedRight }) {
     return marker;
   }
 
-  // -- cases ---------------------------------------------------------------------------------
-
   const refreshHeat = debounce(() => {
-    heat.setLatLngs([...state.markers.values()].map((m) => {
+    heat.setLatLngs([...markers.values()].map((m) => {
       const s = m.caseSummary;
       return [s.coords[1], s.coords[0], level(s) === "overdue" ? 1 : 0.6];
     }));
   }, 300);
-  const refreshLabels = debounce(updateDistrictCounts, 400);
 
   function afterChange() {
-    container.dataset.cases = String(state.markers.size);
-    if (state.mode === "heat") refreshHeat();
-    refreshLabels();
+    container.dataset.cases = String(markers.size);
+    if (mode === "heat") refreshHeat();
+    onChange();
   }
 
   function setCases(summaries) {
     clusters.clearLayers();
-    state.markers.clear();
+    markers.clear();
     const list = [];
     for (const s of summaries) {
       if (!s.coords) continue;
       const marker = makeMarker(s);
-      state.markers.set(s.id, marker);
+      markers.set(s.id, marker);
       list.push(marker);
     }
     clusters.addLayers(list);
     afterChange();
   }
 
+  // Move or restyle a marker already on the map.
+  function update(existing, s) {
+    const old = existing.caseSummary;
+    existing.caseSummary = s;
+    const moved = !old.coords || old.coords[0] !== s.coords[0] || old.coords[1] !== s.coords[1];
+    const relevel = level(old) !== level(s);
+    if (moved || relevel) {
+      // markercluster keeps markers by position and recounts clusters on re-adding.
+      clusters.removeLayer(existing);
+      existing.setLatLng([s.coords[1], s.coords[0]]);
+      existing.options.lv = level(s);
+      existing.setIcon(markerIcon(s));
+      clusters.addLayer(existing);
+    } else {
+      existing.setIcon(markerIcon(s));
+    }
+  }
+
   // Add, move or restyle one case in place (visible=false removes it).
   function upsert(s, visible) {
-    const existing = state.markers.get(s.id);
+    const existing = markers.get(s.id);
     if (!visible || !s.coords) {
-      if (existing) { clusters.removeLayer(existing); state.markers.delete(s.id); afterChange(); }
+      if (existing) { clusters.removeLayer(existing); markers.delete(s.id); afterChange(); }
       return;
     }
     if (existing) {
-      const old = existing.caseSummary;
-      existing.caseSummary = s;
-      const moved = !old.coords || old.coords[0] !== s.coords[0] || old.coords[1] !== s.coords[1];
-      const relevel = level(old) !== level(s);
-      if (moved || relevel) {
-        // markercluster keeps markers by position and recounts clusters on re-adding.
-        clusters.removeLayer(existing);
-        existing.setLatLng([s.coords[1], s.coords[0]]);
-        existing.options.lv = level(s);
-        existing.setIcon(markerIcon(s));
-        clusters.addLayer(existing);
-      } else {
-        existing.setIcon(markerIcon(s));
-      }
+      update(existing, s);
     } else {
       const marker = makeMarker(s);
-      state.markers.set(s.id, marker);
+      markers.set(s.id, marker);
       clusters.addLayer(marker);
     }
     afterChange();
   }
 
+  function setMode(next) {
+    mode = next;
+    if (mode === "heat") {
+      map.removeLayer(clusters);
+      heat.addTo(map);
+      refreshHeat();
+    } else {
+      map.removeLayer(heat);
+      clusters.addTo(map);
+    }
+  }
+
+  return { markers, setCases, upsert, setMode };
+}
+
+// -- a pulse where something happens, the ring around the open case ----------------------------
+
+function createHighlights(map, container, markers, occludedRight) {
+  let ring = null;
+
   function pulse(s, kind = "new") {
     if (!s.coords) return;
-    const ring = L.marker([s.coords[1], s.coords[0]], {
+    const node = L.marker([s.coords[1], s.coords[0]], {
       pane: "pulse", interactive: false, keyboard: false,
       icon: L.divIcon({ className: `pulse pulse-${kind}`, iconSize: [18, 18], html: el("span", {}, el("i"), el("i")) }),
     }).addTo(map);
-    setTimeout(() => ring.remove(), 3600);
+    setTimeout(() => node.remove(), 3600);
+  }
+
+  function clearFocus() {
+    if (ring) { ring.remove(); ring = null; }
   }
 
   function focus(s) {
@@ -188,10 +212,10 @@ export function createMap(container, { me, onCaseClick, occludedRight }) {
     if (!s || !s.coords) return;
     const latlng = [s.coords[1], s.coords[0]];
     // The case itself is drawn inside the ring: in a cluster its own marker is not shown.
-    const known = state.markers.get(s.id);
+    const known = markers.get(s.id);
     const shown = known ? known.caseSummary : s;
     const group = GROUP_OF_STATUS[shown.status] || STATUS_GROUPS[0];
-    state.focus = L.marker(latlng, {
+    ring = L.marker(latlng, {
       pane: "pulse", interactive: false, keyboard: false,
       icon: L.divIcon({ className: "focus", iconSize: [34, 34],
                         html: el("span", {}, el("span", { class: "focus-ring" }), el("span", { class: `cm cm-${group.key} lv-${level(shown)}` })) }),
@@ -203,42 +227,28 @@ export function createMap(container, { me, onCaseClick, occludedRight }) {
     map.flyTo(target, zoom, { duration: 0.6 });
   }
 
-  function clearFocus() {
-    if (state.focus) { state.focus.remove(); state.focus = null; }
-  }
+  return { pulse, focus, clearFocus };
+}
 
-  function setMode(mode) {
-    state.mode = mode;
-    if (mode === "heat") {
-      map.removeLayer(clusters);
-      heat.addTo(map);
-      refreshHeat();
-    } else {
-      map.removeLayer(heat);
-      clusters.addTo(map);
-    }
-  }
+// -- district labels with their case counts ----------------------------------------------------
 
-  // -- boundaries ----------------------------------------------------------------------------
+function createDistrictLabels(map) {
+  const labels = new Map();
 
-  function updateDistrictCounts() {
-    const counts = new Map();
-    for (const m of state.markers.values()) {
-      const name = m.caseSummary.district;
-      if (name) counts.set(name, (counts.get(name) || 0) + 1);
-    }
-    for (const [name, label] of state.districtLabels) {
-      label.count = counts.get(name) || 0;
-      label.node.querySelector(".dl-count").textContent = label.count ? `${label.count} 件` : "";
-    }
-    declutter();
+  function add(feature) {
+    const at = labelPoint(feature.geometry);
+    if (!at) return;
+    const node = el("div", { class: "dl" }, el("span", { class: "dl-name" }, feature.properties.name), el("span", { class: "dl-count" }));
+    labels.set(feature.properties.name, { node, latlng: L.latLng(at), name: feature.properties.name, count: 0 });
+    L.marker(at, { pane: "labels", interactive: false, keyboard: false,
+                   icon: L.divIcon({ className: "dl-wrap", html: node, iconSize: [0, 0] }) }).addTo(map);
   }
 
   // Small central districts crowd each other at city zoom: the busier label wins the space.
   function declutter() {
     const placed = [];
-    const labels = [...state.districtLabels.values()].sort((a, b) => b.count - a.count);
-    for (const label of labels) {
+    const byCount = [...labels.values()].sort((a, b) => b.count - a.count);
+    for (const label of byCount) {
       const p = map.latLngToContainerPoint(label.latlng);
       const w = Math.max(label.name.length * 14, 48), h = 34;
       const box = { x0: p.x - w / 2, x1: p.x + w / 2, y0: p.y - h / 2, y1: p.y + h / 2 };
@@ -248,32 +258,48 @@ export function createMap(container, { me, onCaseClick, occludedRight }) {
     }
   }
 
-  function districtLabel(feature) {
-    const at = labelPoint(feature.geometry);
-    if (!at) return;
-    const node = el("div", { class: "dl" }, el("span", { class: "dl-name" }, feature.properties.name), el("span", { class: "dl-count" }));
-    state.districtLabels.set(feature.properties.name, { node, latlng: L.latLng(at), name: feature.properties.name, count: 0 });
-    L.marker(at, { pane: "labels", interactive: false, keyboard: false,
-                   icon: L.divIcon({ className: "dl-wrap", html: node, iconSize: [0, 0] }) }).addTo(map);
+  function count(markers) {
+    const counts = new Map();
+    for (const m of markers.values()) {
+      const name = m.caseSummary.district;
+      if (name) counts.set(name, (counts.get(name) || 0) + 1);
+    }
+    for (const [name, label] of labels) {
+      label.count = counts.get(name) || 0;
+      label.node.querySelector(".dl-count").textContent = label.count ? `${label.count} 件` : "";
+    }
+    declutter();
   }
 
-  async function loadBoundaries() {
-    const districts = await api.get("/api/jurisdictions.geojson?level=district");
-    const inScope = (f) => scope === cityId || state.scopeChain.has(f.properties.id);
-    state.districtLayer = L.geoJSON(districts, {
+  map.on("zoomend", declutter);
+  return { add, count };
+}
+
+// -- boundaries: districts, streets, the user's scope, finer levels when zoomed in -------------
+
+function createBoundaries(map, container, me, districtLabels) {
+  const cityId = me.city.id;
+  const scope = me.user.scope;
+  const scopeChain = new Set([cityId]);
+  const state = { streetLayer: null, scopeLayer: null, communityLayer: null, gridLayer: null };
+  const streetLabels = L.layerGroup([], { pane: "labels" });
+
+  async function load() {
+    const districts = await jurisdictions("district");
+    const inScope = (f) => scope === cityId || scopeChain.has(f.properties.id);
+    L.geoJSON(districts, {
       pane: "districts", interactive: false,
       style: (f) => (inScope(f) ? DISTRICT_STYLE : DISTRICT_OUTSIDE),
     }).addTo(map);
-    for (const f of districts.features) districtLabel(f);
+    for (const f of districts.features) districtLabels.add(f);
     container.dataset.districts = String(districts.features.length);
 
-    const within = scope === cityId ? "" : `&within=${encodeURIComponent(scope)}`;
-    const streets = await api.get(`/api/jurisdictions.geojson?level=street${within}`);
+    const streets = await jurisdictions("street", { within: scope === cityId ? "" : scope });
     state.streetLayer = L.geoJSON(streets, { pane: "streets", interactive: false, style: STREET_STYLE });
     for (const f of streets.features) {
       const at = labelPoint(f.geometry);
       if (at) {
-        state.streetLabels.addLayer(L.marker(at, {
+        streetLabels.addLayer(L.marker(at, {
           pane: "labels", interactive: false, keyboard: false,
           icon: L.divIcon({ className: "sl-wrap", html: el("span", { class: "sl" }, f.properties.name), iconSize: [0, 0] }),
         }));
@@ -283,27 +309,30 @@ export function createMap(container, { me, onCaseClick, occludedRight }) {
     zoomLayers();
   }
 
+  // The jurisdiction `scope` itself, looked up level by level (its ancestors join scopeChain).
+  async function findScope() {
+    for (const lvl of ["district", "street", "community", "grid"]) {
+      const data = await jurisdictions(lvl, { within: scope });
+      for (const f of data.features) scopeChain.add(f.properties.id);
+      const feature = data.features.find((f) => f.properties.id === scope);
+      if (feature) return feature;
+    }
+    return null;
+  }
+
   // Where the user's scope is, and its outline (the city: no outline, its districts show it).
   async function fitScope(first) {
     if (scope === cityId) {
-      const [w, s, e, n] = me.city.bounds;
-      map.fitBounds([[s, w], [n, e]], { padding: [12, 12] });
+      map.fitBounds(cityBounds(me), { padding: [12, 12] });
       return;
     }
     if (!first && state.scopeLayer) {
       map.fitBounds(state.scopeLayer.getBounds(), { padding: [24, 24] });
       return;
     }
-    let feature = null;
-    for (const lvl of ["district", "street", "community", "grid"]) {
-      const data = await api.get(`/api/jurisdictions.geojson?level=${lvl}&within=${encodeURIComponent(scope)}`);
-      for (const f of data.features) state.scopeChain.add(f.properties.id);
-      feature = data.features.find((f) => f.properties.id === scope) || null;
-      if (feature) break;
-    }
+    const feature = await findScope();
     if (!feature) {
-      const [w, s, e, n] = me.city.bounds;
-      map.fitBounds([[s, w], [n, e]]);
+      map.fitBounds(cityBounds(me));
       return;
     }
     state.scopeLayer = L.geoJSON(feature, { pane: "scope", interactive: false, style: SCOPE_STYLE }).addTo(map);
@@ -315,8 +344,7 @@ export function createMap(container, { me, onCaseClick, occludedRight }) {
   async function loadFine() {
     const zoom = map.getZoom();
     const request = ++fineRequest;
-    const b = map.getBounds().pad(0.2);
-    const bbox = [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()].map((v) => v.toFixed(5)).join(",");
+    const bbox = bboxOf(map, 0.2);
     const want = [];
     if (zoom >= COMMUNITIES_FROM_ZOOM) want.push(["community", COMMUNITY_STYLE, "communityLayer"]);
     if (zoom >= GRIDS_FROM_ZOOM) want.push(["grid", GRID_STYLE, "gridLayer"]);
@@ -325,7 +353,7 @@ export function createMap(container, { me, onCaseClick, occludedRight }) {
     }
     for (const [lvl, style, key] of want) {
       try {
-        const data = await api.get(`/api/jurisdictions.geojson?level=${lvl}&bbox=${bbox}`);
+        const data = await jurisdictions(lvl, { bbox, cached: false });
         if (request !== fineRequest) return;
         if (state[key]) state[key].remove();
         state[key] = L.geoJSON(data, { pane: "fine", interactive: false, style }).addTo(map);
@@ -344,73 +372,94 @@ export function createMap(container, { me, onCaseClick, occludedRight }) {
       if (!show && map.hasLayer(state.streetLayer)) state.streetLayer.remove();
     }
     const labels = zoom >= STREET_LABELS_FROM_ZOOM;
-    if (labels && !map.hasLayer(state.streetLabels)) state.streetLabels.addTo(map);
-    if (!labels && map.hasLayer(state.streetLabels)) state.streetLabels.remove();
+    if (labels && !map.hasLayer(streetLabels)) streetLabels.addTo(map);
+    if (!labels && map.hasLayer(streetLabels)) streetLabels.remove();
     container.classList.toggle("zoom-far", zoom < 9.5);
     container.classList.toggle("zoom-near", zoom >= STREET_LABELS_FROM_ZOOM);
   }
 
-  map.on("zoomend", () => { zoomLayers(); declutter(); });
+  map.on("zoomend", zoomLayers);
   map.on("moveend", () => {
     if (map.getZoom() >= COMMUNITIES_FROM_ZOOM || state.communityLayer || state.gridLayer) loadFineSoon();
   });
+  return { load, fitScope };
+}
 
-  // -- picking a place -----------------------------------------------------------------------
+// -- picking a place ---------------------------------------------------------------------------
+
+function createPicker(map, container) {
+  let picking = null;
 
   function pick() {
-    if (state.picking) state.picking(null);
+    if (picking) picking(null);
     container.classList.add("picking");
     return new Promise((resolve) => {
       const done = (value) => {
         container.classList.remove("picking");
         map.off("click", onClick);
         document.removeEventListener("keydown", onKey);
-        state.picking = null;
+        picking = null;
         resolve(value);
       };
       const onClick = (e) => done([+e.latlng.lng.toFixed(6), +e.latlng.lat.toFixed(6)]);
       const onKey = (e) => { if (e.key === "Escape") done(null); };
       map.on("click", onClick);
       document.addEventListener("keydown", onKey);
-      state.picking = done;
+      picking = done;
     });
   }
 
-  function cancelPick() { if (state.picking) state.picking(null); }
+  return { pick, cancelPick: () => { if (picking) picking(null); } };
+}
 
-  // The part of the scope where the cases are (5th–95th percentile of their positions).
-  function fitCases() {
-    const points = [...state.markers.values()].map((m) => m.caseSummary.coords);
-    if (points.length < 10) return false;
-    const pick = (values, q) => values[Math.min(values.length - 1, Math.max(0, Math.round(q * (values.length - 1))))];
-    const lngs = points.map((p) => p[0]).sort((a, b) => a - b), lats = points.map((p) => p[1]).sort((a, b) => a - b);
-    const bounds = L.latLngBounds([pick(lats, 0.05), pick(lngs, 0.05)], [pick(lats, 0.95), pick(lngs, 0.95)]).pad(0.25);
-    map.fitBounds(bounds, { maxZoom: 14 });
-    return true;
-  }
+// -- views -------------------------------------------------------------------------------------
 
-  function viewControl() {
-    const Control = L.Control.extend({
-      onAdd() {
-        const box = el("div", { class: "leaflet-bar view-ctl", role: "group", "aria-label": "地图视图" },
-          el("button", { type: "button", title: "显示整个辖区", onclick: () => fitScope(false) }, "全域"),
-          el("button", { type: "button", title: "缩放到案件集中的区域", onclick: () => fitCases() }, "重点区域"));
-        L.DomEvent.disableClickPropagation(box);
-        return box;
-      },
-    });
-    new Control({ position: "topright" }).addTo(map);
-  }
+// The part of the scope where the cases are (5th–95th percentile of their positions).
+function fitCases(map, markers) {
+  const points = [...markers.values()].map((m) => m.caseSummary.coords);
+  if (points.length < 10) return false;
+  const pick = (values, q) => values[Math.min(values.length - 1, Math.max(0, Math.round(q * (values.length - 1))))];
+  const lngs = points.map((p) => p[0]).sort((a, b) => a - b), lats = points.map((p) => p[1]).sort((a, b) => a - b);
+  const bounds = L.latLngBounds([pick(lats, 0.05), pick(lngs, 0.05)], [pick(lats, 0.95), pick(lngs, 0.95)]).pad(0.25);
+  map.fitBounds(bounds, { maxZoom: 14 });
+  return true;
+}
+
+function addViewControl(map, { whole, busy }) {
+  const Control = L.Control.extend({
+    onAdd() {
+      const box = el("div", { class: "leaflet-bar view-ctl", role: "group", "aria-label": "地图视图" },
+        el("button", { type: "button", title: "显示整个辖区", onclick: whole }, "全域"),
+        el("button", { type: "button", title: "缩放到案件集中的区域", onclick: busy }, "重点区域"));
+      L.DomEvent.disableClickPropagation(box);
+      return box;
+    },
+  });
+  new Control({ position: "topright" }).addTo(map);
+}
+
+// -- the live map ------------------------------------------------------------------------------
+
+export function createMap(container, { me, onCaseClick, occludedRight }) {
+  const map = makeLeafletMap(container, me);
+  const districtLabels = createDistrictLabels(map);
+  const refreshLabels = debounce(() => districtLabels.count(cases.markers), 400);
+  const cases = createCaseLayer(map, container, { onCaseClick, onChange: refreshLabels });
+  const highlights = createHighlights(map, container, cases.markers, occludedRight);
+  const boundaries = createBoundaries(map, container, me, districtLabels);
+  const picker = createPicker(map, container);
 
   async function ready() {
-    await fitScope(true);
-    await loadBoundaries();
-    viewControl();
+    await boundaries.fitScope(true);
+    await boundaries.load();
+    addViewControl(map, { whole: () => boundaries.fitScope(false), busy: () => fitCases(map, cases.markers) });
   }
 
   return {
-    map, ready, setCases, upsert, pulse, focus, clearFocus, setMode, pick, cancelPick, fitCases,
+    map, ready, ...highlights, ...picker,
+    setCases: cases.setCases, upsert: cases.upsert, setMode: cases.setMode,
+    fitCases: () => fitCases(map, cases.markers),
     invalidate: () => map.invalidateSize(),
-    count: () => state.markers.size,
+    count: () => cases.markers.size,
   };
 }

@@ -2,6 +2,7 @@
 // case document, the filters that apply to the map and the lists, and how a change reads in
 // the event ticker.
 import { STATUS_NAMES } from "./api.js";
+import { cityDate, cityMidnight, clockTime } from "./time.js";
 
 export const OPEN = ["reported", "filed", "dispatched", "accepted", "handled", "checked", "suspended"];
 
@@ -24,21 +25,14 @@ export const STATUS_FILTERS = [
 
 export const WINDOWS = { today: "今日", "7d": "近7天", "30d": "近30天" };
 
-function pad(n) { return String(n).padStart(2, "0"); }
+// The city's calendar day of a Date ("2024-03-05").
+export const isoDate = cityDate;
+export { clockTime };
 
-export function isoDate(d) { return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`; }
-
-// First day of the window (local calendar day), as a Date at local midnight.
+// First day of the window (the city's calendar day), as a Date at the city's midnight.
 export function windowStart(windowKey, now = new Date()) {
   const days = { today: 0, "7d": 6, "30d": 29 }[windowKey] ?? 0;
-  const start = new Date(now.getFullYear(), now.getMonth(), now.getDate() - days);
-  return start;
-}
-
-export function clockTime(iso) {
-  if (!iso) return "";
-  const d = new Date(iso);
-  return `${pad(d.getHours())}:${pad(d.getMinutes())}`;
+  return cityMidnight(days, now);
 }
 
 export function ago(iso, now = Date.now()) {

@@ -2,6 +2,9 @@
 // Everything on screen is built from one set of case summaries kept current by the live feed.
 import { api, toast } from "./api.js";
 import { el } from "./dom.js";
+import { clockText } from "./time.js";
+import { jurisdictions } from "./map.js";
+import { debounce } from "./util.js";
 import { mountHeader } from "./header.js";
 import { connectLive } from "./live.js";
 import { createMap } from "./command-map.js";
@@ -19,19 +22,9 @@ const KPI_AFTER_EVENT_MS = 4000;
 const KPI_MIN_GAP_MS = 15000;
 const $ = (id) => document.getElementById(id);
 
-function debounce(fn, ms) {
-  let timer = null;
-  return (...args) => { clearTimeout(timer); timer = setTimeout(() => fn(...args), ms); };
-}
-
 function startClock(header) {
   const node = el("span", { class: "hdr-clock", "aria-label": "当前时间" });
-  const week = "日一二三四五六";
-  const tick = () => {
-    const d = new Date();
-    const pad = (n) => String(n).padStart(2, "0");
-    node.textContent = `${d.getFullYear()}年${d.getMonth() + 1}月${d.getDate()}日 星期${week[d.getDay()]} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
-  };
+  const tick = () => { node.textContent = clockText(); };
   tick();
   setInterval(tick, 1000);
   const who = header.querySelector(".who") || header;
@@ -90,66 +83,70 @@ function legend(box) {
     el("span", { class: "lg" }, el("i", { class: "lg-dot lg-ring lv-overdue" }), "超期"));
 }
 
-async function main() {
-  const me = await mountHeader("城运指挥中心");
-  const header = document.querySelector("header.app-header");
-  startClock(header);
-  if (!COMMAND_ROLES.includes(me.user.role)) {
-    const home = { grid_worker: ["/report", "网格上报"], operator: ["/hotline", "热线受理台"], department: ["/dept", "部门工作台"] }[me.user.role];
-    $("cmd").replaceChildren(el("div", { class: "panel cmd-denied" },
-      el("h2", {}, "指挥中心大屏仅对派遣员、指挥长和系统管理员开放"),
-      home ? el("p", {}, "您的工作页面是 ", el("a", { href: home[0] }, home[1]), "。") : null));
-    $("cmd").setAttribute("aria-busy", "false");
-    return;
-  }
-  document.body.dataset.role = me.user.role;
-  if (me.map && me.map.tile_url) document.body.dataset.tileUrl = me.map.tile_url;
+// Other roles get a pointer to their own page; true when the screen is not theirs.
+function denyOthers(me) {
+  if (COMMAND_ROLES.includes(me.user.role)) return false;
+  const home = { grid_worker: ["/report", "网格上报"], operator: ["/hotline", "热线受理台"], department: ["/dept", "部门工作台"] }[me.user.role];
+  $("cmd").replaceChildren(el("div", { class: "panel cmd-denied" },
+    el("h2", {}, "指挥中心大屏仅对派遣员、指挥长和系统管理员开放"),
+    home ? el("p", {}, "您的工作页面是 ", el("a", { href: home[0] }, home[1]), "。") : null));
+  $("cmd").setAttribute("aria-busy", "false");
+  return true;
+}
 
+// Categories, departments and the jurisdiction directory; fills the filter bar and the legend.
+async function loadDirectory(me) {
   const [categories, departments, districts, streets] = await Promise.all([
     api.get("/api/categories").then((r) => r.items),
     api.get("/api/departments").then((r) => r.items),
-    api.get("/api/jurisdictions.geojson?level=district"),
-    api.get("/api/jurisdictions.geojson?level=street"),
+    jurisdictions("district"),
+    jurisdictions("street"),
   ]);
   const directory = buildDirectory(me, departments, districts, streets);
   fillFilters(categories, directory);
   legend($("map-legend"));
+  return directory;
+}
 
-  const scopeLevel = me.user.scope === me.city.id ? "city" : directory.level(me.user.scope);
-  const groupBy = scopeLevel === "city" ? "district" : scopeLevel === "district" ? "street" : "department";
-
-  const filters = { window: "today", since: windowStart("today"), category: "", status: "", department: "" };
-  const cases = new Map();      // id → summary (everything loaded or heard of)
-  const lastSeen = new Map();   // id → summary as the live feed last reported it (for the ticker)
-
-  const mapView = createMap($("map"), {
-    me, onCaseClick: (id) => panel.open(id),
+// The map, the statistics, the ticker, the work queue and the case drawer, and the cases they
+// show. `board.applyCase(s)` updates one case everywhere; `board.renderAll()` redraws.
+function createBoard(me, directory) {
+  const board = {
+    me, directory,
+    filters: { window: "today", since: windowStart("today"), category: "", status: "", department: "" },
+    cases: new Map(),      // id → summary (everything loaded or heard of)
+    lastSeen: new Map(),   // id → summary as the live feed last reported it (for the ticker)
+  };
+  const open = (id, intent) => board.panel.open(id, intent);
+  const onChanged = (c) => board.applyCase(fromCase(c));
+  board.mapView = createMap($("map"), {
+    me, onCaseClick: (id) => open(id),
     occludedRight: (rect) => {
       const drawer = $("drawer");
       if (drawer.hidden) return 0;
       return Math.max(0, rect.right - drawer.getBoundingClientRect().left);
     },
   });
-  const kpis = createKpis({
+  board.kpis = createKpis({
     countsBox: $("counts"), ratesBox: $("rates"), statusChartBox: $("status-chart"), groupChartBox: $("group-chart"),
     groupTitle: $("group-title"), periodLabel: $("kpi-period"),
   });
-  const ticker = createTicker($("ticker"), { onOpen: (id) => panel.open(id) });
-  const queue = createQueue({
+  board.ticker = createTicker($("ticker"), { onOpen: (id) => open(id) });
+  board.queue = createQueue({
     tabsBox: $("work-tabs"), listBox: $("work-list"), noteBox: $("work-note"), me, directory,
-    onOpen: (id, intent) => panel.open(id, intent), onChanged: (c) => applyCase(fromCase(c)), onClearFilters: clearFilters,
+    onOpen: open, onChanged, onClearFilters: () => board.clearFilters(),
     startTab: me.user.role === "commander" ? "overdue" : "queue",
   });
-  const panel = createPanel({
-    drawer: $("drawer"), body: $("drawer-body"), closeButton: $("drawer-close"), me, directory, map: mapView,
-    onChanged: (c) => applyCase(fromCase(c)),
+  board.panel = createPanel({
+    drawer: $("drawer"), body: $("drawer-body"), closeButton: $("drawer-close"), me, directory, map: board.mapView, onChanged,
   });
+  Object.assign(board, rendering(board));
+  return board;
+}
 
-  // -- filters and rendering ----------------------------------------------------------------
-
-  function visibleCases() {
-    return [...cases.values()].filter((s) => matches(s, filters));
-  }
+function rendering(board) {
+  const { cases, filters, mapView, queue } = board;
+  const visibleCases = () => [...cases.values()].filter((s) => matches(s, filters));
 
   function updateCount(visible) {
     const onMap = visible.filter((s) => s.coords);
@@ -187,10 +184,28 @@ async function main() {
     renderAll();
   }
 
-  // -- loading ----------------------------------------------------------------------------
+  return { renderAll, applyCase, clearFilters };
+}
 
+// Recent changes already on record, so the ticker is not blank when the screen opens.
+function prefillTicker(board) {
+  const recent = [...board.cases.values()].filter((s) => s.updated_at)
+    .sort((a, b) => String(a.updated_at).localeCompare(String(b.updated_at))).slice(-12);
+  for (const s of recent) {
+    const text = { reported: "待立案", filed: "已立案，待派遣", dispatched: "已派遣", accepted: "处置中", handled: "已反馈，待核查",
+                   checked: "核查通过，待结案", closed: "已结案", suspended: "已挂账" }[s.status];
+    if (!text) continue;
+    const dept = s.assignment && s.assignment.department ? s.assignment.department.name : null;
+    const kind = s.flags.overdue ? "overdue" : s.status === "closed" ? "done" : "move";
+    board.ticker.add(s, { text: (s.flags.overdue ? "超期 · " : "") + text + (dept && s.status !== "closed" ? ` → ${dept}` : ""), kind });
+  }
+}
+
+// `loadCases()`: every open case, the recently closed ones and those waiting for a location.
+function caseLoader(board) {
+  const { cases, lastSeen, filters, me } = board;
   let firstLoad = true;
-  async function loadCases() {
+  return async function loadCases() {
     // Finished cases are filtered by when they were closed (client side); the query goes by
     // registration date, so it reaches a week further back.
     const closedFrom = isoDate(new Date(filters.since.getTime() - 7 * 86400000));
@@ -208,110 +223,119 @@ async function main() {
       for (const f of [...open.features, ...closed.features]) cases.set(f.properties.id, fromFeature(f));
       for (const c of queued.items) if (!cases.has(c.id)) cases.set(c.id, fromCase(c));
       for (const [id, s] of cases) lastSeen.set(id, s);
-      renderAll();
+      board.renderAll();
       $("map-loading").hidden = true;
-      if (!ticker.count()) prefillTicker();
+      if (!board.ticker.count()) prefillTicker(board);
       // A whole city is mostly countryside: open on the area where the cases are.
-      if (firstLoad && me.user.scope === me.city.id) mapView.fitCases();
+      if (firstLoad && me.user.scope === me.city.id) board.mapView.fitCases();
       firstLoad = false;
     } catch (err) {
       $("map-loading").textContent = `案件加载失败：${err.message}`;
     }
-  }
+  };
+}
 
-  // Recent changes already on record, so the ticker is not blank when the screen opens.
-  function prefillTicker() {
-    const recent = [...cases.values()].filter((s) => s.updated_at)
-      .sort((a, b) => String(a.updated_at).localeCompare(String(b.updated_at))).slice(-12);
-    for (const s of recent) {
-      const text = { reported: "待立案", filed: "已立案，待派遣", dispatched: "已派遣", accepted: "处置中", handled: "已反馈，待核查",
-                     checked: "核查通过，待结案", closed: "已结案", suspended: "已挂账" }[s.status];
-      if (!text) continue;
-      const dept = s.assignment && s.assignment.department ? s.assignment.department.name : null;
-      const kind = s.flags.overdue ? "overdue" : s.status === "closed" ? "done" : "move";
-      ticker.add(s, { text: (s.flags.overdue ? "超期 · " : "") + text + (dept && s.status !== "closed" ? ` → ${dept}` : ""), kind });
-    }
-  }
-
-  let lastKpi = 0;
-  async function refreshKpis() {
+// The statistics: `refresh()` now, `afterEvents()` a few seconds after live events (never
+// more often than every 15 s, so a busy hour does not hammer them), and every 30 s anyway;
+// at the city's midnight "今日" moves on (`onNewDay`).
+function kpiSchedule(board, groupBy, onNewDay) {
+  const { filters, kpis } = board;
+  let lastKpi = 0, kpiTimer = null;
+  async function refresh() {
     lastKpi = Date.now();
-    const today = new Date();
-    await kpis.refresh({ since: isoDate(filters.since), until: isoDate(today), groupBy, periodText: WINDOWS[filters.window] });
+    await kpis.refresh({ since: isoDate(filters.since), until: isoDate(new Date()), groupBy, periodText: WINDOWS[filters.window] });
     $("cmd").dataset.kpiAt = String(Date.now());
   }
-  // After live events: one refresh a few seconds later, never more often than every 15 s,
-  // so a busy hour does not hammer the statistics.
-  let kpiTimer = null;
-  function kpisAfterEvents() {
+  function afterEvents() {
     if (kpiTimer) return;
     const wait = Math.max(KPI_AFTER_EVENT_MS, KPI_MIN_GAP_MS - (Date.now() - lastKpi));
-    kpiTimer = setTimeout(() => { kpiTimer = null; refreshKpis(); }, wait);
+    kpiTimer = setTimeout(() => { kpiTimer = null; refresh(); }, wait);
   }
   setInterval(() => {
     // A wall screen runs for days: at midnight "今日" moves on.
     const since = windowStart(filters.window);
     if (since.getTime() !== filters.since.getTime()) {
       filters.since = since;
-      loadCases();
-      refreshKpis();
+      onNewDay();
+      refresh();
     } else if (Date.now() - lastKpi >= KPI_EVERY_MS - 500) {
-      refreshKpis();
+      refresh();
     }
   }, 5000);
+  return { refresh, afterEvents };
+}
 
-  // -- live feed --------------------------------------------------------------------------
-
-  function onEvent(event) {
-    const s = fromFeature(event.case);
-    const before = lastSeen.get(s.id) || null;
-    lastSeen.set(s.id, s);
-    const change = describeChange(event.type, s, before);
-    applyCase(s);
-    if (change && matches(s, { ...filters, status: "" }) && s.status !== "void" && s.status !== "merged") {
-      ticker.add(s, change);
-      if (event.type === "case.created") mapView.pulse(s, "new");
-      else if (change.kind === "overdue") mapView.pulse(s, "overdue");
-    }
-    panel.changed(s.id);
-    kpisAfterEvents();
+// One live event: the case everywhere, a ticker line and a pulse when it matters.
+function onLiveEvent(board, event, kpis) {
+  const { filters, lastSeen, mapView } = board;
+  const s = fromFeature(event.case);
+  const before = lastSeen.get(s.id) || null;
+  lastSeen.set(s.id, s);
+  const change = describeChange(event.type, s, before);
+  board.applyCase(s);
+  if (change && matches(s, { ...filters, status: "" }) && s.status !== "void" && s.status !== "merged") {
+    board.ticker.add(s, change);
+    if (event.type === "case.created") mapView.pulse(s, "new");
+    else if (change.kind === "overdue") mapView.pulse(s, "overdue");
   }
+  board.panel.changed(s.id);
+  kpis.afterEvents();
+}
 
-  function setLive(state) {
-    const box = $("live");
-    box.dataset.state = state;
-    box.querySelector("span").textContent = state === "online" ? "实时连接正常" : "重连中…";
-    box.title = state === "online" ? "案件变化将实时推送到本页面" : "与服务器的实时连接已断开，正在自动重连";
-  }
+function setLive(state) {
+  const box = $("live");
+  box.dataset.state = state;
+  box.querySelector("span").textContent = state === "online" ? "实时连接正常" : "重连中…";
+  box.title = state === "online" ? "案件变化将实时推送到本页面" : "与服务器的实时连接已断开，正在自动重连";
+}
 
-  // -- controls ---------------------------------------------------------------------------
+function pressOnly(group, button) {
+  for (const b of group.querySelectorAll("button")) b.setAttribute("aria-pressed", b === button ? "true" : "false");
+}
 
+// The time window, the filters and the map layer switch.
+function wireControls(board, { loadCases, kpis }) {
+  const { filters } = board;
   for (const button of $("window-seg").querySelectorAll("button")) {
     button.addEventListener("click", async () => {
       if (filters.window === button.dataset.window) return;
-      for (const b of $("window-seg").querySelectorAll("button")) b.setAttribute("aria-pressed", b === button ? "true" : "false");
+      pressOnly($("window-seg"), button);
       filters.window = button.dataset.window;
       filters.since = windowStart(filters.window);
-      await Promise.all([loadCases(), refreshKpis()]);
+      await Promise.all([loadCases(), kpis.refresh()]);
     });
   }
   for (const [id, key] of [["f-category", "category"], ["f-status", "status"], ["f-department", "department"]]) {
-    $(id).addEventListener("change", (e) => { filters[key] = e.target.value; renderAll(); });
+    $(id).addEventListener("change", (e) => { filters[key] = e.target.value; board.renderAll(); });
   }
-  $("f-clear").addEventListener("click", clearFilters);
+  $("f-clear").addEventListener("click", () => board.clearFilters());
   for (const button of $("layer-seg").querySelectorAll("button")) {
     button.addEventListener("click", () => {
-      for (const b of $("layer-seg").querySelectorAll("button")) b.setAttribute("aria-pressed", b === button ? "true" : "false");
-      mapView.setMode(button.dataset.layer);
+      pressOnly($("layer-seg"), button);
+      board.mapView.setMode(button.dataset.layer);
     });
   }
-  window.addEventListener("resize", debounce(() => { kpis.resize(); mapView.invalidate(); }, 150));
+  window.addEventListener("resize", debounce(() => { board.kpis.resize(); board.mapView.invalidate(); }, 150));
+}
 
-  // -- start ------------------------------------------------------------------------------
+async function main() {
+  const me = await mountHeader("城运指挥中心");
+  startClock(document.querySelector("header.app-header"));
+  if (denyOthers(me)) return;
+  document.body.dataset.role = me.user.role;
 
-  await mapView.ready();
-  connectLive({ onEvent, onResync: () => { loadCases(); refreshKpis(); }, onStatus: setLive });
-  await Promise.all([loadCases(), refreshKpis()]);
+  const directory = await loadDirectory(me);
+  const scopeLevel = me.user.scope === me.city.id ? "city" : directory.level(me.user.scope);
+  const groupBy = scopeLevel === "city" ? "district" : scopeLevel === "district" ? "street" : "department";
+
+  const board = createBoard(me, directory);
+  const loadCases = caseLoader(board);
+  const kpis = kpiSchedule(board, groupBy, loadCases);
+  wireControls(board, { loadCases, kpis });
+
+  await board.mapView.ready();
+  connectLive({ onEvent: (event) => onLiveEvent(board, event, kpis), onResync: () => { loadCases(); kpis.refresh(); }, onStatus: setLive });
+  await Promise.all([loadCases(), kpis.refresh()]);
   $("cmd").setAttribute("aria-busy", "false");
   document.body.dataset.ready = "1";
 }

@@ -1,9 +1,9 @@
 // What a department may do with a case, and the forms for it: 签收, 处置反馈 (with photos
 // compressed in the browser), 退单, 申请延期, 报到.
-import { api, formatTime } from "./api.js";
+import { api, formatTime, uploadPhoto } from "./api.js";
 import { el } from "./dom.js";
 import { confirmDialog, formDialog, openLightbox } from "./case-detail.js";
-import { compressImage, uploadPhoto } from "./dept-photos.js";
+import { compressPhoto } from "./photos.js";
 
 // Whether a button shows is the server's decision alone (`case.actions`, with its label); what
 // stays here is UI: prominence, a hint, and the form for each action, in the page's order.
@@ -176,7 +176,7 @@ async function feedback(c) {
       photos.push(item);
       drawStrip();
       try {
-        const blob = await compressImage(file);
+        const blob = await compressPhoto(file);
         URL.revokeObjectURL(item.url);
         item.url = URL.createObjectURL(blob);
         const saved = await uploadPhoto(blob);

@@ -301,7 +301,6 @@ async function act(action, c) {
 
 async function main() {
   state.me = await mountHeader("部门工作台");
-  document.body.dataset.tileUrl = state.me.map.tile_url || "";
   document.getElementById("refresh").addEventListener("click", loadQueue);
   await loadQueue();
   // On a wide screen the most urgent case opens at once; on a tablet the list comes first.

@@ -1,9 +1,13 @@
 // The shared page header: who I am, my role and scope, the storage warning, logout.
 import { api, loadLabels, ROLE_NAMES } from "./api.js";
 import { el } from "./dom.js";
+import { configureMaps } from "./map.js";
+import { setTimeZone } from "./time.js";
 
 export async function mountHeader(title) {
   const [me] = await Promise.all([api.get("/api/me"), loadLabels()]);
+  setTimeZone(me.city.timezone);
+  configureMaps(me);
   const header = document.querySelector("header.app-header") || el("header", { class: "app-header" });
   header.replaceChildren(
     el("div", { class: "brand" }, el("span", { class: "brand-mark" }, "统"), el("span", {}, `${me.city.name} · ${title}`)),

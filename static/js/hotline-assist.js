@@ -1,6 +1,8 @@
 // Before the ticket is saved: where it will go (GET /api/route) and which open cases nearby
 // may be the same problem (GET /api/cases?near=…), each with one-click 并案.
 import { api, formatTime, STATUS_NAMES } from "./api.js";
+import { cityDate } from "./time.js";
+import { debounce } from "./util.js";
 import { el } from "./dom.js";
 
 const RADIUS = 500;
@@ -11,7 +13,8 @@ function chain(j) {
 }
 
 export function routePreview(box) {
-  let seq = 0, timer = null;
+  let seq = 0;
+  const runSoon = debounce((state) => run(state), 350);
 
   function placeholder(text) {
     box.replaceChildren(el("p", { class: "muted placeholder" }, text));
@@ -46,14 +49,15 @@ export function routePreview(box) {
   }
 
   return {
-    update(state) { clearTimeout(timer); timer = setTimeout(() => run(state), 350); },
-    now(state) { clearTimeout(timer); return run(state); },
-    reset() { seq++; clearTimeout(timer); placeholder("选择地址或在地图上点选位置后，这里显示系统预判的属地和责任部门。"); },
+    update: runSoon,
+    now(state) { runSoon.cancel(); return run(state); },
+    reset() { seq++; runSoon.cancel(); placeholder("选择地址或在地图上点选位置后，这里显示系统预判的属地和责任部门。"); },
   };
 }
 
 export function similarCases(box, { onMerge, onShow, onFound }) {
-  let seq = 0, timer = null;
+  let seq = 0;
+  const runSoon = debounce((state) => run(state), 300);
 
   function placeholder(text) {
     box.replaceChildren(el("p", { class: "muted placeholder" }, text));
@@ -64,7 +68,7 @@ export function similarCases(box, { onMerge, onShow, onFound }) {
     const mine = ++seq;
     if (!location) { reset(); return; }
     box.classList.add("loading");
-    const from = new Date(Date.now() - DAYS * 86400000).toISOString().slice(0, 10);
+    const from = cityDate(new Date(Date.now() - DAYS * 86400000));
     const params = new URLSearchParams({ near: `${location.lng.toFixed(6)},${location.lat.toFixed(6)},${RADIUS}`, open: "true", from, limit: "200" });
     if (category) params.set("category", category);
     try {
@@ -98,13 +102,13 @@ export function similarCases(box, { onMerge, onShow, onFound }) {
 
   function reset() {
     seq++;
-    clearTimeout(timer);
+    runSoon.cancel();
     onFound([]);
     placeholder("确定位置后，自动查找周边 500 米内近 30 天尚未办结的案件，避免重复派单。");
   }
 
   return {
-    update(state) { clearTimeout(timer); timer = setTimeout(() => run(state), 300); },
+    update: runSoon,
     reset,
   };
 }

@@ -280,7 +280,6 @@ function keyboard() {
 
 async function main() {
   state.me = await mountHeader("12345 热线受理");
-  document.body.dataset.tileUrl = state.me.map.tile_url || "";
   const data = await api.get("/api/categories");
   state.categories = data.items;
   fillSelects();

@@ -121,11 +121,6 @@ export function loadingState(text = "正在加载…") {
   return el("div", { class: "loading", role: "status" }, el("span", { class: "spinner", "aria-hidden": "true" }), text);
 }
 
-export function debounce(fn, ms) {
-  let timer = null;
-  const wrapped = (...args) => { clearTimeout(timer); timer = setTimeout(() => fn(...args), ms); };
-  wrapped.cancel = () => clearTimeout(timer);
-  return wrapped;
-}
+export { debounce } from "./util.js";
 
 export const isNetworkError = (err) => err instanceof ApiError && err.status === 0;

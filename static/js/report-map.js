@@ -1,9 +1,9 @@
 // The location map of a report: the worker's community and its grids drawn from the city's
 // own data (no tile server needed), a pin to drag, and the phone's GPS.
 /* global L */
-import { api } from "./api.js";
-import { el, svg } from "./dom.js";
-import { debounce } from "./report-common.js";
+import { el } from "./dom.js";
+import { bboxOf, createCityMap, jurisdictions, pinIcon, textTooltip } from "./map.js";
+import { debounce } from "./util.js";
 
 const GEO_ERRORS = {
   1: "定位权限被拒绝：请在手机设置中允许浏览器使用位置信息，或直接拖动地图上的图钉标出问题位置。",
@@ -11,13 +11,6 @@ const GEO_ERRORS = {
   3: "定位超时：请到开阔处点击“重新定位”，或拖动地图上的图钉标出问题位置。",
 };
 const NEIGHBOUR_ZOOM = 16;
-
-const pinIcon = () => L.divIcon({
-  className: "report-pin", iconSize: [34, 44], iconAnchor: [17, 42],
-  html: svg("svg", { viewBox: "0 0 34 44", "aria-hidden": "true" },
-    svg("path", { d: "M17 1C8.2 1 1 8 1 16.8 1 28.5 17 43 17 43s16-14.5 16-26.2C33 8 25.8 1 17 1z", fill: "#cf1322", stroke: "#fff", "stroke-width": "2" }),
-    svg("circle", { cx: "17", cy: "16.5", r: "6", fill: "#fff" })),
-});
 
 function shortGridName(name) {
   const m = /(\d+)\s*网格$/.exec(name || "");
@@ -29,10 +22,7 @@ function shortGridName(name) {
  * Returns {locate(), position(), invalidate(), scopeName}.
  */
 export async function createLocationMap(container, status, { me, onMove }) {
-  const map = L.map(container, { zoomControl: true, attributionControl: false, zoomSnap: 0.25 });
-  if (me.map && me.map.tile_url) L.tileLayer(me.map.tile_url, { maxZoom: 19 }).addTo(map);
-  const [w, s, e, n] = me.city.bounds;
-  map.fitBounds([[s, w], [n, e]]);
+  const map = createCityMap(container, { me, fitCity: true, zoomControl: true, zoomSnap: 0.25 });
 
   let pin = null, accuracy = null, position = null, userMoved = false;
   const myGrids = new Set();
@@ -62,19 +52,19 @@ export async function createLocationMap(container, status, { me, onMove }) {
   // The worker's own area: community outline and its grids.
   let scopeName = me.scope_name;
   try {
-    const scope = encodeURIComponent(me.user.scope);
-    const areas = me.user.scope === me.city.id ? null : await api.get(`/api/jurisdictions.geojson?level=community&within=${scope}`);
+    const scope = me.user.scope;
+    const areas = scope === me.city.id ? null : await jurisdictions("community", { within: scope });
     if (areas && areas.features.length) {
       const outline = L.geoJSON(areas, { interactive: false, style: { color: "#1456b8", weight: 3, fillColor: "#1456b8", fillOpacity: 0.06 } }).addTo(map);
       map.fitBounds(outline.getBounds(), { padding: [12, 12] });
       if (areas.features.length <= 3) {
-        const grids = await api.get(`/api/jurisdictions.geojson?level=grid&within=${scope}`);
+        const grids = await jurisdictions("grid", { within: scope });
         L.geoJSON(grids, {
           interactive: false,
           style: { color: "#1456b8", weight: 1, opacity: 0.7, dashArray: "4 3", fill: false },
           onEachFeature: (feature, layer) => {
             myGrids.add(feature.properties.id);
-            layer.bindTooltip(el("span", {}, shortGridName(feature.properties.name)), { permanent: true, direction: "center", className: "grid-label" });
+            textTooltip(layer, shortGridName(feature.properties.name), { permanent: true, direction: "center", className: "grid-label" });
           },
         }).addTo(map);
       }
@@ -87,10 +77,8 @@ export async function createLocationMap(container, status, { me, onMove }) {
   const neighbours = L.layerGroup().addTo(map);
   const loadNeighbours = debounce(async () => {
     if (map.getZoom() < NEIGHBOUR_ZOOM) { neighbours.clearLayers(); return; }
-    const b = map.getBounds();
-    const bbox = [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()].map((x) => x.toFixed(5)).join(",");
     try {
-      const data = await api.get(`/api/jurisdictions.geojson?level=grid&bbox=${bbox}`);
+      const data = await jurisdictions("grid", { bbox: bboxOf(map), cached: false });
       data.features = data.features.filter((f) => !myGrids.has(f.properties.id));
       neighbours.clearLayers();
       neighbours.addLayer(L.geoJSON(data, { interactive: false, style: { color: "#7b8794", weight: 1, opacity: 0.6, fill: false } }));

@@ -2,49 +2,10 @@
 // uploaded at once when there is a network; without one they stay as blobs for the queue.
 import { toast } from "./api.js";
 import { el } from "./dom.js";
+import { compressPhoto } from "./photos.js";
 import { isNetworkError, uploadPhoto } from "./report-common.js";
 
 export const MAX_PHOTOS = 9;
-const MAX_SIDE = 1600;
-const QUALITY = 0.8;
-
-async function decode(file) {
-  if (window.createImageBitmap) {
-    try { return await createImageBitmap(file); } catch { /* fall back to <img> */ }
-  }
-  const url = URL.createObjectURL(file);
-  try {
-    const img = new Image();
-    img.src = url;
-    await img.decode();
-    return img;
-  } finally {
-    URL.revokeObjectURL(url);
-  }
-}
-
-/** A JPEG blob whose longest side is at most 1600 px. */
-export async function compressPhoto(file) {
-  let image;
-  try {
-    image = await decode(file);
-  } catch {
-    throw new Error("无法读取这张照片，请换一张或重新拍摄");
-  }
-  const width = image.width || image.naturalWidth, height = image.height || image.naturalHeight;
-  const scale = Math.min(1, MAX_SIDE / Math.max(width, height));
-  const canvas = document.createElement("canvas");
-  canvas.width = Math.max(1, Math.round(width * scale));
-  canvas.height = Math.max(1, Math.round(height * scale));
-  const g = canvas.getContext("2d");
-  g.fillStyle = "#fff";  // transparent PNGs become white, not black
-  g.fillRect(0, 0, canvas.width, canvas.height);
-  g.drawImage(image, 0, 0, canvas.width, canvas.height);
-  if (image.close) image.close();
-  const blob = await new Promise((resolve) => canvas.toBlob(resolve, "image/jpeg", QUALITY));
-  if (!blob) throw new Error("照片压缩失败，请重试");
-  return blob;
-}
 
 /**
  * The photo tiles of a form. `photos()` → [{id?, blob}] for sending; `settle()` waits for the

@@ -6,7 +6,7 @@
 // page queues reports itself (IndexedDB) and sends them when the network is back.
 // Logging out deletes the cached answers (they belong to the user).
 
-const CACHE = "report-offline-v2";
+const CACHE = "report-offline-v3";
 const SHELL = [
   "/report",
   "/static/css/app.css",
@@ -16,6 +16,10 @@ const SHELL = [
   "/static/js/dom.js",
   "/static/js/header.js",
   "/static/js/live.js",
+  "/static/js/time.js",
+  "/static/js/util.js",
+  "/static/js/map.js",
+  "/static/js/photos.js",
   "/static/js/report.js",
   "/static/js/report-common.js",
   "/static/js/report-queue.js",

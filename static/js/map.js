@@ -1,0 +1,77 @@
+// The one way the pages make a Leaflet map. The city's own boundaries are vector layers
+// fetched from /api/jurisdictions.geojson (no tile server needed); a tile layer is drawn
+// beneath them only when the server configures one (me.map.tile_url). Leaflet is a classic
+// script (window.L); nothing here touches it until a map is made.
+//
+//   configureMaps(me)              remember /api/me's city and tile URL (mountHeader calls it)
+//   createCityMap(holder, options) an L.Map with the common options, the tile layer and, with
+//                                  `fitCity`, the city's bounds in view
+//   cityBounds(me)                 the city's bounds as Leaflet [[s, w], [n, e]]
+//   jurisdictions(level, query)    the GeoJSON of one level (query: {within, bbox}), cached
+//   bboxOf(map, pad)               "w,s,e,n" of the visible area (padded), for ?bbox=
+//   textTooltip(layer, text, opts) a tooltip built as a text node (Leaflet parses strings as HTML)
+//   pointMarker(latlng, opts)      a round marker (L.circleMarker) with a text tooltip
+//   pinIcon()                      the red drop-shaped pin of a case location
+/* global L */
+import { api } from "./api.js";
+import { el, svg } from "./dom.js";
+
+const TILE_MAX_ZOOM = 19;
+const COMMON = { attributionControl: false };
+
+let city = null;
+
+export function configureMaps(me) {
+  city = me;
+}
+
+export function cityBounds(me = city) {
+  const [west, south, east, north] = me.city.bounds;
+  return [[south, west], [north, east]];
+}
+
+function tileUrl(me) {
+  return ((me || city || {}).map || {}).tile_url || "";
+}
+
+export function createCityMap(holder, { me = city, fitCity = false, fitOptions, ...options } = {}) {
+  const map = L.map(holder, { ...COMMON, ...options });
+  const url = tileUrl(me);
+  if (url) L.tileLayer(url, { maxZoom: TILE_MAX_ZOOM }).addTo(map);
+  if (fitCity) map.fitBounds(cityBounds(me), fitOptions);
+  return map;
+}
+
+// Boundaries change only with a new city file: one request per level and area per page.
+const cache = new Map();
+
+export function jurisdictions(level, { within, bbox, cached = true } = {}) {
+  let path = `/api/jurisdictions.geojson?level=${level}`;
+  if (within) path += `&within=${encodeURIComponent(within)}`;
+  if (bbox) path += `&bbox=${bbox}`;
+  if (!cached) return api.get(path);
+  if (!cache.has(path)) cache.set(path, api.get(path).catch((err) => { cache.delete(path); throw err; }));
+  return cache.get(path);
+}
+
+export function bboxOf(map, pad = 0) {
+  const b = pad ? map.getBounds().pad(pad) : map.getBounds();
+  return [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()].map((v) => v.toFixed(5)).join(",");
+}
+
+export function textTooltip(layer, text, options) {
+  return layer.bindTooltip(el("span", {}, text), options);
+}
+
+export function pointMarker(latlng, { tooltip, tooltipOptions, ...style } = {}) {
+  const marker = L.circleMarker(latlng, { radius: 8, color: "#fff", weight: 2, fillColor: "#cf1322", fillOpacity: 1, ...style });
+  if (tooltip) textTooltip(marker, tooltip, tooltipOptions);
+  return marker;
+}
+
+export const pinIcon = () => L.divIcon({
+  className: "report-pin", iconSize: [34, 44], iconAnchor: [17, 42],
+  html: svg("svg", { viewBox: "0 0 34 44", "aria-hidden": "true" },
+    svg("path", { d: "M17 1C8.2 1 1 8 1 16.8 1 28.5 17 43 17 43s16-14.5 16-26.2C33 8 25.8 1 17 1z", fill: "#cf1322", stroke: "#fff", "stroke-width": "2" }),
+    svg("circle", { cx: "17", cy: "16.5", r: "6", fill: "#fff" })),
+});
