@@ -5,6 +5,10 @@ starting state."""
 
 from __future__ import annotations
 
+import time
+
+from playwright.async_api import TimeoutError as PlaywrightTimeout
+
 from browser_support import client_as, open_page, user, wait_for
 from test_command_page import open_command, report
 from test_dept_page import dispatched_case, open_workbench
@@ -80,11 +84,19 @@ async def test_command_buttons_are_the_cases_actions_and_each_succeeds(server, b
     page, guard = await open_command(browser, server, "dispatcher")
 
     async def open_case(case):
-        if await page.locator("#drawer").is_visible():  # the drawer covers the list: close it first
-            await page.keyboard.press("Escape")
-            await page.wait_for_selector("#drawer", state="hidden")
-        await page.click(f"#work-list .qi[data-id='{case['id']}'] .qi-main", timeout=15000)
-        await page.wait_for_selector(f"#drawer .cd-number:has-text('{case['number']}')")
+        # Escape closes an open drawer (it covers the list) and does nothing otherwise. The row
+        # may be re-drawn by a live update under the click: click again until the drawer shows it.
+        await page.keyboard.press("Escape")
+        await page.wait_for_selector("#drawer", state="hidden")
+        shown = f"#drawer .cd-number:has-text('{case['number']}')"
+        deadline = time.monotonic() + 30
+        while True:
+            await page.click(f"#work-list .qi[data-id='{case['id']}'] .qi-main", timeout=15000)
+            try:
+                await page.wait_for_selector(shown, timeout=3000)
+                return
+            except PlaywrightTimeout:
+                assert time.monotonic() < deadline, f"the drawer never showed {case['number']}"
 
     await open_case(probe)
     assert await shown_buttons(page, "#drawer") == allowed
