@@ -401,26 +401,19 @@ async def test_reference_endpoints(demo):
     assert (await dispatcher.get("/api/jurisdictions.geojson?level=planet"))[0] == 400
 
 
-async def test_healthz_says_embedded_store_is_in_memory():
-    server, client = await start_server(DEMO_CITY, engine="embedded")
-    try:
-        status, health = await client.get("/healthz")
-    finally:
-        server.stop()
-    assert status == 200 and health["status"] == "ok"
-    assert health["storage"] == "embedded" and health["persistent"] is False
-    assert "内存" in health["storage_note"]
-
-
-async def test_healthz_says_a_server_store_keeps_the_data():
-    server, client = await start_server(DEMO_CITY, engine="server")
+@pytest.mark.parametrize("engine, kind, persistent, note", [
+    ("embedded", "embedded", False, "内嵌内存库：数据仅保存在内存中，服务停止即丢失"),
+    ("server", "mongodb", True, None),
+])
+async def test_healthz_says_whether_the_store_keeps_the_data(engine, kind, persistent, note):
+    server, client = await start_server(DEMO_CITY, engine=engine)
     try:
         status, health = await client.get("/healthz")
     finally:
         server.stop()
         await client.ctx.storage.close()
     assert status == 200 and health["status"] == "ok"
-    assert health["storage"] == "mongodb" and health["persistent"] is True and health["storage_note"] is None
+    assert (health["storage"], health["persistent"], health["storage_note"]) == (kind, persistent, note)
 
 
 # -- another city -------------------------------------------------------------------------------
