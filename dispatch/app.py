@@ -52,8 +52,10 @@ class Context:
         self.attachments = self.storage.attachments
         self.sessions = Sessions(self.tokens, self.users, self.storage.revocations)
         self.audit_log = self.storage.audit
-        self.throttle = LoginThrottle.from_config(self.config["auth"])
-        self.reveal_limit = RateLimit(int(self.config["auth"].get("reveals_per_hour", 60)), 3600)
+        # Counted in the store: every server process shares them (SPEC §7).
+        self.throttle = LoginThrottle.from_config(self.config["auth"], self.storage.limits)
+        self.reveal_limit = RateLimit(self.storage.limits, "reveal", int(self.config["auth"].get("reveals_per_hour", 60)),
+                                      3600)
         self.workflow = Workflow(self)
         self.intake = Intake(self)
         self.live = LiveHub(self.bus, self.city.id, self.tz)

@@ -3,10 +3,12 @@ refusal of users.yaml's public passwords on a real database."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import time
 from argparse import Namespace
+from datetime import datetime, timezone
 
 import pytest
 import tornado.httpclient
@@ -22,6 +24,7 @@ from dispatch.errors import ApiError
 from dispatch.store import open_store
 from dispatch.access.throttle import Backoff, LoginThrottle, RateLimit
 from security_world import close_world, make_world
+from engines import open_test_store
 from support import cached_hash, loaded_city
 from dispatch.store.query import CaseQuery
 
@@ -140,11 +143,19 @@ async def test_revoked_token_cannot_open_the_live_feed(world):
 # -- throttling -----------------------------------------------------------------------------------
 
 
-def test_backoff_grows_exponentially_and_is_capped():
-    backoff = Backoff(free=3, window=86400, base=30, cap=900)
+@pytest.fixture(params=["embedded", "server"])
+async def limits(request):
+    """The store's rate-limit events, on each engine: where the throttles count."""
+    store = await open_test_store(request.param)
+    yield store.limits
+    await store.close_for_test()
+
+
+async def test_backoff_grows_exponentially_and_is_capped(limits):
+    backoff = Backoff(limits, "t", free=3, window=86400, base=30, cap=900)
     now, locks = 0.0, []
     for _ in range(60):  # an attacker retrying the moment each lock ends, for hours
-        lock = backoff.fail("k", now)
+        lock = await backoff.fail("k", now)
         locks.append(lock)
         now += lock or 1
     assert locks[:2] == [0, 0]
@@ -152,68 +163,81 @@ def test_backoff_grows_exponentially_and_is_capped():
     assert max(locks) == 900 and set(locks[8:]) == {900}
     assert now > 12 * 3600  # 60 guesses took the attacker more than half a day
     # And a lock never outlives the cap, however long the attacker keeps going.
-    assert backoff.retry_after("k", now) <= 900
+    assert await backoff.retry_after("k", now) <= 900
 
 
-def test_attempts_during_a_lock_do_not_extend_it():
-    backoff = Backoff(free=2, window=3600, base=30, cap=900)
-    backoff.fail("k", 0)
-    assert backoff.fail("k", 1) == 30  # locked until 31
+async def test_attempts_during_a_lock_do_not_extend_it(limits):
+    backoff = Backoff(limits, "t", free=2, window=3600, base=30, cap=900)
+    await backoff.fail("k", 0)
+    assert await backoff.fail("k", 1) == 30  # locked until 31
     for t in range(2, 31):  # hammering while locked
-        backoff.fail("k", t)
-    assert backoff.retry_after("k", 31) == 0
-    assert backoff.failures("k", 31) == 2
+        await backoff.fail("k", t)
+    assert await backoff.retry_after("k", 31) == 0
+    assert await backoff.failures("k", 31) == 2
 
 
-def test_failures_leave_the_window_and_keys_are_bounded():
-    backoff = Backoff(free=2, window=100, base=30, cap=900, max_keys=100)
-    backoff.fail("k", 0)
-    backoff.fail("k", 1)
-    assert backoff.failures("k", 150) == 0
-    for i in range(1000):
-        backoff.fail(f"user{i}", 200)
-    assert len(backoff._tracks) <= 100
+async def test_failures_leave_the_window_and_housekeeping_forgets_them():
+    store = await open_store("embedded", "test")
+    backoff = Backoff(store.limits, "t", free=2, window=100, base=30, cap=900)
+    start = time.time() - 3 * 86400
+    await backoff.fail("k", start)
+    await backoff.fail("k", start + 1)
+    assert await backoff.failures("k", start + 150) == 0
+    assert await backoff.failures("k", start + 50) == 2
+    for i in range(100):
+        await backoff.fail(f"user{i}", start + 200)
+    await store.housekeeping(datetime.now(timezone.utc))  # events older than two days go
+    assert await store.limits.purge(datetime.now(timezone.utc)) == 0
+    await store.close()
 
 
-def test_guessing_elsewhere_never_locks_the_account():
+async def test_guessing_elsewhere_never_locks_the_account(limits):
     now = [0.0]
-    throttle = LoginThrottle(pair_free=3, address_free=20, account_slow_after=5, account_interval=2,
+    throttle = LoginThrottle(limits, pair_free=3, address_free=20, account_slow_after=5, account_interval=2,
                              clock=lambda: now[0])
     for _ in range(10):
-        throttle.failed("op1", "203.0.113.9")  # somebody guessing elsewhere
-    assert throttle.admit("op1", "203.0.113.9") > 0  # that address is locked for this account
-    assert throttle.admit("op1", "10.0.0.1") == 0  # the real user's desk: at most slowed...
-    assert throttle.admit("op1", "10.0.0.2") == 2  # ...one attempt per 2 s on the account
-    assert throttle.admit("op1", "10.0.0.2", trusted_device=True) == 0  # the user's own browser is exempt
+        await throttle.failed("op1", "203.0.113.9")  # somebody guessing elsewhere
+    assert await throttle.admit("op1", "203.0.113.9") > 0  # that address is locked for this account
+    assert await throttle.admit("op1", "10.0.0.1") == 0  # the real user's desk: at most slowed...
+    assert await throttle.admit("op1", "10.0.0.2") == 2  # ...one attempt per 2 s on the account
+    assert await throttle.admit("op1", "10.0.0.2", trusted_device=True) == 0  # the user's own browser is exempt
+    now[0] = 2.0
+    assert await throttle.admit("op1", "10.0.0.2") == 0  # the next slot
 
 
-def test_address_limit_catches_a_guesser_across_accounts():
+async def test_address_limit_catches_a_guesser_across_accounts(limits):
     now = [0.0]
-    throttle = LoginThrottle(pair_free=5, address_free=20, clock=lambda: now[0])
+    throttle = LoginThrottle(limits, pair_free=5, address_free=20, clock=lambda: now[0])
     for i in range(21):
-        throttle.failed(f"user{i}", "203.0.113.9")
-    assert throttle.admit("fresh-user", "203.0.113.9") == 30
-    assert throttle.admit("fresh-user", "10.0.0.1") == 0
+        await throttle.failed(f"user{i}", "203.0.113.9")
+    assert await throttle.admit("fresh-user", "203.0.113.9") == 30
+    assert await throttle.admit("fresh-user", "10.0.0.1") == 0
 
 
-def test_no_lock_outlasts_the_cap():
+async def test_no_lock_outlasts_the_cap(limits):
     now = [0.0]
-    throttle = LoginThrottle(pair_free=1, address_free=1, cap=900, clock=lambda: now[0])
-    for _ in range(200):  # an attacker trying as fast as it is allowed, for days
-        wait = throttle.admit("op1", "203.0.113.9")
+    throttle = LoginThrottle(limits, pair_free=1, address_free=1, cap=900, clock=lambda: now[0])
+    for _ in range(100):  # an attacker trying as fast as it is allowed, for a day
+        wait = await throttle.admit("op1", "203.0.113.9")
         assert wait <= 900
         now[0] += wait
-        throttle.failed("op1", "203.0.113.9")
-    assert throttle.admit("op1", "203.0.113.9") <= 900
+        await throttle.failed("op1", "203.0.113.9")
+    assert await throttle.admit("op1", "203.0.113.9") <= 900
 
 
-def test_rate_limit_window():
+async def test_rate_limit_window(limits):
     now = [0.0]
-    limit = RateLimit(2, 60, clock=lambda: now[0])
-    assert limit.take("a") == 0 and limit.take("a") == 0
-    assert limit.take("a") == 60 and limit.take("b") == 0
+    limit = RateLimit(limits, "r", 2, 60, clock=lambda: now[0])
+    assert await limit.take("a") == 0 and await limit.take("a") == 0
+    assert await limit.take("a") == 60 and await limit.take("b") == 0
     now[0] = 61
-    assert limit.take("a") == 0
+    assert await limit.take("a") == 0
+
+
+async def test_rate_limit_is_not_passed_by_concurrent_takes(limits):
+    limit = RateLimit(limits, "r", 3, 60)
+    waits = await asyncio.gather(*[limit.take("a") for _ in range(10)])
+    assert waits.count(0) <= 3
 
 
 async def test_login_is_throttled_with_retry_after_and_success_resets(world):
@@ -228,11 +252,13 @@ async def test_login_is_throttled_with_retry_after_and_success_resets(world):
     assert status == 429  # even the right password waits: the lock is on (account, this address)
     status, _, _ = await raw(client, "POST", "/api/login", {"username": "op1", "password": "x"})
     assert status == 200  # other accounts are not affected
-    world.ctx.throttle.pairs._tracks["disp-a\x00127.0.0.1"].locked_until = 0  # the 30 s pass
+    throttle = world.ctx.throttle
+    assert (await throttle.failures("disp-a", "127.0.0.1"))["pair"] == 3
+    throttle.clock = lambda: time.time() + 31  # the 30 s pass
     status, _, _ = await raw(client, "POST", "/api/login", {"username": "disp-a", "password": "x"})
     assert status == 200
-    assert world.ctx.throttle.pairs.failures("disp-a\x00127.0.0.1", time.monotonic()) == 0  # success resets
-    assert world.ctx.throttle.accounts.failures("disp-a", time.monotonic()) == 0
+    failures = await throttle.failures("disp-a", "127.0.0.1")
+    assert failures["pair"] == 0 and failures["account"] == 0  # success resets
 
 
 async def test_unknown_accounts_are_throttled_like_real_ones(world):

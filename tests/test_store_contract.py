@@ -456,6 +456,44 @@ async def test_snapshots_replace_by_id(store):
     assert [s["_id"] for s in await store.snapshots.for_day("2026-11-22")] == ["2026-11-22:C", "2026-11-22:D1"]
 
 
+async def test_limit_events_are_counted_by_key_and_time(store):
+    limits = store.limits
+    for minutes in (0, 1, 2):
+        assert await limits.record("login|a", T0 + timedelta(minutes=minutes))
+    await limits.record("login|b", T0 + timedelta(minutes=1))
+    assert await limits.count("login|a", T0) == 2  # strictly after
+    assert await limits.count("login|a", T0 - timedelta(seconds=1)) == 3
+    assert await limits.count("login|c", T0 - timedelta(days=1)) == 0
+    assert await limits.times("login|a", T0) == [T0 + timedelta(minutes=1), T0 + timedelta(minutes=2)]
+    # An id is taken once: what lets one process of several take a slot.
+    assert await limits.record("slot|a", T0, "slot|a#7")
+    assert not await limits.record("slot|a", T0 + timedelta(seconds=1), "slot|a#7")
+    assert await limits.count("slot|a", T0 - timedelta(days=1)) == 1
+    await limits.remove("slot|a#7")
+    assert await limits.count("slot|a", T0 - timedelta(days=1)) == 0
+    await limits.clear("login|a")
+    assert await limits.count("login|a", T0 - timedelta(days=1)) == 0
+    assert await limits.count("login|b", T0 - timedelta(days=1)) == 1
+    assert await limits.purge(T0 + timedelta(minutes=1, seconds=1)) == 1
+    assert await limits.count("login|b", T0 - timedelta(days=1)) == 0
+
+
+async def test_concurrent_limit_events_are_all_counted(store):
+    # Inserts, not increments: FerretDB 1.24 loses concurrent $inc, never an insert.
+    await asyncio.gather(*[store.limits.record("login|a", T0 + timedelta(milliseconds=i)) for i in range(40)])
+    assert await store.limits.count("login|a", T0 - timedelta(seconds=1)) == 40
+    claims = await asyncio.gather(*[store.limits.record("slot|a", T0, "slot|a#1") for _ in range(10)])
+    assert claims.count(True) == 1
+
+
+async def test_housekeeping_forgets_old_limit_events(store):
+    now = datetime.now(timezone.utc)
+    await store.limits.record("login|a", now - timedelta(days=3))
+    await store.limits.record("login|a", now - timedelta(hours=1))
+    await store.housekeeping(now)
+    assert await store.limits.count("login|a", now - timedelta(days=10)) == 1
+
+
 async def test_indexes_are_created_idempotently(store):
     await store.ensure_indexes()
     await store.ensure_indexes()

@@ -1,4 +1,5 @@
-"""Login throttling and per-user rate limits, kept in this process's memory.
+"""Login throttling and per-user rate limits, counted in the store so every server process
+shares them (SPEC §7: security state lives in the database).
 
 Password guessing is slowed three ways, none of which lets a stranger lock a user out:
 
@@ -17,131 +18,126 @@ Password guessing is slowed three ways, none of which lets a stranger lock a use
 A successful login clears the failures of the account and of (account, address). Refused
 attempts never reach the password hash, and at most `hash_concurrency` hashes run at once with
 `hash_queue` more waiting (beyond that: 503 at once), so guessing cannot starve real logins of CPU.
+That last bound is per process on purpose: it protects this process's CPU.
 
-The state is per process: N server processes allow at most N times the attempts, still bounded.
-Keys are pruned so that a flood of made-up usernames cannot grow memory without limit.
+The rules are here; the counting is the store's `limits` repository (one event per failure,
+per slot taken, per reveal: inserts, never an increment, which FerretDB 1.24 would lose), so N
+server processes allow the attempts of one, not N times as many. Times are wall-clock seconds
+(`clock`, default `time.time`), the same in every process. Events older than two days are
+deleted by the store's `housekeeping`, so no window here may be longer than a day.
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import math
+import secrets
 import time
-from dataclasses import dataclass, field
+from datetime import datetime, timezone
 
 from dispatch.errors import ApiError
 
 
-@dataclass
-class _Track:
-    failures: collections.deque = field(default_factory=collections.deque)
-    locked_until: float = 0.0
+def _at(seconds: float) -> datetime:
+    """A clock reading as the store keeps it: UTC, whole milliseconds."""
+    return datetime.fromtimestamp(math.floor(seconds * 1000) / 1000, timezone.utc)
+
+
+def _key(*parts: str) -> str:
+    """Parts joined unambiguously; control characters escaped (PostgreSQL's jsonb refuses NUL)."""
+    def escaped(part: str) -> str:
+        return "".join(c if c.isprintable() and c not in "\\|" else f"\\u{ord(c):04x}" for c in part)
+    return "|".join(escaped(p) for p in parts)
 
 
 class Backoff:
-    """Failures of one key within a sliding window → how long that key is locked."""
+    """Failures of one key within a sliding window → how long that key is locked.
 
-    def __init__(self, free: int, window: float, base: float, cap: float, max_keys: int = 100_000):
+    The lock is computed from the failures themselves: the latest one, at t, locks the key until
+    t + min(cap, base · 2^(n − free)), n being the failures in the window ending at t. A failure
+    while locked is not recorded."""
+
+    def __init__(self, limits, prefix: str, free: int, window: float, base: float, cap: float):
+        self.limits = limits
+        self.prefix = prefix
         self.free = free
         self.window = window
         self.base = base
         self.cap = cap
-        self.max_keys = max_keys
-        self._tracks: dict[str, _Track] = {}
 
-    def retry_after(self, key: str, now: float) -> float:
-        """Seconds until `key` may try again (0: now)."""
-        track = self._tracks.get(key)
-        return max(0.0, track.locked_until - now) if track else 0.0
+    def _key(self, key: str) -> str:
+        return _key(self.prefix, key)
 
-    def fail(self, key: str, now: float) -> float:
-        """Record a failure; returns the lock it caused in seconds (0: none yet)."""
-        track = self._tracks.get(key)
-        if track is None:
-            self._prune(now)
-            track = self._tracks[key] = _Track()
-        if track.locked_until > now:
-            return track.locked_until - now  # refused attempts do not extend a lock
-        self._expire(track, now)
-        track.failures.append(now)
-        over = len(track.failures) - self.free  # the free-th failure locks for `base`
+    async def _failures(self, key: str, now: float) -> list[float]:
+        # The lock of the latest failure is at most `cap` long, and it counted a window back.
+        return [t.timestamp() for t in await self.limits.times(self._key(key), _at(now - self.window - self.cap))]
+
+    def _locked_until(self, times: list[float]) -> float:
+        if not times:
+            return 0.0
+        last = times[-1]
+        over = sum(1 for t in times if t > last - self.window) - self.free
         if over < 0:
             return 0.0
-        lock = min(self.cap, self.base * 2 ** min(over, 32))
-        track.locked_until = now + lock
-        return lock
+        return last + min(self.cap, self.base * 2 ** min(over, 32))
 
-    def failures(self, key: str, now: float) -> int:
-        track = self._tracks.get(key)
-        if track is None:
-            return 0
-        self._expire(track, now)
-        return len(track.failures)
+    async def retry_after(self, key: str, now: float) -> float:
+        """Seconds until `key` may try again (0: now)."""
+        return max(0.0, self._locked_until(await self._failures(key, now)) - now)
 
-    def reset(self, key: str) -> None:
-        self._tracks.pop(key, None)
+    async def fail(self, key: str, now: float) -> float:
+        """Record a failure; returns the lock it caused in seconds (0: none yet)."""
+        times = await self._failures(key, now)
+        locked_until = self._locked_until(times)
+        if locked_until > now:
+            return locked_until - now  # refused attempts do not extend a lock
+        await self.limits.record(self._key(key), _at(now))
+        return max(0.0, self._locked_until([*times, _at(now).timestamp()]) - now)
 
-    def _expire(self, track: _Track, now: float) -> None:
-        while track.failures and track.failures[0] <= now - self.window:
-            track.failures.popleft()
+    async def failures(self, key: str, now: float) -> int:
+        return await self.limits.count(self._key(key), _at(now - self.window))
 
-    def _prune(self, now: float) -> None:
-        if len(self._tracks) < self.max_keys:
-            return
-        for key in [k for k, t in self._tracks.items()
-                    if t.locked_until <= now and (not t.failures or t.failures[-1] <= now - self.window)]:
-            del self._tracks[key]
-        if len(self._tracks) >= self.max_keys:
-            # Still full of live keys (a flood): forget the oldest half rather than grow.
-            for key in list(self._tracks)[: self.max_keys // 2]:
-                del self._tracks[key]
+    async def reset(self, key: str) -> None:
+        await self.limits.clear(self._key(key))
 
 
 class Slowdown:
     """Failures of one key within a sliding window → a minimum spacing between attempts once
-    there are `free` of them. Never a lock: the wait is at most `interval`."""
+    there are `free` of them. Never a lock: the wait is at most `interval`.
 
-    def __init__(self, free: int, window: float, interval: float, max_keys: int = 100_000):
+    Taking the slot records a slot event whose id names the `interval`-long period it falls in,
+    so of two processes taking it at once only one gets it (an insert-once claim); a slot taken
+    within the last `interval` refuses the attempt."""
+
+    def __init__(self, limits, prefix: str, free: int, window: float, interval: float):
+        self.limits = limits
+        self.prefix = prefix
         self.free = free
         self.window = window
         self.interval = interval
-        self.max_keys = max_keys
-        self._failures: dict[str, collections.deque] = {}
-        self._next: dict[str, float] = {}  # key → earliest next attempt while slowed
 
-    def admit(self, key: str, now: float) -> float:
+    async def admit(self, key: str, now: float) -> float:
         """0 and the key's next slot is taken; else seconds until the slot frees."""
-        if self.failures(key, now) < self.free:
+        if await self.failures(key, now) < self.free:
             return 0.0
-        wait = self._next.get(key, 0.0) - now
-        if wait > 0:
-            return wait
-        self._next[key] = now + self.interval
+        slots = _key(self.prefix + ":slot", key)
+        taken = await self.limits.times(slots, _at(now - self.interval))
+        if taken:
+            return max(0.001, taken[-1].timestamp() + self.interval - now)
+        period = math.floor(now / self.interval) if self.interval > 0 else now
+        if not await self.limits.record(slots, _at(now), f"{slots}#{period}"):
+            return max(0.001, (period + 1) * self.interval - now)  # another process took it
         return 0.0
 
-    def fail(self, key: str, now: float) -> None:
-        failures = self._failures.get(key)
-        if failures is None:
-            if len(self._failures) >= self.max_keys:
-                # A flood of made-up names: forget the oldest half rather than grow.
-                for old in list(self._failures)[: self.max_keys // 2]:
-                    self._failures.pop(old, None)
-                    self._next.pop(old, None)
-            failures = self._failures[key] = collections.deque()
-        failures.append(now)
+    async def fail(self, key: str, now: float) -> None:
+        await self.limits.record(_key(self.prefix, key), _at(now))
 
-    def failures(self, key: str, now: float) -> int:
-        failures = self._failures.get(key)
-        if failures is None:
-            return 0
-        while failures and failures[0] <= now - self.window:
-            failures.popleft()
-        return len(failures)
+    async def failures(self, key: str, now: float) -> int:
+        return await self.limits.count(_key(self.prefix, key), _at(now - self.window))
 
-    def reset(self, key: str) -> None:
-        self._failures.pop(key, None)
-        self._next.pop(key, None)
+    async def reset(self, key: str) -> None:
+        await self.limits.clear(_key(self.prefix, key))
+        await self.limits.clear(_key(self.prefix + ":slot", key))
 
 
 class HashingLimit:
@@ -166,22 +162,23 @@ class HashingLimit:
 
 
 class LoginThrottle:
-    def __init__(self, *, pair_free: int = 5, address_free: int = 20, account_slow_after: int = 10,
+    def __init__(self, limits, *, pair_free: int = 5, address_free: int = 20, account_slow_after: int = 10,
                  account_interval: float = 2.0, pair_window: float = 86400.0, address_window: float = 3600.0,
                  account_window: float = 86400.0, base: float = 30.0, cap: float = 900.0,
-                 hash_concurrency: int = 2, hash_queue: int = 8, clock=time.monotonic):
+                 hash_concurrency: int = 2, hash_queue: int = 8, clock=time.time):
         # A pair's failures are remembered for a day: a patient guesser at one address stays at
         # the cap (at most one guess per `cap`, ~96 a day). An address's for an hour: a busy office
         # behind one NAT address recovers quickly from its typos.
-        self.pairs = Backoff(pair_free, pair_window, base, cap)
-        self.addresses = Backoff(address_free, address_window, base, cap)
-        self.accounts = Slowdown(account_slow_after, account_window, account_interval)
-        self.hashing = HashingLimit(hash_concurrency, hash_queue)
+        self.pairs = Backoff(limits, "login:pair", pair_free, pair_window, base, cap)
+        self.addresses = Backoff(limits, "login:addr", address_free, address_window, base, cap)
+        self.accounts = Slowdown(limits, "login:acct", account_slow_after, account_window, account_interval)
+        self.hashing = HashingLimit(hash_concurrency, hash_queue)  # this process's CPU: per process
         self.clock = clock
 
     @classmethod
-    def from_config(cls, auth: dict) -> "LoginThrottle":
+    def from_config(cls, auth: dict, limits) -> "LoginThrottle":
         return cls(
+            limits,
             pair_free=int(auth.get("login_max_failures", 5)),
             address_free=int(auth.get("address_max_failures", 20)),
             cap=float(auth.get("lockout_max_seconds", 900)),
@@ -191,46 +188,59 @@ class LoginThrottle:
             hash_queue=int(auth.get("hash_queue", 8)),
         )
 
-    def admit(self, username: str, address: str, trusted_device: bool = False) -> int:
+    async def admit(self, username: str, address: str, trusted_device: bool = False) -> int:
         """Whole seconds the caller must wait before this attempt is even checked (0: go, and
         the attempt takes the account's slot if the account is being slowed)."""
         now = self.clock()
-        wait = max(self.addresses.retry_after(address, now), self.pairs.retry_after(_pair(username, address), now))
+        wait = max(await self.addresses.retry_after(address, now),
+                   await self.pairs.retry_after(pair_key(username, address), now))
         if not wait and not trusted_device:
-            wait = self.accounts.admit(username, now)
+            wait = await self.accounts.admit(username, now)
         return math.ceil(wait)
 
-    def failed(self, username: str, address: str) -> None:
+    async def failed(self, username: str, address: str) -> None:
         now = self.clock()
-        self.pairs.fail(_pair(username, address), now)
-        self.addresses.fail(address, now)
-        self.accounts.fail(username, now)
+        await self.pairs.fail(pair_key(username, address), now)
+        await self.addresses.fail(address, now)
+        await self.accounts.fail(username, now)
 
-    def succeeded(self, username: str, address: str) -> None:
-        self.pairs.reset(_pair(username, address))
-        self.accounts.reset(username)
+    async def succeeded(self, username: str, address: str) -> None:
+        await self.pairs.reset(pair_key(username, address))
+        await self.accounts.reset(username)
+
+    async def failures(self, username: str, address: str) -> dict:
+        """Failures now counted against the pair, the address and the account."""
+        now = self.clock()
+        return {"pair": await self.pairs.failures(pair_key(username, address), now),
+                "address": await self.addresses.failures(address, now),
+                "account": await self.accounts.failures(username, now)}
 
 
-def _pair(username: str, address: str) -> str:
-    return username + "\x00" + address
+def pair_key(username: str, address: str) -> str:
+    return _key(username, address)
 
 
 class RateLimit:
-    """At most `limit` events per key within a sliding window (e.g. caller reveals per user)."""
+    """At most `limit` events per key within a sliding window (e.g. caller reveals per user).
 
-    def __init__(self, limit: int, window: float, clock=time.monotonic):
+    An event is recorded first and counted after, and withdrawn if it is over the limit: of
+    several taken at once in several processes, none gets past the limit (at worst one more is
+    refused than had to be)."""
+
+    def __init__(self, limits, prefix: str, limit: int, window: float, clock=time.time):
+        self.limits = limits
+        self.prefix = prefix
         self.limit = limit
         self.window = window
         self.clock = clock
-        self._events: dict[str, collections.deque] = {}
 
-    def take(self, key: str) -> int:
+    async def take(self, key: str) -> int:
         """Count one event; 0 if allowed, else the whole seconds until one would be."""
-        now = self.clock()
-        events = self._events.setdefault(key, collections.deque())
-        while events and events[0] <= now - self.window:
-            events.popleft()
-        if len(events) >= self.limit:
-            return max(1, math.ceil(events[0] + self.window - now))
-        events.append(now)
-        return 0
+        now, key = self.clock(), _key(self.prefix, key)
+        event_id = f"{key}#{secrets.token_hex(8)}"
+        await self.limits.record(key, _at(now), event_id)
+        times = await self.limits.times(key, _at(now - self.window))
+        if len(times) <= self.limit:
+            return 0
+        await self.limits.remove(event_id)
+        return max(1, math.ceil(times[0].timestamp() + self.window - now))

@@ -26,7 +26,7 @@ class LoginHandler(BaseHandler):
         username = v.text(body, "username", required=True, max_len=64, allow_empty=False)
         password = v.text(body, "password", required=True, max_len=256, allow_empty=False)
         throttle, address = self.ctx.throttle, self.client_ip
-        wait = throttle.admit(username, address, trusted_device=self._trusted_device(username))
+        wait = await throttle.admit(username, address, trusted_device=self._trusted_device(username))
         if wait:
             raise throttled(wait)  # before hashing: a refused attempt costs the attacker no scrypt
         doc = await self.ctx.users.get(username)
@@ -34,13 +34,13 @@ class LoginHandler(BaseHandler):
         stored = doc["password_hash"] if doc else self.ctx.dummy_password_hash
         ok = await throttle.hashing.run(check_password, password, stored)
         if not doc or not ok or doc.get("disabled"):
-            throttle.failed(username, address)
+            await throttle.failed(username, address)
             raise unauthorized("用户名或密码错误", code="invalid_credentials")
         if demo_passwords_refused(self.ctx.config, self.ctx.storage.persistent) \
                 and is_demo_password(self.ctx.city, username, password):
             raise forbidden("此账号仍在使用 users.yaml 中公开的演示密码，请管理员重置密码后再登录",
                             code="demo_password_refused")
-        throttle.succeeded(username, address)
+        await throttle.succeeded(username, address)
         user = User.from_doc(doc)
         token = self.ctx.tokens.issue(user.username)
         self.set_session_cookies(token, user.username)

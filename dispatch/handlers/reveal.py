@@ -5,7 +5,8 @@ Everyone but the operator who took the call and admins sees `张*` / `138****567
 took the call, the operators doing that case's 回访 callback, and admins) may ask for the real
 values, giving a reason. Every reveal is recorded in the `reveals` audit collection (who, when,
 which case, why, from which address), and each user may reveal at most `auth.reveals_per_hour`
-callers per hour, so that an account cannot be used to harvest the phone book.
+callers per hour (counted in the store, so across all server processes), so that an account
+cannot be used to harvest the phone book.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ class RevealHandler(BaseHandler):
         caller = case.get("caller") or {}
         if not caller.get("name") and not caller.get("phone"):
             raise not_found("此案件没有来电人信息", code="no_caller")
-        wait = self.ctx.reveal_limit.take(user.username)
+        wait = await self.ctx.reveal_limit.take(user.username)
         if wait:
             raise ApiError(429, "too_many_reveals", f"查看来电人信息过于频繁，请 {wait} 秒后再试", retry_after=wait)
         now = utcnow()

@@ -14,7 +14,9 @@ milliseconds), so hashes and comparisons come out the same on both engines.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import itertools
+import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable
 
@@ -415,6 +417,64 @@ class MemorySnapshots:
         return [copied(self._docs[k]) for k in sorted(self._docs) if self._docs[k].get("day") == day]
 
 
+# Rate-limit events older than this are deleted by `housekeeping`: the longest look-back any
+# limit uses (a login back-off reads a day plus its cap).
+LIMIT_EVENTS_KEPT = timedelta(days=2)
+
+
+class MemoryLimits:
+    """Rate-limit events (login failures, reveals, ...): one entry per event, `key` naming what
+    is counted. `record` with an `event_id` already taken records nothing and returns False
+    (an insert-once claim, as on the server engine)."""
+
+    def __init__(self):
+        self._events: dict[str, list[tuple[datetime, str]]] = {}  # key → [(at, id)], sorted
+        self._ids: dict[str, str] = {}  # id → key
+
+    async def ensure_indexes(self) -> None:
+        return None
+
+    async def record(self, key: str, at: datetime, event_id: str | None = None) -> bool:
+        event_id = event_id or uuid.uuid4().hex
+        if event_id in self._ids:
+            return False
+        self._ids[event_id] = key
+        bisect.insort(self._events.setdefault(key, []), (stored_value(at), event_id))
+        return True
+
+    async def count(self, key: str, after: datetime) -> int:
+        return len(await self.times(key, after))
+
+    async def times(self, key: str, after: datetime) -> list[datetime]:
+        after = stored_value(after)
+        return [at for at, _ in self._events.get(key, ()) if at > after]
+
+    async def remove(self, event_id: str) -> None:
+        key = self._ids.pop(event_id, None)
+        if key is not None:
+            self._events[key] = [e for e in self._events[key] if e[1] != event_id]
+
+    async def clear(self, key: str) -> None:
+        for _, event_id in self._events.pop(key, ()):
+            self._ids.pop(event_id, None)
+
+    async def purge(self, before: datetime) -> int:
+        """Delete the events older than `before`; how many went."""
+        before, purged = stored_value(before), 0
+        for key in list(self._events):
+            events = self._events[key]
+            kept = [e for e in events if e[0] >= before]
+            for at, event_id in events:
+                if at < before:
+                    self._ids.pop(event_id, None)
+            purged += len(events) - len(kept)
+            if kept:
+                self._events[key] = kept
+            else:
+                del self._events[key]
+        return purged
+
+
 class MemoryStore:
     kind = "embedded"
     persistent = False
@@ -427,6 +487,7 @@ class MemoryStore:
         self.attachments = MemoryAttachments(self.cases)
         self.leases = MemoryLeases()
         self.revocations = MemoryRevocations()
+        self.limits = MemoryLimits()
         self.audit = MemoryAudit()
         self.snapshots = MemorySnapshots()
 
@@ -435,6 +496,7 @@ class MemoryStore:
 
     async def housekeeping(self, now: datetime) -> None:
         await self.revocations.purge_expired(now)
+        await self.limits.purge(now - LIMIT_EVENTS_KEPT)
 
     async def ping(self) -> bool:
         return True

@@ -643,6 +643,63 @@ class MongoRevocations:
         return expires > datetime.now(timezone.utc)
 
 
+# Rate-limit events older than this are deleted by `housekeeping`: the longest look-back any
+# limit uses (a login back-off reads a day plus its cap).
+LIMIT_EVENTS_KEPT = timedelta(days=2)
+
+
+class MongoLimits:
+    """Rate-limit events (`limit_events`): one small document per event, `{_id, key, at}`,
+    shared by every process on the database. Counting by inserting (never `$inc`, which loses
+    increments on FerretDB 1.24) and reading with an equality filter on `key`, which FerretDB
+    pushes down to PostgreSQL; the time check is in Python. A given `event_id` is taken once
+    (a unique `_id`): `record` returns False for the second taker. No TTL index on FerretDB:
+    `housekeeping` purges old events."""
+
+    def __init__(self, db):
+        self.events = db["limit_events"]
+
+    async def ensure_indexes(self) -> None:
+        await ensure_indexes(self.events, [IndexModel([("key", ASCENDING)], name="key"),
+                                           IndexModel([("at", ASCENDING)], name="at")])
+
+    @guarded
+    async def record(self, key: str, at: datetime, event_id: str | None = None) -> bool:
+        try:
+            await self.events.insert_one({"_id": event_id or str(ObjectId()), "key": key, "at": at})
+            return True
+        except DuplicateKeyError:
+            return False
+
+    @guarded
+    async def count(self, key: str, after: datetime) -> int:
+        return len(await self.times(key, after))
+
+    @guarded
+    async def times(self, key: str, after: datetime) -> list[datetime]:
+        """When `key`'s events after `after` happened, oldest first."""
+        after = _utc(after)
+        docs = await self.events.find({"key": key}, {"at": 1}).to_list(None)
+        return sorted(at for at in (_utc(d["at"]) for d in docs) if at > after)
+
+    @guarded
+    async def remove(self, event_id: str) -> None:
+        await self.events.delete_one({"_id": event_id})
+
+    @guarded
+    async def clear(self, key: str) -> None:
+        await self.events.delete_many({"key": key})
+
+    @guarded
+    async def purge(self, before: datetime) -> int:
+        return (await self.events.delete_many({"at": {"$lt": before}})).deleted_count
+
+
+def _utc(value: datetime) -> datetime:
+    value = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return value.replace(microsecond=value.microsecond // 1000 * 1000)
+
+
 class MongoAudit:
     KINDS = AUDIT_KINDS
 
@@ -710,6 +767,7 @@ class MongoStore:
         self.attachments = MongoAttachments(db, self.cases)
         self.leases = MongoLeases(db)
         self.revocations = MongoRevocations(db)
+        self.limits = MongoLimits(db)
         self.audit = MongoAudit(db)
         self.snapshots = MongoSnapshots(db)
 
@@ -723,6 +781,7 @@ class MongoStore:
                 await self.events.ensure_indexes()
                 await self.attachments.ensure_indexes()
                 await self.revocations.ensure_indexes()
+                await self.limits.ensure_indexes()
                 await self.audit.ensure_indexes()
                 await self.snapshots.ensure_indexes()
                 return
@@ -736,6 +795,7 @@ class MongoStore:
     async def housekeeping(self, now: datetime) -> None:
         """Forget what has lapsed: revoked tokens past their expiry, finished claims."""
         await self.revocations.purge_expired(now)
+        await self.limits.purge(now - LIMIT_EVENTS_KEPT)
         await self.cases.relay_pending(now)
         await self.cases.purge_claims(now)
         await self.leases.purge_terms(now)
