@@ -95,7 +95,7 @@ class MeHandler(BaseHandler):
             "user": user.public(),
             "scope_name": scope.name if scope else ctx.city.name,
             "department_name": department.name if department else None,
-            "city": {"id": ctx.city.id, "name": ctx.city.name, "bounds": list(ctx.city.bounds)},
+            "city": {"id": ctx.city.id, "name": ctx.city.name, "bounds": list(ctx.city.bounds), "timezone": ctx.city.timezone},
             "storage": {"kind": ctx.storage.kind, "persistent": ctx.storage.persistent},
             "map": {"tile_url": ctx.config["map"].get("tile_url") or ""},
         })
