@@ -42,6 +42,43 @@ def obj(properties: dict, required: tuple = (), **extra) -> dict:
 
 
 STRING = {"type": "string"}
+# The server refuses NUL in any text field, and measures and checks a text after trimming it.
+NO_NUL = "^[^\\u0000]*$"
+NOT_BLANK = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$"
+
+
+def text(max_len: int, required: bool = False) -> dict:
+    """A text field as `dispatch.validation.text` reads it (required ones may not be blank)."""
+    out = {"type": "string", "maxLength": max_len, "pattern": NO_NUL}
+    if required:
+        out.update(minLength=1, pattern=NOT_BLANK)
+    return out
+
+
+# ISO dates and instants in the years the server computes with (validation.MIN_YEAR..MAX_YEAR).
+_DAY = "(19|2[0-9])[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+DAY = {"type": "string", "format": "date", "pattern": f"^{_DAY}$"}
+INSTANT = {"type": "string", "format": "date-time",
+           "pattern": f"^{_DAY}T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\\.[0-9]{{3}}|\\.[0-9]{{6}})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$"}
+DAY_OR_INSTANT = {"anyOf": [DAY, INSTANT]}
+
+# Coordinates as query text: decimal degrees.
+_FRACTION = "(\\.[0-9]{1,8})?"
+_LNG = f"-?(180(\\.0{{1,8}})?|(1[0-7][0-9]|[1-9]?[0-9]){_FRACTION})"
+_LAT = f"-?(90(\\.0{{1,8}})?|[1-8]?[0-9]{_FRACTION})"
+BBOX = {"type": "string", "pattern": f"^{_LNG},{_LAT},{_LNG},{_LAT}$",
+        "description": "最小经度,最小纬度,最大经度,最大纬度（最小值须小于最大值）"}
+# A circle of ≤ 5 km whose box stays off the poles and the antimeridian (validation.query_near).
+NEAR = {"type": "string",
+        "pattern": f"^-?(1[0-6][0-9]|[1-9]?[0-9]){_FRACTION},-?[1-7]?[0-9]{_FRACTION},"
+                   "(5000|([1-9][0-9]{0,2}|[1-4][0-9]{3})(\\.[0-9]{1,3})?)$"}
+
+
+def csv(options=None, max_items: int = 20) -> dict:
+    """A comma-separated list as `dispatch.validation.query_list` reads it: at most `max_items`
+    parts of at most 64 characters (or, with options, each part one of them or empty)."""
+    part = "[^,]{0,64}" if options is None else "(" + "|".join(options) + ")?"
+    return {"type": "string", "pattern": f"^{part}(,{part}){{0,{max_items - 1}}}$"}
 NSTRING = {"type": ["string", "null"]}
 BOOL = {"type": "boolean"}
 INT = {"type": "integer"}
@@ -138,7 +175,8 @@ SCHEMAS = {
     "JurisdictionFeatureCollection": collection("JurisdictionFeature"),
     "Login": obj({"token": STRING, "expires_in": INT, "user": ref("User")}, ("token", "expires_in", "user")),
     "Me": obj({"user": ref("User"), "scope_name": STRING, "department_name": NSTRING,
-               "city": obj({"id": STRING, "name": STRING, "bounds": {"type": "array", "items": {"type": "number"}}}),
+               "city": obj({"id": STRING, "name": STRING, "bounds": {"type": "array", "items": {"type": "number"}},
+                            "timezone": STRING}),
                "storage": obj({"kind": STRING, "persistent": BOOL}), "map": obj({"tile_url": STRING})},
               ("user", "city", "storage")),
     "Health": obj({"status": {"enum": ["ok", "degraded"]}, "storage": STRING, "persistent": BOOL,
@@ -176,7 +214,7 @@ SCHEMAS = {
 # --------------------------------------------------------------------------------------------
 
 _FIELD_SCHEMAS = {
-    "text": lambda f: {"type": "string", "minLength": 1, "maxLength": f.max_len},
+    "text": lambda f: text(f.max_len, required=True),
     "bool": lambda f: BOOL,
     "choice": lambda f: {"enum": list(f.options)},
     "photos": lambda f: {"type": "array", "maxItems": 9, "items": ATTACHMENT_ID},
@@ -190,7 +228,7 @@ _FIELD_SCHEMAS = {
 
 def action_body() -> dict:
     """Every field any action reads (each action reads its own; the rest are ignored)."""
-    properties = {"note": {"type": "string", "maxLength": 500},
+    properties = {"note": text(500),
                   "version": {"type": "integer", "minimum": 0, "description": "乐观锁：看到的案件版本"}}
     for transition in TABLE:
         for f in transition.fields:
@@ -200,30 +238,33 @@ def action_body() -> dict:
 
 
 REPORT_BODY = obj(
-    {"category": {"type": "string", "minLength": 1, "maxLength": 32}, "description": {"type": "string", "maxLength": 2000},
-     "location": ref("Point"), "address": {"type": "string", "maxLength": 200},
+    {"category": ref("ReportCategory"), "description": text(2000),
+     "location": ref("Point"), "address": text(200),
      "photos": {"type": "array", "maxItems": 9, "items": ATTACHMENT_ID},
-     "client_id": {"type": "string", "minLength": 1, "maxLength": 64}},
+     "client_id": text(64, required=True)},
     ("category", "location"),
 )
 TICKET_BODY = obj(
     {"channel": {"enum": list(CHANNELS)}, "type": {"enum": list(TICKET_TYPES)},
-     "content": {"type": "string", "minLength": 1, "maxLength": 4000},
-     "caller": obj({"name": {"type": "string", "maxLength": 50},
+     "content": text(4000, required=True),
+     "caller": obj({"name": text(50),
                     "phone": {"type": "string", "pattern": "^\\+?[0-9][0-9\\- ]{2,19}$"}}),
-     "category": {"type": "string", "minLength": 1, "maxLength": 32}, "address": {"type": "string", "maxLength": 200},
-     "location": ref("Point"), "client_id": {"type": "string", "minLength": 1, "maxLength": 64}},
+     "category": ref("CategoryCode"), "address": text(200),
+     "location": ref("Point"), "client_id": text(64, required=True)},
     ("type", "content"),
 )
-LOGIN_BODY = obj({"username": {"type": "string", "minLength": 1, "maxLength": 64},
-                  "password": {"type": "string", "minLength": 1, "maxLength": 256}}, ("username", "password"))
+LOGIN_BODY = obj({"username": text(64, required=True), "password": text(256, required=True)}, ("username", "password"))
 NEW_ACCOUNT = obj({"username": USERNAME, "password": {"type": "string", "minLength": 10, "maxLength": 256},
-                   "role": {"enum": list(ROLES)}, "scope": {"type": "string", "maxLength": 64},
-                   "department": {"type": "string", "maxLength": 64}, "name": {"type": "string", "maxLength": 50}},
-                  ("username", "password", "role", "scope"), additionalProperties=False)
+                   "role": {"enum": list(ROLES)}, "scope": ref("JurisdictionId"),
+                   "department": {"type": "string", "maxLength": 64}, "name": text(50)},
+                  ("username", "password", "role", "scope"), additionalProperties=False,
+                  description="department 仅用于且必须用于 role=department 的账号",
+                  **{"if": {"properties": {"role": {"const": "department"}}, "required": ["role"]},
+                     "then": {"properties": {"department": ref("DepartmentId")}, "required": ["department"]},
+                     "else": {"properties": {"department": {"type": "string", "pattern": "^\\s*$"}}}})
 ACCOUNT_CHANGE = obj({"password": {"type": "string", "minLength": 10, "maxLength": 256}, "disabled": BOOL},
                      additionalProperties=False, minProperties=1)
-REVEAL_BODY = obj({"reason": {"type": "string", "minLength": 1, "maxLength": 200}}, ("reason",))
+REVEAL_BODY = obj({"reason": text(200, required=True)}, ("reason",))
 
 # --------------------------------------------------------------------------------------------
 # Parameters
@@ -243,24 +284,24 @@ def path(name: str, schema: dict) -> dict:
 
 CSV = {"type": "string", "maxLength": 1300}
 CASE_FILTERS = [
-    query("status", CSV, f"逗号分隔: {', '.join(STATUSES)}"),
+    query("status", csv(STATUSES), f"逗号分隔: {', '.join(STATUSES)}"),
     query("open", {"type": "boolean"}, "仅未办结的案件"),
     query("mine", {"type": "boolean"}, "仅我上报的案件"),
-    query("near", STRING, "经度,纬度,半径米（≤5000）"),
-    query("category", CSV, "类别代码，逗号分隔"),
-    query("department", CSV, "部门 id，逗号分隔"),
-    *[query(level, CSV, f"{level} id，逗号分隔") for level in LEVELS],
-    query("source", CSV, "grid, hotline"),
+    query("near", NEAR, "经度,纬度,半径米（≤5000）"),
+    query("category", csv(), "类别代码，逗号分隔"),
+    query("department", csv(), "部门 id，逗号分隔"),
+    *[query(level, csv(), f"{level} id，逗号分隔") for level in LEVELS],
+    query("source", csv(SOURCES), "grid, hotline"),
     query("overdue", {"type": "boolean"}),
-    query("bbox", STRING, "最小经度,最小纬度,最大经度,最大纬度"),
+    query("bbox", BBOX, "最小经度,最小纬度,最大经度,最大纬度"),
     query("q", {"type": "string", "maxLength": 100}, "在描述、编号、地址中搜索"),
-    query("from", STRING, "ISO 日期或时间（含）"),
-    query("to", STRING, "ISO 日期或时间（不含）"),
+    query("from", DAY_OR_INSTANT, "ISO 日期或时间（含）"),
+    query("to", DAY_OR_INSTANT, "ISO 日期或时间（不含）"),
 ]
 STATS_PARAMS = [
-    query("scope", {"type": "string", "maxLength": 64}, "辖区 id（默认本人辖区）"),
-    query("from", {"type": "string", "format": "date"}),
-    query("to", {"type": "string", "format": "date"}, "含当日"),
+    query("scope", ref("JurisdictionId"), "辖区 id（默认本人辖区）"),
+    query("from", DAY),
+    query("to", DAY, "含当日；须不早于 from"),
     query("group_by", {"enum": ["department", "district", "street"]}),
     query("top", {"type": "integer", "minimum": 0, "maximum": 500}),
 ]
@@ -313,7 +354,7 @@ OPERATIONS = [
     Op("GET", "/api/route", ("route", "read"), "路由预判：不建案，只给出辖区与责任部门", "intake",
        parameters=[query("lng", {"type": "number", "minimum": -180, "maximum": 180}, required=True),
                    query("lat", {"type": "number", "minimum": -90, "maximum": 90}, required=True),
-                   query("category", {"type": "string", "maxLength": 32}, required=True),
+                   query("category", ref("CategoryCode"), required=True),
                    query("source", {"enum": list(SOURCES)}), query("text", {"type": "string", "maxLength": 2000})],
        responses={200: json_response("RouteDecision")}),
     Op("GET", "/api/addresses", ("address", "search"), "门楼牌地址联想", "reference",
@@ -346,8 +387,8 @@ OPERATIONS = [
        parameters=[query("case", {"type": "string", "maxLength": 64})], responses={200: json_response("AuditVerify")},
        also=(("audit", "verify_all"),)),
     Op("GET", "/api/jurisdictions.geojson", ("reference", "read"), "辖区边界 GeoJSON", "reference",
-       parameters=[query("level", {"enum": list(LEVELS)}), query("within", {"type": "string", "maxLength": 64}),
-                   query("bbox", STRING, "最小经度,最小纬度,最大经度,最大纬度")],
+       parameters=[query("level", {"enum": list(LEVELS)}), query("within", ref("JurisdictionId")),
+                   query("bbox", BBOX, "最小经度,最小纬度,最大经度,最大纬度")],
        responses={200: json_response("JurisdictionFeatureCollection", GEOJSON)}),
     Op("GET", "/api/departments", ("reference", "read"), "部门", "reference",
        responses={200: json_response("Departments")}),
@@ -377,7 +418,7 @@ OPERATIONS = [
     Op("GET", "/ws/live", ("live", "subscribe"),
        "WebSocket 实时推送：{type: case.created | case.updated, case: GeoJSON Feature}（仅本辖区，不含来电人）",
        "live", parameters=[query("since", {"type": "integer", "minimum": 0}, "断线重连时最后收到的事件 id")],
-       responses={101: "升级为 WebSocket"}),
+       responses={101: "升级为 WebSocket", 400: "不是 WebSocket 握手请求"}),
     *[Op("GET", f"/{page}", ("page", "view"), f"页面 /{page}（未登录则跳转 /login）", "pages",
          responses={200: HTML, 302: "跳转登录"}) for page in ("login", "report", "hotline", "dept", "command")],
     Op("GET", "/", ("page", "view"), "按角色跳转到首页", "pages", responses={302: "跳转"}),
@@ -426,7 +467,22 @@ def _operation(op: Op) -> dict:
     return out
 
 
-def document() -> dict:
+def city_schemas(city=None) -> dict:
+    """The ids the server looks up in the city: enums when the city is known."""
+    if city is None:
+        return {"CategoryCode": {"type": "string", "maxLength": 32}, "ReportCategory": {"type": "string", "maxLength": 32},
+                "JurisdictionId": {"type": "string", "maxLength": 64}, "DepartmentId": {"type": "string", "maxLength": 64}}
+    return {
+        "CategoryCode": {"enum": sorted(city.categories)},
+        "ReportCategory": {"enum": sorted(code for code, c in city.categories.items() if c.kind in ("component", "event")),
+                           "description": "网格员上报只能用部件、事件类"},
+        "JurisdictionId": {"enum": [city.id, *sorted(city.jurisdictions)]},
+        "DepartmentId": {"enum": sorted(city.departments)},
+    }
+
+
+def document(city=None) -> dict:
+    """The document; with `city`, the ids it knows (categories, jurisdictions, departments) as enums."""
     paths: dict = {}
     for op in OPERATIONS:
         paths.setdefault(op.path, {})[op.method.lower()] = _operation(op)
@@ -440,7 +496,7 @@ def document() -> dict:
         },
         "paths": paths,
         "components": {
-            "schemas": SCHEMAS,
+            "schemas": {**SCHEMAS, **city_schemas(city)},
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer"},
                 "session": {"type": "apiKey", "in": "cookie", "name": "session",

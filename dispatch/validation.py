@@ -168,8 +168,11 @@ def query_bool(raw: str | None, name: str) -> bool | None:
 def query_list(raw: str | None, name: str, options=None, max_items: int = 20) -> list[str]:
     if raw is None or raw == "":
         return []
-    items = [item.strip() for item in raw.split(",") if item.strip()]
-    if len(items) > max_items or any(len(item) > 64 for item in items):
+    # Counted and measured as sent (OpenAPI: at most `max_items` comma-separated parts of ≤ 64
+    # characters each); blank parts are then dropped.
+    parts = raw.split(",")
+    items = [item.strip() for item in parts if item.strip()]
+    if len(parts) > max_items or any(len(part) > 64 for part in parts):
         raise bad_request(f"参数 {name} 取值过多或过长", code="invalid_parameter", field=name)
     if options is not None:
         bad = [item for item in items if item not in options]

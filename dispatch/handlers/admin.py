@@ -104,9 +104,9 @@ def _only(body: dict, allowed: set) -> None:
 
 
 def _password(body: dict, required: bool = False) -> str | None:
+    if "password" not in body and not required:
+        return None  # an explicit null is a wrong type, not an absent field
     value = body.get("password")
-    if value is None and not required:
-        return None
     if not isinstance(value, str):
         raise bad_request("字段 password 必须是字符串" if value is not None else "缺少字段 password",
                           code="invalid_type" if value is not None else "missing_field", field="password")

@@ -68,9 +68,9 @@ class BaseHandler(tornado.web.RequestHandler):
         if len(self.request.body or b"") > limit:
             code, message = self.body_too_large
             raise ApiError(413, code, message.format(kb=limit // 1024, mb=limit // 1024 // 1024))
+        permission = self.declared_permission()  # an undeclared method is 405 whatever the body
         if self.requires_json and self.request.method not in ("GET", "HEAD", "OPTIONS"):
             self._require_json_content_type()
-        permission = self.declared_permission()
         if PERMISSIONS.get(permission) == PUBLIC:
             # A stale cookie must not stand between a user and the login form.
             try:
@@ -181,6 +181,8 @@ class BaseHandler(tornado.web.RequestHandler):
             code = _STATUS_CODES.get(status_code, "internal_error" if status_code >= 500 else "error")
             message = "服务器内部错误" if status_code >= 500 else reason
             body = {"error": {"code": code, "message": message}}
+        if status_code == 405:
+            set_allow(self)
         self.set_header("Content-Type", "application/json; charset=UTF-8")
         self.finish(json.dumps(body, ensure_ascii=False))
 
@@ -200,6 +202,26 @@ class BaseHandler(tornado.web.RequestHandler):
         """What the access log prints: the path and the *names* of query parameters, never their
         values (a search may carry a phone number or a name)."""
         return f"{self.request.method} {loggable_uri(self.request)} ({self.client_ip})"
+
+
+def allowed_methods(handler_class) -> list[str]:
+    """The methods a handler declares (`access`) and implements: what a 405 lists in `Allow`."""
+    return [method for method in handler_class.access
+            if getattr(handler_class, method.lower(), None) is not getattr(tornado.web.RequestHandler, method.lower(), None)]
+
+
+def set_allow(handler) -> None:
+    """RFC 9110: a 405 says which methods the resource does support."""
+    handler.set_header("Allow", ", ".join(allowed_methods(type(handler))))
+
+
+class AllowOn405:
+    """For handlers outside BaseHandler (pages, the WebSocket): their 405 carries `Allow` too."""
+
+    def write_error(self, status_code: int, **kwargs) -> None:
+        if status_code == 405:
+            set_allow(self)
+        super().write_error(status_code, **kwargs)
 
 
 def error_body(code: str, message: str) -> bytes:
@@ -330,8 +352,15 @@ def _reject_constant(name: str):
     raise ValueError(f"{name} is not JSON")
 
 
+class _AnyMethod(tuple):
+    def __contains__(self, method) -> bool:
+        return True
+
+
 class NotFoundHandler(BaseHandler):
     access = {m: ("health", "read") for m in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")}
+    # No such resource whatever the method (TRACE too): 404, never Tornado's bare 405.
+    SUPPORTED_METHODS = _AnyMethod(tornado.web.RequestHandler.SUPPORTED_METHODS)
 
     async def prepare(self):
         raise ApiError(404, "not_found", f"没有这个接口: {self.request.path}")

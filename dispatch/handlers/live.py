@@ -19,7 +19,7 @@ from tornado.ioloop import IOLoop
 
 from dispatch.access.auth import SESSION_COOKIE, User
 from dispatch.access.policy import permitted
-from dispatch.handlers.base import client_address, trusted_networks
+from dispatch.handlers.base import AllowOn405, client_address, trusted_networks
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ ENDINGS = {
 }
 
 
-class LiveHandler(tornado.websocket.WebSocketHandler):
+class LiveHandler(AllowOn405, tornado.websocket.WebSocketHandler):
     access = {"GET": ("live", "subscribe")}  # checked through dispatch.access.policy like every handler
     subscriber = None
     user: User | None = None

@@ -14,7 +14,7 @@ class OpenAPIHandler(BaseHandler):
     async def get(self):
         cache = self.ctx.cache
         if "openapi.json" not in cache:
-            cache["openapi.json"] = json.dumps(document(), ensure_ascii=False, separators=(",", ":")).encode()
+            cache["openapi.json"] = json.dumps(document(self.ctx.city), ensure_ascii=False, separators=(",", ":")).encode()
         self.set_header("Cache-Control", "public, max-age=300")
         self.finish(cache["openapi.json"])
 

@@ -16,6 +16,7 @@ from urllib.parse import quote, urlsplit
 import tornado.web
 
 from dispatch.access.auth import SESSION_COOKIE
+from dispatch.handlers.base import AllowOn405
 
 STATIC = Path(__file__).resolve().parent.parent.parent / "static"
 SHELLS = STATIC / "pages"
@@ -66,7 +67,7 @@ def content_security_policy(tile_url: str) -> str:
     ])
 
 
-class PageHandler(tornado.web.RequestHandler):
+class PageHandler(AllowOn405, tornado.web.RequestHandler):
     access = {"GET": ("page", "view")}
 
     def initialize(self, page: str):
@@ -115,7 +116,7 @@ class StaticFiles(tornado.web.StaticFileHandler):
         return path
 
 
-class RootHandler(tornado.web.RequestHandler):
+class RootHandler(AllowOn405, tornado.web.RequestHandler):
     access = {"GET": ("page", "view")}
 
     async def get(self):
@@ -125,7 +126,7 @@ class RootHandler(tornado.web.RequestHandler):
         self.redirect(HOME_OF_ROLE.get(doc["role"], "/login") if doc else "/login")
 
 
-class FaviconHandler(tornado.web.RequestHandler):
+class FaviconHandler(AllowOn405, tornado.web.RequestHandler):
     access = {"GET": ("page", "view")}
 
     def get(self):
@@ -134,7 +135,7 @@ class FaviconHandler(tornado.web.RequestHandler):
         self.finish((STATIC / "img" / "favicon.svg").read_bytes())
 
 
-class ServiceWorkerHandler(tornado.web.RequestHandler):
+class ServiceWorkerHandler(AllowOn405, tornado.web.RequestHandler):
     """The grid worker page's service worker (offline start-up). Served from the site root,
     not /static/, so that it may control /report."""
     access = {"GET": ("page", "view")}
