@@ -113,11 +113,11 @@ async def serve(config: dict, simulate: bool = False, sockets=None) -> None:
     log.info("存储: %s", ctx.storage.description)
     log.info("服务已启动: http://%s:%d", host, port)
     simulation = await start_simulator(ctx) if simulate else None  # demo traffic (dispatch/demo/simulator.py)
-    ctx.scheduler = start_scheduler(ctx)  # deadline sweep + daily KPI snapshot (None if disabled)
+    scheduler = start_scheduler(ctx)  # deadline sweep + daily KPI snapshot (None if disabled)
     await stop.wait()
     server.stop()
     await stop_simulator(simulation)
-    await stop_scheduler(ctx.scheduler)
+    await stop_scheduler(scheduler)
     await ctx.storage.close()
 
 

@@ -43,7 +43,10 @@ class Context:
     tz: ZoneInfo
     tokens: TokenSigner
     bus: EventBus = field(default_factory=EventBus)
-    cache: dict = field(default_factory=dict)
+    # Encoded once per process, then served as they are: the city's jurisdiction layers by
+    # (level, within), and the OpenAPI document.
+    jurisdiction_layers: dict[tuple[str | None, str | None], Any] = field(default_factory=dict)
+    openapi_json: bytes | None = None
     dummy_password_hash: str = ""
 
     def __post_init__(self):

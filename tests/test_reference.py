@@ -48,13 +48,12 @@ async def test_bbox_keeps_the_features_it_touches(small):
 
 async def test_selections_are_cached_per_level_and_within(small):
     worker = await login_as(small, "grid_worker")
-    cache = small.ctx.cache
+    layers = small.ctx.jurisdiction_layers
     await worker.get("/api/jurisdictions.geojson?level=grid")
     await worker.get("/api/jurisdictions.geojson?level=grid&bbox=110.004,20.001,110.006,20.002")
     await worker.get(f"/api/jurisdictions.geojson?level=grid&within={A1A}")
     await worker.get(f"/api/jurisdictions.geojson?level=grid&within={CITY_ID}")
-    keys = {k for k in cache if isinstance(k, tuple) and k[0] == "jurisdictions.geojson"}
-    assert keys == {("jurisdictions.geojson", "grid", None), ("jurisdictions.geojson", "grid", A1A)}
-    selection = cache[("jurisdictions.geojson", "grid", None)]
+    assert set(layers) == {("grid", None), ("grid", A1A)}
+    selection = layers[("grid", None)]
     await worker.get("/api/jurisdictions.geojson?level=grid&bbox=110.0,20.0,110.001,20.001")
-    assert cache[("jurisdictions.geojson", "grid", None)] is selection  # reused, not rebuilt
+    assert layers[("grid", None)] is selection  # reused, not rebuilt

@@ -207,7 +207,7 @@ async def test_restarted_server_finds_nothing_new(small):
     await run_sweep(ctx, local("2026-11-23 10:00"))
     before = await stored(ctx, case_id)
     # A new process on the same storage: fresh services, nothing kept in memory but the cases.
-    restarted = dataclasses.replace(ctx, bus=EventBus(), cache={})
+    restarted = dataclasses.replace(ctx, bus=EventBus(), jurisdiction_layers={})
     assert restarted.bus is not ctx.bus
     counts = await run_sweep(restarted, local("2026-11-23 10:00"))
     assert counts["examined"] == 0
@@ -352,7 +352,7 @@ async def test_scheduler_runs_the_sweep_and_only_one_process_leads(small):
             await asyncio.sleep(0.02)
         assert system_actions(await stored(ctx, case_id)) == ["warn", "overdue", "supervise", "escalate"]
         # A second process on the same database does not run jobs while the lease is held.
-        other = Jobs(dataclasses.replace(ctx, bus=EventBus(), cache={}))
+        other = Jobs(dataclasses.replace(ctx, bus=EventBus(), jurisdiction_layers={}))
         assert await other.sweep() is None
     finally:
         await stop_scheduler(scheduler)

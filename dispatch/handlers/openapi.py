@@ -12,11 +12,11 @@ class OpenAPIHandler(BaseHandler):
     access = {"GET": ("openapi", "read")}
 
     async def get(self):
-        cache = self.ctx.cache
-        if "openapi.json" not in cache:
-            cache["openapi.json"] = json.dumps(document(self.ctx.city), ensure_ascii=False, separators=(",", ":")).encode()
+        ctx = self.ctx
+        if ctx.openapi_json is None:
+            ctx.openapi_json = json.dumps(document(ctx.city), ensure_ascii=False, separators=(",", ":")).encode()
         self.set_header("Cache-Control", "public, max-age=300")
-        self.finish(cache["openapi.json"])
+        self.finish(ctx.openapi_json)
 
 
 routes = [(r"/api/openapi\.json", OpenAPIHandler)]

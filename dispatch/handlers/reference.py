@@ -75,14 +75,14 @@ class JurisdictionsHandler(BaseHandler):
         if within is not None and within != city.id and within not in city.jurisdictions:
             raise unprocessable(f"辖区 {within[:64]} 不存在", code="unknown_jurisdiction", field="within")
         bbox = v.query_bbox(self.get_query_argument("bbox", None))
-        cache = self.ctx.cache
-        key = ("jurisdictions.geojson", level, None if within == city.id else within)
-        if key not in cache:
+        layers = self.ctx.jurisdiction_layers
+        key = (level, None if within == city.id else within)
+        if key not in layers:
             # Thousands of grids: serialise once per (level, within), not per request.
-            cache[key] = select_jurisdictions(city, level, within)
+            layers[key] = select_jurisdictions(city, level, within)
         self.set_header("Content-Type", "application/geo+json; charset=UTF-8")
         self.set_header("Cache-Control", "private, max-age=3600")
-        self.finish(cache[key].body(bbox))
+        self.finish(layers[key].body(bbox))
 
 
 class DepartmentsHandler(BaseHandler):
