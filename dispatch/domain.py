@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
 from dispatch.access.auth import User
+from dispatch.clock import utcnow  # noqa: F401 - the domain's "now", re-exported
 from dispatch.access.policy import may_see_caller
 # Masking lives with the other access rules; re-exported here, where outputs are built.
 from dispatch.access.masking import NOT_TEXT, caller_secrets, mask_name, mask_phone, mask_text, mask_with  # noqa: F401
@@ -23,12 +24,6 @@ TICKET_TYPES = ("consultation", "help", "complaint", "report", "suggestion", "pr
 # Fields kept on the stored document for queries and bookkeeping, never shown to clients.
 _INTERNAL = ("_id", "scope_path", "next_due_at", "departments_seen", "caller_raw", "intake_digest",
              "search_masked")
-
-
-def utcnow() -> datetime:
-    """Now, truncated to milliseconds: what MongoDB keeps, so hashes survive the round trip."""
-    now = datetime.now(timezone.utc)
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
 def scope_path(city_id: str, jurisdiction: dict | None) -> list[str]:

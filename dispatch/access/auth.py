@@ -12,11 +12,11 @@ import re
 import secrets
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
 
 import jwt
 
 from dispatch.errors import bad_request, conflict, not_found, unprocessable
+from dispatch.clock import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -381,8 +381,7 @@ class Accounts:
 
 
 def _now():
-    now = datetime.now(timezone.utc)
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+    return utcnow()
 
 
 async def _hash(hasher, password: str) -> str:

@@ -61,6 +61,7 @@ from dispatch.domain import OPEN_STATUSES, utcnow
 from dispatch.errors import ApiError
 from dispatch.store.query import OLDEST, CaseQuery
 from dispatch.sweep.sweeper import run_sweep
+from dispatch.clock import stored_instant
 
 log = logging.getLogger(__name__)
 
@@ -105,9 +106,7 @@ class SimClock:
         return self._now
 
 
-def _ms(moment: datetime) -> datetime:
-    moment = moment.astimezone(timezone.utc)
-    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+_ms = stored_instant
 
 
 # --------------------------------------------------------------------------------------------

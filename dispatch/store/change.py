@@ -8,10 +8,11 @@ computes the new document here and writes it under an insert-once claim (see `mo
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from dispatch.store.query import Change
+from dispatch.clock import stored_instant
 
 
 def stored_value(value):
@@ -21,10 +22,7 @@ def stored_value(value):
     if isinstance(value, (list, tuple)):
         return [stored_value(v) for v in value]
     if isinstance(value, datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=timezone.utc)
-        value = value.astimezone(timezone.utc)
-        return value.replace(microsecond=value.microsecond // 1000 * 1000)
+        return stored_instant(value)
     return value
 
 

@@ -37,6 +37,7 @@ from pymongo.errors import ConnectionFailure, DuplicateKeyError, OperationFailur
 from dispatch.store.query import (
     BY_ID, EVERYTHING, NEWEST, OLDEST, CaseQuery, Change, DuplicateCase, PeriodQuery, Scope, StoreUnavailable,
 )
+from dispatch.clock import stored_instant
 from dispatch.store.change import apply_change
 from dispatch.store.records import (
     AUDIT_KINDS, CREATED, DUE_FIELDS, OPEN_STATUSES, PHOTO_FIELDS, UPDATED, case_event, client_key, last_history_only,
@@ -695,9 +696,7 @@ class MongoLimits:
         return (await self.events.delete_many({"at": {"$lt": before}})).deleted_count
 
 
-def _utc(value: datetime) -> datetime:
-    value = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-    return value.replace(microsecond=value.microsecond // 1000 * 1000)
+_utc = stored_instant
 
 
 class MongoAudit:

@@ -31,6 +31,7 @@ from dispatch.domain import utcnow
 from dispatch.workflow.escalation import escalation_target, jurisdiction_label, jurisdiction_name, level_of
 from dispatch.store.query import Change
 from dispatch.workflow.service import STAGE_OF_STATUS, SYSTEM
+from dispatch.clock import stored_instant
 
 log = logging.getLogger(__name__)
 
@@ -48,9 +49,7 @@ class Threshold:
     at: datetime
 
 
-def _ms(moment: datetime) -> datetime:
-    """Truncate to milliseconds, the precision stores keep, so comparisons survive a round trip."""
-    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+_ms = stored_instant
 
 
 def grace(ctx, key: str) -> str | None:

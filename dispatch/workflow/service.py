@@ -19,10 +19,11 @@ clock: working or natural) spent suspended, which the deadline was moved by.
 from __future__ import annotations
 
 import math
-from datetime import datetime, timezone
+from datetime import datetime
 
 from dispatch.workflow.audit import chain_entry
 from dispatch.workflow.deadlines import NATURAL, Duration
+from dispatch.clock import stored_instant
 from dispatch.domain import utcnow
 from dispatch.errors import bad_request, conflict, not_found
 from dispatch.access.policy import action_refusal, can_read_case, may_act
@@ -48,10 +49,7 @@ def labels() -> dict:
     }
 
 
-def _ms(moment: datetime) -> datetime:
-    """UTC, truncated to milliseconds: what the store keeps, so history hashes survive it."""
-    moment = moment.astimezone(timezone.utc)
-    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+_ms = stored_instant
 
 
 class Workflow:

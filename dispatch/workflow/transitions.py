@@ -32,6 +32,7 @@ from dispatch.intake.attachments import check_photos
 from dispatch.access.policy import ASSIGNED, SUMMONED, can_read_case
 from dispatch.rules import OutsideCity
 from dispatch.store.query import Change
+from dispatch.clock import stored_instant
 
 # Names the history entry itself uses: an action field with one of these names is recorded
 # under another name by its effect.
@@ -123,9 +124,7 @@ def _instant(text: str, name: str, tz) -> datetime:
         ) from None
     if value.tzinfo is None:
         value = value.replace(tzinfo=tz)
-    value = value.astimezone(timezone.utc)
-    # What the store keeps (milliseconds), so the history hash survives the round trip.
-    return value.replace(microsecond=value.microsecond // 1000 * 1000)
+    return stored_instant(value)  # so the history hash survives the round trip
 
 
 # Every action takes an optional note; it goes into the history entry.
