@@ -84,12 +84,18 @@ async def test_command_buttons_are_the_cases_actions_and_each_succeeds(server, b
     page, guard = await open_command(browser, server, "dispatcher")
 
     async def open_case(case):
-        # Escape closes an open drawer (it covers the list) and does nothing otherwise. The row
-        # may be re-drawn by a live update under the click: click again until the drawer shows it.
-        await page.keyboard.press("Escape")
-        await page.wait_for_selector("#drawer", state="hidden")
-        shown = f"#drawer .cd-number:has-text('{case['number']}')"
+        # Escape closes an open form, then the drawer (it covers the list); it does nothing once
+        # both are closed. The row may be re-drawn by a live update under the click: click again
+        # until the drawer shows the case.
         deadline = time.monotonic() + 30
+        while await page.locator("#drawer").is_visible():
+            assert time.monotonic() < deadline, "the drawer would not close"
+            await page.keyboard.press("Escape")
+            try:
+                await page.wait_for_selector("#drawer", state="hidden", timeout=1000)
+            except PlaywrightTimeout:
+                pass  # something else took this Escape (a form): press again
+        shown = f"#drawer .cd-number:has-text('{case['number']}')"
         while True:
             await page.click(f"#work-list .qi[data-id='{case['id']}'] .qi-main", timeout=15000)
             try:
