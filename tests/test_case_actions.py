@@ -79,6 +79,7 @@ async def states(world: World) -> dict[str, str]:
 async def fresh_copy(world: World, case_id: str) -> str:
     doc = copy.deepcopy(await world.stored(case_id))
     doc["_id"] = uuid.uuid4().hex
+    doc["number"] = await world.ctx.cases.next_number(doc["number"].split("-")[0])  # numbers are unique
     doc.pop("client_id", None)
     await world.ctx.cases.insert(doc)
     return doc["_id"]

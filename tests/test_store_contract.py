@@ -91,6 +91,8 @@ async def test_the_same_id_or_client_id_is_refused_once_stored(store):
     await store.cases.insert(case(4, client_id="phone-1", created_by="gw2", reporters=["gw2"]))  # another user
     await store.cases.insert(case(5))  # no client_id: never a conflict
     await store.cases.insert(case(6))
+    with pytest.raises(DuplicateCase):
+        await store.cases.insert(case(6))  # a case number is given once
     assert (await store.cases.by_client_id("gw1", "phone-1"))["_id"] == first["_id"]
     assert (await store.cases.by_client_id("gw2", "phone-1"))["number"].endswith("000004")
     assert await store.cases.by_client_id("gw1", "phone-2") is None

@@ -91,6 +91,7 @@ async def test_thresholds_fire_at_their_instants_exactly_once(small):
     ctx = small.ctx
     start = local("2026-11-23 09:00")  # a Monday (working day)
     case_id = await dispatched_case(small, start)
+    await ctx.tail.caught_up()  # the report's and the dispatch's events are past
     events = []
     ctx.bus.subscribe(lambda event: events.append(event))
 

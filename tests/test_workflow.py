@@ -363,6 +363,7 @@ async def test_stale_version_is_409_and_the_right_one_passes(world):
 
 async def test_each_action_publishes_the_updated_case(world):
     case = await world.report()
+    await world.ctx.tail.caught_up()  # the report's own event is past
     events = []
     world.ctx.bus.subscribe(events.append)
     updated = await world.ok("disp-a", case["id"], "file")

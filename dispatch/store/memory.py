@@ -160,6 +160,7 @@ class MemoryCases:
         self._by_id = SortedList()
         self._due = SortedList()  # (next_due_at, id)
         self._client_keys: dict[tuple[str, str], str] = {}
+        self._numbers_taken: set[str] = set()  # as the server engine's unique index on `number`
         self._numbers: dict[str, int] = {}
 
     # -- writing ------------------------------------------------------------------------
@@ -170,11 +171,14 @@ class MemoryCases:
 
     async def insert(self, doc: dict) -> dict:
         key = client_key(doc)
-        if doc["_id"] in self._docs or key in self._client_keys:
+        number = doc.get("number")
+        if doc["_id"] in self._docs or key in self._client_keys or (number is not None and number in self._numbers_taken):
             raise DuplicateCase(doc["_id"])
         stored = stored_value(doc)
         self._docs[stored["_id"]] = stored
         self._client_keys[key] = stored["_id"]
+        if number is not None:
+            self._numbers_taken.add(number)
         self._by_created.add((stored["created_at"], stored["_id"]))
         self._by_id.add(stored["_id"])
         self._index_due(None, stored)
