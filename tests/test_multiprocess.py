@@ -69,6 +69,9 @@ class Feed:
                 return
             self.messages.append(json.loads(message))
 
+    def has_case(self, case_id: str) -> bool:
+        return any(e["case"]["id"] == case_id for e in self.case_events())
+
     def case_events(self) -> list[dict]:
         return [m for m in self.messages if m["type"] in ("case.created", "case.updated")]
 
@@ -97,7 +100,7 @@ async def test_a_report_on_one_process_reaches_the_clients_of_both(two_processes
         assert status == 201, case
 
         async def both_have_it():
-            return all(any(e["case"]["id"] == case["id"] for e in feed.case_events()) for feed in feeds)
+            return all(feed.has_case(case["id"]) for feed in feeds)
         await poll(both_have_it, 5, 0.02)
         assert time.monotonic() - sent < 1.5  # within a second of the write, with room for a loaded CI
         ids = [[e["id"] for e in feed.case_events() if e["case"]["id"] == case["id"]] for feed in feeds]

@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from browser_support import DESKTOP, PHONE, client_as, open_page, user, wait_until
+from test_hotline_page import choose_address
 
 PAYLOADS = [
     "<img src=x onerror=window.__xss=1>",
@@ -196,18 +197,6 @@ async def test_dept_workbench_shows_payloads_as_text(server, browser):
         await hover_case_marker(page, "#detail", text)
         await watch.assert_inert(f"/dept {case['number']}")
     guard.assert_clean()
-
-
-async def choose_address(page, typed: str, address: str):
-    await page.click("#address")
-    await page.keyboard.type(typed)
-    await page.locator("#address-list li", has_text=address).first.wait_for()
-    for _ in range(12):
-        await page.keyboard.press("ArrowDown")
-        if (await page.locator("#address-list li.active").inner_text()) == address:
-            break
-    await page.keyboard.press("Enter")
-    await page.wait_for_selector(".location-line.ok")
 
 
 async def test_hotline_console_shows_payloads_as_text(server, browser):
