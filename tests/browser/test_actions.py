@@ -83,11 +83,8 @@ async def test_command_buttons_are_the_cases_actions_and_each_succeeds(server, b
     assert {"file", "void", "merge", "supervise"} <= allowed
     page, guard = await open_command(browser, server, "dispatcher")
 
-    async def open_case(case):
-        # Escape closes an open form, then the drawer (it covers the list); it does nothing once
-        # both are closed. The row may be re-drawn by a live update under the click: click again
-        # until the drawer shows the case.
-        deadline = time.monotonic() + 30
+    async def close_drawer(deadline: float):
+        """Escape closes an open form, then the drawer (it covers the list)."""
         while await page.locator("#drawer").is_visible():
             assert time.monotonic() < deadline, "the drawer would not close"
             await page.keyboard.press("Escape")
@@ -95,10 +92,16 @@ async def test_command_buttons_are_the_cases_actions_and_each_succeeds(server, b
                 await page.wait_for_selector("#drawer", state="hidden", timeout=1000)
             except PlaywrightTimeout:
                 pass  # something else took this Escape (a form): press again
+
+    async def open_case(case):
+        # The page may re-open the drawer after an action (it reloads the case), and a live
+        # update may re-draw the row under the click: close, click, look — until it shows.
         shown = f"#drawer .cd-number:has-text('{case['number']}')"
+        deadline = time.monotonic() + 45
         while True:
-            await page.click(f"#work-list .qi[data-id='{case['id']}'] .qi-main", timeout=15000)
+            await close_drawer(deadline)
             try:
+                await page.click(f"#work-list .qi[data-id='{case['id']}'] .qi-main", timeout=3000)
                 await page.wait_for_selector(shown, timeout=3000)
                 return
             except PlaywrightTimeout:
