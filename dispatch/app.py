@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 import tornado.web
 
+from dispatch.clock import Clock
 from dispatch.config import ConfigError
 
 from dispatch.access.auth import Sessions, TokenSigner, bootstrap_users, demo_passwords_refused, hash_password
@@ -43,6 +44,8 @@ class Context:
     tz: ZoneInfo
     tokens: TokenSigner
     bus: EventBus = field(default_factory=EventBus)
+    # The one clock: every service below reads it; tests and the simulator drive it.
+    clock: Clock = field(default_factory=Clock)
     # Encoded once per process, then served as they are: the city's jurisdiction layers by
     # (level, within), and the OpenAPI document.
     jurisdiction_layers: dict[tuple[str | None, str | None], Any] = field(default_factory=dict)
@@ -56,11 +59,12 @@ class Context:
         self.sessions = Sessions(self.tokens, self.users, self.storage.revocations)
         self.audit_log = self.storage.audit
         # Counted in the store: every server process shares them (SPEC §7).
-        self.throttle = LoginThrottle.from_config(self.config["auth"], self.storage.limits)
+        self.throttle = LoginThrottle.from_config(self.config["auth"], self.storage.limits,
+                                                  clock=self.clock.timestamp)
         self.reveal_limit = RateLimit(self.storage.limits, "reveal", int(self.config["auth"].get("reveals_per_hour", 60)),
-                                      3600)
-        self.workflow = Workflow(self)
-        self.intake = Intake(self)
+                                      3600, clock=self.clock.timestamp)
+        self.workflow = Workflow(self, self.clock)
+        self.intake = Intake(self, self.clock)
         self.live = LiveHub(self.bus, self.city.id, self.tz)
         # Feeds `bus` from the store's event log; started by `build_context` (it needs the loop).
         self.tail = LogTail(self.storage.events, self.bus)

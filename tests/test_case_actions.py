@@ -136,7 +136,7 @@ async def test_flags_narrow_the_list(world):
 async def test_reopen_leaves_the_list_when_its_window_closes(world):
     cases = await states(world)
     assert "reopen" in await listed(world, "disp-a", cases["closed"])
-    world.set_clock(world.ctx.workflow.clock() + timedelta(days=31))
+    world.ctx.clock.advance(days=31)
     assert "reopen" not in await listed(world, "disp-a", cases["closed"])
     status, payload = await world.act("disp-a", cases["closed"], "reopen", BODIES["reopen"])
     assert status == 409 and payload["error"]["code"] == "reopen_window_closed"

@@ -47,7 +47,7 @@ async def login(client, username: str):
 
 
 def pin_clock(ctx, moment: datetime) -> None:
-    ctx.workflow.clock = lambda: moment
+    ctx.clock.set(moment)
 
 
 async def act(client, username: str, case_id: str, action: str, at: datetime, body=None) -> dict:
@@ -338,6 +338,7 @@ async def test_due_query_reads_the_index_earliest_first(small):
 async def test_scheduler_runs_the_sweep_and_only_one_process_leads(small):
     ctx = small.ctx
     case_id = await dispatched_case(small, local("2026-01-05 09:00"))  # long overdue by now
+    ctx.clock.release()  # the scheduler sweeps at the real time
     ctx.config["scheduler"].update(enabled=True, sweep_seconds=3600)
     scheduler = start_scheduler(ctx)
     try:

@@ -70,7 +70,7 @@ class World:
         return self._clients[username]
 
     def set_clock(self, moment: datetime) -> None:
-        self.ctx.workflow.clock = lambda: moment
+        self.ctx.clock.set(moment)
 
     async def stored(self, case_id: str) -> dict:
         return await self.ctx.cases.get(case_id)

@@ -176,9 +176,9 @@ class LoginThrottle:
         self.clock = clock
 
     @classmethod
-    def from_config(cls, auth: dict, limits) -> "LoginThrottle":
+    def from_config(cls, auth: dict, limits, clock=time.time) -> "LoginThrottle":
         return cls(
-            limits,
+            limits, clock=clock,
             pair_free=int(auth.get("login_max_failures", 5)),
             address_free=int(auth.get("address_max_failures", 20)),
             cap=float(auth.get("lockout_max_seconds", 900)),

@@ -32,8 +32,8 @@ deadlines stay the city's real ones, so at high speeds only the deliberately lat
 Before going live, `warmup_hours` of the past are simulated on a `SimClock` so the screens open
 on a day already under way. Tests drive the same `SimClock` with `step()`.
 
-While a `SimClock` drives (`driving_clock`), the workflow's clock and the intake's time stamp
-both read it, and the simulator runs the deadline sweep itself at simulated time; both are
+While a `SimClock` drives (`driving_clock`), the application's one clock (`ctx.clock`) follows
+it, and the simulator runs the deadline sweep itself at simulated time; both are
 restored afterwards. Users' actions arriving during those seconds are stamped with simulated
 time too — the warm-up is meant for a demo server at start-up, not for a production one.
 
@@ -408,25 +408,12 @@ class Simulator:
 
     @contextlib.contextmanager
     def driving_clock(self):
-        """While inside, the workflow and intake read the simulated clock (see module doc)."""
+        """While inside, the application's clock (`ctx.clock`: workflow, intake, sweep, ...)
+        follows the simulated one (see module doc)."""
         if self.sim_clock is None:
             raise RuntimeError("driving_clock needs a SimClock")
-        workflow, intake = self.ctx.workflow, self.ctx.intake
-        had_own, intake_had_own = "clock" in vars(workflow), "clock" in vars(intake)
-        previous_workflow, previous_intake = workflow.clock, intake.clock
-        workflow.clock = self.sim_clock.now
-        intake.clock = self.sim_clock.now
-        try:
+        with self.ctx.clock.following(self.sim_clock.now):
             yield self.sim_clock
-        finally:
-            if intake_had_own:
-                intake.clock = previous_intake
-            else:
-                del intake.clock
-            if had_own:
-                workflow.clock = previous_workflow
-            else:
-                del workflow.clock
 
     # -- starting and stopping -------------------------------------------------------------
 

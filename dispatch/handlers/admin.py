@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from dispatch import validation as v
 from dispatch.access.auth import Accounts, account_view
-from dispatch.domain import utcnow
 from dispatch.errors import bad_request, conflict
 from dispatch.handlers.base import BaseHandler
 
@@ -25,7 +24,7 @@ class AdminMixin:
 
     async def audit(self, action: str, target: str, **details) -> None:
         await self.ctx.audit_log.record("admin_audit", {
-            "at": utcnow(), "by": self.user.username, "action": action, "target": target,
+            "at": self.ctx.clock.now(), "by": self.user.username, "action": action, "target": target,
             "address": self.client_ip, **details,
         })
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dispatch.intake.attachments import ID_PATTERN, MAX_BYTES, check_upload, store_upload
-from dispatch.domain import utcnow
 from dispatch.errors import not_found
 from dispatch.handlers.base import BaseHandler
 from dispatch.access.policy import case_scope
@@ -19,7 +18,7 @@ class AttachmentsHandler(BaseHandler):
         user = self.require_user()  # roles: ("attachment", "create") in dispatch.access.policy
         data = self.request.body
         mime = check_upload(data)
-        doc = await store_upload(self.ctx, user.username, data, mime, utcnow())
+        doc = await store_upload(self.ctx, user.username, data, mime, self.ctx.clock.now())
         self.send({"id": doc["_id"], "content_type": mime, "size": len(data),
                    "url": f"/api/attachments/{doc['_id']}"}, 201)
 

@@ -12,7 +12,6 @@ cannot be used to harvest the phone book.
 from __future__ import annotations
 
 from dispatch import validation as v
-from dispatch.domain import utcnow
 from dispatch.errors import ApiError, not_found
 from dispatch.handlers.base import BaseHandler
 from dispatch.access.policy import reveal_refusal
@@ -37,7 +36,7 @@ class RevealHandler(BaseHandler):
         wait = await self.ctx.reveal_limit.take(user.username)
         if wait:
             raise ApiError(429, "too_many_reveals", f"查看来电人信息过于频繁，请 {wait} 秒后再试", retry_after=wait)
-        now = utcnow()
+        now = self.ctx.clock.now()
         await self.ctx.audit_log.record("reveals", {
             "at": now, "by": user.username, "role": user.role, "case_id": case["_id"],
             "number": case.get("number"), "reason": reason, "address": self.client_ip,

@@ -1,7 +1,7 @@
 """GET /api/route — the routing decision for a point and category, without creating a case."""
 
 from dispatch import validation as v
-from dispatch.domain import SOURCES, utcnow
+from dispatch.domain import SOURCES
 from dispatch.errors import bad_request, unprocessable
 from dispatch.handlers.base import BaseHandler
 from dispatch.rules import OutsideCity
@@ -23,7 +23,7 @@ class RouteHandler(BaseHandler):
         source = (v.query_list(self.get_query_argument("source", None), "source", SOURCES, 1) or ["grid"])[0]
         text = self.get_query_argument("text", "")[:2000]
         try:
-            decision = self.ctx.router.route(lng, lat, code, source=source, text=text, at=utcnow())
+            decision = self.ctx.router.route(lng, lat, code, source=source, text=text, at=self.ctx.clock.now())
         except OutsideCity as exc:
             raise unprocessable(str(exc), code="outside_city") from None
         self.send(decision.as_dict())

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import datetime, timezone
 
 from dispatch.kpi import stats
 from dispatch import validation as v
@@ -25,7 +24,7 @@ class StatsMixin:
         scope = report_scope(user, ctx.city, v.text({"scope": arg("scope")}, "scope", max_len=64) or None)
         group_by = v.choice({"group_by": arg("group_by")}, "group_by", stats.GROUP_BY, default="department")
         top = v.query_int(arg("top"), "top", default=stats.DEFAULT_TOP, low=0, high=500)
-        now = datetime.now(timezone.utc)
+        now = ctx.clock.now()
         try:
             period = stats.parse_period(arg("from"), arg("to"), ctx.tz, now)
         except stats.PeriodError as exc:

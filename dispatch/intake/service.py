@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from dispatch import validation as v
 from dispatch.workflow.audit import chain_entry
 from dispatch.access.auth import User
-from dispatch.domain import CHANNELS, LEVELS, TICKET_TYPES, masked_search_text, scope_path, utcnow
+from dispatch.domain import CHANNELS, LEVELS, TICKET_TYPES, masked_search_text, scope_path
 from dispatch.access.policy import in_scope
 from dispatch.errors import ApiError, bad_request, conflict, forbidden, unprocessable
 from dispatch.intake.attachments import check_photos
@@ -29,11 +29,9 @@ class IntakeResult:
 
 
 class Intake:
-    # Injectable, like `Workflow.clock`: the simulator and tests drive time through it.
-    clock = staticmethod(utcnow)
-
-    def __init__(self, ctx):
+    def __init__(self, ctx, clock):
         self.ctx = ctx
+        self.clock = clock  # the application's one clock (dispatch.clock.Clock)
 
     # -- public entry points ----------------------------------------------------------------
 
@@ -160,13 +158,13 @@ class Intake:
 
     def _route(self, lnglat, code: str, source: str, text: str):
         try:
-            return self.ctx.router.route(lnglat[0], lnglat[1], code, source=source, text=text, at=self.clock())
+            return self.ctx.router.route(lnglat[0], lnglat[1], code, source=source, text=text, at=self.clock.now())
         except OutsideCity as exc:
             raise unprocessable(str(exc), code="outside_city", field="location") from None
 
     async def _store(self, user: User, client_id, category, lnglat, decision, fields) -> IntakeResult:
         ctx = self.ctx
-        now = self.clock()
+        now = self.clock.now()
         case_id = new_case_id()
         jurisdiction = decision.jurisdiction if decision else None
         priority = decision.priority if decision else category.priority

@@ -615,7 +615,7 @@ async def snapshot_day(ctx, day: date) -> list[str]:
     """
     city = ctx.city
     period = Period.days(day, day, ctx.tz)
-    now = datetime.now(timezone.utc)
+    now = ctx.clock.now()
     scopes = [(city.id, "district")] + [
         (j.id, "street") for j in sorted(city.jurisdictions.values(), key=lambda j: j.id) if j.level == "district"
     ]

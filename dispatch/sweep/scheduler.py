@@ -24,7 +24,6 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from dispatch.config import ConfigError
-from dispatch.domain import utcnow
 from dispatch.intake.attachments import expire_unreferenced
 from dispatch.sweep.sweeper import check_config, run_sweep
 
@@ -45,14 +44,14 @@ class Jobs:
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
     async def _leading(self) -> bool:
-        return await self.leases.acquire(LEASE, self.holder, utcnow(), self.lease_seconds)
+        return await self.leases.acquire(LEASE, self.holder, self.ctx.clock.now(), self.lease_seconds)
 
     async def sweep(self) -> dict | None:
         try:
             if not await self._leading():
                 return None
             counts = await run_sweep(self.ctx)
-            now = utcnow()
+            now = self.ctx.clock.now()
             await self.ctx.storage.housekeeping(now)  # lapsed revocations, finished claims
             await expire_unreferenced(self.ctx, now)  # photos uploaded but never attached
         except Exception:  # noqa: BLE001 - the scheduler must survive a failed run
@@ -70,7 +69,7 @@ class Jobs:
         except ImportError:
             log.info("每日统计快照: dispatch.kpi.stats.snapshot_day 尚不可用，跳过")
             return
-        day = (datetime.now(self.ctx.tz) - timedelta(days=1)).date()
+        day = (self.ctx.clock.now().astimezone(self.ctx.tz) - timedelta(days=1)).date()
         try:
             if not await self._leading():
                 return

@@ -27,7 +27,6 @@ from datetime import datetime
 
 from dispatch.workflow.audit import chain_entry
 from dispatch.config import ConfigError
-from dispatch.domain import utcnow
 from dispatch.workflow.escalation import escalation_target, jurisdiction_label, jurisdiction_name, level_of
 from dispatch.store.query import Change
 from dispatch.workflow.service import STAGE_OF_STATUS, SYSTEM
@@ -209,7 +208,7 @@ async def run_sweep(ctx, now: datetime | None = None, batch: int | None = None) 
     first (left for the next sweep); `cleared` stale cursors removed from cases whose state
     has no running clock; `errors` cases that could not be processed (logged, left as they were).
     """
-    now = _ms(now or utcnow())
+    now = _ms(now or ctx.clock.now())
     batch = batch or int(ctx.config.get("scheduler", {}).get("sweep_batch") or DEFAULT_BATCH)
     counts = _new_counts()
     passed: list[str] = []  # conflicts and failures: not retried within this sweep

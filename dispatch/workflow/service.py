@@ -24,7 +24,6 @@ from datetime import datetime
 from dispatch.workflow.audit import chain_entry
 from dispatch.workflow.deadlines import NATURAL, Duration
 from dispatch.clock import stored_instant
-from dispatch.domain import utcnow
 from dispatch.errors import bad_request, conflict, not_found
 from dispatch.access.policy import action_refusal, can_read_case, may_act
 from dispatch.workflow.transitions import (
@@ -53,11 +52,9 @@ _ms = stored_instant
 
 
 class Workflow:
-    # The time every action is stamped with; tests replace it on the instance.
-    clock = staticmethod(utcnow)
-
-    def __init__(self, ctx):
+    def __init__(self, ctx, clock):
         self.ctx = ctx
+        self.clock = clock  # the application's one clock (dispatch.clock.Clock)
 
     # -- stage clocks -----------------------------------------------------------------------
 
@@ -187,7 +184,7 @@ class Workflow:
     def allowed_actions(self, user, case: dict) -> list[str]:
         """The actions `user` could take on `case` now: role, scope, link, state and the case's
         own flags (`Transition.applies_to`). Only the body's fields can still get one refused."""
-        ctx, now = self.ctx, _ms(self.clock())
+        ctx, now = self.ctx, self.clock.now()
         return [
             t.action for t in TABLE
             if case["status"] in t.from_states
@@ -221,7 +218,7 @@ class Workflow:
             )
         fields = transition.read_fields(body, ctx.calendar, ctx.tz)
         note = NOTE.read(body, ctx.calendar, ctx.tz)
-        now = _ms(self.clock())
+        now = self.clock.now()
         act = Act(ctx, case, user, transition, fields, note, now)
         await transition.apply(act)
 

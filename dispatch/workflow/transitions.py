@@ -577,7 +577,7 @@ async def _unlink_master(act: Act, into: str, added: list, attempts: int = 5) ->
         if master is None or not any(m["id"] == source_id for m in master.get("merged_from", [])):
             return
         entry = chain_entry(master["history"], {
-            "at": act.ctx.workflow.clock(), "by": act.user.username, "action": "merge_undone",
+            "at": act.ctx.clock.now(), "by": act.user.username, "action": "merge_undone",
             "from": master["status"], "to": master["status"], "note": "并案未完成，撤销关联",
             "source": source_id,
         })
