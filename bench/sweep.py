@@ -47,9 +47,11 @@ from dispatch.config import load_config  # noqa: E402
 from dispatch.domain import scope_path  # noqa: E402
 from dispatch.store import new_case_id  # noqa: E402
 from dispatch.store.query import BY_ID, After, CaseQuery, StoreUnavailable  # noqa: E402
-from dispatch.sweep.sweeper import run_sweep, thresholds  # noqa: E402
+from dispatch.sweep.sweeper import run_sweep  # noqa: E402
+from dispatch.workflow.stageclock import thresholds  # noqa: E402
 from dispatch.workflow.audit import chain_entry  # noqa: E402
-from dispatch.workflow.service import STAGE_OF_STATUS  # noqa: E402
+from dispatch.workflow import stageclock  # noqa: E402
+from dispatch.workflow.stageclock import STAGE_OF_STATUS  # noqa: E402
 
 # A Wednesday afternoon: inside working hours on a working day.
 NOW = datetime(2026, 11, 25, 15, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
@@ -127,7 +129,7 @@ def make_case(ctx, rng: random.Random, point, category, now: datetime) -> dict:
     if stage:
         # Most stages started recently (exponential, mean 12 h), none before the case existed.
         started = max(created, now - timedelta(seconds=rng.expovariate(1 / (12 * 3600))))
-        ctx.workflow.start_stage(case, stage, started)
+        stageclock.start_stage(ctx, case, stage, started)
         settle(ctx, case, now)
     return case
 

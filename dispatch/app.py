@@ -65,7 +65,7 @@ class Context:
                                       3600, clock=self.clock.timestamp)
         self.workflow = Workflow(self, self.clock)
         self.intake = Intake(self, self.clock)
-        self.live = LiveHub(self.bus, self.city.id, self.tz)
+        self.live = LiveHub(self.bus, self.city.id, self.tz, timer=self.workflow.timer)
         # Feeds `bus` from the store's event log; started by `build_context` (it needs the loop).
         self.tail = LogTail(self.storage.events, self.bus)
 

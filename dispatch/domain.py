@@ -52,10 +52,12 @@ def _render(value, tz: ZoneInfo, secrets: list[tuple[str, str]] | None):
     return value
 
 
-def to_api(case: dict, user: User | None, tz: ZoneInfo, actions: list[dict] | None = None) -> dict:
+def to_api(case: dict, user: User | None, tz: ZoneInfo, actions: list[dict] | None = None,
+           timer: dict | None = None) -> dict:
     """The case as `user` may see it; `actions` (`Workflow.actions`) is added as given, after
-    masking: labels are the table's words, never the caller's."""
-    out = {"id": case["_id"], **{k: v for k, v in case.items() if k not in _INTERNAL}}
+    masking: labels are the table's words, never the caller's. `timer` is the running stage
+    clock as the pages count it down (`dispatch.workflow.stageclock.timer`)."""
+    out = {"id": case["_id"], **{k: v for k, v in case.items() if k not in _INTERNAL}, "timer": timer}
     if may_see_caller(user, case):
         out = _render(out, tz, None)
     else:
@@ -75,7 +77,7 @@ FEATURE_PROPERTIES = (
 )
 
 
-def to_feature(case: dict, user: User | None, tz: ZoneInfo) -> dict:
+def to_feature(case: dict, user: User | None, tz: ZoneInfo, timer: dict | None = None) -> dict:
     """A case as a GeoJSON Feature (null geometry while it still needs a location).
 
     Its text is masked for every reader, admins included: the live feed serialises one feature
@@ -92,6 +94,7 @@ def to_feature(case: dict, user: User | None, tz: ZoneInfo) -> dict:
     # Masked before it is cut: a number cut in half would no longer be recognised.
     secrets = caller_secrets(case.get("caller"))
     props["summary"] = mask_with(case.get("description") or "", secrets)[:80]
+    props["timer"] = timer
     return {
         "type": "Feature",
         "id": case["_id"],

@@ -102,6 +102,22 @@ USER = obj({"username": STRING, "role": {"enum": list(ROLES)}, "scope": STRING, 
 
 JURISDICTION = nullable(obj({level: nullable(NAMED) for level in LEVELS}))
 
+# dispatch.workflow.stageclock.timer: the running stage clock, counted on the limit's own clock.
+TIMER = nullable(obj(
+    {
+        "stage": {"enum": ["sign", "handle", "check"]},
+        "unit": {"enum": ["working", "natural"], "description": "时限按工作时间还是自然时间计"},
+        "due_at": STRING, "warn_at": STRING, "paused": BOOL,
+        "remaining_seconds": {"type": "integer", "description": "as_of 时刻的剩余时间（秒，按 unit 计；超期为负）"},
+        "as_of": STRING,
+        "runs_until": {**NSTRING, "description": "自 as_of 起计时连续走到的时刻（当前工作时段结束）；"
+                       "自然时间为 null（一直走），非工作时间或暂停时等于 as_of"},
+        "level": {"enum": ["ok", "warning", "overdue", "paused"]},
+    },
+    ("stage", "unit", "due_at", "warn_at", "paused", "remaining_seconds", "as_of", "runs_until", "level"),
+    description="当前阶段计时（无计时的状态为 null）：页面据此倒计时，不自行按日历计算",
+))
+
 CASE = obj(
     {
         "id": STRING, "number": STRING, "source": {"enum": list(SOURCES)},
@@ -120,6 +136,7 @@ CASE = obj(
         "reporters": {"type": "array", "items": STRING},
         "created_by": STRING, "created_at": STRING, "updated_at": STRING, "version": INT,
         "distance_m": INT,
+        "timer": TIMER,
         "actions": {"type": "array", "description": "请求者此刻可对本案件执行的操作及其显示名称；未列出的操作会被拒绝",
                     "items": obj({"name": {"enum": [t.action for t in TABLE]}, "label": STRING}, ("name", "label"))},
         "history": {"type": "array", "items": obj({"at": STRING, "by": STRING, "by_name": STRING, "action": STRING,
@@ -132,7 +149,7 @@ CASE = obj(
 FEATURE = obj(
     {"type": {"const": "Feature"}, "id": STRING, "geometry": nullable(POINT),
      "properties": obj({"id": STRING, "number": STRING, "status": {"enum": list(STATUSES)},
-                        "summary": STRING, **{level: NSTRING for level in LEVELS}}, ("id",))},
+                        "summary": STRING, "timer": TIMER, **{level: NSTRING for level in LEVELS}}, ("id",))},
     ("type", "geometry", "properties"),
 )
 POLYGONAL = obj({"type": {"enum": ["Polygon", "MultiPolygon"]}, "coordinates": {"type": "array"}},

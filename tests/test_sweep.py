@@ -24,7 +24,8 @@ from dispatch.live.events import EventBus
 from dispatch.sweep.scheduler import Jobs, start_scheduler, stop_scheduler
 from dispatch.store.memory import MemoryCases, MemoryEvents
 from dispatch.workflow.escalation import escalation_target
-from dispatch.sweep.sweeper import human_duration, run_sweep, thresholds
+from dispatch.sweep.sweeper import human_duration, run_sweep
+from dispatch.workflow.stageclock import thresholds
 from dispatch.store.query import BY_ID, NEWEST, OLDEST, CaseQuery, Change
 
 TZ = ZoneInfo("Asia/Shanghai")

@@ -555,6 +555,44 @@ async def test_suspension_over_a_weekend_costs_only_working_time(world):
     assert expected - deadline < timedelta(days=1)
 
 
+async def test_the_timer_counts_down_on_the_working_clock(world):
+    """Issue 12 bug 12: the countdown beside 临期 ran on calendar time. The case's `timer`
+    counts the limit's own clock (1wd = 7.5 working hours here), as the sweep does."""
+    case = await world.report()
+    cid = case["id"]
+    await world.ok("disp-a", cid, "file")
+    await world.ok("disp-a", cid, "dispatch")
+    world.set_clock(at(2026, 3, 6, 16, 0))  # Friday 16:00
+    await world.ok("a1so", cid, "sign")  # 1.5 h on Friday, 6 h on Monday: due Monday 16:00
+
+    async def timer():
+        status, shown = await world.as_("a1so").get(f"/api/cases/{cid}")
+        assert status == 200
+        return shown["timer"]
+
+    world.set_clock(at(2026, 3, 6, 18, 0))  # Friday evening: the working clock stands still
+    evening = await timer()
+    assert (evening["stage"], evening["unit"], evening["level"], evening["paused"]) == ("handle", "working", "ok", False)
+    assert utc(evening["due_at"]) == at(2026, 3, 9, 16, 0)
+    assert evening["remaining_seconds"] == 6 * 3600  # not the 70 calendar hours to Monday 16:00
+    assert evening["runs_until"] == evening["as_of"]  # nothing for a page to count down
+
+    world.set_clock(at(2026, 3, 9, 9, 0))  # Monday morning, in the 08:30-12:00 period
+    morning = await timer()
+    assert morning["remaining_seconds"] == 5.5 * 3600
+    assert utc(morning["runs_until"]) == at(2026, 3, 9, 12, 0)
+
+    world.set_clock(at(2026, 3, 9, 15, 0))  # past warn_at (80 %): 临期 and the countdown agree
+    late = await timer()
+    assert (late["level"], late["remaining_seconds"]) == ("warning", 3600)
+
+    await world.ok("disp-a", cid, "suspend", {"reason": "等待产权单位确认"})
+    world.set_clock(at(2026, 3, 9, 16, 30))
+    paused = await timer()
+    assert (paused["level"], paused["paused"], paused["remaining_seconds"]) == ("paused", True, 3600)
+    assert paused["runs_until"] == paused["as_of"]
+
+
 async def test_suspension_stops_a_natural_clock(world):
     # 0201 井盖缺失 is urgent: handle within 2h of natural time.
     case = await world.report("0201", text="井盖缺失")

@@ -1,6 +1,5 @@
 """POST /api/cases/{id}/actions/{action} — one step of the closed loop (SPEC §4)."""
 
-from dispatch.domain import to_api
 from dispatch.handlers.base import BaseHandler
 
 
@@ -12,7 +11,7 @@ class CaseActionHandler(BaseHandler):
         # Most actions need nothing but the action itself: an empty body is an empty object.
         body = self.json_body() if (self.request.body or b"").strip() else {}
         case = await self.ctx.workflow.act(user, case_id, action, body)
-        self.send(to_api(case, user, self.ctx.tz, self.ctx.workflow.actions(user, case)))
+        self.send(self.case_json(case, user))
 
 
 routes = [(r"/api/cases/([A-Za-z0-9_-]{1,64})/actions/([a-z_]{1,40})", CaseActionHandler)]

@@ -23,6 +23,7 @@ from dispatch.access.auth import SESSION_COOKIE, User
 from dispatch.access.masking import mask_text
 from dispatch.errors import ApiError, bad_request, forbidden, unauthorized
 from dispatch.access.policy import PERMISSIONS, PUBLIC, authorize
+from dispatch.domain import to_api
 
 log = logging.getLogger(__name__)
 
@@ -169,6 +170,12 @@ class BaseHandler(tornado.web.RequestHandler):
     def send(self, data, status: int = 200) -> None:
         self.set_status(status)
         self.finish(json.dumps(data, ensure_ascii=False, separators=(",", ":")))
+
+    def case_json(self, case: dict, user: User) -> dict:
+        """A case as every endpoint returns it: masked for `user`, with what `user` may do to it
+        now (`actions`) and its running stage clock (`timer`)."""
+        workflow = self.ctx.workflow
+        return to_api(case, user, self.ctx.tz, workflow.actions(user, case), workflow.timer(case))
 
     def write_error(self, status_code: int, **kwargs) -> None:
         exc = kwargs.get("exc_info", (None, None, None))[1]

@@ -8,7 +8,7 @@ import math
 from datetime import datetime, timezone
 
 from dispatch import validation as v
-from dispatch.domain import SOURCES, STATUSES, to_api, to_feature
+from dispatch.domain import SOURCES, STATUSES, to_feature
 from dispatch.errors import bad_request, not_found
 from dispatch.handlers.base import BaseHandler
 from dispatch.access.policy import can_read_case, case_scope, text_search
@@ -124,9 +124,8 @@ class CasesHandler(CaseQueryMixin, BaseHandler):
         docs = self.within_near(docs)
         # Items carry `actions` too: computed in Python from the document in hand (no query),
         # so a queue can show its buttons without reading each case again.
-        actions = self.ctx.workflow.actions
         self.send({
-            "items": [to_api(doc, user, self.ctx.tz, actions(user, doc)) for doc in docs],
+            "items": [self.case_json(doc, user) for doc in docs],
             "next": encode_cursor(cursor_doc) if more else None,
         })
 
@@ -141,7 +140,8 @@ class CasesGeoJSONHandler(CaseQueryMixin, BaseHandler):
         self.set_header("Content-Type", "application/geo+json; charset=UTF-8")
         self.send({
             "type": "FeatureCollection",
-            "features": [to_feature(doc, user, self.ctx.tz) for doc in docs if doc.get("location")],
+            "features": [to_feature(doc, user, self.ctx.tz, self.ctx.workflow.timer(doc))
+                         for doc in docs if doc.get("location")],
         })
 
 
@@ -155,7 +155,7 @@ class CaseHandler(BaseHandler):
         # existence is itself information.
         if case is None or not can_read_case(user, case, self.ctx.city.id):
             raise not_found("案件不存在或不在您的权限范围内", code="case_not_found")
-        self.send(to_api(case, user, self.ctx.tz, self.ctx.workflow.actions(user, case)))
+        self.send(self.case_json(case, user))
 
 
 routes = [

@@ -29,6 +29,7 @@ from typing import Callable, Iterable
 from dispatch.domain import OPEN_STATUSES, STATUSES
 from dispatch.store.query import EVERYTHING, PeriodQuery, Scope
 from dispatch.validation import MAX_YEAR, MIN_YEAR, iso_instant
+from dispatch.workflow.stageclock import stage_deadline
 
 log = logging.getLogger(__name__)
 
@@ -493,7 +494,7 @@ class KpiAggregator:
     def overdue_list(self, top: int, tz) -> list[dict]:
         items = []
         for case, timeline in self.overdue_cases:
-            deadline = _stage_deadline(case)
+            deadline = stage_deadline(case)
             jurisdiction = case.get("jurisdiction") or {}
             items.append({
                 "id": case["_id"],
@@ -511,17 +512,6 @@ class KpiAggregator:
         for item in items:
             item["deadline"] = iso(item["deadline"], tz)
         return items[:top]
-
-
-STAGE_DEADLINE = {"dispatched": "sign_by", "accepted": "handle_by", "handled": "check_by"}
-
-
-def _stage_deadline(case: dict) -> datetime | None:
-    clock = case.get("clock") or {}
-    if clock.get("deadline"):
-        return _utc(clock["deadline"])
-    field = STAGE_DEADLINE.get(case.get("status"))
-    return _utc((case.get("deadlines") or {}).get(field)) if field else None
 
 
 def iso(value: datetime | None, tz) -> str | None:

@@ -50,9 +50,10 @@ class Subscriber:
 
 
 class LiveHub:
-    def __init__(self, bus, city_id: str, tz, buffer_size: int = 10000):
+    def __init__(self, bus, city_id: str, tz, buffer_size: int = 10000, timer=None):
         self.city_id = city_id
         self.tz = tz
+        self.timer = timer  # case -> its stage clock as pages show it (Workflow.timer), or None
         self.sequence = 0  # the last event's number (the log's, set by the tail when it starts)
         self.recent: collections.deque[LiveEvent] = collections.deque(maxlen=buffer_size)
         self.subscribers: set[Subscriber] = set()
@@ -67,7 +68,7 @@ class LiveHub:
         case = event["case"]
         # Features carry no caller data, so one serialisation serves every user.
         message = json.dumps(
-            {"id": self.sequence, "type": event["type"], "case": to_feature(case, None, self.tz)},
+            {"id": self.sequence, "type": event["type"], "case": to_feature(case, None, self.tz, self.timer(case) if self.timer else None)},
             ensure_ascii=False, separators=(",", ":"),
         ).encode()
         live_event = LiveEvent(self.sequence, event["type"], case, message)

@@ -1,6 +1,6 @@
 """The deadline sweep (SPEC §4 "Deadlines"): warning, overdue, automatic 督办 and 提级.
 
-A running stage clock (`Workflow.start_stage`) stores on the case its `deadline` and `warn_at`,
+A running stage clock (`dispatch.workflow.stageclock`) stores on the case its `deadline` and `warn_at`,
 and `next_due_at`: the next instant at which the sweep has something to do. From one stage
 clock follow four thresholds, in time order:
 
@@ -22,39 +22,26 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
 from datetime import datetime
 
 from dispatch.workflow.audit import chain_entry
 from dispatch.config import ConfigError
 from dispatch.workflow.escalation import escalation_target, jurisdiction_label, jurisdiction_name, level_of
 from dispatch.store.query import Change
-from dispatch.workflow.service import STAGE_OF_STATUS, SYSTEM
+from dispatch.workflow.service import SYSTEM
+from dispatch.workflow.stageclock import (
+    ESCALATE, OVERDUE, SUPERVISE, WARN, grace, running_clock, thresholds,
+)
+from dispatch.workflow.transitions import STAGE_NAMES
 from dispatch.clock import stored_instant
 
 log = logging.getLogger(__name__)
 
-WARN, OVERDUE, SUPERVISE, ESCALATE = "warn", "overdue", "supervise", "escalate"
 COUNT_OF_ACTION = {WARN: "warned", OVERDUE: "overdue", SUPERVISE: "supervised", ESCALATE: "escalated"}
-
-STAGE_VERB = {"sign": "签收", "handle": "处置", "check": "核查"}
 
 DEFAULT_BATCH = 500
 
-
-@dataclass(frozen=True)
-class Threshold:
-    action: str
-    at: datetime
-
-
 _ms = stored_instant
-
-
-def grace(ctx, key: str) -> str | None:
-    """A configured grace duration (`deadlines.supervise_grace` ...); empty disables the step."""
-    value = ctx.config.get("deadlines", {}).get(key)
-    return str(value) if value not in (None, "", False) else None
 
 
 def check_config(ctx) -> None:
@@ -66,17 +53,6 @@ def check_config(ctx) -> None:
                 ctx.calendar.parse_duration(value)
             except ValueError as exc:
                 raise ConfigError(f"配置项 deadlines.{key} 无效: {exc}") from None
-
-
-def thresholds(ctx, clock: dict) -> list[Threshold]:
-    """The instants at which a stage clock needs the sweep, in time order."""
-    deadline = clock["deadline"]
-    steps = [Threshold(WARN, _ms(clock["warn_at"])), Threshold(OVERDUE, _ms(deadline))]
-    for action, key in ((SUPERVISE, "supervise_grace"), (ESCALATE, "escalate_grace")):
-        value = grace(ctx, key)
-        if value is not None:
-            steps.append(Threshold(action, _ms(ctx.calendar.add(deadline, value))))
-    return sorted(steps, key=lambda step: step.at)  # stable: equal instants keep this order
 
 
 # --------------------------------------------------------------------------------------------
@@ -100,7 +76,7 @@ def _local(ctx, moment: datetime) -> str:
 
 
 def _note(ctx, action: str, clock: dict, target: str | None = None) -> str:
-    verb = STAGE_VERB.get(clock["stage"], clock["stage"])
+    verb = STAGE_NAMES.get(clock["stage"], clock["stage"])
     due = _local(ctx, clock["deadline"])
     if action == WARN:
         percent = round(ctx.warning_fraction * 100)
@@ -118,18 +94,13 @@ def _note(ctx, action: str, clock: dict, target: str | None = None) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-def has_running_clock(case: dict) -> bool:
-    clock = case.get("clock")
-    return bool(clock) and clock.get("stage") == STAGE_OF_STATUS.get(case.get("status"))
-
-
 def plan_case(ctx, case: dict, now: datetime) -> tuple[Change, list[str]]:
     """The update that brings one due case up to `now`, and the actions it records.
 
     Pure: reads the case, returns the `Change` to write; the caller applies it under the
     case's version.
     """
-    if not has_running_clock(case):
+    if not running_clock(case):
         # No running clock in this state (closed, suspended, void...): drop the stale cursor.
         return Change(unsets={"next_due_at"}), []
     clock = case["clock"]
@@ -196,7 +167,7 @@ async def sweep_case(ctx, case: dict, now: datetime, counts: dict) -> bool:
         return False
     for action in actions:
         counts[COUNT_OF_ACTION[action]] += 1
-    if not has_running_clock(case):
+    if not running_clock(case):
         counts["cleared"] += 1
     return True
 

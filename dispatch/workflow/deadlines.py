@@ -317,8 +317,15 @@ class BusinessCalendar:
 
     def is_working_time(self, moment: datetime) -> bool:
         """True inside a working period [start, end) on a working day."""
+        return self.working_period_end(moment) is not None
+
+    def working_period_end(self, moment: datetime) -> datetime | None:
+        """The end of the working period `moment` lies in, or None outside working time."""
         t = _instant_us(moment)
-        return any(p_start <= t < p_end for p_start, p_end in self._day_periods(self._local_date(t)))
+        for p_start, p_end in self._day_periods(self._local_date(t)):
+            if p_start <= t < p_end:
+                return self._from_us(p_end)
+        return None
 
 
 def _clock_of(unit: DurationLike) -> str:

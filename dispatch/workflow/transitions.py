@@ -24,7 +24,7 @@ from typing import Any, Callable
 
 from dispatch import validation as v
 
-from dispatch.workflow import escalation
+from dispatch.workflow import escalation, stageclock
 from dispatch.workflow.audit import chain_entry
 from dispatch.domain import OPEN_STATUSES, masked_search_text, scope_path
 from dispatch.errors import bad_request, conflict, unprocessable
@@ -48,6 +48,8 @@ STATUS_NAMES = {
     "handled": "待核查", "checked": "待结案", "closed": "已结案", "void": "已作废",
     "merged": "已并案", "suspended": "挂账中",
 }
+# The stages a clock runs for (dispatch.workflow.stageclock), as the pages and history notes say them.
+STAGE_NAMES = {"sign": "签收", "handle": "处置", "check": "核查"}
 # History entries that are not actions of the table (written by intake, a merge's master, the
 # deadline sweep): named here so every page shows the same words as the table's labels.
 EVENT_NAMES = {
@@ -173,7 +175,7 @@ class Act:
     # -- helpers effects share ------------------------------------------------------------
 
     def start_clock(self, stage: str) -> None:
-        sets, unsets = self.ctx.workflow.clock_changes(self.case, stage, self.now)
+        sets, unsets = stageclock.start_changes(self.ctx, self.case, stage, self.now)
         self.sets.update(sets)
         self.unsets.update(unsets)
 
@@ -392,7 +394,7 @@ def _approve_extension(act: Act) -> None:
         new_deadline = request["until"]
     if new_deadline <= deadline:
         raise conflict("申请延至的时间已不晚于当前时限，请驳回后重新申请", code="extension_obsolete")
-    act.sets.update(act.ctx.workflow.moved_deadline(act.case, new_deadline, act.now))
+    act.sets.update(stageclock.moved_deadline(act.ctx, act.case, new_deadline, act.now))
     act.sets["flags.extension_pending"] = False
     act.unsets.add("extension_request")
     act.inc["counters.extensions"] = 1
@@ -410,7 +412,7 @@ def _reject_extension(act: Act) -> None:
 
 
 def _suspend(act: Act) -> None:
-    act.sets.update(act.ctx.workflow.paused_clock(act.case, act.now))
+    act.sets.update(stageclock.paused_clock(act.case, act.now))
     act.unsets.add("next_due_at")
     act.sets["suspension"] = {"at": act.now, "by": act.user.username, "reason": act.fields["reason"],
                              "from": act.status}
@@ -419,7 +421,7 @@ def _suspend(act: Act) -> None:
 def _resume(act: Act) -> None:
     suspension = act.case.get("suspension") or {}
     act.to = suspension.get("from") or "accepted"
-    sets, unsets = act.ctx.workflow.resumed_clock(act.case, act.now)
+    sets, unsets = stageclock.resumed_clock(act.ctx, act.case, act.now)
     act.sets.update(sets)
     act.unsets.update(unsets)
     act.unsets.add("suspension")

@@ -96,17 +96,6 @@ export const ROLE_NAMES = {
 // Times in the city's zone (time.js), re-exported for the modules that import it from here.
 export { formatTime };
 
-// "剩余 2小时05分" / "超期 35分"; the class says yellow (warning) or red (overdue).
-export function countdown(iso, now = Date.now()) {
-  if (!iso) return { text: "—", level: "none" };
-  const ms = new Date(iso).getTime() - now;
-  const abs = Math.abs(ms);
-  const days = Math.floor(abs / 86400000), hours = Math.floor((abs % 86400000) / 3600000);
-  const minutes = Math.floor((abs % 3600000) / 60000);
-  const span = days ? `${days}天${hours}小时` : hours ? `${hours}小时${String(minutes).padStart(2, "0")}分` : `${minutes}分`;
-  return ms >= 0 ? { text: "剩余 " + span, level: ms < 3600000 ? "warning" : "ok" } : { text: "超期 " + span, level: "overdue" };
-}
-
 export function toast(message, kind = "info") {
   let box = document.getElementById("toasts");
   if (!box) {

@@ -19,11 +19,12 @@
 // The module loads its own stylesheet (/static/css/case-detail.css). Other exports:
 // ACTION_NAMES (history action → Chinese), TYPE_NAMES, CHANNEL_NAMES, stageDeadline(case),
 // deadlineLevel(case, now) → "ok"|"warning"|"overdue"|"none", countdownText(case, now),
-// formatSpan(ms), formatDuration("2wd"), openLightbox(src),
+// formatDuration("2wd"), openLightbox(src),
 // confirmDialog({title, message, confirm, danger}) → Promise<boolean>,
 // formDialog({title, body, submit, cancel, danger, wide, onSubmit}) → Promise<result|null>.
 import { ACTION_NAMES, formatTime, STAGE_NAMES, STATUS_NAMES } from "./api.js";
 import { el } from "./dom.js";
+import { timerLevel, timerText } from "./time.js";
 import { createCityMap, jurisdictions, pointMarker, textTooltip } from "./map.js";
 
 // History entries and buttons are named by the server (api.js loads them); re-exported for
@@ -41,7 +42,6 @@ export const CHANNEL_NAMES = {
 
 const SATISFACTION_NAMES = { satisfied: "满意", basic: "基本满意", unsatisfied: "不满意" };
 const LEVEL_NAMES = { district: "区", street: "街道", community: "社区", grid: "网格", city: "市" };
-const STAGE_OF_STATUS = { dispatched: "sign", accepted: "handle", handled: "check" };
 
 // -- stylesheet ------------------------------------------------------------------------------
 
@@ -52,51 +52,27 @@ function ensureStylesheet() {
 
 // -- deadlines -------------------------------------------------------------------------------
 
-// The deadline of the stage the case is in now: sign_by when dispatched, handle_by when
-// accepted, check_by when handled; null otherwise (suspended: the clock stands still).
+// The running stage's clock comes from the server (`case.timer`, counted on the limit's own
+// clock: working hours for a wh/wd limit); time.js moves it on between refreshes.
+// stageDeadline: {stage, iso, at} of the running clock, or null (no clock, or suspended).
 export function stageDeadline(caseDoc) {
-  const stage = STAGE_OF_STATUS[caseDoc.status];
-  if (!stage) return null;
-  const iso = (caseDoc.deadlines || {})[stage + "_by"];
-  return iso ? { stage, iso, at: new Date(iso).getTime() } : null;
+  const timer = caseDoc.timer;
+  if (!timer || timer.paused) return null;
+  return { stage: timer.stage, iso: timer.due_at, at: new Date(timer.due_at).getTime() };
 }
 
-// "overdue" (red) past the deadline or flagged, "warning" (yellow) when flagged, past the
-// clock's warning instant or with less than 20% of the stage's time left, else "ok".
+// "overdue" (red), "warning" (yellow: 临期, the sweep's own instant), "ok", or "none" (no running clock).
 export function deadlineLevel(caseDoc, now = Date.now()) {
-  const deadline = stageDeadline(caseDoc);
-  const flags = caseDoc.flags || {};
-  if (!deadline) return flags.overdue ? "overdue" : "none";
-  if (flags.overdue || now >= deadline.at) return "overdue";
-  if (flags.warning) return "warning";
-  const clock = caseDoc.clock || {};
-  if (clock.stage === deadline.stage) {
-    if (clock.warn_at && now >= new Date(clock.warn_at).getTime()) return "warning";
-    if (clock.started_at) {
-      const start = new Date(clock.started_at).getTime();
-      const total = deadline.at - start;
-      if (total > 0 && (deadline.at - now) / total < 0.2) return "warning";
-    }
-  }
-  return "ok";
-}
-
-// 2天03时 / 3时05分 / 12分08秒 (seconds only in the last hour, when they matter).
-export function formatSpan(ms) {
-  const abs = Math.abs(ms);
-  const s = Math.floor(abs / 1000);
-  const d = Math.floor(s / 86400), h = Math.floor((s % 86400) / 3600), m = Math.floor((s % 3600) / 60);
-  const pad = (n) => String(n).padStart(2, "0");
-  if (d) return `${d}天${pad(h)}时`;
-  if (h) return `${h}时${pad(m)}分`;
-  return `${m}分${pad(s % 60)}秒`;
+  const level = timerLevel(caseDoc.timer, now);
+  if (level === "none" || level === "paused") return (caseDoc.flags || {}).overdue ? "overdue" : "none";
+  return level;
 }
 
 export function countdownText(caseDoc, now = Date.now()) {
-  const deadline = stageDeadline(caseDoc);
-  if (!deadline) return caseDoc.status === "suspended" ? "挂账中 · 计时暂停" : "";
-  const ms = deadline.at - now;
-  return (ms >= 0 ? `${STAGE_NAMES[deadline.stage]}剩余 ` : `${STAGE_NAMES[deadline.stage]}超期 `) + formatSpan(ms);
+  const timer = caseDoc.timer;
+  if (!timer) return "";
+  if (timer.paused) return `挂账中 · ${timerText(timer, now)}`;
+  return `${STAGE_NAMES[timer.stage]}${timerText(timer, now)}`;
 }
 
 // -- dialogs ---------------------------------------------------------------------------------

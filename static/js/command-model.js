@@ -52,7 +52,7 @@ export function fromFeature(feature) {
   return {
     id: p.id || feature.id, number: p.number, source: p.source, channel: p.channel, type: p.type,
     category: p.category || {}, status: p.status, priority: p.priority, address: p.address,
-    assignment: p.assignment || {}, deadlines: p.deadlines || {}, flags: p.flags || {},
+    assignment: p.assignment || {}, deadlines: p.deadlines || {}, flags: p.flags || {}, timer: p.timer || null,
     district: p.district, street: p.street, community: p.community, grid: p.grid,
     summary: p.summary || "", created_at: p.created_at, updated_at: p.updated_at, version: p.version,
     coords: coords ? [coords[0], coords[1]] : null,
@@ -65,7 +65,7 @@ export function fromCase(c) {
   return {
     id: c.id, number: c.number, source: c.source, channel: c.channel, type: c.type,
     category: c.category || {}, status: c.status, priority: c.priority, address: c.address,
-    assignment: c.assignment || {}, deadlines: c.deadlines || {}, flags: c.flags || {},
+    assignment: c.assignment || {}, deadlines: c.deadlines || {}, flags: c.flags || {}, timer: c.timer || null,
     district: name("district"), street: name("street"), community: name("community"), grid: name("grid"),
     summary: (c.description || "").slice(0, 80), created_at: c.created_at, updated_at: c.updated_at,
     version: c.version, coords: c.location ? c.location.coordinates.slice(0, 2) : null,

@@ -2,9 +2,10 @@
 // the routed department and the reason, and inline 立案 / 派遣 / 作废 for the dispatcher), the
 // overdue cases and the ones about to be. Rows are keyed by case id and only rebuilt when the
 // case changed, so an open inline form survives other cases' updates.
-import { api, countdown, toast } from "./api.js";
+import { api, toast } from "./api.js";
 import { el } from "./dom.js";
 import { stageDeadline } from "./case-detail.js";
+import { timerText } from "./time.js";
 import { departmentSelect, doneText, dispatchTo, voidCase } from "./command-actions.js";
 import { OPEN, ago, departmentName, place } from "./command-model.js";
 
@@ -143,9 +144,7 @@ export function createQueue({ tabsBox, listBox, noteBox, me, directory, onOpen, 
     const f = s.flags || {};
     const dept = departmentName(s);
     const reason = (s.assignment || {}).reason;
-    const deadline = stageDeadline(s);
-    const left = deadline ? countdown(deadline.iso) : null;
-    if (left && left.level === "overdue" && left.text === "超期 0分") left.text = "刚超期";
+    const left = s.timer ? { text: timerText(s.timer) } : null;
     const node = el("div", { class: `qi${s.priority === "urgent" ? " qi-urgent" : ""}${f.overdue ? " qi-overdue" : f.warning ? " qi-warning" : ""}`,
                              role: "listitem", dataset: { id: s.id, status: s.status } });
     const main = el("button", { type: "button", class: "qi-main", title: "查看案件详情", onclick: () => onOpen(s.id) },

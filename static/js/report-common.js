@@ -1,53 +1,42 @@
 // What the parts of the grid worker page share: wording, status and deadline badges, photo
 // upload, full-screen sheets.
-import { ACTION_NAMES, ApiError, STAGE_NAMES, STATUS_NAMES, countdown, formatTime, uploadPhoto as sharedUpload } from "./api.js";
+import { ACTION_NAMES, ApiError, STAGE_NAMES, STATUS_NAMES, formatTime, uploadPhoto as sharedUpload } from "./api.js";
 import { el } from "./dom.js";
+import { timerLevel, timerText } from "./time.js";
 
 export { ACTION_NAMES };  // the server's names (api.js)
-
-const STAGE_OF_STATUS = { dispatched: "sign", accepted: "handle", handled: "check" };
-const DEADLINE_FIELD = { sign: "sign_by", handle: "handle_by", check: "check_by" };
 
 export function statusTag(status) {
   return el("span", { class: `tag status status-${status}` }, STATUS_NAMES[status] || status);
 }
 
-/** The running stage's deadline: {stage: "签收", at: iso, warnAt: iso|null} or null. */
+/** The running stage's deadline: {stage: "签收", at: iso} or null (from the server's `timer`). */
 export function currentDeadline(c) {
-  const stage = (c.clock && c.clock.stage) || STAGE_OF_STATUS[c.status];
-  if (!stage || STAGE_OF_STATUS[c.status] !== stage) return null;
-  const clock = c.clock && c.clock.stage === stage ? c.clock : null;
-  const at = (clock && clock.deadline) || (c.deadlines || {})[DEADLINE_FIELD[stage]];
-  return at ? { stage: STAGE_NAMES[stage] || stage, at, warnAt: clock ? clock.warn_at : null } : null;
+  const timer = c.timer;
+  return timer && !timer.paused ? { stage: STAGE_NAMES[timer.stage] || timer.stage, at: timer.due_at } : null;
 }
 
-function deadlineLevel(at, warnAt, flags, now) {
-  const left = countdown(at, now);
-  if (left.level === "overdue" || flags.overdue) return { left, level: "overdue" };
-  // The server's warning instant (a share of the stage's limit) beats the one-hour rule of thumb.
-  const warning = flags.warning || (warnAt ? now >= Date.parse(warnAt) : left.level === "warning");
-  return { left, level: warning ? "warning" : "ok" };
+function badgeState(timer, now) {
+  const level = timerLevel(timer, now);
+  return { text: `${STAGE_NAMES[timer.stage] || timer.stage} ${timerText(timer, now)}`, level };
 }
 
-/** "处置 剩余 2小时05分": yellow once the stage is 临期, red when 超期. */
+/** "处置 剩余 1个工作小时（周一 10:30）": yellow once the stage is 临期, red when 超期. */
 export function deadlineBadge(c, now = Date.now()) {
   const due = currentDeadline(c);
   if (!due) return null;
-  const flags = c.flags || {};
-  const { left, level } = deadlineLevel(due.at, due.warnAt, flags, now);
+  const { text, level } = badgeState(c.timer, now);
   return el("span", {
     class: `tag deadline level-${level}`, title: `${due.stage}时限 ${formatTime(due.at)}`,
-    dataset: { deadline: due.at, warnAt: due.warnAt || "", stage: due.stage, flag: flags.overdue ? "overdue" : flags.warning ? "warning" : "" },
-  }, `${due.stage} ${left.text}`);
+    dataset: { timer: JSON.stringify(c.timer) },
+  }, text);
 }
 
 /** Count the badges on screen down without rebuilding the lists (a form being typed in stays). */
 export function tickDeadlines(root = document, now = Date.now()) {
-  for (const badge of root.querySelectorAll(".tag.deadline[data-deadline]")) {
-    const d = badge.dataset;
-    const flags = { overdue: d.flag === "overdue", warning: d.flag === "warning" };
-    const { left, level } = deadlineLevel(d.deadline, d.warnAt || null, flags, now);
-    badge.textContent = `${d.stage} ${left.text}`;
+  for (const badge of root.querySelectorAll(".tag.deadline[data-timer]")) {
+    const { text, level } = badgeState(JSON.parse(badge.dataset.timer), now);
+    badge.textContent = text;
     badge.className = `tag deadline level-${level}`;
   }
 }
