@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from support import start_server
+from dispatch.access.auth import User
 from dispatch.workflow.audit import verify_chain
 from dispatch.workflow.deadlines import Duration
 from small_city import A1, A1A, A, CITY_ID, G1, small_city_data, write_small_city
@@ -745,7 +746,8 @@ async def test_merge_target_must_be_open_and_readable(world):
     await world.refused(422, "merge_target_invalid", "disp-a", source["id"], "merge", {"into": elsewhere["id"]})
 
 
-async def test_merge_is_undone_on_the_master_when_the_source_loses_its_race(world):
+async def test_a_merge_that_loses_its_race_leaves_the_master_untouched(world):
+    """The merged case is written first: when its version guard fails nothing else is written."""
     master, source = await world.report(), await world.ticket()
     store = world.ctx.cases
     real_update = store.update
@@ -762,10 +764,45 @@ async def test_merge_is_undone_on_the_master_when_the_source_loses_its_race(worl
         store.update = real_update
     assert status == 409 and body["error"]["code"] == "version_conflict"
     doc = await world.stored(master["id"])
-    assert doc["reporters"] == ["gw1"] and doc["merged_from"] == []
-    assert actions_of(doc)[-2:] == ["merge_in", "merge_undone"]
-    assert verify_chain(doc["history"]) is None
+    assert doc["version"] == master["version"] and doc.get("merged_from", []) == []
     assert (await world.stored(source["id"]))["status"] == "reported"
+
+
+async def test_a_merge_cut_off_before_the_master_is_finished_by_a_retry(world):
+    """Two cases, two changes: if the second (the master) never happens, the same request again
+    links the master once, with the merge's own time and actor, and the merged case stays as it was."""
+    master, source = await world.report(), await world.ticket()
+    store = world.ctx.cases
+    real_update = store.update
+
+    async def master_unreachable(case_id, version, update):
+        if case_id == master["id"]:
+            raise RuntimeError("process stopped here")
+        return await real_update(case_id, version, update)
+
+    world.set_clock(at(2026, 3, 2, 9, 0))
+    store.update = master_unreachable
+    try:
+        with pytest.raises(RuntimeError):
+            await world.ctx.workflow.act(User("disp-a", "dispatcher", A), source["id"], "merge",
+                                         {"into": master["id"], "note": "同一事件"})
+    finally:
+        store.update = real_update
+    cut = await world.stored(source["id"])
+    assert cut["status"] == "merged" and (await world.stored(master["id"]))["version"] == master["version"]
+
+    world.set_clock(at(2026, 3, 2, 9, 5))
+    status, retried = await world.as_("disp-a").post(f"/api/cases/{source['id']}/actions/merge", {"into": master["id"]})
+    assert status == 200 and retried["version"] == cut["version"]
+    status, again = await world.as_("disp-a").post(f"/api/cases/{source['id']}/actions/merge", {"into": master["id"]})
+    assert status == 200
+    doc = await world.stored(master["id"])
+    assert [link["id"] for link in doc["merged_from"]] == [source["id"]]
+    assert set(doc["reporters"]) == {"gw1", "op1"}
+    merge_in = doc["history"][-1]
+    assert (merge_in["action"], merge_in["by"], merge_in["note"]) == ("merge_in", "disp-a", "同一事件")
+    assert merge_in["at"].astimezone(timezone.utc) == at(2026, 3, 2, 9, 0)
+    assert verify_chain(doc["history"]) is None and doc["version"] == master["version"] + 1
 
 
 async def test_supervise_flags_any_open_case(world):
@@ -894,7 +931,6 @@ async def test_allowed_actions_follow_role_and_state(world):
     case = await world.report()
     doc = await world.stored(case["id"])
     workflow = world.ctx.workflow
-    from dispatch.access.auth import User
 
     dispatcher = User("disp-a", "dispatcher", A)
     worker = User("gw1", "grid_worker", G1)

@@ -24,11 +24,11 @@ from dispatch.clock import stored_instant
 from dispatch.errors import bad_request, conflict, not_found
 from dispatch.access.policy import action_refusal, can_read_case, may_act
 from dispatch.workflow.transitions import (
-    EVENT_NAMES, NOTE, STAGE_NAMES, STATUS_NAMES, TABLE, TRANSITIONS, Act, entry_fields,
+    EVENT_NAMES, NOTE, STAGE_NAMES, STATUS_NAMES, TABLE, TRANSITIONS, Act, entry_fields, master_link,
 )
 
 SYSTEM = "system"
-
+MERGE = "merge"
 
 
 def labels() -> dict:
@@ -72,6 +72,55 @@ class Workflow:
 
     async def act(self, user, case_id: str, action: str, body: dict) -> dict:
         """Apply `action` to the case for `user`; returns the updated case document."""
+        if action == MERGE:
+            return await self.merge(user, case_id, body)
+        return await self._apply(user, case_id, action, body)
+
+    async def merge(self, user, case_id: str, body: dict) -> dict:
+        """并案: two cases, two version-guarded changes, each with its own history entry and event.
+
+        1. The merged case, as every action: status `merged`, `merged_into`, a `merge` entry.
+           A lost race here is a 409 with nothing written anywhere.
+        2. The master (`transitions.master_link`): the link, the reporters, a `merge_in` entry
+           with the merge's time and actor; re-read and re-applied if the master changed meanwhile.
+
+        In this order an interruption between the two (a crash, a master too busy to update)
+        leaves a merged case whose master does not list it yet, never a master listing a case
+        that is still open. The same request again finds the case already merged into that
+        master and does step 2 only (given no version, or the merged case's current one: a
+        request still holding the version from before the merge lost to it, and gets its 409);
+        step 2 adds nothing a second time.
+        """
+        case = await self.ctx.cases.get(case_id)
+        into = body.get("into") if isinstance(body, dict) else None
+        version = _requested_version(body) if isinstance(body, dict) else None
+        if case is not None and case["status"] == "merged" and (case.get("merged_into") or {}).get("id") == into \
+                and version in (None, case["version"]) and self._may_merge(user, case):
+            merged = case  # step 1 was done by an earlier request
+        else:
+            merged = await self._apply(user, case_id, MERGE, body)
+        await self._link_master(merged)
+        return merged
+
+    def _may_merge(self, user, case: dict) -> bool:
+        transition = TRANSITIONS[MERGE]
+        return can_read_case(user, case, self.ctx.city.id) and \
+            may_act(user, case, self.ctx.city.id, transition.roles_for(case), transition.link)
+
+    async def _link_master(self, merged: dict, attempts: int = 5) -> None:
+        cases = self.ctx.cases
+        entry = next(e for e in reversed(merged["history"]) if e["action"] == MERGE)
+        into = merged["merged_into"]["id"]
+        for _ in range(attempts):
+            master = await cases.get(into)
+            change = master_link(master, merged, entry) if master is not None else None
+            if change is None or await cases.update(into, master["version"], change) is not None:
+                return
+        raise conflict("案件已并案，但主案正被他人修改，尚未关联；请稍后重试并案以完成关联",
+                       code="version_conflict", version=merged["version"])
+
+    async def _apply(self, user, case_id: str, action: str, body: dict) -> dict:
+        """One action of the table as one version-guarded change of one case."""
         ctx = self.ctx
         transition = TRANSITIONS.get(action)
         if transition is None:

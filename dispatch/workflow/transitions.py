@@ -161,7 +161,7 @@ class Act:
     add_to_set: dict = field(default_factory=dict)
     record: dict = field(default_factory=dict)
     to: str | None = None
-    # Async callables run if the case update loses the race after linked writes (merge).
+    # Async callables run if the case update loses the race after side writes (photos in use).
     undo: list = field(default_factory=list)
 
     @property
@@ -519,8 +519,10 @@ def _reopen(act: Act) -> None:
 
 
 async def _merge(act: Act) -> None:
+    """The merged case's side of 并案. The master's side (`master_link`) is a change of another
+    case: the workflow's merge command writes it after this one (dispatch.workflow.service)."""
     into = act.fields["into"]
-    master = await _merge_into_master(act, into)
+    master = _check_master(act, await act.ctx.cases.get(into), into)
     act.sets["merged_into"] = {"id": master["_id"], "number": master.get("number")}
     act.stop_clock()
     act.record["into"] = master["_id"]
@@ -540,55 +542,23 @@ def _check_master(act: Act, master: dict | None, into: str) -> dict:
 _STATUS_WORD = {"closed": "结案", "void": "作废", "merged": "被并案"}
 
 
-async def _merge_into_master(act: Act, into: str, attempts: int = 3) -> dict:
-    """Link the source into the master first (its own version guard), then the source moves.
-
-    A master that changed between read and write is read again and checked again: the link is
-    not applied twice because it is only written against the version it was checked on, and a
-    master that already links this source (another merge of it won, or is under way) is a
-    conflict, so a losing merge's undo never removes the winner's link.
-    """
-    cases, source = act.ctx.cases, act.case
-    for _ in range(attempts):
-        master = _check_master(act, await cases.get(into), into)
-        if any(link.get("id") == source["_id"] for link in master.get("merged_from") or []):
-            raise conflict("此案件已在并入主案，请刷新后查看", code="version_conflict")
-        added = [r for r in source.get("reporters", []) if r not in master.get("reporters", [])]
-        entry = chain_entry(master.get("history", []), {
-            "at": act.now, "by": act.user.username, "action": "merge_in", "from": master["status"],
-            "to": master["status"], "note": act.note, "source": source["_id"],
-        })
-        change = Change(
-            sets={"updated_at": act.now},
-            push={"history": [entry],
-                  "merged_from": [{"id": source["_id"], "number": source.get("number"), "at": act.now}]},
-            add_to_set={"reporters": added} if added else {},
-        )
-        updated = await cases.update(into, master["version"], change)
-        if updated is not None:
-            act.undo.append(lambda: _unlink_master(act, into, added))
-            return updated
-    raise conflict("主案正被他人修改，请稍后重试", code="version_conflict")
-
-
-async def _unlink_master(act: Act, into: str, added: list, attempts: int = 5) -> None:
-    """Compensate a master link whose source update then lost its race."""
-    cases, source_id = act.ctx.cases, act.case["_id"]
-    for _ in range(attempts):
-        master = await cases.get(into)
-        if master is None or not any(m["id"] == source_id for m in master.get("merged_from", [])):
-            return
-        entry = chain_entry(master["history"], {
-            "at": act.ctx.clock.now(), "by": act.user.username, "action": "merge_undone",
-            "from": master["status"], "to": master["status"], "note": "并案未完成，撤销关联",
-            "source": source_id,
-        })
-        change = Change(sets={"updated_at": entry["at"]}, push={"history": [entry]},
-                        pull_matching={"merged_from": {"id": source_id}},
-                        pull_values={"reporters": added} if added else {})
-        updated = await cases.update(into, master["version"], change)
-        if updated is not None:
-            return
+def master_link(master: dict, source: dict, merge_entry: dict) -> Change | None:
+    """The master's side of 并案 as one change: the link to the merged case, its reporters, and a
+    `merge_in` history entry with the merge's own time, actor and note (so a retry writes the
+    same). None when the master already links the source: nothing is added twice."""
+    if any(link.get("id") == source["_id"] for link in master.get("merged_from") or []):
+        return None
+    added = [r for r in source.get("reporters", []) if r not in master.get("reporters", [])]
+    at = merge_entry["at"]
+    entry = chain_entry(master.get("history", []), {
+        "at": at, "by": merge_entry["by"], "action": "merge_in", "from": master["status"],
+        "to": master["status"], "note": merge_entry.get("note"), "source": source["_id"],
+    })
+    return Change(
+        sets={"updated_at": at},
+        push={"history": [entry], "merged_from": [{"id": source["_id"], "number": source.get("number"), "at": at}]},
+        add_to_set={"reporters": added} if added else {},
+    )
 
 
 def _answerable(ctx, case: dict, now: datetime) -> bool:
