@@ -80,6 +80,12 @@ def decompose(first: date, last: date) -> list[tuple[str, str]]:
     return out
 
 
+def bucket_id(level: str, bucket: str, district: str | None) -> str:
+    """One document per bucket and district: a report reads its documents by `_id`, the one
+    lookup FerretDB 1.24 answers from an index."""
+    return f"{level}|{bucket}|{district or ''}"
+
+
 def resolve(counters: dict, last_day: str, into: Counter, sign: int = 1) -> None:
     """Add a bucket's counters to `into`; a `name@day` counter only if the period reaches `day`."""
     for name, amount in counters.items():
@@ -139,31 +145,34 @@ class Rollups:
         """Add a contribution (or a difference of two) to bucket and pending increments."""
         for key, amount in delta.items():
             day, department, district, street, category, source, figure, late, until = key.split("|")
-            group = {"department": department or None, "district": district or None, "street": street or None}
             coarse = f"{department}|{district}|{street}"
             if not day:
-                targets = [(STATE, "", f"{STATE}||{coarse}", group, figure)]
+                targets = [(STATE, "", coarse, figure)]
             else:
                 d = date.fromisoformat(day)
                 targets = []
                 for level, bucket, last, fine in ((DAY, day, d, True), (MONTH, day[:7], _month_end(d), False),
                                                   (YEAR, day[:4], date(d.year, 12, 31), False)):
                     name = f"{figure}@{late}" if late and late > last.isoformat() else figure
-                    doc_id = f"{level}|{bucket}|{coarse}" + (f"|{category}|{source}" if fine else "")
-                    fields = dict(group, category=category or None, source=source or None) if fine else group
-                    targets.append((level, bucket, doc_id, fields, name))
-            for level, bucket, doc_id, fields, name in targets:
-                item = buckets.setdefault(doc_id, {"_id": doc_id, "fields": dict(fields, level=level, bucket=bucket),
+                    targets.append((level, bucket, f"{coarse}|{category}|{source}" if fine else coarse, name))
+            for level, bucket, group, name in targets:
+                doc_id = bucket_id(level, bucket, district)
+                item = buckets.setdefault(doc_id, {"_id": doc_id, "fields": {"level": level, "bucket": bucket,
+                                                                              "district": district or None},
                                                    "inc": {}})
-                item["inc"][name] = item["inc"].get(name, 0) + amount
+                counters = item["inc"].setdefault(group, {})
+                counters[name] = counters.get(name, 0) + amount
             if until and day:
                 at = datetime.fromisoformat(until)
                 if at < horizon:
                     continue  # long past: no report subtracts it any more
                 doc_id = f"{until}|{day}|{coarse}"
                 name = f"{figure}@{late}" if late else figure
-                item = pending.setdefault(doc_id, {"_id": doc_id, "fields": dict(group, until=at, day=day), "inc": {}})
-                item["inc"][name] = item["inc"].get(name, 0) + amount
+                item = pending.setdefault(doc_id, {"_id": doc_id, "fields": {
+                    "until": at, "day": day, "department": department or None, "district": district or None,
+                    "street": street or None}, "inc": {}})
+                counters = item["inc"].setdefault("", {})
+                counters[name] = counters.get(name, 0) + amount
 
     # -- following the event log -----------------------------------------------------------
 
@@ -238,18 +247,25 @@ class Rollups:
 
     @staticmethod
     async def _merged(items: list[dict], existing: dict, seq: int) -> list[dict]:
+        """Bucket documents hold `groups` {group: {counter: amount}}; pending ones `counters`
+        (their increments come under the group "")."""
         out = []
         for item in items:
-            doc = existing.get(item["_id"]) or {"_id": item["_id"], **item["fields"], "counters": {}, "seq": 0}
+            pending = "until" in item["fields"]
+            doc = existing.get(item["_id"]) or {"_id": item["_id"], **item["fields"], "seq": 0,
+                                                 **({"counters": {}} if pending else {"groups": {}})}
             if doc.get("seq", 0) >= seq:
                 continue  # this batch reached this document before the process stopped
-            counters = doc["counters"]
-            for name, amount in item["inc"].items():
-                value = counters.get(name, 0) + amount
-                if abs(value) < 1e-6:
-                    counters.pop(name, None)
-                else:
-                    counters[name] = value
+            for group, increments in item["inc"].items():
+                counters = doc["counters"] if pending else doc["groups"].setdefault(group, {})
+                for name, amount in increments.items():
+                    value = counters.get(name, 0) + amount
+                    if abs(value) < 1e-6:
+                        counters.pop(name, None)
+                    else:
+                        counters[name] = value
+                if not pending and not counters:
+                    del doc["groups"][group]
             doc["seq"] = seq
             out.append(doc)
         return out
@@ -350,29 +366,38 @@ class Rollups:
     async def tallies(self, *, scope: str, period: Period, group_by: str, department: str | None,
                       now: datetime) -> tuple[dict, Counter]:
         """{group id: Row} and the total, summed from the buckets of `period` (whole days)."""
-        place = {}
-        if scope != self.city.id:
-            place[self.city.jurisdictions[scope].level] = scope
+        place: dict[str, str] = {}
+        if scope == self.city.id:
+            districts = [j.id for j in self.city.jurisdictions.values() if j.level == "district"] + [""]
+        else:
+            node = self.city.jurisdictions[scope]
+            place[node.level] = scope
+            districts = [scope if node.level == "district" else node.parent]
         first, last = period.first_day.isoformat(), period.last_day.isoformat()
-        reads = [self.repo.read(level, bucket, department=department, **place)
-                 for level, bucket in decompose(period.first_day, period.last_day)]
-        reads.append(self.repo.read(STATE, "", department=department, **place))
+        ids = [bucket_id(level, bucket, district) for level, bucket in decompose(period.first_day, period.last_day)
+               for district in districts]
+        ids += [bucket_id(STATE, "", district) for district in districts]
         rows: dict = {}
         total = Counter()
 
-        def add(doc: dict, sign: int = 1) -> None:
-            group = self._group(doc, group_by)
+        def add(ids: tuple[str, str, str], counters: dict, sign: int = 1) -> None:
+            group = self._group(dict(zip(("department", "district", "street"), ids)), group_by)
             row = rows.get(group["id"])
             if row is None:
                 row = rows[group["id"]] = Row(group, Counter())
-            resolve(doc["counters"], last, row.tally, sign)
-            resolve(doc["counters"], last, total, sign)
+            resolve(counters, last, row.tally, sign)
+            resolve(counters, last, total, sign)
 
-        for docs in await asyncio.gather(*reads):
-            for doc in docs:
-                add(doc)
+        def wanted(dep: str | None, district: str | None, street: str | None) -> bool:
+            return ((department is None or dep == department) and place.get("district", district) == district
+                    and place.get("street", street) == street)
+
+        for doc in (await self.repo.buckets_by_id(ids)).values():
+            for group, counters in doc["groups"].items():
+                dep, district, street = (part or None for part in group.split("|")[:3])
+                if wanted(dep, district, street):
+                    add((dep, district, street), counters)
         for doc in await self.repo.pending_from(now):
-            if (first <= doc["day"] <= last and (department is None or doc.get("department") == department)
-                    and all(doc.get(level) == value for level, value in place.items())):
-                add(doc, -1)
+            if first <= doc["day"] <= last and wanted(doc.get("department"), doc.get("district"), doc.get("street")):
+                add((doc.get("department"), doc.get("district"), doc.get("street")), doc["counters"], -1)
         return rows, total

@@ -289,13 +289,13 @@ class MemoryCases:
 
 class MemoryRollups:
     """KPI rollups (dispatch/kpi/rollups.py keeps them; docs/ARCHITECTURE.md, "KPI rollups"):
-    bucket documents (per day / month / year and group), pending documents (facts that wait
-    for a deadline to pass), each case's current contribution, and the applier's state."""
+    bucket documents (per day / month / year and district, read by id), pending documents
+    (facts that wait for a deadline to pass), each case's current contribution, and the
+    applier's state."""
 
     def __init__(self, cases: MemoryCases):
         self._cases = cases
         self._buckets: dict[str, dict] = {}
-        self._by_bucket: dict[tuple[str, str], set[str]] = {}
         self._pending: dict[str, dict] = {}
         self._contributions: dict[str, dict] = {}
         self._state: dict = {}
@@ -332,19 +332,8 @@ class MemoryRollups:
     async def save(self, buckets: list[dict], pending: list[dict]) -> None:
         for doc in buckets:
             self._buckets[doc["_id"]] = stored_value(doc)
-            self._by_bucket.setdefault((doc["level"], doc["bucket"]), set()).add(doc["_id"])
         for doc in pending:
             self._pending[doc["_id"]] = stored_value(doc)
-
-    async def read(self, level: str, bucket: str, district: str | None = None, street: str | None = None,
-                   department: str | None = None) -> list[dict]:
-        out = []
-        for doc_id in self._by_bucket.get((level, bucket), ()):
-            doc = self._buckets[doc_id]
-            if ((district is None or doc.get("district") == district) and (street is None or doc.get("street") == street)
-                    and (department is None or doc.get("department") == department)):
-                out.append(copied(doc))
-        return out
 
     async def pending_from(self, now: datetime) -> list[dict]:
         now = stored_value(now)
@@ -359,7 +348,6 @@ class MemoryRollups:
 
     async def clear(self) -> None:
         self._buckets.clear()
-        self._by_bucket.clear()
         self._pending.clear()
         self._contributions.clear()
         self._state = {}

@@ -509,9 +509,10 @@ class MongoCases:
 class MongoRollups:
     """KPI rollups (dispatch/kpi/rollups.py keeps them; docs/ARCHITECTURE.md, "KPI rollups").
 
-    Only one applier writes them (under a lease), so plain replaces are safe on FerretDB; every
-    read is an equality filter (`level`, `bucket`, and the group's ids) that FerretDB hands to
-    PostgreSQL, except `pending_from`, a range over the small `kpi_pending` collection.
+    Only one applier writes them (under a lease), so plain replaces are safe on FerretDB. A
+    report reads bucket documents by `_id` (one per bucket and district; FerretDB 1.24 uses an
+    index for `_id` only, and scans the collection for any other filter); `pending_from` is a
+    range over the small `kpi_pending` collection (facts waiting for a deadline, purged).
     """
 
     def __init__(self, db):
@@ -522,11 +523,6 @@ class MongoRollups:
         self.cases_ = db["cases"]
 
     async def ensure_indexes(self) -> None:
-        await ensure_indexes(self.buckets, [
-            IndexModel([("level", ASCENDING), ("bucket", ASCENDING), ("district", ASCENDING), ("street", ASCENDING)],
-                       name="bucket_place"),
-            IndexModel([("level", ASCENDING), ("bucket", ASCENDING), ("department", ASCENDING)], name="bucket_department"),
-        ])
         await ensure_indexes(self.pending, [IndexModel([("until", ASCENDING)], name="until")])
 
     @guarded
@@ -589,15 +585,6 @@ class MongoRollups:
     async def save(self, buckets: list[dict], pending: list[dict]) -> None:
         await self._replace(self.buckets, buckets)
         await self._replace(self.pending, pending)
-
-    @guarded
-    async def read(self, level: str, bucket: str, district: str | None = None, street: str | None = None,
-                   department: str | None = None) -> list[dict]:
-        query = {"level": level, "bucket": bucket}
-        for field, value in (("district", district), ("street", street), ("department", department)):
-            if value is not None:
-                query[field] = value
-        return await self.buckets.find(query, {"seq": 0}).to_list(None)
 
     @guarded
     async def pending_from(self, now: datetime) -> list[dict]:
