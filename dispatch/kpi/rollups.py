@@ -89,9 +89,11 @@ def bucket_id(level: str, bucket: str, district: str | None) -> str:
 def resolve(counters: dict, last_day: str, into: Counter, sign: int = 1) -> None:
     """Add a bucket's counters to `into`; a `name@day` counter only if the period reaches `day`."""
     for name, amount in counters.items():
-        base, _, late = name.partition("@")
-        if not late or late <= last_day:
-            into[base] += sign * amount
+        if "@" in name:
+            name, _, late = name.partition("@")
+            if late > last_day:
+                continue
+        into[name] += sign * amount
 
 
 def _contribution(case: dict, facts: dict[str, float]) -> dict:
@@ -381,12 +383,12 @@ class Rollups:
         total = Counter()
 
         def add(ids: tuple[str, str, str], counters: dict, sign: int = 1) -> None:
-            group = self._group(dict(zip(("department", "district", "street"), ids)), group_by)
-            row = rows.get(group["id"])
+            key = ids[("department", "district", "street").index(group_by)]
+            row = rows.get(key)
             if row is None:
-                row = rows[group["id"]] = Row(group, Counter())
+                group = self._group(dict(zip(("department", "district", "street"), ids)), group_by)
+                row = rows[key] = Row(group, Counter())
             resolve(counters, last, row.tally, sign)
-            resolve(counters, last, total, sign)
 
         def wanted(dep: str | None, district: str | None, street: str | None) -> bool:
             return ((department is None or dep == department) and place.get("district", district) == district
@@ -400,4 +402,7 @@ class Rollups:
         for doc in await self.repo.pending_from(now):
             if first <= doc["day"] <= last and wanted(doc.get("department"), doc.get("district"), doc.get("street")):
                 add((doc.get("department"), doc.get("district"), doc.get("street")), doc["counters"], -1)
+        rows = {row.group["id"]: row for row in rows.values()}
+        for row in rows.values():
+            total.update(row.tally)
         return rows, total

@@ -603,17 +603,18 @@ def scope_info(city, scope: str) -> dict:
 
 
 def seed_groups(city, scope: str, group_by: str, department: str | None) -> list[dict]:
-    """Rows shown even when empty: the scope's districts/streets, or the departments serving it."""
+    """Rows shown even when empty: the scope's districts/streets, or the departments serving it.
+    (Walks only the districts, streets and departments, never the city's thousands of grids.)"""
     if group_by == "department":
         if department:
             d = city.departments.get(department)
             return [{"id": department, "name": d.name if d else department}]
-        inside = city.descendants(scope) | set(city.ancestors(scope))
-        return [{"id": d.id, "name": d.name} for d in city.departments.values() if d.jurisdiction in inside]
+        above = set(city.ancestors(scope)) if scope != city.id else {city.id}
+        return [{"id": d.id, "name": d.name} for d in city.departments.values()
+                if d.jurisdiction in above or (d.jurisdiction in city.jurisdictions and scope in city.ancestors(d.jurisdiction))]
     groups = []
-    for jid in sorted(city.descendants(scope)):
-        node = city.jurisdictions.get(jid)
-        if node is None or node.level != group_by:
+    for node in sorted((j for j in city.jurisdictions.values() if j.level == group_by), key=lambda j: j.id):
+        if scope != city.id and scope not in city.ancestors(node.id):
             continue
         group = {"id": node.id, "name": node.name}
         if group_by == "street":
