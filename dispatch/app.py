@@ -22,6 +22,7 @@ from dispatch.handlers.pages import StaticFiles
 from dispatch.intake.service import Intake
 from dispatch.live.hub import LiveHub
 from dispatch.live.tail import LogTail
+from dispatch.kpi.rollups import Rollups
 from dispatch.rules import Router
 from dispatch.store import open_store
 from dispatch.access.throttle import LoginThrottle, RateLimit
@@ -68,6 +69,8 @@ class Context:
         self.live = LiveHub(self.bus, self.city.id, self.tz, timer=self.workflow.timer)
         # Feeds `bus` from the store's event log; started by `build_context` (it needs the loop).
         self.tail = LogTail(self.storage.events, self.bus)
+        # KPI rollups, kept from the same log (started by `build_context`).
+        self.rollups = Rollups(self.storage, self.city, self.calendar, self.tz)
 
     @property
     def warning_fraction(self) -> float:
@@ -105,6 +108,7 @@ async def build_context(config: dict, city: City | None = None, router: Router |
     await bootstrap_users(ctx.users, city, hasher, refuse_demo=demo_passwords_refused(config, storage.persistent))
     await ctx.tail.start()
     ctx.live.sequence = ctx.tail.seq  # clients resume by the log's numbers
+    ctx.rollups.start()
     return ctx
 
 

@@ -506,3 +506,46 @@ def test_newest_is_the_default_order():
     assert CaseQuery().order == NEWEST
     with pytest.raises(ValueError):
         CaseQuery(order="random")
+
+
+# -- KPI rollups (dispatch/kpi/rollups.py) ------------------------------------------------------
+
+
+async def test_open_overdue_cases_in_scope_and_bulk_load(store):
+    late = [case(n, status="accepted", flags={"overdue": True}) for n in range(3)]
+    late[2]["scope_path"] = ["C", "D2"]
+    others = [case(5, status="closed", flags={"overdue": True}), case(6, status="accepted")]
+    assert await store.cases.load(late + others) == 5
+    assert await store.events.last_seq() == 0  # history loaded in bulk is not news
+    found = await store.cases.open_overdue(EVERYTHING, None, ("_id", "status"))
+    assert sorted(d["_id"] for d in found) == sorted(ids(late))
+    found = await store.cases.open_overdue(EVERYTHING, "D1", ("_id",))
+    assert sorted(d["_id"] for d in found) == sorted(ids(late[:2]))
+    assert await store.cases.open_overdue(Scope(department="X"), None, ("_id",)) == []
+    assert (await store.cases.get(others[1]["_id"]))["status"] == "accepted"
+
+
+async def test_rollup_documents_state_and_contributions_round_trip(store):
+    repo = store.rollups
+    assert await repo.state() == {}
+    await repo.save_state({"cursor": 7, "journal": {"to_seq": 9, "buckets": [], "pending": [], "contributions": []}})
+    assert (await repo.state())["journal"]["to_seq"] == 9
+    bucket = {"_id": "d|2026-11-23|D1", "level": "d", "bucket": "2026-11-23", "district": "D1", "seq": 9,
+              "groups": {"w|D1|S1|0101|grid": {"reported": 2, "due_closed@2026-11-25": 1}}}
+    soon, past = T0 + timedelta(hours=5), T0 - timedelta(hours=5)
+    pending = [{"_id": f"{at.isoformat()}|2026-11-23|w|D1|S1", "until": at, "day": "2026-11-23", "department": "w",
+                "district": "D1", "street": "S1", "counters": {"due": 1}, "seq": 9} for at in (soon, past)]
+    await repo.save([bucket], pending)
+    assert await repo.buckets_by_id([bucket["_id"], "d|2026-11-24|D1"]) == {bucket["_id"]: bucket}
+    assert list(await repo.pending_by_id([pending[0]["_id"]])) == [pending[0]["_id"]]
+    assert [d["_id"] for d in await repo.pending_from(T0)] == [pending[0]["_id"]]
+    assert await repo.purge_pending(T0) == 1
+    await repo.save_contributions([{"_id": "c1", "version": 3, "keys": ["a|b"], "amounts": [1.5]}])
+    assert (await repo.contributions(["c1", "c2"]))["c1"]["amounts"] == [1.5]
+    docs = await insert_many(store, [case(1), case(2)])
+    found = await repo.cases(ids(docs), ("_id", "version", "status"))
+    assert found == {d["_id"]: {"_id": d["_id"], "version": 1, "status": "reported"} for d in docs}
+    streamed = [doc["_id"] async for chunk in repo.all_cases(("_id",), batch=1) for doc in chunk]
+    assert sorted(streamed) == sorted(ids(docs))
+    await repo.clear()
+    assert await repo.buckets_by_id([bucket["_id"]]) == {} and await repo.contributions(["c1"]) == {}

@@ -24,7 +24,7 @@ from bisect import bisect_right
 from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
-from typing import Callable, Iterable
+from typing import Callable, Iterable, NamedTuple
 
 from dispatch.domain import OPEN_STATUSES, STATUSES
 from dispatch.store.query import EVERYTHING, PeriodQuery, Scope
@@ -69,8 +69,8 @@ DUE = "处置时限（handle_by）在统计期内且已到期的案件，不含�
 FIGURES: tuple[Figure, ...] = (
     Figure("reported", "上报数", "count", "统计期内上报或登记的案件数"),
     Figure("filed", "立案数", "count", "统计期内立案的案件数（同一案件只计一次）"),
-    Figure("closed", "结案数", "count", "统计期内结案（含即时办结）的案件数（同一案件只计一次）"),
-    Figure("overdue", "超期数", "count", "统计期内发生超期的案件数（同一案件只计一次）"),
+    Figure("closed", "结案数", "count", "统计期内首次结案（含即时办结）的案件数（同一案件只计一次，重办后再结案不重复计）"),
+    Figure("overdue", "超期数", "count", "统计期内首次发生超期的案件数（同一案件只计一次）"),
     Figure("open_overdue", "当前超期在办数", "count", "目前仍在办理且已超期的案件数（不受统计期限制）"),
     Figure("due", "应结案数", "count", f"应结案数 = {DUE}"),
     Figure("close_rate", "结案率", "ratio",
@@ -90,6 +90,9 @@ FIGURES: tuple[Figure, ...] = (
            "returned", "dispatched"),
     Figure("accurate_dispatch_rate", "准确派遣率", "ratio",
            "1 − 退单率 =（派遣数 − 退单数）/ 派遣数", "returned", "dispatched", complement=True),
+    Figure("reassign_rate", "改派率", "ratio",
+           "改派数 / 派遣数；统计期内的派遣中，承办部门申请退回并经批准改派（approve_return）的次数 / 统计期内派遣次数",
+           "reassigned", "dispatched"),
     Figure("response_rate", "响应率", "ratio",
            "在签收时限内签收的派遣次数 / 派遣次数（统计期内的派遣；尚未签收且未到签收时限的不计入）",
            "signed_on_time", "sign_settled"),
@@ -98,6 +101,9 @@ FIGURES: tuple[Figure, ...] = (
            "satisfied", "callbacks"),
     Figure("resolution_rate", "解决率", "ratio",
            "已解决 / 回访成功数（统计期内回访且联系上来电人的工单）", "resolved", "callbacks"),
+    Figure("repeat_call_rate", "重复来电率", "ratio",
+           "重复来电数 / 热线工单数；统计期内登记的热线工单中，作为重复来电并入在办原工单（并案）的件数 / 统计期内登记的热线工单数",
+           "repeat_calls", "hotline_reported"),
     Figure("avg_handle_hours_working", "平均处置时长（工作小时）", "hours",
            "Σ（首次处置反馈时间 − 派遣时间）/ 处置件次，只计工作日的工作时间；统计期内反馈的计入",
            "handle_working_seconds", "handle_pairs"),
@@ -261,10 +267,18 @@ class CaseTimeline:
         index = bisect_right(self._changes, moment) - 1
         return self._owners[max(index, 0)]
 
-    def first(self, actions: tuple[str, ...], period: Period) -> datetime | None:
+    def first_ever(self, actions: tuple[str, ...]) -> datetime | None:
+        """When the case first did one of `actions` (a case closed, reopened and closed again
+        counts as closed once, when it first closed: so the figures of two periods add up)."""
         for e in self.entries:
-            if e.get("action") in actions and period.contains(e["at"]):
+            if e.get("action") in actions:
                 return e["at"]
+        return None
+
+    def last_of(self, actions: tuple[str, ...]) -> str | None:
+        for e in reversed(self.entries):
+            if e.get("action") in actions:
+                return e["action"]
         return None
 
     def last_at(self, action: str) -> datetime | None:
@@ -307,74 +321,109 @@ def category_sign_deadline(categories: dict, calendar) -> Callable[[dict, dateti
     return deadline
 
 
-def case_facts(timeline: CaseTimeline, period: Period, now: datetime, calendar, sign_deadline):
-    """(tally key, amount, instant) for everything one case contributes to the period."""
+class Fact(NamedTuple):
+    """One thing a case contributes to the figures.
+
+    `at` is the instant that places it in a period (None: a state of the case now, counted
+    whatever the period); `until`, when set, is an instant that must have passed (the fact
+    counts only if `until` < now: a deadline that has come); `late`, when set, is an instant
+    that must lie before the period's end (a due case counts as closed only if it was closed
+    by the end of the period). Facts do not depend on the period or on the time of asking,
+    so the same facts serve the full computation and the per-day rollups
+    (dispatch/kpi/rollups.py).
+    """
+
+    key: str
+    amount: float
+    at: datetime | None
+    until: datetime | None = None
+    late: datetime | None = None
+
+    def counts(self, period: Period, now: datetime) -> bool:
+        if self.at is None:
+            return True
+        return (period.contains(self.at) and (self.until is None or self.until < now)
+                and (self.late is None or self.late < period.end))
+
+
+def all_facts(timeline: CaseTimeline, calendar, sign_deadline):
+    """Every `Fact` of one case, whatever the period."""
     case = timeline.case
     status = case.get("status")
     created = _utc(case.get("created_at"))
 
-    if period.contains(created):
-        yield "reported", 1, created
-        yield f"status:{status}", 1, created
+    if created is not None:
+        yield Fact("reported", 1, created)
+        yield Fact(f"status:{status}", 1, created)
+        if case.get("source") == "hotline":
+            yield Fact("hotline_reported", 1, created)
+            if timeline.last_of(("merge", "merge_undone")) == "merge":
+                yield Fact("repeat_calls", 1, created)
     for key, actions in (("filed", ("file",)), ("closed", ("close", "answer")), ("overdue", ("overdue",))):
-        at = timeline.first(actions, period)
+        at = timeline.first_ever(actions)
         if at is not None:
-            yield key, 1, at
+            yield Fact(key, 1, at)
     if status in OPEN_STATUSES and (case.get("flags") or {}).get("overdue"):
-        yield "open_overdue", 1, now
+        yield Fact("open_overdue", 1, None)
 
-    yield from _due_facts(timeline, period, now)
-    yield from _dispatch_facts(timeline, period, now, sign_deadline)
-    yield from _feedback_facts(timeline, period, calendar)
-    yield from _callback_facts(timeline, period)
+    yield from _due_facts(timeline)
+    yield from _dispatch_facts(timeline, sign_deadline)
+    yield from _feedback_facts(timeline, calendar)
+    yield from _callback_facts(timeline)
 
 
-def _due_facts(timeline: CaseTimeline, period: Period, now: datetime):
+def case_facts(timeline: CaseTimeline, period: Period, now: datetime, calendar, sign_deadline):
+    """(tally key, amount, instant) for everything one case contributes to the period."""
+    for fact in all_facts(timeline, calendar, sign_deadline):
+        if fact.counts(period, now):
+            yield fact.key, fact.amount, fact.at if fact.at is not None else now
+
+
+def _due_facts(timeline: CaseTimeline):
     """应结案: the handle deadline fell in the period and has passed (a future one is not due yet)."""
     case = timeline.case
     handle_by = _utc((case.get("deadlines") or {}).get("handle_by"))
-    if handle_by is None or not (period.start <= handle_by < min(period.end, now)):
+    if handle_by is None:
         return
     if case.get("status") in ("void", "merged"):
         return
-    yield "due", 1, handle_by
+    yield Fact("due", 1, handle_by, until=handle_by)
     last_feedback = timeline.last_at("feedback")
     on_time = last_feedback is not None and last_feedback <= handle_by
     closed_at = _utc(case.get("closed_at")) or timeline.last_at("close")
-    closed = case.get("status") == "closed" and closed_at is not None and closed_at < period.end
+    closed = case.get("status") == "closed" and closed_at is not None
     if on_time:
-        yield "due_handled_on_time", 1, handle_by
+        yield Fact("due_handled_on_time", 1, handle_by, until=handle_by)
     if closed:
-        yield "due_closed", 1, handle_by
+        yield Fact("due_closed", 1, handle_by, until=handle_by, late=closed_at)
         if on_time:
-            yield "due_closed_on_time", 1, handle_by
+            yield Fact("due_closed_on_time", 1, handle_by, until=handle_by, late=closed_at)
 
 
-def _dispatch_facts(timeline: CaseTimeline, period: Period, now: datetime, sign_deadline):
+def _dispatch_facts(timeline: CaseTimeline, sign_deadline):
     latest = timeline.dispatches[-1] if timeline.dispatches else None
     for index in timeline.dispatches:
         at = timeline.entries[index]["at"]
-        if not period.contains(at):
-            continue
-        yield "dispatched", 1, at
+        yield Fact("dispatched", 1, at)
         after = list(timeline.following(index, ("dispatch",)))
         if any(e.get("action") == "return" for e in after):
-            yield "returned", 1, at
+            yield Fact("returned", 1, at)
+        if any(e.get("action") == "approve_return" for e in after):
+            yield Fact("reassigned", 1, at)
         deadline = sign_deadline(timeline.case, at, index == latest)
         outcome = next((e for e in after if e.get("action") in ("sign", "return")), None)
         if outcome is None and index != latest:
             outcome = {"action": "dispatch"}  # re-dispatched before anybody signed
         if outcome is None:
-            if deadline is None or now <= deadline:
-                continue  # still within the sign limit: not settled yet
-            yield "sign_settled", 1, at
+            if deadline is not None:  # settled (unsigned) once the sign limit has passed
+                yield Fact("sign_settled", 1, at, until=deadline)
         else:
-            yield "sign_settled", 1, at
+            yield Fact("sign_settled", 1, at)
             if outcome["action"] == "sign" and (deadline is None or outcome["at"] <= deadline):
-                yield "signed_on_time", 1, at
+                yield Fact("signed_on_time", 1, at)
 
 
-def _feedback_facts(timeline: CaseTimeline, period: Period, calendar):
+def _feedback_facts(timeline: CaseTimeline, calendar):
     entries = timeline.entries
     dispatched_at = None
     first_since_dispatch = False
@@ -385,15 +434,14 @@ def _feedback_facts(timeline: CaseTimeline, period: Period, calendar):
             continue
         if action != "feedback":
             continue
-        if period.contains(e["at"]):
-            yield "handled", 1, e["at"]
-            reworked = any(_sends_back(x) for x in timeline.following(index, ("feedback",)))
-            if reworked:
-                yield "reworked", 1, e["at"]
-            if first_since_dispatch and dispatched_at is not None:
-                yield "handle_pairs", 1, e["at"]
-                yield "handle_natural_seconds", (e["at"] - dispatched_at).total_seconds(), e["at"]
-                yield "handle_working_seconds", calendar.working_seconds_between(dispatched_at, e["at"]), e["at"]
+        yield Fact("handled", 1, e["at"])
+        reworked = any(_sends_back(x) for x in timeline.following(index, ("feedback",)))
+        if reworked:
+            yield Fact("reworked", 1, e["at"])
+        if first_since_dispatch and dispatched_at is not None:
+            yield Fact("handle_pairs", 1, e["at"])
+            yield Fact("handle_natural_seconds", (e["at"] - dispatched_at).total_seconds(), e["at"])
+            yield Fact("handle_working_seconds", calendar.working_seconds_between(dispatched_at, e["at"]), e["at"])
         first_since_dispatch = False
 
 
@@ -404,7 +452,7 @@ def _sends_back(entry: dict) -> bool:
     return entry.get("action") == "reopen"
 
 
-def _callback_facts(timeline: CaseTimeline, period: Period):
+def _callback_facts(timeline: CaseTimeline):
     """A ticket counts once, with its latest successful callback (an unanswered call later on
     does not erase what the caller said before)."""
     case = timeline.case
@@ -415,13 +463,13 @@ def _callback_facts(timeline: CaseTimeline, period: Period):
         return
     callback = reached[-1]
     at = _utc(callback.get("at")) or timeline.last_at("check")
-    if not period.contains(at):
+    if at is None:
         return
-    yield "callbacks", 1, at
+    yield Fact("callbacks", 1, at)
     if callback["satisfaction"] in SATISFIED:
-        yield "satisfied", 1, at
+        yield Fact("satisfied", 1, at)
     if callback.get("resolved") is True:
-        yield "resolved", 1, at
+        yield Fact("resolved", 1, at)
 
 
 # --------------------------------------------------------------------------------------------
@@ -439,6 +487,12 @@ class Row:
         return {"group": self.group, "kpis": figure_values(self.tally), "by_status": by_status}
 
 
+def sorted_rows(rows: Iterable[Row], seeded: set) -> list[Row]:
+    """The seeded groups, and the others that have something to show; unplaced last."""
+    shown = [r for r in rows if r.group["id"] in seeded or any(r.tally.values())]
+    return sorted(shown, key=lambda r: (r.group["id"] is None, r.group["id"] or ""))
+
+
 class KpiAggregator:
     """Folds case facts into one row per group plus a total, in a single pass over the cases."""
 
@@ -453,11 +507,13 @@ class KpiAggregator:
         self.rows: dict = {}
         self.total = Counter()
         self.overdue_cases: list[tuple[dict, CaseTimeline]] = []
+        self.seeded: set = set()
 
     def seed(self, groups: Iterable[dict]) -> None:
         """Groups that get a row even with nothing to count (every street of a district...)."""
         for group in groups:
             self.rows.setdefault(group["id"], Row(group, Counter()))
+            self.seeded.add(group["id"])
 
     def add(self, case: dict) -> None:
         timeline = CaseTimeline(case, self.department_names)
@@ -471,7 +527,13 @@ class KpiAggregator:
                 row = self.rows[group["id"]] = Row(group, Counter())
             row.tally[key] += amount
             self.total[key] += amount
+        self.note_overdue(case, timeline)
+
+    def note_overdue(self, case: dict, timeline: CaseTimeline | None = None) -> None:
+        """Keep `case` for the overdue list if it is open, overdue and (for a department's
+        report) that department's now."""
         if case.get("status") in OPEN_STATUSES and (case.get("flags") or {}).get("overdue"):
+            timeline = timeline or CaseTimeline(case, self.department_names)
             department = timeline.department_at(self.now)
             if self.department is None or department["id"] == self.department:
                 self.overdue_cases.append((case, timeline))
@@ -489,7 +551,7 @@ class KpiAggregator:
         return group
 
     def rows_sorted(self) -> list[Row]:
-        return sorted(self.rows.values(), key=lambda r: (r.group["id"] is None, r.group["id"] or ""))
+        return sorted_rows(self.rows.values(), self.seeded)
 
     def overdue_list(self, top: int, tz) -> list[dict]:
         items = []
@@ -531,17 +593,18 @@ def scope_info(city, scope: str) -> dict:
 
 
 def seed_groups(city, scope: str, group_by: str, department: str | None) -> list[dict]:
-    """Rows shown even when empty: the scope's districts/streets, or the departments serving it."""
+    """Rows shown even when empty: the scope's districts/streets, or the departments serving it.
+    (Walks only the districts, streets and departments, never the city's thousands of grids.)"""
     if group_by == "department":
         if department:
             d = city.departments.get(department)
             return [{"id": department, "name": d.name if d else department}]
-        inside = city.descendants(scope) | set(city.ancestors(scope))
-        return [{"id": d.id, "name": d.name} for d in city.departments.values() if d.jurisdiction in inside]
+        above = set(city.ancestors(scope)) if scope != city.id else {city.id}
+        return [{"id": d.id, "name": d.name} for d in city.departments.values()
+                if d.jurisdiction in above or (d.jurisdiction in city.jurisdictions and scope in city.ancestors(d.jurisdiction))]
     groups = []
-    for jid in sorted(city.descendants(scope)):
-        node = city.jurisdictions.get(jid)
-        if node is None or node.level != group_by:
+    for node in sorted((j for j in city.jurisdictions.values() if j.level == group_by), key=lambda j: j.id):
+        if scope != city.id and scope not in city.ancestors(node.id):
             continue
         group = {"id": node.id, "name": node.name}
         if group_by == "street":
@@ -551,29 +614,66 @@ def seed_groups(city, scope: str, group_by: str, department: str | None) -> list
     return groups
 
 
+def from_rollups(city, tz, *, reader: Scope, scope: str, period: Period) -> bool:
+    """Whether the rollups can answer: a period of whole city days, a city, district or
+    street scope, and a reader who sees all of it (or a department, whose share the rollups
+    keep apart). Anything else (a community, a period bounded by instants) reads the cases."""
+    if period != Period.days(period.first_day, period.last_day, tz):
+        return False
+    if scope != city.id and city.jurisdictions[scope].level not in ("district", "street"):
+        return False
+    if reader.everything or reader.department is not None:
+        return True
+    return reader.within is not None and reader.within in city.ancestors(scope)
+
+
 async def compute(ctx, *, reader: Scope, scope: str, period: Period, group_by: str,
-                  department: str | None = None, top: int = DEFAULT_TOP, now: datetime | None = None) -> dict:
+                  department: str | None = None, top: int = DEFAULT_TOP, now: datetime | None = None,
+                  scan: bool = False) -> dict:
     """The KPI report for `scope` and `period`, restricted to what `reader` lets one see.
 
     `reader` is the reader's scope (dispatch.access.policy.case_scope); `department`
     keeps only the figures charged to that department (a department user's own share).
+    Summed from the rollups (dispatch/kpi/rollups.py) when they can answer; `scan=True` (or a
+    period or scope they do not keep) computes from the period's cases instead.
     """
+    if group_by not in GROUP_BY:
+        raise ValueError(group_by)
     city = ctx.city
     now = now or datetime.now(timezone.utc)
-    query = PeriodQuery(period.start, period.end, scope=reader, within=None if scope == city.id else scope)
-    cases = await ctx.cases.period_cases(query, PROJECTION)
+    department_names = {d.id: d.name for d in city.departments.values()}
+    seeds = seed_groups(city, scope, group_by, department)
+    if not scan and from_rollups(city, ctx.tz, reader=reader, scope=scope, period=period):
+        await ctx.rollups.fresh()
+        rows, tally = await ctx.rollups.tallies(scope=scope, period=period, group_by=group_by,
+                                                department=department, now=now)
+        for group in seeds:
+            rows.setdefault(group["id"], Row(group, Counter()))
+        ordered = sorted_rows(rows.values(), {g["id"] for g in seeds})
+        overdue = []
+        if top:
+            cases = await ctx.cases.open_overdue(reader, None if scope == city.id else scope, PROJECTION)
+            aggregator = KpiAggregator(period=period, group_by=group_by, now=now, calendar=ctx.calendar,
+                                       sign_deadline=None, department_names=department_names,
+                                       department=department)
+            for case in cases:
+                aggregator.note_overdue(case)
+            overdue = aggregator.overdue_list(top, ctx.tz)
+    else:
+        query = PeriodQuery(period.start, period.end, scope=reader, within=None if scope == city.id else scope)
+        cases = await ctx.cases.period_cases(query, PROJECTION)
+        aggregator = KpiAggregator(
+            period=period, group_by=group_by, now=now, calendar=ctx.calendar,
+            sign_deadline=category_sign_deadline(city.categories, ctx.calendar),
+            department_names=department_names, department=department,
+        )
+        aggregator.seed(seeds)
+        for case in cases:
+            aggregator.add(case)
+        overdue = aggregator.overdue_list(top, ctx.tz)
+        tally, ordered = aggregator.total, aggregator.rows_sorted()
 
-    aggregator = KpiAggregator(
-        period=period, group_by=group_by, now=now, calendar=ctx.calendar,
-        sign_deadline=category_sign_deadline(city.categories, ctx.calendar),
-        department_names={d.id: d.name for d in city.departments.values()}, department=department,
-    )
-    aggregator.seed(seed_groups(city, scope, group_by, department))
-    for case in cases:
-        aggregator.add(case)
-
-    overdue = aggregator.overdue_list(top, ctx.tz)
-    total = Row({"id": None, "name": "合计"}, aggregator.total).as_dict()
+    total = Row({"id": None, "name": "合计"}, tally).as_dict()
     return {
         "scope": scope_info(city, scope),
         "department": department,
@@ -582,7 +682,7 @@ async def compute(ctx, *, reader: Scope, scope: str, period: Period, group_by: s
         "group_by": group_by,
         "generated_at": iso(now, ctx.tz),
         "total": total,
-        "rows": [row.as_dict() for row in aggregator.rows_sorted()],
+        "rows": [row.as_dict() for row in ordered],
         "overdue": {"count": total_value(total, "open_overdue"), "items": overdue},
     }
 

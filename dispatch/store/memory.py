@@ -254,11 +254,109 @@ class MemoryCases:
     async def period_cases(self, query: PeriodQuery, fields: tuple[str, ...]) -> list[dict]:
         return [project(doc, fields) for doc in self._docs.values() if touches_period(doc, query)]
 
+    async def open_overdue(self, scope: Scope, within: str | None, fields: tuple[str, ...]) -> list[dict]:
+        """The open cases flagged overdue, in `scope` (and inside `within`), for the KPI list."""
+        return [project(doc, fields) for doc in self._docs.values()
+                if doc.get("status") in OPEN_STATUSES and get_path(doc, "flags.overdue") is True
+                and scope.admits(doc) and (within is None or within in (doc.get("scope_path") or ()))]
+
+    async def load(self, docs: list[dict]) -> int:
+        """Bulk-load historic cases without logging them (tools and benchmarks; the KPI rollups
+        are then rebuilt from the cases). Refuses nothing: the caller gives unique ids."""
+        for doc in docs:
+            stored = stored_value(doc)
+            self._docs[stored["_id"]] = stored
+            self._client_keys[client_key(stored)] = stored["_id"]
+            if stored.get("number") is not None:
+                self._numbers_taken.add(stored["number"])
+            self._by_created.add((stored["created_at"], stored["_id"]))
+            self._by_id.add(stored["_id"])
+            self._index_due(None, stored)
+        return len(docs)
+
+    def projected(self, case_ids, fields) -> dict[str, dict]:
+        return {i: project(self._docs[i], fields) for i in case_ids if i in self._docs}
+
+    def all_ids(self) -> list[str]:
+        return list(self._by_id)
+
     async def uses_attachment(self, attachment_id: str, scope: Scope, fields: tuple[str, ...]) -> bool:
         for doc in self._docs.values():
             if scope.admits(doc) and any(attachment_id in (get_path(doc, f) or ()) for f in fields):
                 return True
         return False
+
+
+class MemoryRollups:
+    """KPI rollups (dispatch/kpi/rollups.py keeps them; docs/ARCHITECTURE.md, "KPI rollups"):
+    bucket documents (per day / month / year and district, read by id), pending documents
+    (facts that wait for a deadline to pass), each case's current contribution, and the
+    applier's state."""
+
+    def __init__(self, cases: MemoryCases):
+        self._cases = cases
+        self._buckets: dict[str, dict] = {}
+        self._pending: dict[str, dict] = {}
+        self._contributions: dict[str, dict] = {}
+        self._state: dict = {}
+
+    async def state(self) -> dict:
+        return copied(self._state)
+
+    async def save_state(self, state: dict) -> None:
+        self._state = stored_value(state)
+
+    async def contributions(self, case_ids: list[str]) -> dict[str, dict]:
+        return {i: copied(self._contributions[i]) for i in case_ids if i in self._contributions}
+
+    async def save_contributions(self, docs: list[dict]) -> None:
+        for doc in docs:
+            self._contributions[doc["_id"]] = stored_value(doc)
+
+    async def cases(self, case_ids: list[str], fields: tuple[str, ...]) -> dict[str, dict]:
+        return self._cases.projected(case_ids, fields)
+
+    async def all_cases(self, fields: tuple[str, ...], batch: int = 1000):
+        """Every case (projected), in lists of `batch`: what a rebuild reads."""
+        ids = self._cases.all_ids()
+        for i in range(0, len(ids), batch):
+            found = self._cases.projected(ids[i:i + batch], fields)
+            yield [found[k] for k in ids[i:i + batch] if k in found]
+
+    async def buckets_by_id(self, ids: list[str]) -> dict[str, dict]:
+        # Copied level by level (numbers in dicts in dicts): the generic deep copy costs more
+        # than the report that reads them.
+        return {i: {**d, "groups": {g: dict(c) for g, c in d["groups"].items()}}
+                for i in ids if (d := self._buckets.get(i)) is not None}
+
+    async def pending_by_id(self, ids: list[str]) -> dict[str, dict]:
+        return {i: copied(self._pending[i]) for i in ids if i in self._pending}
+
+    async def save(self, buckets: list[dict], pending: list[dict]) -> None:
+        for doc in buckets:
+            self._buckets[doc["_id"]] = stored_value(doc)
+        for doc in pending:
+            self._pending[doc["_id"]] = stored_value(doc)
+
+    async def pending_from(self, now: datetime) -> list[dict]:
+        now = stored_value(now)
+        return [copied(d) for d in self._pending.values() if d["until"] >= now]
+
+    async def purge_pending(self, before: datetime) -> int:
+        before = stored_value(before)
+        lapsed = [k for k, d in self._pending.items() if d["until"] < before]
+        for k in lapsed:
+            del self._pending[k]
+        return len(lapsed)
+
+    async def clear(self) -> None:
+        self._buckets.clear()
+        self._pending.clear()
+        self._contributions.clear()
+        self._state = {}
+
+    async def counts(self) -> dict:
+        return {"buckets": len(self._buckets), "pending": len(self._pending), "contributions": len(self._contributions)}
 
 
 class MemoryUsers:
@@ -494,6 +592,7 @@ class MemoryStore:
         self.limits = MemoryLimits()
         self.audit = MemoryAudit()
         self.snapshots = MemorySnapshots()
+        self.rollups = MemoryRollups(self.cases)
 
     async def ensure_indexes(self) -> None:
         return None

@@ -31,7 +31,7 @@ import re
 from datetime import datetime, timedelta, timezone
 
 from bson import ObjectId
-from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel, ReturnDocument
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel, ReplaceOne, ReturnDocument
 from pymongo.errors import ConnectionFailure, DuplicateKeyError, OperationFailure, PyMongoError
 
 from dispatch.store.query import (
@@ -480,11 +480,131 @@ class MongoCases:
         return await self.cases.find(period_filter(query), {f: 1 for f in fields}).to_list(None)
 
     @guarded
+    async def open_overdue(self, scope: Scope, within: str | None, fields: tuple[str, ...]) -> list[dict]:
+        """The open cases flagged overdue, in `scope` (and inside `within`), for the KPI list."""
+        clauses = [{"flags.overdue": True, "status": {"$in": list(OPEN_STATUSES)}}, scope_filter(scope),
+                   {"scope_path": within} if within else {}]
+        clauses = [c for c in clauses if c]
+        query = clauses[0] if len(clauses) == 1 else {"$and": clauses}
+        return await self.cases.find(query, {f: 1 for f in fields}).to_list(None)
+
+    @guarded
+    async def load(self, docs: list[dict]) -> int:
+        """Bulk-load historic cases without logging them (tools and benchmarks; the KPI rollups
+        are then rebuilt from the cases)."""
+        if not docs:
+            return 0
+        stored = [{**doc, "client_key": client_key(doc)[1], **_point_fields(doc.get("location"))} for doc in docs]
+        await self.cases.insert_many(stored, ordered=False)
+        return len(stored)
+
+    @guarded
     async def uses_attachment(self, attachment_id: str, scope: Scope, fields: tuple[str, ...]) -> bool:
         uses = {"$or": [{f: attachment_id} for f in fields]}
         read = scope_filter(scope)
         query = {"$and": [read, uses]} if read else uses
         return await self.cases.find_one(query, {"_id": 1}) is not None
+
+
+class MongoRollups:
+    """KPI rollups (dispatch/kpi/rollups.py keeps them; docs/ARCHITECTURE.md, "KPI rollups").
+
+    Only one applier writes them (under a lease), so plain replaces are safe on FerretDB. A
+    report reads bucket documents by `_id` (one per bucket and district; FerretDB 1.24 uses an
+    index for `_id` only, and scans the collection for any other filter); `pending_from` is a
+    range over the small `kpi_pending` collection (facts waiting for a deadline, purged).
+    """
+
+    def __init__(self, db):
+        self.buckets = db["kpi_rollups"]
+        self.pending = db["kpi_pending"]
+        self.contribs = db["kpi_contributions"]
+        self.states = db["kpi_state"]
+        self.cases_ = db["cases"]
+
+    async def ensure_indexes(self) -> None:
+        await ensure_indexes(self.pending, [IndexModel([("until", ASCENDING)], name="until")])
+
+    @guarded
+    async def state(self) -> dict:
+        return await self.states.find_one({"_id": "applier"}) or {}
+
+    @guarded
+    async def save_state(self, state: dict) -> None:
+        await self.states.replace_one({"_id": "applier"}, {**state, "_id": "applier"}, upsert=True)
+
+    @guarded
+    async def contributions(self, case_ids: list[str]) -> dict[str, dict]:
+        if not case_ids:
+            return {}
+        return {d["_id"]: d async for d in self.contribs.find({"_id": {"$in": list(case_ids)}})}
+
+    @guarded
+    async def save_contributions(self, docs: list[dict]) -> None:
+        await self._replace(self.contribs, docs)
+
+    @guarded
+    async def cases(self, case_ids: list[str], fields: tuple[str, ...]) -> dict[str, dict]:
+        if not case_ids:
+            return {}
+        cursor = self.cases_.find({"_id": {"$in": list(case_ids)}}, {f: 1 for f in fields})
+        return {d["_id"]: d async for d in cursor}
+
+    async def all_cases(self, fields: tuple[str, ...], batch: int = 1000):
+        """Every case (projected), in lists of `batch`: one streamed query (FerretDB would scan
+        the whole collection for each page of a keyset walk)."""
+        chunk = []
+        async for doc in self.cases_.find({}, {f: 1 for f in fields}, batch_size=batch):
+            chunk.append(doc)
+            if len(chunk) >= batch:
+                yield chunk
+                chunk = []
+        if chunk:
+            yield chunk
+
+    @guarded
+    async def buckets_by_id(self, ids: list[str]) -> dict[str, dict]:
+        if not ids:
+            return {}
+        return {d["_id"]: d async for d in self.buckets.find({"_id": {"$in": list(ids)}})}
+
+    @guarded
+    async def pending_by_id(self, ids: list[str]) -> dict[str, dict]:
+        if not ids:
+            return {}
+        return {d["_id"]: d async for d in self.pending.find({"_id": {"$in": list(ids)}})}
+
+    @staticmethod
+    async def _replace(collection, docs: list[dict]) -> None:
+        for i in range(0, len(docs), 1000):
+            part = docs[i:i + 1000]
+            if part:
+                await collection.bulk_write([ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in part], ordered=False)
+
+    @guarded
+    async def save(self, buckets: list[dict], pending: list[dict]) -> None:
+        await self._replace(self.buckets, buckets)
+        await self._replace(self.pending, pending)
+
+    @guarded
+    async def pending_from(self, now: datetime) -> list[dict]:
+        return await self.pending.find({"until": {"$gte": now}}).to_list(None)
+
+    @guarded
+    async def purge_pending(self, before: datetime) -> int:
+        return (await self.pending.delete_many({"until": {"$lt": before}})).deleted_count
+
+    @guarded
+    async def clear(self) -> None:
+        for collection in (self.buckets, self.pending, self.contribs):
+            await collection.delete_many({})
+        await self.states.delete_many({})
+
+    @guarded
+    async def counts(self) -> dict:
+        return {"buckets": await self.buckets.estimated_document_count(),
+                "pending": await self.pending.estimated_document_count(),
+                "contributions": await self.contribs.estimated_document_count()}
 
 
 class MongoUsers:
@@ -769,6 +889,7 @@ class MongoStore:
         self.limits = MongoLimits(db)
         self.audit = MongoAudit(db)
         self.snapshots = MongoSnapshots(db)
+        self.rollups = MongoRollups(db)
 
     async def ensure_indexes(self, attempts: int = 5) -> None:
         """Idempotent. Several processes starting at once may race to create the same indexes
@@ -783,6 +904,7 @@ class MongoStore:
                 await self.limits.ensure_indexes()
                 await self.audit.ensure_indexes()
                 await self.snapshots.ensure_indexes()
+                await self.rollups.ensure_indexes()
                 return
             except PyMongoError as exc:
                 if attempt == attempts - 1:

@@ -1,0 +1,408 @@
+"""KPI rollups: the SPEC §5 figures kept as per-day counters, so a report sums counters instead
+of reading the period's cases (SPEC §7).
+
+What is counted is exactly what the full computation counts (`stats.all_facts`: each case's
+facts, none depending on the period or the time of asking). A case's facts, keyed by where
+they fall, are its *contribution*:
+
+    "<day>|<department>|<district>|<street>|<category>|<source>|<figure>|<late day>|<until>"
+
+`<day>` is the city-local day of the fact (empty: a state of the case now, e.g. 当前超期在办);
+`<until>` a deadline that must have passed for the fact to count; `<late day>` the day the case
+was closed when that is after the day it fell due (counted only by periods reaching that day).
+
+Stored (dispatch/store: `rollups`):
+
+* **buckets**: counters per (day, department, district, street, category, source), and per
+  (month | year, department, district, street) so a month or a year is one read; a `<late day>`
+  beyond a bucket's end stays in the counter's name (`due_closed@2026-12-02`) and a report keeps
+  it only if its period reaches that day;
+* **pending**: the facts whose `<until>` has not passed, by that instant: a report subtracts
+  those with `until` >= now (the buckets count every fact as if its deadline had come);
+* **contributions**: each case's current contribution and version.
+
+How the buckets follow the cases (the applier, `catch_up`): every change to a case is one
+event of the store's log (global sequence). One applier at a time (lease `kpi-rollups`) reads
+the events after its stored cursor, recomputes the changed cases' contributions from the cases
+themselves and adds the differences (new − stored) to the buckets. A batch is journalled first
+(the increments, the new contributions and the batch's last sequence, in the applier's state
+document), then each bucket is written with that sequence, skipped if it already has it, then
+the cursor moves and the journal is cleared. A process dying anywhere in between leaves the
+journal, which the next applier finishes; an event delivered twice finds the case's stored
+version already at or past it and adds nothing. So every change counts once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import uuid
+from collections import Counter
+from datetime import date, datetime, timedelta, timezone
+
+from dispatch.clock import utcnow
+from dispatch.kpi.stats import (
+    NO_DEPARTMENT, NO_PLACE, PROJECTION, CaseTimeline, Period, Row, all_facts, category_sign_deadline,
+)
+from dispatch.store import StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+LEASE = "kpi-rollups"
+LEASE_SECONDS = 30
+# Pending facts whose deadline passed longer ago than this are not kept (nobody asks "now"
+# with a clock that far behind).
+PENDING_MARGIN = timedelta(hours=1)
+FAR = datetime.max.replace(tzinfo=timezone.utc)
+FIELDS = (*PROJECTION, "version")
+DAY, MONTH, YEAR, STATE = "d", "m", "y", "s"
+
+
+def _month_end(day: date) -> date:
+    return (day.replace(day=1) + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+
+
+def decompose(first: date, last: date) -> list[tuple[str, str]]:
+    """The fewest buckets covering [first, last]: whole years, whole months, the other days."""
+    out, day = [], first
+    while day <= last:
+        if day.month == 1 and day.day == 1 and date(day.year, 12, 31) <= last:
+            out.append((YEAR, f"{day.year:04d}"))
+            day = date(day.year + 1, 1, 1)
+        elif day.day == 1 and _month_end(day) <= last:
+            out.append((MONTH, day.isoformat()[:7]))
+            day = _month_end(day) + timedelta(days=1)
+        else:
+            out.append((DAY, day.isoformat()))
+            day += timedelta(days=1)
+    return out
+
+
+def bucket_id(level: str, bucket: str, district: str | None) -> str:
+    """One document per bucket and district: a report reads its documents by `_id`, the one
+    lookup FerretDB 1.24 answers from an index."""
+    return f"{level}|{bucket}|{district or ''}"
+
+
+def resolve(counters: dict, last_day: str, into: Counter, sign: int = 1) -> None:
+    """Add a bucket's counters to `into`; a `name@day` counter only if the period reaches `day`."""
+    for name, amount in counters.items():
+        if "@" in name:
+            name, _, late = name.partition("@")
+            if late > last_day:
+                continue
+        into[name] += sign * amount
+
+
+def _contribution(case: dict, facts: dict[str, float]) -> dict:
+    """As stored: two parallel lists (FerretDB 1.24 stores no arrays of arrays)."""
+    return {"_id": case["_id"], "version": case.get("version", 0), "keys": list(facts), "amounts": list(facts.values())}
+
+
+class Rollups:
+    """Keeps the rollups of one city's store and answers reports from them."""
+
+    def __init__(self, storage, city, calendar, tz):
+        self.repo = storage.rollups
+        self.events = storage.events
+        self.leases = storage.leases
+        self.city, self.calendar, self.tz = city, calendar, tz
+        self.sign_deadline = category_sign_deadline(city.categories, calendar)
+        self.department_names = {d.id: d.name for d in city.departments.values()}
+        self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.interval = 0.5
+        self._lock = asyncio.Lock()
+        self._task: asyncio.Task | None = None
+        self._stopped = False
+        self._purged_at: datetime | None = None
+        self.gap_reported = False
+        self.known = -1  # the applier's cursor as this process last saw it
+
+    # -- a case's contribution -------------------------------------------------------------
+
+    def _day(self, moment: datetime) -> str:
+        return moment.astimezone(self.tz).date().isoformat()
+
+    def contribution(self, case: dict) -> dict[str, float]:
+        timeline = CaseTimeline(case, self.department_names)
+        jurisdiction = case.get("jurisdiction") or {}
+        place = "|".join(((jurisdiction.get(level) or {}).get("id") or "") for level in ("district", "street"))
+        kind = "|".join((((case.get("category") or {}).get("code") or ""), case.get("source") or ""))
+        out: dict[str, float] = {}
+        for fact in all_facts(timeline, self.calendar, self.sign_deadline):
+            department = timeline.department_at(fact.at or FAR)["id"] or ""
+            day = self._day(fact.at) if fact.at is not None else ""
+            late = self._day(fact.late) if fact.late is not None else ""
+            if late and late <= day:
+                late = ""  # closed by the end of the day it fell due: every period counts it
+            until = fact.until.astimezone(timezone.utc).isoformat() if fact.until is not None else ""
+            key = "|".join((day, department, place, kind, fact.key, late, until))
+            out[key] = out.get(key, 0) + fact.amount
+        return out
+
+    @staticmethod
+    def _expand(delta: dict[str, float], buckets: dict, pending: dict, horizon: datetime) -> None:
+        """Add a contribution (or a difference of two) to bucket and pending increments."""
+        for key, amount in delta.items():
+            day, department, district, street, category, source, figure, late, until = key.split("|")
+            coarse = f"{department}|{district}|{street}"
+            if not day:
+                targets = [(STATE, "", coarse, figure)]
+            else:
+                d = date.fromisoformat(day)
+                targets = []
+                for level, bucket, last, fine in ((DAY, day, d, True), (MONTH, day[:7], _month_end(d), False),
+                                                  (YEAR, day[:4], date(d.year, 12, 31), False)):
+                    name = f"{figure}@{late}" if late and late > last.isoformat() else figure
+                    targets.append((level, bucket, f"{coarse}|{category}|{source}" if fine else coarse, name))
+            for level, bucket, group, name in targets:
+                doc_id = bucket_id(level, bucket, district)
+                item = buckets.setdefault(doc_id, {"_id": doc_id, "fields": {"level": level, "bucket": bucket,
+                                                                              "district": district or None},
+                                                   "inc": {}})
+                counters = item["inc"].setdefault(group, {})
+                counters[name] = counters.get(name, 0) + amount
+            if until and day:
+                at = datetime.fromisoformat(until)
+                if at < horizon:
+                    continue  # long past: no report subtracts it any more
+                doc_id = f"{until}|{day}|{coarse}"
+                name = f"{figure}@{late}" if late else figure
+                item = pending.setdefault(doc_id, {"_id": doc_id, "fields": {
+                    "until": at, "day": day, "department": department or None, "district": district or None,
+                    "street": street or None}, "inc": {}})
+                counters = item["inc"].setdefault("", {})
+                counters[name] = counters.get(name, 0) + amount
+
+    # -- following the event log -----------------------------------------------------------
+
+    async def catch_up(self, batch: int = 200) -> int | None:
+        """Apply every logged change not applied yet; how many events, or None if another
+        process holds the applier's lease."""
+        async with self._lock:
+            if not await self.leases.acquire(LEASE, self.holder, utcnow(), LEASE_SECONDS):
+                return None
+            state = await self.repo.state()
+            if state.get("journal"):
+                await self._finish(state["journal"])
+                state = await self.repo.state()
+            cursor = int(state.get("cursor") or 0)
+            applied = 0
+            while True:
+                events = await self.events.after(cursor, batch)
+                if not events:
+                    break
+                journal = await self._plan(events)
+                await self.repo.save_state({"cursor": cursor, "journal": journal})
+                await self._finish(journal)
+                cursor = journal["to_seq"]
+                applied += len(events)
+            self.known = cursor
+            await self._report_gap(cursor)
+            await self._purge()
+            return applied
+
+    async def _report_gap(self, cursor: int) -> None:
+        """The log keeps a week (dispatch/store): an applier left behind longer cannot catch up."""
+        if not self.gap_reported and self.events.head > cursor:
+            if not await self.events.after(cursor, 1):
+                self.gap_reported = True
+                log.error("KPI 汇总落后于事件日志的保留期（游标 %d）：请运行 python -m dispatch.tools.rebuild_rollups", cursor)
+
+    async def _purge(self) -> None:
+        now = utcnow()
+        if self._purged_at is None or now - self._purged_at > timedelta(minutes=10):
+            self._purged_at = now
+            await self.repo.purge_pending(now - 2 * PENDING_MARGIN)
+
+    async def _plan(self, events: list[dict]) -> dict:
+        """The journal of one batch: its bucket and pending increments and new contributions."""
+        ids = list(dict.fromkeys(e["case_id"] for e in events))
+        stored = await self.repo.contributions(ids)
+        cases = await self.repo.cases(ids, FIELDS)
+        buckets: dict = {}
+        pending: dict = {}
+        contributions = []
+        horizon = utcnow() - PENDING_MARGIN
+        for case_id in ids:
+            case = cases.get(case_id)
+            old = stored.get(case_id)
+            if case is None or (old is not None and old.get("version", 0) >= case.get("version", 0)):
+                continue  # this change (or a later one) is counted already
+            new = self.contribution(case)
+            before = dict(zip(old["keys"], old["amounts"])) if old else {}
+            delta = {k: new.get(k, 0) - before.get(k, 0) for k in new.keys() | before.keys()}
+            self._expand({k: v for k, v in delta.items() if v}, buckets, pending, horizon)
+            contributions.append(_contribution(case, new))
+        return {"to_seq": events[-1]["_id"], "buckets": list(buckets.values()), "pending": list(pending.values()),
+                "contributions": contributions}
+
+    async def _finish(self, journal: dict) -> None:
+        seq = journal["to_seq"]
+        buckets = await self._merged(journal["buckets"], await self.repo.buckets_by_id([b["_id"] for b in journal["buckets"]]), seq)
+        pending = await self._merged(journal["pending"], await self.repo.pending_by_id([p["_id"] for p in journal["pending"]]), seq)
+        await self.repo.save(buckets, pending)
+        await self.repo.save_contributions(journal["contributions"])
+        await self.repo.save_state({"cursor": seq, "journal": None})
+
+    @staticmethod
+    async def _merged(items: list[dict], existing: dict, seq: int) -> list[dict]:
+        """Bucket documents hold `groups` {group: {counter: amount}}; pending ones `counters`
+        (their increments come under the group "")."""
+        out = []
+        for item in items:
+            pending = "until" in item["fields"]
+            doc = existing.get(item["_id"]) or {"_id": item["_id"], **item["fields"], "seq": 0,
+                                                 **({"counters": {}} if pending else {"groups": {}})}
+            if doc.get("seq", 0) >= seq:
+                continue  # this batch reached this document before the process stopped
+            for group, increments in item["inc"].items():
+                counters = doc["counters"] if pending else doc["groups"].setdefault(group, {})
+                for name, amount in increments.items():
+                    value = counters.get(name, 0) + amount
+                    if abs(value) < 1e-6:
+                        counters.pop(name, None)
+                    else:
+                        counters[name] = value
+                if not pending and not counters:
+                    del doc["groups"][group]
+            doc["seq"] = seq
+            out.append(doc)
+        return out
+
+    async def fresh(self, timeout: float = 3.0) -> None:
+        """Before a report: apply what is pending here, or wait (briefly) for the process
+        holding the lease to reach the changes this process has seen."""
+        target = self.events.head
+        if await self.catch_up() is not None:
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while loop.time() < deadline:
+            if int((await self.repo.state()).get("cursor") or 0) >= target:
+                return
+            await asyncio.sleep(0.05)
+        log.warning("KPI 汇总尚未追上事件日志，统计结果可能缺少最近几秒的变化")
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        self._stopped = True
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+        try:
+            await self.leases.release(LEASE, self.holder)
+        except Exception:  # noqa: BLE001 - best effort; the lease expires anyway
+            pass
+
+    async def _run(self) -> None:
+        while not self._stopped and not self.events.closed:
+            try:
+                if self.events.head > self.known:  # something logged that was not applied
+                    if await self.catch_up() is None:
+                        self.known = int((await self.repo.state()).get("cursor") or 0)
+            except StoreUnavailable:
+                await asyncio.sleep(1)
+            except Exception:  # noqa: BLE001 - the applier must outlive any one failure
+                log.exception("KPI 汇总更新失败")
+                await asyncio.sleep(1)
+            await asyncio.sleep(self.interval)
+
+    # -- rebuilding from the cases ---------------------------------------------------------
+
+    async def rebuild(self, wait_seconds: float = 0) -> dict:
+        """Recompute every rollup from the cases (the cases are the truth). Takes the applier's
+        lease for the duration; changes logged meanwhile are applied afterwards."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait_seconds
+        async with self._lock:
+            while not await self.leases.acquire(LEASE, self.holder, utcnow(), 3600):
+                if loop.time() >= deadline:
+                    raise RuntimeError("另一个进程正在更新 KPI 汇总（租约 kpi-rollups）：请先停止服务，或加 --wait 等待")
+                await asyncio.sleep(1)
+            head = await self.events.last_seq()
+            await self.repo.clear()
+            buckets: dict = {}
+            pending: dict = {}
+            horizon = utcnow() - PENDING_MARGIN
+            cases = 0
+            async for chunk in self.repo.all_cases(FIELDS):
+                contributions = []
+                for case in chunk:
+                    facts = self.contribution(case)
+                    self._expand(facts, buckets, pending, horizon)
+                    contributions.append(_contribution(case, facts))
+                await self.repo.save_contributions(contributions)
+                cases += len(chunk)
+            bucket_docs = await self._merged(list(buckets.values()), {}, head or 1)
+            pending_docs = await self._merged(list(pending.values()), {}, head or 1)
+            await self.repo.save(bucket_docs, pending_docs)
+            await self.repo.save_state({"cursor": head, "journal": None})
+            await self.leases.release(LEASE, self.holder)
+        return {"cases": cases, "buckets": len(bucket_docs), "pending": len(pending_docs), "cursor": head}
+
+    # -- reports ---------------------------------------------------------------------------
+
+    def _group(self, doc: dict, group_by: str) -> dict:
+        if group_by == "department":
+            dep = doc.get("department")
+            return {"id": dep, "name": self.department_names.get(dep, dep)} if dep else NO_DEPARTMENT
+        node_id = doc.get(group_by)
+        node = self.city.jurisdictions.get(node_id) if node_id else None
+        if not node_id:
+            return NO_PLACE
+        group = {"id": node_id, "name": node.name if node is not None else node_id}
+        if group_by == "street":
+            parent = self.city.jurisdictions.get(node.parent) if node is not None and node.parent else None
+            group["district"] = parent.name if parent is not None else None
+        return group
+
+    async def tallies(self, *, scope: str, period: Period, group_by: str, department: str | None,
+                      now: datetime) -> tuple[dict, Counter]:
+        """{group id: Row} and the total, summed from the buckets of `period` (whole days)."""
+        place: dict[str, str] = {}
+        if scope == self.city.id:
+            districts = [j.id for j in self.city.jurisdictions.values() if j.level == "district"] + [""]
+        else:
+            node = self.city.jurisdictions[scope]
+            place[node.level] = scope
+            districts = [scope if node.level == "district" else node.parent]
+        first, last = period.first_day.isoformat(), period.last_day.isoformat()
+        ids = [bucket_id(level, bucket, district) for level, bucket in decompose(period.first_day, period.last_day)
+               for district in districts]
+        ids += [bucket_id(STATE, "", district) for district in districts]
+        rows: dict = {}
+        total = Counter()
+
+        def add(ids: tuple[str, str, str], counters: dict, sign: int = 1) -> None:
+            key = ids[("department", "district", "street").index(group_by)]
+            row = rows.get(key)
+            if row is None:
+                group = self._group(dict(zip(("department", "district", "street"), ids)), group_by)
+                row = rows[key] = Row(group, Counter())
+            resolve(counters, last, row.tally, sign)
+
+        def wanted(dep: str | None, district: str | None, street: str | None) -> bool:
+            return ((department is None or dep == department) and place.get("district", district) == district
+                    and place.get("street", street) == street)
+
+        for doc in (await self.repo.buckets_by_id(ids)).values():
+            for group, counters in doc["groups"].items():
+                dep, district, street = (part or None for part in group.split("|")[:3])
+                if wanted(dep, district, street):
+                    add((dep, district, street), counters)
+        for doc in await self.repo.pending_from(now):
+            if first <= doc["day"] <= last and wanted(doc.get("department"), doc.get("district"), doc.get("street")):
+                add((doc.get("department"), doc.get("district"), doc.get("street")), doc["counters"], -1)
+        rows = {row.group["id"]: row for row in rows.values()}
+        for row in rows.values():
+            total.update(row.tally)
+        return rows, total

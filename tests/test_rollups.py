@@ -1,0 +1,286 @@
+"""KPI rollups (dispatch/kpi/rollups.py) give the same figures as the computation from the
+cases, over a randomized history, on both engines.
+
+Cases move through intake and version-guarded changes as the workflow writes them (returns and
+approved returns, failed checks, reopening, overdue entries the sweep writes, callbacks, voids,
+merges), with deadlines on either side of now. Along the way the applier runs at random points,
+is made to see events again (a relay delivering twice, a cursor set back), and to die in the
+middle of a batch; then every report must equal the full computation.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import date, datetime, timedelta, timezone
+from types import SimpleNamespace
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from dispatch.clock import utcnow
+from dispatch.domain import scope_path
+from dispatch.kpi import stats
+from dispatch.kpi.rollups import Rollups, decompose
+from dispatch.store.query import EVERYTHING, Change, Scope
+from dispatch.workflow.deadlines import BusinessCalendar
+from engines import ENGINES, open_test_store
+from geo.loader import load_city
+from small_city import A, A1, A2, B, B1, CITY_ID, write_small_city
+
+TZ = ZoneInfo("Asia/Shanghai")
+PLACES = {A1: (A, "甲区", "一街道"), A2: (A, "甲区", "二街道"), B1: (B, "乙区", "北街道")}
+DEPARTMENTS = ("A-water", "A1-so", "A2-so", "B1-so")
+CATEGORIES = (("0101", "暴露垃圾"), ("0105", "河道漂浮物"), ("H01", "噪音扰民"))
+
+
+@pytest.fixture(params=ENGINES)
+async def world(request, tmp_path):
+    city = load_city(write_small_city(tmp_path))
+    store = await open_test_store(request.param)
+    calendar = BusinessCalendar.from_city_config(city.config)
+    ctx = SimpleNamespace(city=city, tz=TZ, calendar=calendar, cases=store.cases, storage=store)
+    ctx.rollups = Rollups(store, city, calendar, TZ)
+    yield ctx
+    await store.close_for_test()
+
+
+def minutes(rng: random.Random, low: int, high: int) -> timedelta:
+    return timedelta(minutes=rng.randint(low, high))
+
+
+class History:
+    """Writes one random case's life into the store, step by step."""
+
+    def __init__(self, ctx, rng: random.Random, number: int, now: datetime):
+        self.ctx, self.rng, self.now = ctx, rng, now
+        self.at = (now - timedelta(days=rng.uniform(0, 45))).replace(second=0, microsecond=0)
+        street = rng.choice([A1, A1, A2, B1, None])
+        code, name = rng.choice(CATEGORIES)
+        self.hotline = code.startswith("H")
+        jurisdiction = None
+        if street:
+            district, district_name, street_name = PLACES[street]
+            jurisdiction = {"district": {"id": district, "name": district_name},
+                            "street": {"id": street, "name": street_name}, "community": None, "grid": None}
+        self.doc = {
+            "_id": f"case{number:04d}", "number": f"T-{number:06d}", "source": "hotline" if self.hotline else "grid",
+            "category": {"code": code, "name": name, "kind": "event"}, "status": "reported",
+            "priority": "normal", "jurisdiction": jurisdiction, "scope_path": scope_path(CITY_ID, jurisdiction),
+            "assignment": {"department": None}, "deadlines": {"sign_by": None, "handle_by": None, "check_by": None},
+            "clock": None, "flags": {"overdue": False}, "departments_seen": [], "callbacks": [],
+            "created_by": "tester", "created_at": self.at, "updated_at": self.at, "version": 1,
+            "history": [{"at": self.at, "action": "report", "from": None, "to": "reported"}],
+        }
+
+    async def insert(self) -> None:
+        await self.ctx.cases.insert(self.doc)
+
+    async def step(self, action: str, to: str | None, extra: dict | None = None, sets: dict | None = None,
+                   gap: tuple[int, int] = (5, 600)) -> bool:
+        """One change; False (nothing written) once the case's next step would be in the future."""
+        at = self.at + minutes(self.rng, *gap)
+        if at >= self.now:
+            return False
+        self.at = at
+        entry = {"at": at, "action": action, "from": self.doc["status"], "to": to or self.doc["status"], **(extra or {})}
+        changes = {"status": entry["to"], "updated_at": at, **(sets or {})}
+        if action == "close":
+            changes["closed_at"] = at
+        stored = await self.ctx.cases.update(self.doc["_id"], self.doc["version"],
+                                             Change(sets=changes, push={"history": [entry]}))
+        assert stored is not None
+        self.doc = stored
+        return True
+
+    async def dispatch(self) -> bool:
+        department = self.rng.choice(DEPARTMENTS)
+        named = {"id": department, "name": self.ctx.city.departments[department].name}
+        at_least = self.at + timedelta(minutes=5)
+        handle_by = at_least + minutes(self.rng, 60, 72 * 60)
+        seen = sorted(set(self.doc["departments_seen"]) | {department})
+        return await self.step("dispatch", "dispatched", {"department": named}, {
+            "assignment.department": named, "departments_seen": seen,
+            "deadlines.sign_by": at_least + minutes(self.rng, 30, 240), "deadlines.handle_by": handle_by,
+            "flags.overdue": False,
+        })
+
+    async def live(self) -> None:
+        """A plausible life, cut short wherever the clock reaches now."""
+        rng = self.rng
+        if not await self.step("file", "filed"):
+            return
+        if rng.random() < 0.05:
+            await self.step("void", "void")
+            return
+        if self.hotline and rng.random() < 0.15:
+            await self.step("merge", "merged", sets={"merged_into": {"id": "case0000"}})
+            return
+        if not await self.dispatch():
+            return
+        while rng.random() < 0.25:  # returned, perhaps approved for another department
+            if not await self.step("return", "filed"):
+                return
+            if rng.random() < 0.5 and not await self.step("approve_return", "filed"):
+                return
+            if not await self.dispatch():
+                return
+        if rng.random() < 0.2 and not await self.overdue():
+            return
+        if not await self.step("sign", "accepted", gap=(5, 300)):
+            return
+        for _ in range(3):
+            if rng.random() < 0.2 and not await self.overdue():
+                return
+            if not await self.step("feedback", "handled", gap=(30, 3000)):
+                return
+            passed = rng.random() < 0.75
+            if not await self.step("check", "checked" if passed else "accepted", {"passed": passed}):
+                return
+            if not passed:
+                continue
+            if not await self.step("close", "closed", sets={"flags.overdue": False}):
+                return
+            if self.hotline and rng.random() < 0.8:
+                callback = {"at": self.at + timedelta(minutes=30), "contacted": rng.random() < 0.8,
+                            "satisfaction": rng.choice(["satisfied", "basic", "unsatisfied"]),
+                            "resolved": rng.random() < 0.6}
+                if callback["at"] < self.now:
+                    stored = await self.ctx.cases.update(self.doc["_id"], self.doc["version"],
+                                                         Change(push={"callbacks": [callback]}))
+                    self.doc = stored
+            if rng.random() < 0.15 and await self.step("reopen", "accepted"):
+                continue
+            return
+
+    async def overdue(self) -> bool:
+        """What the sweep writes when a deadline passes: an entry dated when it fell due."""
+        due = self.doc["deadlines"]["handle_by"]
+        if due is None or due >= self.now or due <= self.at:
+            return True
+        return await self.step("overdue", None, {"due_at": due}, {"flags.overdue": True}, gap=(1, 2))
+
+
+async def make_history(ctx, rng: random.Random, cases: int, now: datetime) -> None:
+    for number in range(cases):
+        history = History(ctx, rng, number, now)
+        await history.insert()
+        await history.live()
+        if rng.random() < 0.2:
+            await ctx.rollups.catch_up(batch=rng.randint(1, 50))
+        if rng.random() < 0.05:  # an event seen twice: the cursor set back, as a relay would
+            state = await ctx.storage.rollups.state()
+            await ctx.storage.rollups.save_state({"cursor": max(0, int(state.get("cursor") or 0) - rng.randint(1, 40)),
+                                                  "journal": None})
+
+
+def reports_to_compare(today: date) -> list[dict]:
+    month_start = today.replace(day=1)
+    previous = (month_start - timedelta(days=1)).replace(day=1)
+    periods = [(today, today), (today - timedelta(days=1), today - timedelta(days=1)),
+               (today - timedelta(days=6), today), (today - timedelta(days=29), today),
+               (month_start, (month_start + timedelta(days=32)).replace(day=1) - timedelta(days=1)),
+               (previous, month_start - timedelta(days=1)), (previous + timedelta(days=3), today + timedelta(days=3)),
+               (date(today.year, 1, 1), date(today.year, 12, 31)),
+               (date(today.year - 1, 12, 1), date(today.year, 12, 31))]
+    readers = [(EVERYTHING, CITY_ID, None), (Scope(within=A), A, None), (Scope(within=A), A1, None),
+               (EVERYTHING, B1, None), (Scope(department="A-water"), CITY_ID, "A-water"),
+               (Scope(department="B1-so"), B, "B1-so")]
+    out = []
+    for first, last in periods:
+        for reader, scope, department in readers:
+            for group_by in stats.GROUP_BY:
+                out.append({"first": first, "last": last, "reader": reader, "scope": scope,
+                            "department": department, "group_by": group_by})
+    return out
+
+
+async def assert_rollups_match(ctx, now: datetime) -> int:
+    compared = 0
+    for r in reports_to_compare(now.astimezone(TZ).date()):
+        period = stats.Period.days(r["first"], r["last"], TZ)
+        kw = dict(reader=r["reader"], scope=r["scope"], period=period, group_by=r["group_by"],
+                  department=r["department"], top=10, now=now)
+        assert stats.from_rollups(ctx.city, TZ, reader=r["reader"], scope=r["scope"], period=period)
+        summed = await stats.compute(ctx, **kw)
+        scanned = await stats.compute(ctx, **kw, scan=True)
+        assert summed == scanned, r
+        compared += 1
+    return compared
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+async def test_rollups_equal_the_figures_computed_from_the_cases(world, seed):
+    rng = random.Random(seed)
+    now = utcnow()
+    await make_history(world, rng, 120, now)
+    assert await assert_rollups_match(world, now) == len(reports_to_compare(now.astimezone(TZ).date()))
+    # Something of everything was counted.
+    report = await stats.compute(world, reader=EVERYTHING, scope=CITY_ID, group_by="district", now=now,
+                                 period=stats.Period.days(date(now.year - 1, 1, 1), date(now.year, 12, 31), TZ))
+    totals = {k["key"]: k for k in report["total"]["kpis"]}
+    for key in ("reported", "closed", "overdue", "open_overdue"):
+        assert totals[key]["value"] > 0, key
+    for key in ("close_rate", "rework_rate", "return_rate", "reassign_rate", "repeat_call_rate",
+                "satisfaction_rate", "response_rate"):
+        assert totals[key]["numerator"] > 0, key
+
+
+async def test_a_batch_interrupted_midway_is_finished_once(world, monkeypatch):
+    rng = random.Random(7)
+    now = utcnow()
+    await make_history(world, rng, 40, now)
+    repo = world.storage.rollups
+    calls = {"n": 0}
+    save_contributions = repo.save_contributions
+
+    async def dies_once(docs):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise ConnectionError("the process died here")
+        await save_contributions(docs)
+
+    # Buckets written, contributions and cursor not: the journal stays behind.
+    history = History(world, rng, 900, now)
+    await history.insert()
+    await history.live()
+    monkeypatch.setattr(repo, "save_contributions", dies_once)
+    with pytest.raises(ConnectionError):
+        await world.rollups.catch_up()
+    assert (await repo.state())["journal"] is not None
+    await world.rollups.catch_up()
+    assert (await repo.state())["journal"] is None
+    await assert_rollups_match(world, now)
+
+
+async def test_rebuild_recomputes_the_same_rollups_and_later_changes_still_count(world):
+    rng = random.Random(11)
+    now = utcnow()
+    await make_history(world, rng, 60, now)
+    await world.rollups.catch_up()
+    result = await world.rollups.rebuild()
+    assert result["cases"] == 60 and result["cursor"] == await world.storage.events.last_seq()
+    await assert_rollups_match(world, now)
+    history = History(world, rng, 500, now)
+    await history.insert()
+    await history.live()
+    await assert_rollups_match(world, now)
+
+
+async def test_bulk_loaded_cases_are_counted_after_a_rebuild(world):
+    rng = random.Random(5)
+    now = utcnow()
+    await make_history(world, rng, 30, now)
+    copies = []
+    for case in [await world.cases.get(f"case{n:04d}") for n in range(30)]:
+        copies.append({**case, "_id": "bulk-" + case["_id"], "number": "B" + case["number"]})
+    assert await world.cases.load(copies) == 30
+    await world.rollups.rebuild()
+    await assert_rollups_match(world, now)
+
+
+def test_a_period_is_read_as_whole_years_months_and_days():
+    assert decompose(date(2026, 1, 1), date(2026, 12, 31)) == [("y", "2026")]
+    assert decompose(date(2026, 3, 1), date(2026, 3, 31)) == [("m", "2026-03")]
+    assert decompose(date(2026, 2, 27), date(2026, 4, 1)) == [
+        ("d", "2026-02-27"), ("d", "2026-02-28"), ("m", "2026-03"), ("d", "2026-04-01")]
+    assert decompose(date(2025, 12, 31), date(2027, 1, 31)) == [("d", "2025-12-31"), ("y", "2026"), ("m", "2027-01")]
