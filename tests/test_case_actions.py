@@ -34,6 +34,8 @@ BODIES = {
     "reopen": {"reason": "群众反映仍未解决"},
     "answer": {"answer": "已电话答复"},
     "escalate": {"departments": ["A1-um"]},  # 吹哨 is open on any open case; "up" ends at the top
+    "reject_return": {"reason": "属于本部门职责，请继续办理"},
+    "support_feedback": {"result": "已配合清理"},
 }
 REFUSED = (403, 404, 409)
 
@@ -73,6 +75,18 @@ async def states(world: World) -> dict[str, str]:
     suspended = await world.accepted_case()
     await world.ok("disp-a", suspended["id"], "suspend", BODIES["suspend"])
     out["suspended"] = suspended["id"]
+    returning = await world.accepted_case()
+    await world.ok("a1so", returning["id"], "return", BODIES["return"])
+    out["return pending"] = returning["id"]
+    # 主办 A1-so with 协办 A1-um: its part waiting to be signed, then signed.
+    joint = await world.report()
+    await world.ok("disp-a", joint["id"], "file")
+    await world.ok("disp-a", joint["id"], "dispatch", {"support": ["A1-um"]})
+    out["joint dispatched"] = joint["id"]
+    await world.ok("a1so", joint["id"], "sign")
+    out["joint, lead signed"] = joint["id"] = await fresh_copy(world, joint["id"])
+    await world.ok("a1um", joint["id"], "support_sign")
+    out["joint, part signed"] = joint["id"]
     return out
 
 

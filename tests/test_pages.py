@@ -19,8 +19,8 @@ import tornado.httpclient
 
 from support import login_as
 
-PAGE_NAMES = ["login", "report", "hotline", "dept", "command"]
-OUR_PAGES = {"/report", "/hotline", "/dept", "/command"}
+PAGE_NAMES = ["login", "report", "hotline", "dept", "command", "catalogue"]
+OUR_PAGES = {"/report", "/hotline", "/dept", "/command", "/catalogue"}
 
 # What an attacker puts after ?next= in a link (already URL-encoded where a browser would be).
 OPEN_REDIRECTS = [

@@ -580,6 +580,7 @@ async def test_figures_follow_cases_moved_by_the_actions_api(kpi):
     await act(disp, grid["id"], "file")
     await act(disp, grid["id"], "dispatch")                       # routed: 一街道办事处
     await act(office, grid["id"], "return", {"reason": "河道归林水局"})
+    await act(disp, grid["id"], "approve_return")                # 改派
     await act(disp, grid["id"], "dispatch", {"department": "A-water"})
     await act(water, grid["id"], "sign")
     await act(water, grid["id"], "feedback", {"result": "已打捞"})

@@ -416,7 +416,9 @@ async def test_dispatch_to_a_named_department_and_unknown_ones(world):
 async def test_return_goes_back_to_the_dispatcher_and_is_counted(world):
     case = await world.accepted_case()
     cid = case["id"]
-    returned = await world.ok("a1so", cid, "return", {"reason": "不属于本街道职责"})
+    pending = await world.ok("a1so", cid, "return", {"reason": "不属于本街道职责"})
+    assert pending["status"] == "accepted" and pending["flags"]["return_pending"] is True
+    returned = await world.ok("disp-a", cid, "approve_return")
     assert returned["status"] == "filed" and returned["counters"]["returns"] == 1
     assert returned["assignment"]["department"] is None and returned["assignment"]["rule"] == "fallback"
     assert returned["clock"] is None and returned["deadlines"]["handle_by"] is None
@@ -427,8 +429,9 @@ async def test_return_goes_back_to_the_dispatcher_and_is_counted(world):
     await world.refused(403, "not_assigned", "a1so", cid, "sign")
     again = await world.ok("disp-a", cid, "dispatch", {"department": "A1-um"})
     assert again["status"] == "dispatched"
-    returned = await world.ok("a1um", cid, "return", {"reason": "不是井盖问题"})
-    assert returned["counters"]["returns"] == 2
+    await world.ok("a1um", cid, "return", {"reason": "不是井盖问题"})
+    returned = await world.ok("disp-a", cid, "approve_return")
+    assert returned["counters"]["returns"] == 2 and returned["counters"]["reassignments"] == 2
     # With no department given, dispatch falls back to the routed one.
     back = await world.ok("disp-a", cid, "dispatch")
     assert back["assignment"]["department"]["id"] == "A1-so"
@@ -542,6 +545,7 @@ async def test_suspension_over_a_weekend_costs_only_working_time(world):
     cid = case["id"]
     # Re-sign the clock at a known instant: return and dispatch again.
     await world.ok("a1so", cid, "return", {"reason": "重新派遣"})
+    await world.ok("disp-a", cid, "approve_return")
     await world.ok("disp-a", cid, "dispatch")
     world.set_clock(at(2026, 3, 6, 16, 0))  # Friday 16:00
     signed = await world.ok("a1so", cid, "sign")

@@ -6,18 +6,19 @@ Two layers, both decided here and nowhere else:
   handler class); `authorize` checks the user's role against `PERMISSIONS` before the handler
   runs. A handler that declares nothing is refused (fail closed).
 * **Scope** — which cases exist for the user at all. A department sees the cases assigned to it,
-  now or before; everyone else sees the cases inside their scope (a jurisdiction and everything
-  under it; the city id means the whole city); the admin sees all. Reporters (grid workers,
-  operators) also see the cases they reported themselves, wherever those lie. Scopes are
-  applied in the query itself (`case_scope`), never after fetching; `can_read_case` is
-  the same rule for one document in hand (the live feed, a single read).
+  now or before, and those it supports (协办: `departments_seen` holds both); everyone else
+  sees the cases inside their scope (a jurisdiction and everything under it; the city id
+  means the whole city); the admin sees all. Reporters (grid workers, operators) also see
+  the cases they reported themselves, wherever those lie. Scopes are applied in the query
+  itself (`case_scope`), never after fetching; `can_read_case` is the same rule for one
+  document in hand (the live feed, a single read).
 """
 
 from __future__ import annotations
 
 from dispatch.access.auth import ROLES, User
 from dispatch.store.query import EVERYTHING, Scope, TextSearch
-from dispatch.errors import ApiError, forbidden, not_found, unauthorized, unprocessable
+from dispatch.errors import ApiError, conflict, forbidden, not_found, unauthorized, unprocessable
 
 # -- permissions -----------------------------------------------------------------------------
 
@@ -52,6 +53,10 @@ PERMISSIONS: dict[tuple[str, str], tuple[str, ...] | str] = {
     ("caller", "reveal"): EVERYONE,
     ("user", "manage"): ("admin",),
     ("audit_log", "read"): ("admin",),
+    # 派单目录: published to everyone who dispatches or handles; the disputes list is for those
+    # who act on it (the admin corrects the rules, the dispatchers see their 改派).
+    ("catalogue", "read"): ("operator", "dispatcher", "department", "commander", "admin"),
+    ("catalogue", "disputes"): ("dispatcher", "admin"),
     ("live", "subscribe"): EVERYONE,
 }
 
@@ -125,6 +130,11 @@ def can_read_case(user: User, case: dict, city_id: str) -> bool:
 
 ASSIGNED = "assigned"
 SUMMONED = "summoned"
+# 协办 (joint handling): a supporting department acts on its own part of the case
+# (`case.support`, dispatch.workflow.joint): sign it while it waits, then give its feedback.
+SUPPORT_TO_SIGN = "support_to_sign"
+SUPPORT_TO_FEED = "support_to_feed"
+SUPPORT_PART_STATUS = {SUPPORT_TO_SIGN: "dispatched", SUPPORT_TO_FEED: "signed"}
 
 
 def is_assigned_department(user: User, case: dict) -> bool:
@@ -140,11 +150,21 @@ def is_summoned_department(user: User, case: dict) -> bool:
     )
 
 
+def support_part(user: User, case: dict) -> dict | None:
+    """The user's department's part of a jointly handled case (协办), if it has one."""
+    if not user.department:
+        return None
+    return next((p for p in case.get("support") or [] if p["department"]["id"] == user.department), None)
+
+
 def department_link_holds(user: User, case: dict, link: str) -> bool:
     if user.role != "department":
         return True
     if link == SUMMONED:
         return is_summoned_department(user, case)
+    if link in SUPPORT_PART_STATUS:
+        part = support_part(user, case)
+        return part is not None and part.get("status") == SUPPORT_PART_STATUS[link]
     return is_assigned_department(user, case)
 
 
@@ -165,8 +185,20 @@ def action_refusal(user: User, case: dict, city_id: str, roles, link: str = ASSI
     if not department_link_holds(user, case, link):
         if link == SUMMONED:
             return forbidden("本部门未被召集到此案件，或已经报到", code="not_summoned")
+        if link in SUPPORT_PART_STATUS:
+            return _support_refusal(user, case, link)
         return forbidden("此案件当前未派遣给本部门", code="not_assigned")
     return None
+
+
+def _support_refusal(user: User, case: dict, link: str) -> ApiError:
+    part = support_part(user, case)
+    if part is None:
+        return forbidden("本部门不是此案件的协办部门", code="not_supporting")
+    done = "已签收" if link == SUPPORT_TO_SIGN and part.get("status") == "signed" else "尚未签收或已反馈"
+    if link == SUPPORT_TO_FEED and part.get("status") == "dispatched":
+        done = "尚未签收"
+    return conflict(f"本部门的协办任务{done}", code="support_part_state", part_status=part.get("status"))
 
 
 def may_act(user: User, case: dict, city_id: str, roles, link: str = ASSIGNED) -> bool:

@@ -873,6 +873,9 @@ class Simulator:
         return self.cast.department(department)
 
     async def _on_dispatched(self, case: dict) -> None:
+        if (case.get("flags") or {}).get("return_pending"):
+            await self._review_return(case)
+            return
         user = self._assigned(case)
         if user is None:
             return
@@ -881,6 +884,13 @@ class Simulator:
             await self._act(user, case, "return", {"reason": self.rng.choice(RETURN_REASONS)})
             return
         await self._act(user, case, "sign")
+
+    async def _review_return(self, case: dict) -> None:
+        """派单异议: the dispatcher upholds most returns (改派) and sends some back."""
+        if self.rng.random() < 0.75:
+            await self._act(self.cast.dispatcher, case, "approve_return", {"note": "同意退单，另行派遣"})
+        else:
+            await self._act(self.cast.dispatcher, case, "reject_return", {"reason": "经核实属本部门职责，请继续办理"})
 
     async def _on_accepted(self, case: dict) -> None:
         flags, rng = case.get("flags") or {}, self.rng

@@ -22,7 +22,7 @@ STATIC = Path(__file__).resolve().parent.parent.parent / "static"
 SHELLS = STATIC / "pages"
 
 PAGES = {"login": "login.html", "report": "report.html", "hotline": "hotline.html",
-         "dept": "dept.html", "command": "command.html"}
+         "dept": "dept.html", "command": "command.html", "catalogue": "catalogue.html"}
 
 # Where each role lands after logging in.
 HOME_OF_ROLE = {"grid_worker": "/report", "operator": "/hotline", "department": "/dept",

@@ -6,15 +6,17 @@ from dispatch.domain import OPEN_STATUSES  # noqa: F401 - the engines' word for 
 from dispatch.store.change import copied
 
 # Who looked at or changed what outside a case's own history: each unmasking of a caller
-# (`reveals`) and each account change by an administrator (`admin_audit`).
-AUDIT_KINDS = ("reveals", "admin_audit")
+# (`reveals`) and each account change by an administrator (`admin_audit`); each dispatch
+# catalogue entry a department's approved return disputed (`catalogue_disputes`, 派单异议).
+AUDIT_KINDS = ("reveals", "admin_audit", "catalogue_disputes")
 
 # Where a case refers to photos: the report itself, the department's feedback, the check.
 PHOTO_FIELDS = ("photos", "result.photos", "check.photos")
 
 # What the deadline sweep reads of a due case: the last history entry is enough to chain the
 # next one, and leaving out the rest keeps a busy sweep from copying whole histories.
-DUE_FIELDS = ("_id", "version", "status", "clock", "next_due_at", "flags", "assignment", "scope_path", "history")
+DUE_FIELDS = ("_id", "version", "status", "clock", "next_due_at", "flags", "assignment", "scope_path", "history",
+              "support")
 
 
 def client_key(doc: dict) -> tuple[str, str]:

@@ -24,6 +24,7 @@ import asyncio
 import logging
 from datetime import datetime
 
+from dispatch.workflow import joint
 from dispatch.workflow.audit import chain_entry
 from dispatch.config import ConfigError
 from dispatch.workflow.escalation import escalation_target, jurisdiction_label, jurisdiction_name, level_of
@@ -141,8 +142,16 @@ def plan_case(ctx, case: dict, now: datetime) -> tuple[Change, list[str]]:
             node = {"id": target, "name": jurisdiction_name(ctx.city, target), "level": level_of(ctx.city, target)}
             fields["escalation"] = {**node, "at": now, "by": SYSTEM}
             pushes["escalations"] = {**node, "at": now, "by": SYSTEM, "note": note}
+    # 协办 parts run clocks of their own (dispatch/workflow/joint.py): late ones are flagged.
+    part_list, part_entries, part_due = joint.sweep_parts(case, now)
+    for body in part_entries:
+        entry = chain_entry(history, {"at": now, "by": SYSTEM, "from": case["status"], "to": case["status"], **body})
+        history.append(entry)
+        entries.append(entry)
+    if part_list is not None:
+        fields["support"] = part_list
     change = Change(sets=fields)
-    following = next((step.at for step in steps if step.at > now), None)
+    following = min(filter(None, (next((step.at for step in steps if step.at > now), None), part_due)), default=None)
     if following is None:
         change.unsets.add("next_due_at")
     else:

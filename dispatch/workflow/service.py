@@ -155,6 +155,8 @@ class Workflow:
                 await undo()
             current = await ctx.cases.get(case_id)
             raise _version_conflict(current["version"] if current else None)
+        for after in act.after:
+            await after(updated)
         return updated
 
     # -- transitions done by the system -----------------------------------------------------

@@ -24,12 +24,12 @@ from typing import Any, Callable
 
 from dispatch import validation as v
 
-from dispatch.workflow import escalation, stageclock
+from dispatch.workflow import escalation, joint, stageclock
 from dispatch.workflow.audit import chain_entry
 from dispatch.domain import OPEN_STATUSES, masked_search_text, scope_path
 from dispatch.errors import bad_request, conflict, unprocessable
 from dispatch.intake.attachments import check_photos
-from dispatch.access.policy import ASSIGNED, SUMMONED, can_read_case
+from dispatch.access.policy import ASSIGNED, SUMMONED, SUPPORT_TO_FEED, SUPPORT_TO_SIGN, can_read_case
 from dispatch.rules import OutsideCity
 from dispatch.store.query import Change
 from dispatch.clock import stored_instant
@@ -54,6 +54,7 @@ STAGE_NAMES = {"sign": "签收", "handle": "处置", "check": "核查"}
 # deadline sweep): named here so every page shows the same words as the table's labels.
 EVENT_NAMES = {
     "report": "上报", "merge_in": "并入案件", "merge_undone": "撤销并案", "warn": "临期预警", "overdue": "超期",
+    "support_overdue": "协办超期",
 }
 DEFAULT_CHECKIN_WITHIN = "2h"
 
@@ -163,6 +164,9 @@ class Act:
     to: str | None = None
     # Async callables run if the case update loses the race after side writes (photos in use).
     undo: list = field(default_factory=list)
+    # Async callables run with the updated case once the update is written: records kept
+    # outside the case that must not exist for an action that lost its race.
+    after: list = field(default_factory=list)
 
     @property
     def status(self) -> str:
@@ -297,6 +301,7 @@ def _routed_department(case: dict) -> dict | None:
 
 
 def _dispatch(act: Act) -> None:
+    joint.require_no_return_pending(act)  # the return is decided first (approve_return → 改派)
     case = act.case
     chosen = act.fields.get("department")
     routed = _routed_department(case)
@@ -317,11 +322,14 @@ def _dispatch(act: Act) -> None:
     act.sets["dispatched_at"] = act.now
     act.start_clock("sign")
     act.record["department"] = department["id"]
+    joint.dispatch_support(act, department)  # 协办 parts, each with its own sign clock
 
 
 def _sign(act: Act) -> None:
+    joint.require_no_return_pending(act)
     act.sets["signed_at"] = act.now
     act.start_clock("handle")
+    joint.keep_cursor(act, joint.parts(act.case))
 
 
 def _clear_extension(act: Act) -> None:
@@ -331,15 +339,27 @@ def _clear_extension(act: Act) -> None:
 
 
 def _return(act: Act) -> None:
-    department = act.case["assignment"]["department"]
+    # 退单 is a 派单异议: reviewed by the dispatcher (approve_return / reject_return).
+    joint.request_return(act)
+
+
+def _approve_return(act: Act) -> None:
     # Routing info stays for the dispatcher; the department keeps read access (departments_seen).
-    act.sets["assignment.department"] = None
-    act.sets.update({"deadlines.sign_by": None, "deadlines.handle_by": None, "deadlines.check_by": None})
-    act.inc["counters.returns"] = 1
-    act.append("returns", {"at": act.now, "department": department, "reason": act.fields["reason"]})
-    _clear_extension(act)
-    act.stop_clock()
-    act.record["department"] = department["id"]
+    entry = joint.approve_return(act)
+    act.after.append(lambda updated: joint.record_dispute(act, updated, entry))
+
+
+def _reject_return(act: Act) -> None:
+    joint.reject_return(act)
+
+
+async def _support_sign(act: Act) -> None:
+    joint.support_sign(act)
+
+
+async def _support_feedback(act: Act) -> None:
+    joint.require_no_return_pending(act)
+    joint.support_feedback(act, await _attach_photos(act))
 
 
 def _has_handle_clock(case: dict) -> bool:
@@ -352,7 +372,8 @@ def _extension_pending(ctx, case: dict, now: datetime) -> bool:
 
 
 def _may_request_extension(ctx, case: dict, now: datetime) -> bool:
-    return not case["flags"].get("extension_pending") and _has_handle_clock(case)
+    return (not case["flags"].get("extension_pending") and _has_handle_clock(case)
+            and joint.not_return_pending(ctx, case, now))
 
 
 def _handle_deadline(act: Act) -> datetime:
@@ -363,6 +384,7 @@ def _handle_deadline(act: Act) -> datetime:
 
 
 def _request_extension(act: Act) -> None:
+    joint.require_no_return_pending(act)
     if act.case["flags"].get("extension_pending"):
         raise conflict("已有一个延期申请待审批", code="extension_pending")
     until, duration = act.fields.get("until"), act.fields.get("duration")
@@ -412,6 +434,7 @@ def _reject_extension(act: Act) -> None:
 
 
 def _suspend(act: Act) -> None:
+    joint.require_no_return_pending(act)
     act.sets.update(stageclock.paused_clock(act.case, act.now))
     act.unsets.add("next_due_at")
     act.sets["suspension"] = {"at": act.now, "by": act.user.username, "reason": act.fields["reason"],
@@ -443,6 +466,7 @@ async def _attach_photos(act: Act) -> list[str]:
 
 
 async def _feedback(act: Act) -> None:
+    joint.complete_parts(act)  # with 协办: every part in, or past its limit (recorded)
     photos = await _attach_photos(act)
     act.sets["result"] = {"text": act.fields["result"], "photos": photos,
                          "by": act.user.username, "department": act.user.department, "at": act.now}
@@ -659,10 +683,20 @@ TABLE = (
     Transition("file", "立案", DISPATCHER, ("reported",), "filed", _file, applies_to=_located),
     Transition("void", "作废", DISPATCHER, ("reported", "filed"), "void", _void, fields=(REASON,)),
     Transition("dispatch", "派遣", DISPATCHER, ("filed", "dispatched"), "dispatched", _dispatch,
-               fields=(Field("department", "id"),)),
-    Transition("sign", "签收", ("department",), ("dispatched",), "accepted", _sign),
-    Transition("return", "退单", ("department",), ("dispatched", "accepted"), "filed", _return,
-               fields=(REASON,)),
+               fields=(Field("department", "id"), Field("support", "ids")), applies_to=joint.not_return_pending),
+    Transition("sign", "签收", ("department",), ("dispatched",), "accepted", _sign,
+               applies_to=joint.not_return_pending),
+    Transition("return", "退单", ("department",), ("dispatched", "accepted"), None, _return,
+               fields=(REASON,), applies_to=joint.not_return_pending),
+    Transition("approve_return", "同意退单", DISPATCHER, ("dispatched", "accepted"), None, _approve_return,
+               applies_to=joint.return_pending),
+    Transition("reject_return", "驳回退单", DISPATCHER, ("dispatched", "accepted"), None, _reject_return,
+               fields=(REASON,), applies_to=joint.return_pending),
+    Transition("support_sign", "协办签收", ("department",), ("dispatched", "accepted"), None, _support_sign,
+               link=SUPPORT_TO_SIGN, applies_to=joint.not_return_pending),
+    Transition("support_feedback", "协办反馈", ("department",), ("dispatched", "accepted"), None,
+               _support_feedback, link=SUPPORT_TO_FEED, applies_to=joint.not_return_pending,
+               fields=(Field("result", required=True, max_len=2000), Field("photos", "photos"))),
     Transition("request_extension", "申请延期", ("department",), ("accepted",), None, _request_extension,
                fields=(Field("until", "instant"), Field("duration", "duration"), REASON),
                applies_to=_may_request_extension),
@@ -670,10 +704,11 @@ TABLE = (
                applies_to=_extension_pending),
     Transition("reject_extension", "驳回延期", DISPATCHER, ("accepted",), None, _reject_extension,
                applies_to=_extension_pending),
-    Transition("suspend", "挂账", DISPATCHER, ("accepted",), "suspended", _suspend, fields=(REASON,)),
+    Transition("suspend", "挂账", DISPATCHER, ("accepted",), "suspended", _suspend, fields=(REASON,),
+               applies_to=joint.not_return_pending),
     Transition("resume", "恢复办理", DISPATCHER, ("suspended",), "accepted", _resume),
     Transition("feedback", "处置反馈", ("department",), ("accepted",), "handled", _feedback,
-               fields=(Field("result", required=True, max_len=2000), Field("photos", "photos"))),
+               applies_to=joint.may_complete, fields=(Field("result", required=True, max_len=2000), Field("photos", "photos"))),
     Transition("check", "核查", (), ("handled",), "checked", _check,
                roles_by_source={"grid": ("grid_worker",), "hotline": ("operator",)},
                fields=(Field("passed", "bool", required=True), Field("photos", "photos"),

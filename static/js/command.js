@@ -12,6 +12,7 @@ import { createKpis } from "./command-kpi.js";
 import { createQueue } from "./command-queue.js";
 import { createTicker } from "./command-ticker.js";
 import { createPanel } from "./command-panel.js";
+import { mountReturnQueue } from "./joint.js";
 import {
   STATUS_FILTERS, STATUS_GROUPS, WINDOWS, describeChange, fromCase, fromFeature, isoDate, matches, windowStart,
 } from "./command-model.js";
@@ -329,12 +330,14 @@ async function main() {
   const groupBy = scopeLevel === "city" ? "district" : scopeLevel === "district" ? "street" : "department";
 
   const board = createBoard(me, directory);
+  // 退单待审: the dispatcher's review of returns (approve → 改派, reject → back to the department).
+  const returns = me.user.role === "dispatcher" ? mountReturnQueue(document.querySelector(".cmd-right"), { onOpen: (id) => board.panel.open(id) }) : null;
   const loadCases = caseLoader(board);
   const kpis = kpiSchedule(board, groupBy, loadCases);
   wireControls(board, { loadCases, kpis });
 
   await board.mapView.ready();
-  connectLive({ onEvent: (event) => onLiveEvent(board, event, kpis), onResync: () => { loadCases(); kpis.refresh(); }, onStatus: setLive });
+  connectLive({ onEvent: (event) => { onLiveEvent(board, event, kpis); if (returns) returns.refresh(); }, onResync: () => { loadCases(); kpis.refresh(); }, onStatus: setLive });
   await Promise.all([loadCases(), kpis.refresh()]);
   $("cmd").setAttribute("aria-busy", "false");
   document.body.dataset.ready = "1";

@@ -31,7 +31,7 @@ export async function runAction(action, c) {
 }
 
 export const DONE_MESSAGES = {
-  sign: "已签收，处置计时开始", feedback: "处置反馈已提交，等待核查", return: "已退单，案件退回指挥中心",
+  sign: "已签收，处置计时开始", feedback: "处置反馈已提交，等待核查", return: "已退单，等待指挥中心审核",
   request_extension: "延期申请已提交，等待指挥中心审批", checkin: "已报到", escalate: "已上报上一级指挥中心",
 };
 
@@ -95,7 +95,7 @@ async function returnCase(c) {
     submit: "确认退单",
     danger: true,
     body: [
-      el("p", { class: "muted dlg-message" }, "退单后案件回到指挥中心重新派遣，并计入本部门退单次数。"),
+      el("p", { class: "muted dlg-message" }, "退单提交指挥中心审核（审核期间计时暂停）：同意则改派，驳回则继续由本部门办理。退单计入本部门退单次数。"),
       ...textarea("return-reason", "退单原因", { required: true, placeholder: "请写明退单原因，如应由哪个部门处置" }),
       el("div", { class: "chips", role: "group", "aria-label": "常用原因" }, quick.map((q) =>
         el("button", { class: "chip", type: "button", onclick: (e) => {

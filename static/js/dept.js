@@ -6,6 +6,7 @@ import { mountHeader } from "./header.js";
 import { connectLive } from "./live.js";
 import { countdownText, deadlineLevel, renderCaseDetail, stageDeadline } from "./case-detail.js";
 import { availableActions, DONE_MESSAGES, runAction } from "./dept-actions.js";
+import { isSupporting, jointBadges, jointPanel, myPart } from "./joint.js";
 
 const TABS = [
   { id: "all", label: "全部", match: () => true },
@@ -56,7 +57,8 @@ function isSummoned(c) {
 }
 
 function inQueue(c) {
-  return (isAssigned(c) && QUEUE_STATUSES.includes(c.status)) || (isSummoned(c) && !["closed", "void", "merged"].includes(c.status));
+  return (isAssigned(c) && QUEUE_STATUSES.includes(c.status)) || (isSummoned(c) && !["closed", "void", "merged"].includes(c.status))
+    || isSupporting(c, myDepartment());
 }
 
 // Overdue first, then warning, then the nearest deadline; urgent first when those tie.
@@ -193,7 +195,8 @@ function queueItem(c, now) {
     c.priority === "urgent" ? el("span", { class: "tag tag-urgent" }, "紧急") : null,
     flags.supervised ? el("span", { class: "tag flag-supervised" }, "督办") : null,
     flags.extension_pending ? el("span", { class: "tag flag-extension" }, "延期申请中") : null,
-    isSummoned(c) ? el("span", { class: "tag flag-summons" }, "待报到") : null),
+    isSummoned(c) ? el("span", { class: "tag flag-summons" }, "待报到") : null,
+    ...jointBadges(c, myDepartment())),
   el("div", { class: "q-category" }, (c.category || {}).name || "未分类",
     c.description ? el("span", { class: "q-summary" }, c.description) : null),
   el("div", { class: "q-place" }, place),
@@ -271,6 +274,8 @@ function renderDetail(doc) {
     statusNames: QUEUE_STATUS_NAMES,
     onAction: (action) => act(action, c),
   });
+  const joint = jointPanel(c, { onUpdated: (updated) => upsertCase(updated) });  // 协办 parts, 退单待审
+  if (joint) body.querySelector(".cd-head").after(joint);
   if (!actions.length && inQueue(c)) {
     const waiting = { handled: "已提交处置反馈，等待核查。", suspended: "案件已挂账，计时暂停，等待指挥中心恢复办理。" }[c.status];
     if (waiting) body.querySelector(".cd-head").after(el("p", { class: "detail-note" }, waiting));
@@ -278,6 +283,7 @@ function renderDetail(doc) {
 }
 
 function closedNote(c) {
+  if (!isAssigned(c) && myPart(c, myDepartment())) return "本部门的协办任务已完成，案件由主办部门继续办理。";
   if (c.status === "filed" && !isAssigned(c)) return "案件已退回指挥中心，等待重新派遣。";
   if (!isAssigned(c)) return "案件已改派其他部门，本部门仅可查看。";
   return `案件当前状态：${STATUS_NAMES[c.status] || c.status}，已不在待办列表中。`;

@@ -156,13 +156,25 @@ async def test_return_needs_a_reason(server, browser):
     await dialog.locator("#return-reason").fill("小区内部道路属物业管理范围，请转物业或住建部门处理")
     await dialog.locator("button[type=submit]").click()
     await dialog.wait_for(state="detached")
-    stored = await wait_for(lambda: _status(server, case["id"], "filed"))
-    assert stored["counters"]["returns"] == 1
+    stored = await wait_for(lambda: _return_pending(server, case["id"]))
+    assert stored["counters"]["returns"] == 1 and stored["status"] == "dispatched"
     assert stored["returns"][0]["reason"].startswith("小区内部道路")
-    # Gone from the queue; the detail says where it went.
+    # Under review (派单异议): still listed, marked, its buttons gone until the dispatcher decides.
+    await page.wait_for_selector(f".q-item[data-number='{case['number']}'] .badge-return")
+    await page.wait_for_selector("#detail .joint-return")
+    assert await page.locator("#detail [data-action=sign]").count() == 0
+    dispatcher = await client_as(server, user(server, "dispatcher")["username"])
+    status, _ = await dispatcher.post(f"/api/cases/{case['id']}/actions/approve_return", {})
+    assert status == 200
+    # Approved: gone from the queue; the detail says where it went.
     await page.locator(f".q-item[data-number='{case['number']}']").wait_for(state="detached")
     assert "退回指挥中心" in await page.inner_text("#detail .detail-note")
     guard.assert_clean()
+
+
+async def _return_pending(server, case_id):
+    doc = await server.ctx.cases.get(case_id)
+    return doc if doc and doc["flags"].get("return_pending") else None
 
 
 async def test_extension_request_and_stale_buttons(server, browser):
@@ -185,11 +197,11 @@ async def test_extension_request_and_stale_buttons(server, browser):
     await page.wait_for_selector("#detail .flag-extension")
     assert await page.locator("#detail [data-action=request_extension]").count() == 0
 
-    # The case is returned behind the page's back (another session): the stale 处置反馈 gets a
-    # clear message and the buttons follow the server.
+    # The case is returned behind the page's back (another session): the page shows the review
+    # and the buttons follow the server.
     status, _ = await department.post(f"/api/cases/{case['id']}/actions/return", {"reason": "另一终端退单"})
     assert status == 200
-    await page.wait_for_selector("#detail .detail-note")
+    await page.wait_for_selector("#detail .joint-return")
     assert await page.locator("#detail [data-action=feedback]").count() == 0
     guard.assert_clean()
 

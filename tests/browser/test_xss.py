@@ -66,13 +66,14 @@ async def act(client, case: dict, action: str, body: dict) -> dict:
 
 
 async def through_to_handled(server, case: dict, text: str) -> dict:
-    """file → dispatch → 退单 → dispatch → sign → 督办 → feedback, each with the payload as note,
+    """file → dispatch → 退单 → 同意退单 → dispatch → sign → 督办 → feedback, each with the payload as note,
     reason or result."""
     dispatcher = await client_as(server, user(server, "dispatcher")["username"])
     department = await client_as(server, "dept_hubin")
     case = await act(dispatcher, case, "file", {"note": text})
     case = await act(dispatcher, case, "dispatch", {"department": DEPARTMENT, "note": text})
     case = await act(department, case, "return", {"reason": text})
+    case = await act(dispatcher, case, "approve_return", {"note": text})
     case = await act(dispatcher, case, "dispatch", {"department": DEPARTMENT, "note": text})
     case = await act(department, case, "sign", {"note": text})
     case = await act(dispatcher, case, "supervise", {"note": text})

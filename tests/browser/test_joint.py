@@ -1,0 +1,75 @@
+"""协办 on /dept: 湖滨街道办事处 (dept_hubin) supports 上城区城管局 on a ticket. The case appears in
+its queue with the 协办 badge; it signs its part and gives its part of the feedback with the
+buttons the server lists; the lead then sees the part done."""
+
+from __future__ import annotations
+
+from browser_support import DESKTOP, client_as, open_page, screenshot, user, wait_for
+
+LEAD = "d330102-urban"  # 上城区城管局
+SUPPORT = "s330102001-office"  # 上城区湖滨街道办事处 (dept_hubin)
+ADDRESS = "上城区湖滨街道东坡路3号"
+
+
+async def joint_case(server) -> dict:
+    operator = await client_as(server, user(server, "operator")["username"])
+    dispatcher = await client_as(server, user(server, "dispatcher")["username"])
+    status, case = await operator.post("/api/tickets", {
+        "type": "complaint", "content": "东坡路3号占道经营并堆放杂物，需城管与街道联合处置", "address": ADDRESS,
+        "category": "H-complaint", "caller": {"name": "陈女士", "phone": "13500003333"},
+    })
+    assert status == 201, case
+    for action, body in [("file", {}), ("dispatch", {"department": LEAD, "support": [SUPPORT]})]:
+        status, case = await dispatcher.post(f"/api/cases/{case['id']}/actions/{action}", body)
+        assert status == 200, (action, case)
+    return case
+
+
+async def part_status(server, case_id: str, status: str):
+    doc = await server.ctx.cases.get(case_id)
+    part = next(p for p in doc.get("support") or [] if p["department"]["id"] == SUPPORT)
+    return part if part["status"] == status else None
+
+
+async def test_a_supporting_department_signs_and_gives_its_part(server, browser):
+    case = await joint_case(server)
+    account = next(u for u in server.ctx.city.users if u["username"] == "dept_hubin")
+    page, guard = await open_page(browser, server, account["username"], str(account["password"]), "/dept",
+                                  viewport=DESKTOP)
+    item = page.locator(f".q-item[data-number='{case['number']}']")
+    await item.wait_for()
+    assert "协办" in await item.locator(".badge-support").inner_text()
+    await item.click()
+    panel = page.locator("#detail .joint-panel")
+    await panel.wait_for()
+    assert "上城区城管局" in await panel.inner_text()  # the lead, named in the panel
+    # Its own buttons only: no 签收/退单 of the lead's.
+    assert await page.locator("#detail .cd-actions [data-action=sign]").count() == 0
+
+    await panel.locator("[data-action=support_sign]").click()
+    await wait_for(lambda: part_status(server, case["id"], "signed"))
+    await page.locator("#detail .joint-panel [data-action=support_feedback]").wait_for()
+    assert await page.locator("#detail .joint-panel [data-action=support_sign]").count() == 0
+
+    await page.click("#detail .joint-panel [data-action=support_feedback]")
+    dialog = page.locator("dialog.dlg")
+    await dialog.wait_for()
+    await dialog.locator("#joint-text").fill("街道已组织清理门前堆物，并约谈经营户")
+    await dialog.locator("button[type=submit]").click()
+    await dialog.wait_for(state="detached")
+    done = await wait_for(lambda: part_status(server, case["id"], "done"))
+    assert done["feedback"]["text"].startswith("街道已组织清理") and done["feedback"]["by"] == "dept_hubin"
+    await page.wait_for_selector("#detail .joint-panel li[data-status=done]")
+    await screenshot(page, "dept-joint-part")
+
+    # The lead sees the part done in its own panel.
+    lead = next(u for u in server.ctx.city.users if u.get("department") == LEAD)
+    lead_page, lead_guard = await open_page(browser, server, lead["username"], str(lead["password"]), "/dept",
+                                            viewport=DESKTOP)
+    lead_item = lead_page.locator(f".q-item[data-number='{case['number']}']")
+    await lead_item.wait_for()
+    assert "主办" in await lead_item.locator(".badge-lead").inner_text()
+    await lead_item.click()
+    await lead_page.wait_for_selector("#detail .joint-panel li[data-status=done]")
+    guard.assert_clean()
+    lead_guard.assert_clean()
