@@ -82,7 +82,8 @@ class Application(tornado.web.Application):
             # A live client that stops answering pings (a laptop closed, a network gone) is
             # dropped, so its socket and subscription do not pile up (`live.ping_seconds`).
             websocket_ping_interval=float(ctx.config.get("live", {}).get("ping_seconds", 20)),
-            websocket_ping_timeout=float(ctx.config.get("live", {}).get("ping_timeout_seconds", 30)),
+            # (Tornado caps the timeout at the interval.)
+            websocket_ping_timeout=float(ctx.config.get("live", {}).get("ping_timeout_seconds", 20)),
         )
 
 

@@ -16,7 +16,7 @@ from test_live import connect, next_message
 
 @pytest.fixture
 async def pinging():
-    server, client = await start_server(DEMO_CITY, "live.ping_seconds=0.2", "live.ping_timeout_seconds=0.6")
+    server, client = await start_server(DEMO_CITY, "live.ping_seconds=0.3", "live.ping_timeout_seconds=0.3")
     yield client
     server.stop()
     await client.ctx.storage.close()
@@ -52,7 +52,7 @@ async def test_a_client_that_never_answers_pings_is_dropped(pinging):
     reader, writer, status = await silent_client(pinging, dispatcher.token)
     assert b" 101 " in status
     await poll(lambda: _equals(live_clients(pinging), 1))
-    # The server pings every 0.2 s and gives up 0.6 s after the last pong it never got.
+    # The server pings every 0.3 s and gives up 0.3 s after a ping with no pong.
     await poll(lambda: _equals(live_clients(pinging), 0))
     writer.close()
 

@@ -237,6 +237,8 @@ CASE_INDEXES = [
     IndexModel([("due_keys", ASCENDING)], name="due_keys"),
 ]
 
+FERRETDB_SKIPS = ("qk_created", "due_keys")
+
 # A list page reads at most this many buckets; then it answers the rows found so far with a
 # cursor where it stopped (keyset pages may be short), so a rare filter costs a bounded time.
 BUCKET_BUDGET = 150
@@ -377,7 +379,12 @@ class MongoCases:
         self._due_floor: str | None = None  # the earliest minute bucket the sweep may find
 
     async def ensure_indexes(self) -> None:
-        await ensure_indexes(self.cases, CASE_INDEXES)
+        models = CASE_INDEXES
+        if "ferretdbVersion" in await self.cases.database.client.admin.command("buildInfo"):
+            # FerretDB would build a btree over each whole array (its filters cannot use it, and
+            # long arrays exceed a btree entry): its PostgreSQL gets GIN indexes instead.
+            models = [m for m in models if m.document["name"] not in FERRETDB_SKIPS]
+        await ensure_indexes(self.cases, models)
         await self._backfill_query_fields()
         await ensure_indexes(self.claims, [IndexModel([("relayed", ASCENDING), ("at", ASCENDING)], name="relayed_at")])
         await ensure_indexes(self.numbers, [IndexModel([("day", ASCENDING), ("seq", DESCENDING)], name="day_seq")])
