@@ -86,6 +86,11 @@ class Application(tornado.web.Application):
             static_path=str(STATIC),
             static_handler_class=StaticFiles,  # nosniff, and no page shells (served by their page handlers)
             compress_response=True,
+            # A live client that stops answering pings (a laptop closed, a network gone) is
+            # dropped, so its socket and subscription do not pile up (`live.ping_seconds`).
+            websocket_ping_interval=float(ctx.config.get("live", {}).get("ping_seconds", 20)),
+            # (Tornado caps the timeout at the interval.)
+            websocket_ping_timeout=float(ctx.config.get("live", {}).get("ping_timeout_seconds", 20)),
         )
 
 

@@ -217,7 +217,17 @@ SCHEMAS = {
     "Point": POINT,
     "User": USER,
     "Case": CASE,
-    "CaseList": obj({"items": {"type": "array", "items": ref("Case")}, "next": NSTRING}, ("items", "next")),
+    "CaseList": obj({"items": {"type": "array", "items": ref("Case")}, "next": NSTRING,
+                     # Text search (q) reads a bounded recent window (no text index on FerretDB);
+                     # the answer names it. A case number (yyyymmdd-nnnnnn) is found at any age.
+                     "searched": obj({"from": STRING, "to": NSTRING}, ("from",))}, ("items", "next")),
+    "CaseMap": obj({
+        "level": {"enum": ["district", "street", "community", "case"]}, "zoom": INT,
+        "regions": {"type": "array", "items": obj({"id": STRING, "name": STRING, "open": INT, "overdue": INT},
+                                                   ("id", "name", "open", "overdue"))},
+        "total": obj({"open": INT, "overdue": INT}, ("open", "overdue")),
+        "features": {"type": "array", "items": ref("CaseFeature")},
+        "more": INT}, ("level", "zoom")),
     "CaseFeature": FEATURE,
     "CaseFeatureCollection": collection("CaseFeature"),
     "JurisdictionFeature": JURISDICTION_FEATURE,
@@ -343,7 +353,9 @@ CASE_FILTERS = [
     query("source", csv(SOURCES), "grid, hotline"),
     query("overdue", {"type": "boolean"}),
     query("bbox", BBOX, "最小经度,最小纬度,最大经度,最大纬度"),
-    query("q", {"type": "string", "maxLength": 100}, "在描述、编号、地址中搜索"),
+    query("q", {"type": "string", "maxLength": 100},
+          "在描述、编号、地址中搜索：只查最近 7 天（或 from/to 内最近 7 天）建立的案件，响应的 searched 给出范围；"
+          "完整案件编号不受此限"),
     query("from", DAY_OR_INSTANT, "ISO 日期或时间（含）"),
     query("to", DAY_OR_INSTANT, "ISO 日期或时间（不含）"),
 ]
@@ -417,6 +429,11 @@ OPERATIONS = [
     Op("GET", "/api/cases.geojson", ("case", "read"), "案件点位 GeoJSON（不含来电人）", "cases",
        parameters=[*CASE_FILTERS, query("limit", {"type": "integer", "minimum": 1, "maximum": 10000})],
        responses={200: json_response("CaseFeatureCollection", GEOJSON)}),
+    Op("GET", "/api/cases/map", ("case", "read"),
+       "指挥地图：zoom < 15 时按辖区（区/街道/社区）统计在办与超期件数；zoom ≥ 15 时返回 bbox 内在办案件点位"
+       "（最新在前，至多 300 件，more = 框内还有的件数）", "cases",
+       parameters=[*CASE_FILTERS, query("zoom", {"type": "integer", "minimum": 0, "maximum": 22}, "地图缩放级别（默认 12）")],
+       responses={200: json_response("CaseMap")}),
     Op("GET", "/api/cases/{id}", ("case", "read"), "单个案件（辖区外 → 404）", "cases",
        parameters=[path("id", CASE_ID)], responses={200: json_response("Case")}),
     Op("POST", "/api/cases/{id}/actions/{action}", ("case", "act"), "闭环操作（SPEC §4 的流转表）", "cases",

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import math
+import time
 from datetime import datetime, timezone
 
 from dispatch import validation as v
@@ -12,6 +14,8 @@ from dispatch.domain import SOURCES, STATUSES, to_feature
 from dispatch.errors import bad_request, not_found
 from dispatch.handlers.base import BaseHandler
 from dispatch.access.policy import can_read_case, case_scope, text_search
+from dispatch.clock import utcnow
+from dispatch.store.buckets import CASE_NUMBER, TEXT_WINDOW
 from dispatch.store.query import LEVELS, After, Box, CaseQuery
 
 
@@ -48,6 +52,7 @@ class CaseQueryMixin:
     """
 
     near: tuple[float, float, float] | None = None
+    searched: dict | None = None  # the window a text search read (None: no text search)
 
     def case_query(self, limit: int) -> CaseQuery:
         ctx = self.ctx
@@ -68,6 +73,14 @@ class CaseQueryMixin:
         q = (arg("q") or "").strip()
         if len(q) > 100:
             raise bad_request("参数 q 过长", code="invalid_parameter", field="q")
+        created_from = v.query_time(arg("from"), "from", ctx.tz)
+        created_to = v.query_time(arg("to"), "to", ctx.tz)
+        if q and not CASE_NUMBER.match(q):
+            # No text index on FerretDB: a search reads a bounded recent window (the answer's
+            # `searched` says which); a case number is one equality, at any age.
+            window_end = created_to or utcnow()
+            created_from = max(created_from or window_end - TEXT_WINDOW, window_end - TEXT_WINDOW)
+            self.searched = {"from": created_from, "to": created_to}
         cursor = arg("cursor")
         return CaseQuery(
             scope=case_scope(self.user, ctx.city.id),
@@ -81,8 +94,8 @@ class CaseQueryMixin:
             reporter=self.user.username if v.query_bool(arg("mine"), "mine") else None,
             box=box,
             text=text_search(self.user, q) if q else None,
-            created_from=v.query_time(arg("from"), "from", ctx.tz),
-            created_to=v.query_time(arg("to"), "to", ctx.tz),
+            created_from=created_from,
+            created_to=created_to,
             after=decode_cursor(cursor) if cursor else None,
             limit=limit,
         )
@@ -97,6 +110,13 @@ class CaseQueryMixin:
         dlat = math.degrees(radius / EARTH_RADIUS_M)
         dlng = dlat / max(math.cos(math.radians(lat)), 0.01)
         return Box(lng - dlng, lat - dlat, lng + dlng, lat + dlat)
+
+    def searched_note(self) -> dict:
+        """`{"searched": {"from", "to"}}` when the list was a windowed text search."""
+        if self.searched is None:
+            return {}
+        iso = lambda at: at.astimezone(self.ctx.tz).isoformat(timespec="seconds") if at else None  # noqa: E731
+        return {"searched": {"from": iso(self.searched["from"]), "to": iso(self.searched["to"])}}
 
     def within_near(self, docs: list[dict]) -> list[dict]:
         if not self.near:
@@ -117,16 +137,24 @@ class CasesHandler(CaseQueryMixin, BaseHandler):
     async def get(self):
         user = self.require_user()
         limit = v.query_int(self.get_query_argument("limit", None), "limit", default=50, low=1, high=500)
-        docs = await self.ctx.cases.find(self.case_query(limit + 1))
+        docs, resume = await self.ctx.cases.find_page(self.case_query(limit + 1))
         more = len(docs) > limit
         docs = docs[:limit]
-        cursor_doc = docs[-1] if docs else None
+        if more:
+            next_cursor = encode_cursor(docs[-1])
+        elif resume is not None:
+            # The store stopped at its read budget (a rare filter over a long history): a short
+            # page, and the cursor where it stopped.
+            next_cursor = encode_cursor({"created_at": resume.created_at, "_id": resume.case_id})
+        else:
+            next_cursor = None
         docs = self.within_near(docs)
         # Items carry `actions` too: computed in Python from the document in hand (no query),
         # so a queue can show its buttons without reading each case again.
         self.send({
             "items": [self.case_json(doc, user) for doc in docs],
-            "next": encode_cursor(cursor_doc) if more else None,
+            "next": next_cursor,
+            **self.searched_note(),
         })
 
 
@@ -145,6 +173,63 @@ class CasesGeoJSONHandler(CaseQueryMixin, BaseHandler):
         })
 
 
+# The command map (GET /api/cases/map): at city and district zoom, open cases counted per
+# jurisdiction; individual cases only from CASE_ZOOM on, open ones, newest first, at most
+# MAP_CASE_CAP, with how many more the view holds.
+MAP_LEVELS = ((11, "district"), (13, "street"), (14, "community"))  # zoom ≤ n → counted by level
+CASE_ZOOM = 15
+MAP_CASE_CAP = 300
+# On a server store, counts are kept this long per (reader's query, level): the open set of a
+# year is read once per interval, not once per viewer.
+MAP_COUNTS_KEPT = 15.0
+_counts_kept: dict = {}
+
+
+async def open_counts(ctx, query: CaseQuery, level: str) -> dict:
+    if not ctx.storage.persistent:
+        return await ctx.cases.open_counts(query, level)
+    key = (id(ctx), query, level)
+    held = _counts_kept.get(key)
+    if held is not None and time.monotonic() - held[0] < MAP_COUNTS_KEPT:
+        return held[1]
+    counts = await ctx.cases.open_counts(query, level)
+    if len(_counts_kept) > 512:
+        _counts_kept.clear()
+    _counts_kept[key] = (time.monotonic(), counts)
+    return counts
+
+
+class CasesMapHandler(CaseQueryMixin, BaseHandler):
+    """`zoom` (the map's), `bbox` and the list filters. Below CASE_ZOOM: `{level, regions:
+    [{id, name, open, overdue}], total}`; from it on (a bbox is then required): `{level: "case",
+    features, more}` — `more` open cases in the box beyond those shown."""
+    access = {"GET": ("case", "read")}
+
+    async def get(self):
+        user = self.require_user()
+        zoom = v.query_int(self.get_query_argument("zoom", None), "zoom", default=12, low=0, high=22)
+        query = dataclasses.replace(self.case_query(MAP_CASE_CAP), open_only=True)
+        city = self.ctx.city
+        if zoom < CASE_ZOOM:
+            level = next(name for top, name in MAP_LEVELS + ((CASE_ZOOM, "community"),) if zoom <= top)
+            counts = await open_counts(self.ctx, dataclasses.replace(query, box=None), level)
+            regions = sorted(
+                ({"id": jid, "name": city.jurisdictions[jid].name, **n} for jid, n in counts.items()
+                 if jid in city.jurisdictions),
+                key=lambda r: (-r["open"], r["id"]))
+            total = {"open": sum(r["open"] for r in regions), "overdue": sum(r["overdue"] for r in regions)}
+            self.send({"level": level, "zoom": zoom, "regions": regions, "total": total})
+            return
+        if query.box is None:
+            raise bad_request("地图放大到案件时需要参数 bbox", code="invalid_parameter", field="bbox")
+        docs, _ = await self.ctx.cases.find_page(query)
+        features = [to_feature(doc, user, self.ctx.tz) for doc in self.within_near(docs) if doc.get("location")]
+        in_box = await open_counts(self.ctx, dataclasses.replace(query, limit=1), "district")
+        total = sum(n["open"] for n in in_box.values())
+        self.send({"level": "case", "zoom": zoom, "features": features,
+                   "more": max(0, total - len(features))})
+
+
 class CaseHandler(BaseHandler):
     access = {"GET": ("case", "read")}
 
@@ -161,5 +246,6 @@ class CaseHandler(BaseHandler):
 routes = [
     (r"/api/cases", CasesHandler),
     (r"/api/cases\.geojson", CasesGeoJSONHandler),
+    (r"/api/cases/map", CasesMapHandler),
     (r"/api/cases/([A-Za-z0-9_-]{1,64})", CaseHandler),
 ]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import dataclasses
 import itertools
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -25,6 +26,7 @@ from sortedcontainers import SortedList
 from dispatch.store.query import (
     BY_ID, EVERYTHING, NEWEST, OLDEST, After, CaseQuery, Change, DuplicateCase, PeriodQuery, Scope,
 )
+from dispatch.store import buckets
 from dispatch.store.change import copied, get_path, parent_of, stored_value, apply_change
 from dispatch.store.records import (
     AUDIT_KINDS, CREATED, DUE_FIELDS, OPEN_STATUSES, PHOTO_FIELDS, UPDATED, case_event, client_key,
@@ -159,8 +161,13 @@ class MemoryCases:
         self._by_created = SortedList()  # (created_at, id)
         self._by_id = SortedList()
         self._due = SortedList()  # (next_due_at, id)
+        # facet (dispatch/store/buckets.py) → its cases' (created_at, id): a list walks the most
+        # selective facet its query implies, not every case.
+        self._facets: dict[str, SortedList] = {}
+        self._facets_of: dict[str, list[str]] = {}
         self._client_keys: dict[tuple[str, str], str] = {}
         self._numbers_taken: set[str] = set()  # as the server engine's unique index on `number`
+        self._by_number: dict[str, str] = {}  # number → id: a search for a case number
         self._numbers: dict[str, int] = {}
 
     # -- writing ------------------------------------------------------------------------
@@ -179,9 +186,11 @@ class MemoryCases:
         self._client_keys[key] = stored["_id"]
         if number is not None:
             self._numbers_taken.add(number)
+            self._by_number[number] = stored["_id"]
         self._by_created.add((stored["created_at"], stored["_id"]))
         self._by_id.add(stored["_id"])
         self._index_due(None, stored)
+        self._index_facets(stored)
         self._events.append(case_event(CREATED, stored, datetime.now(timezone.utc)))
         return doc
 
@@ -192,6 +201,7 @@ class MemoryCases:
         before_due = doc.get("next_due_at")
         apply_change(doc, change)
         self._index_due(before_due, doc)
+        self._index_facets(doc)
         self._events.append(case_event(UPDATED, doc, datetime.now(timezone.utc)))
         return copied(doc)
 
@@ -201,6 +211,31 @@ class MemoryCases:
         due = doc.get("next_due_at")
         if isinstance(due, datetime):
             self._due.add((due, doc["_id"]))
+
+    def _index_facets(self, doc: dict) -> None:
+        entry = (doc["created_at"], doc["_id"])
+        before = self._facets_of.get(doc["_id"], [])
+        after = buckets.facets(doc)
+        for facet in set(before) - set(after):
+            self._facets[facet].discard(entry)
+        for facet in set(after) - set(before):
+            self._facets.setdefault(facet, SortedList()).add(entry)
+        self._facets_of[doc["_id"]] = after
+
+    async def bulk_insert(self, docs: list[dict]) -> int:
+        """Store many new cases at once (loading history), without logging their creation."""
+        for doc in docs:
+            stored = stored_value(doc)
+            self._docs[stored["_id"]] = stored
+            self._client_keys[client_key(stored)] = stored["_id"]
+            if stored.get("number") is not None:
+                self._numbers_taken.add(stored["number"])
+                self._by_number[stored["number"]] = stored["_id"]
+            self._by_created.add((stored["created_at"], stored["_id"]))
+            self._by_id.add(stored["_id"])
+            self._index_due(None, stored)
+            self._index_facets(stored)
+        return len(docs)
 
     # -- reading ------------------------------------------------------------------------
 
@@ -212,28 +247,60 @@ class MemoryCases:
         case_id = self._client_keys.get((username, client_id))
         return await self.get(case_id) if case_id else None
 
-    def _ordered(self, order: str, after: After | None) -> Iterable[str]:
+    def _ordered(self, order: str, after: After | None, facet: str = "all") -> Iterable[str]:
         if order == BY_ID:
             start = after.case_id if after else None
             return self._by_id.irange(minimum=start, inclusive=(False, True)) if start else iter(self._by_id)
+        index = self._by_created if facet == "all" else self._facets.get(facet, SortedList())
         if order == NEWEST:
-            keys = self._by_created.irange(
+            keys = index.irange(
                 maximum=(after.created_at, after.case_id) if after else None,
                 inclusive=(True, False), reverse=True)
         else:
-            keys = self._by_created.irange(
+            keys = index.irange(
                 minimum=(after.created_at, after.case_id) if after else None,
                 inclusive=(False, True))
         return (case_id for _, case_id in keys)
 
     async def find(self, query: CaseQuery) -> list[dict]:
+        return (await self.find_page(query))[0]
+
+    async def find_page(self, query: CaseQuery) -> tuple[list[dict], After | None]:
+        """A page of `query` (and where to resume if the walk stopped early: never here)."""
         out = []
-        for case_id in self._ordered(query.order, query.after):
+        if query.text is not None and buckets.CASE_NUMBER.match(query.text.text):
+            doc = self._docs.get(self._by_number.get(query.text.text, ""))
+            return ([copied(doc)] if doc is not None and matches(doc, query) else []), None
+        facet = buckets.driving_facet(query) if query.order != BY_ID else "all"
+        after = query.after
+        if query.order == NEWEST and query.created_to is not None and (after is None or query.created_to <= after.created_at):
+            after = After(query.created_to, "")  # everything created before `to`
+        elif query.order == OLDEST and query.created_from is not None and (after is None or query.created_from > after.created_at):
+            after = After(query.created_from - timedelta(milliseconds=1), "\U0010ffff")
+        for case_id in self._ordered(query.order, after, facet):
             doc = self._docs[case_id]
+            if query.order == NEWEST and query.created_from is not None and doc["created_at"] < query.created_from:
+                break
+            if query.order == OLDEST and query.created_to is not None and doc["created_at"] >= query.created_to:
+                break
             if matches(doc, query):
                 out.append(copied(doc))
                 if len(out) >= query.limit:
                     break
+        return out, None
+
+    async def open_counts(self, query: CaseQuery, level: str) -> dict[str, dict]:
+        """Open cases matching `query` per jurisdiction at `level`: {id: {open, overdue}}."""
+        open_query = dataclasses.replace(query, open_only=True, after=None)
+        out: dict[str, dict] = {}
+        for case_id in self._ordered(NEWEST, None, buckets.driving_facet(open_query)):
+            doc = self._docs[case_id]
+            jid = get_path(doc, f"jurisdiction.{level}.id")
+            if jid is None or not matches(doc, open_query):
+                continue
+            counts = out.setdefault(jid, {"open": 0, "overdue": 0})
+            counts["open"] += 1
+            counts["overdue"] += get_path(doc, "flags.overdue") is True
         return out
 
     async def count(self, query: CaseQuery) -> int:

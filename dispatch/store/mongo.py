@@ -25,6 +25,7 @@ not answer in time raises `StoreUnavailable` (the API answers 503 with Retry-Aft
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import logging
 import re
@@ -34,8 +35,9 @@ from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel, ReplaceOne, ReturnDocument
 from pymongo.errors import ConnectionFailure, DuplicateKeyError, OperationFailure, PyMongoError
 
+from dispatch.store import buckets
 from dispatch.store.query import (
-    BY_ID, EVERYTHING, NEWEST, OLDEST, CaseQuery, Change, DuplicateCase, PeriodQuery, Scope, StoreUnavailable,
+    BY_ID, EVERYTHING, NEWEST, OLDEST, After, CaseQuery, Change, DuplicateCase, PeriodQuery, Scope, StoreUnavailable,
 )
 from dispatch.clock import stored_instant
 from dispatch.store.change import apply_change
@@ -196,7 +198,13 @@ def _point_fields(location) -> dict:
     return {"geo_lng": float(coordinates[0]), "geo_lat": float(coordinates[1])}
 
 
-_DERIVED = ("geo_lng", "geo_lat", "client_key")
+def _query_fields(doc: dict, now: datetime) -> dict:
+    """The equality buckets kept beside a case (`dispatch.store.buckets`): its query keys and
+    the minute the deadline sweep finds it under."""
+    return {"qk": buckets.query_keys(doc), "due_keys": buckets.due_keys(doc.get("next_due_at"), now)}
+
+
+_DERIVED = ("geo_lng", "geo_lat", "client_key", "qk", "due_keys")
 
 
 def _out(doc: dict | None) -> dict | None:
@@ -222,7 +230,22 @@ CASE_INDEXES = [
     IndexModel([("geo_lng", ASCENDING), ("geo_lat", ASCENDING)], name="geo"),
     IndexModel([("number", ASCENDING)], name="number", unique=True),  # a second line of defence
     IndexModel([("created_by", ASCENDING), ("client_key", ASCENDING)], name="intake_client", unique=True),
+    # The equality buckets (dispatch/store/buckets.py). On MongoDB a multikey index that returns
+    # a bucket in list order; on FerretDB 1.24 PostgreSQL needs GIN indexes on these fields
+    # (bench/ferretdb_tune.py), as FerretDB's own btree cannot serve its `@>` filters.
+    IndexModel([("qk", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)], name="qk_created"),
+    IndexModel([("due_keys", ASCENDING)], name="due_keys"),
 ]
+
+FERRETDB_SKIPS = ("qk_created", "due_keys")
+
+# A list page reads at most this many buckets; then it answers the rows found so far with a
+# cursor where it stopped (keyset pages may be short), so a rare filter costs a bounded time.
+BUCKET_BUDGET = 150
+# A month or day bucket holding more cases than this is read by its days or hours.
+BUCKET_ROWS = 200
+# How long the start of the history (the oldest year holding cases) is remembered.
+FLOOR_KEPT = timedelta(seconds=60)
 
 
 _RELEASED = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -351,9 +374,18 @@ class MongoCases:
         self.numbers = db["case_numbers"]
         self._events = events
         self._last_numbers: dict[str, int] = {}
+        self.meta = db["store_meta"]
+        self._floor: tuple[datetime, datetime] | None = None  # (start of history, read at)
+        self._due_floor: str | None = None  # the earliest minute bucket the sweep may find
 
     async def ensure_indexes(self) -> None:
-        await ensure_indexes(self.cases, CASE_INDEXES)
+        models = CASE_INDEXES
+        if "ferretdbVersion" in await self.cases.database.client.admin.command("buildInfo"):
+            # FerretDB would build a btree over each whole array (its filters cannot use it, and
+            # long arrays exceed a btree entry): its PostgreSQL gets GIN indexes instead.
+            models = [m for m in models if m.document["name"] not in FERRETDB_SKIPS]
+        await ensure_indexes(self.cases, models)
+        await self._backfill_query_fields()
         await ensure_indexes(self.claims, [IndexModel([("relayed", ASCENDING), ("at", ASCENDING)], name="relayed_at")])
         await ensure_indexes(self.numbers, [IndexModel([("day", ASCENDING), ("seq", DESCENDING)], name="day_seq")])
 
@@ -384,7 +416,7 @@ class MongoCases:
         event = case_event(CREATED, doc, now)
         if not await claim(self.claims, event["key"], now, case_id=doc["_id"], version=doc["version"], event=event):
             raise DuplicateCase(doc["_id"])
-        stored = {**doc, "client_key": key, **_point_fields(doc.get("location"))}
+        stored = {**doc, "client_key": key, **_point_fields(doc.get("location")), **_query_fields(doc, now)}
         try:
             await self.cases.insert_one(stored)
         except DuplicateKeyError:
@@ -426,7 +458,8 @@ class MongoCases:
         if not await claim(self.claims, event["key"], now, case_id=case_id, version=version + 1, event=event):
             await self._until_written(case_id, version)
             return None
-        stored = {**current, "client_key": client_key(current)[1], **_point_fields(current.get("location"))}
+        stored = {**current, "client_key": client_key(current)[1], **_point_fields(current.get("location")),
+                  **_query_fields(current, now)}
         result = await self.cases.replace_one({"_id": case_id, "version": version}, stored)
         if not result.matched_count:
             return None
@@ -455,10 +488,156 @@ class MongoCases:
     async def by_client_id(self, username: str, client_id: str) -> dict | None:
         return _out(await self.cases.find_one({"created_by": username, "client_key": client_id}))
 
+    async def _backfill_query_fields(self) -> None:
+        """Cases stored before the equality buckets existed get them, once per database."""
+        if await self.meta.find_one({"_id": "query_fields"}) is not None:
+            return
+        now = _now()
+        async for doc in self.cases.find({"qk": {"$exists": False}}):
+            await self.cases.update_one({"_id": doc["_id"], "version": doc.get("version")},
+                                        {"$set": _query_fields(doc, now)})
+        try:
+            await self.meta.insert_one({"_id": "query_fields", "at": now})
+        except DuplicateKeyError:
+            pass
+
+    async def bulk_insert(self, docs: list[dict]) -> int:
+        """Store many new cases at once (loading history: bench/scale.py, imports). Their
+        creation is not put in the event log: nobody is watching history being loaded."""
+        now = _now()
+        stored = [{**doc, "client_key": client_key(doc)[1], **_point_fields(doc.get("location")),
+                   **_query_fields(doc, now)} for doc in docs]
+        result = await self.cases.insert_many(stored, ordered=False)
+        self._floor = None
+        return len(result.inserted_ids)
+
     @guarded
     async def find(self, query: CaseQuery) -> list[dict]:
-        cursor = self.cases.find(case_filter(query)).sort(SORTS[query.order]).limit(query.limit)
-        return [_out(doc) for doc in await cursor.to_list(query.limit)]
+        return (await self.find_page(query))[0]
+
+    @guarded
+    async def find_page(self, query: CaseQuery) -> tuple[list[dict], After | None]:
+        """A page of `query` and, if the walk stopped at its bucket budget before the page was
+        full, where to resume (the page may then be short or empty)."""
+        if query.order == BY_ID:
+            cursor = self.cases.find(case_filter(query)).sort(SORTS[query.order]).limit(query.limit)
+            return [_out(doc) for doc in await cursor.to_list(query.limit)], None
+        rest = case_filter(query)
+        if query.text is not None and buckets.CASE_NUMBER.match(query.text.text):
+            # A case number is unique: one equality, however old the case.
+            docs = await self.cases.find({"number": query.text.text, "$and": [rest]}).to_list(None)
+            return [_out(doc) for doc in docs][:query.limit], None
+        facet = buckets.driving_facet(query)
+        newest, oldest = await self._window(query)
+        newest_first = query.order == NEWEST
+        found: list[dict] = []
+        reads = 0
+
+        async def fetch(bucket_key: str) -> list[dict]:
+            nonlocal reads
+            reads += 1
+            flt = {"qk": bucket_key, "$and": [rest]} if rest else {"qk": bucket_key}
+            docs = await self.cases.find(flt).sort(SORTS[query.order]).limit(query.limit - len(found)).to_list(None)
+            return [_out(doc) for doc in docs]
+
+        async def size(bucket_key: str) -> int:
+            """The bucket's rows, counted up to BUCKET_ROWS + 1 (an existence and density probe)."""
+            nonlocal reads
+            reads += 1
+            return len(await self.cases.find({"qk": bucket_key}, {"_id": 1}).limit(BUCKET_ROWS + 1).to_list(None))
+
+        def order(items: list) -> list:
+            return items if newest_first else list(reversed(items))
+
+        def unread(start: datetime, end: datetime) -> After:
+            # Nothing from [start, end) on has been read: the next page begins with it.
+            if newest_first:
+                return After(end, "!")
+            return After(start - timedelta(milliseconds=1), "\U0010ffff")
+
+        # A bucket is read whole when it holds at most BUCKET_ROWS cases, else by its days (a
+        # month) or hours (a day): the cost of a page follows the page, not the history.
+        for month in order(buckets.months_between(newest, oldest)):
+            if reads >= BUCKET_BUDGET:
+                return found, unread(month, (month + timedelta(days=32)).replace(day=1))
+            month_key = buckets.key(facet, buckets.bucket(buckets.MONTH, month))
+            rows = await size(month_key)
+            if rows and rows <= BUCKET_ROWS:
+                found += await fetch(month_key)
+            elif rows:
+                for day in order(buckets.days_of(month, newest, oldest)):
+                    if reads >= BUCKET_BUDGET:
+                        return found, unread(day, day + timedelta(days=1))
+                    day_key = buckets.key(facet, buckets.bucket(buckets.DAY, day))
+                    rows = await size(day_key)
+                    if rows and rows <= BUCKET_ROWS:
+                        found += await fetch(day_key)
+                    elif rows:
+                        for hour in order(buckets.hours_of(day, newest, oldest)):
+                            if reads >= BUCKET_BUDGET:
+                                return found, unread(hour, hour + timedelta(hours=1))
+                            found += await fetch(buckets.key(facet, buckets.bucket(buckets.HOUR, hour)))
+                            if len(found) >= query.limit:
+                                return found[:query.limit], None
+                    if len(found) >= query.limit:
+                        return found[:query.limit], None
+            if len(found) >= query.limit:
+                return found[:query.limit], None
+        return found, None
+
+    async def _window(self, query: CaseQuery) -> tuple[datetime, datetime]:
+        """The creation times a walk covers: from the cursor (or `to`, or now) back to `from`
+        (or the start of the history)."""
+        now = _now()
+        newest = now + timedelta(days=1)
+        oldest = await self._history_start(now)
+        if query.created_to is not None:
+            newest = min(newest, _utc(query.created_to))
+        if query.created_from is not None:
+            oldest = max(oldest, _utc(query.created_from))
+        if query.after is not None and query.after.created_at is not None:
+            if query.order == NEWEST:
+                newest = min(newest, _utc(query.after.created_at))
+            else:
+                oldest = max(oldest, _utc(query.after.created_at))
+        return newest, oldest
+
+    async def _history_start(self, now: datetime) -> datetime:
+        """The first instant of the oldest year holding a case (each year one equality probe;
+        remembered for a minute)."""
+        if self._floor is not None and now - self._floor[1] < FLOOR_KEPT:
+            return self._floor[0]
+        year = now.year
+        while year > 1970 and await self.cases.find_one({"qk": f"all@{buckets.YEAR}{year - 1}"}, {"_id": 1}):
+            year -= 1
+        start = datetime(year, 1, 1, tzinfo=timezone.utc)
+        self._floor = (start, now)
+        return start
+
+    @guarded
+    async def open_counts(self, query: CaseQuery, level: str) -> dict[str, dict]:
+        """Open cases matching `query` per jurisdiction at `level`: {id: {open, overdue}}.
+        One `$group` per month of history over that month's open bucket (FerretDB computes one
+        accumulator per `$group`: the overdue split is part of the group key)."""
+        open_query = dataclasses.replace(query, open_only=True, after=None)
+        rest = case_filter(open_query)
+        newest, oldest = await self._window(open_query)
+        facet = buckets.driving_facet(open_query)
+        out: dict[str, dict] = {}
+        for month in buckets.months_between(newest, oldest):
+            match = {"qk": buckets.key(facet, buckets.bucket(buckets.MONTH, month))}
+            if rest:
+                match["$and"] = [rest]
+            group = {"_id": {"j": f"$jurisdiction.{level}.id", "o": "$flags.overdue"}, "n": {"$sum": 1}}
+            async for row in await self.cases.aggregate([{"$match": match}, {"$group": group}]):
+                jid = row["_id"].get("j")
+                if jid is None:
+                    continue
+                counts = out.setdefault(jid, {"open": 0, "overdue": 0})
+                counts["open"] += row["n"]
+                if row["_id"].get("o") is True:
+                    counts["overdue"] += row["n"]
+        return out
 
     @guarded
     async def count(self, query: CaseQuery) -> int:
@@ -466,14 +645,60 @@ class MongoCases:
 
     @guarded
     async def due(self, now: datetime, limit: int, exclude=()) -> list[dict]:
-        query: dict = {"next_due_at": {"$lte": now}}
-        if exclude:
-            query["_id"] = {"$nin": list(exclude)}
+        """The cases whose `next_due_at` has come, by minute bucket (`due_minute`, an equality
+        FerretDB hands PostgreSQL) from the sweep's floor up to now: a sweep with nothing due
+        reads the one or two minutes since the last, whatever the number of open cases."""
+        floor = await self._sweep_floor(now)
+        excluded = set(exclude)
         # The whole history comes over the wire (FerretDB has no `$slice` projection); the
         # sweep needs only its last entry.
         projection = {field: 1 for field in DUE_FIELDS}
-        cursor = self.cases.find(query, projection).sort([("next_due_at", ASCENDING), ("_id", ASCENDING)]).limit(limit)
-        return [last_history_only(doc) for doc in await cursor.to_list(limit)]
+        out: list[dict] = []
+        first_held: str | None = None  # the earliest minute still holding a due case
+        # Cases are filed no earlier than their writer's clock minus DUE_SLACK: the walk reaches
+        # the wall clock even when asked about an earlier `now` (the filter below decides).
+        wall = _now()
+        at, last = buckets.minute_start(floor), buckets.minute_start(buckets.minute(max(now, wall)))
+        while at <= last and len(out) < limit:
+            # Long stretches (a sweep after a pause, a test's future `now`) are skipped a day or
+            # an hour at a time when that bucket is empty.
+            step = None
+            for grain, span in ((buckets.DUE_DAY, timedelta(days=1)), (buckets.DUE_HOUR, timedelta(hours=1))):
+                if buckets.due_aligned(at, span) and at + span <= last + timedelta(minutes=1):
+                    if await self.cases.find_one({"due_keys": buckets.due_key(grain, at)}, {"_id": 1}) is None:
+                        step = span
+                    break
+            if step is not None:
+                at += step
+                continue
+            docs = await self.cases.find({"due_keys": buckets.due_key(buckets.DUE_MINUTE, at)}, projection).to_list(None)
+            due = sorted((d for d in docs if d.get("next_due_at") is not None and _utc(d["next_due_at"]) <= now),
+                         key=lambda d: (d["next_due_at"], d["_id"]))
+            if due and first_held is None:
+                first_held = buckets.minute(at)
+            out += [last_history_only(d) for d in due if d["_id"] not in excluded][:limit - len(out)]
+            at += timedelta(minutes=1)
+        behind = buckets.minute(min(now, wall) - buckets.DUE_SLACK)
+        await self._advance_sweep_floor(min(first_held or behind, behind))
+        return out
+
+    async def _sweep_floor(self, now: datetime) -> str:
+        if self._due_floor is None:
+            held = await self.meta.find_one({"_id": "sweep_floor"})
+            if held is not None:
+                self._due_floor = held["minute"]
+            else:
+                # Once per database: where the earliest pending threshold lies (a full read).
+                # Once per database: the earliest minute bucket holding a case (a full read).
+                minutes = [k for doc in await self.cases.find({"next_due_at": {"$ne": None}}, {"due_keys": 1}).to_list(None)
+                           for k in doc.get("due_keys") or () if k.startswith(buckets.DUE_MINUTE)]
+                self._due_floor = min(minutes)[1:] if minutes else buckets.minute(min(now, _now()) - buckets.DUE_SLACK)
+        return self._due_floor
+
+    async def _advance_sweep_floor(self, label: str) -> None:
+        if label != self._due_floor:
+            self._due_floor = label
+            await self.meta.replace_one({"_id": "sweep_floor"}, {"_id": "sweep_floor", "minute": label}, upsert=True)
 
     @guarded
     async def period_cases(self, query: PeriodQuery, fields: tuple[str, ...]) -> list[dict]:

@@ -2,7 +2,7 @@
 // as clustered markers coloured by status (red ring: overdue, yellow: warning) or as a heat
 // layer, a pulse where something new happens, and a pick mode to place a case that has no
 // location yet. Leaflet, markercluster and leaflet.heat are loaded as classic scripts.
-import { STATUS_NAMES } from "./api.js";
+import { STATUS_NAMES, api } from "./api.js";
 import { el } from "./dom.js";
 import { cityBounds, createCityMap, bboxOf, jurisdictions } from "./map.js";
 import { debounce } from "./util.js";
@@ -19,6 +19,8 @@ const STREETS_FROM_ZOOM = 10.5;
 const STREET_LABELS_FROM_ZOOM = 13;
 const COMMUNITIES_FROM_ZOOM = 14;
 const GRIDS_FROM_ZOOM = 16;
+// GET /api/cases/map counts open cases per jurisdiction below this zoom (the server's CASE_ZOOM).
+const CASES_FROM_ZOOM = 15;
 
 // Centre of the largest outer ring (area-weighted centroid): where a district's label goes.
 function labelPoint(geometry) {
@@ -258,11 +260,23 @@ function createDistrictLabels(map) {
     }
   }
 
+  // Counts from the server (open cases per district, the whole history) once it has answered;
+  // until then those of the cases on the board.
+  let served = null;
+  function setServed(regions) {
+    served = new Map(regions.map((r) => [r.name, r.open]));
+    count(null);
+  }
+
   function count(markers) {
     const counts = new Map();
-    for (const m of markers.values()) {
-      const name = m.caseSummary.district;
-      if (name) counts.set(name, (counts.get(name) || 0) + 1);
+    if (served) {
+      for (const [name, n] of served) counts.set(name, n);
+    } else {
+      for (const m of markers.values()) {
+        const name = m.caseSummary.district;
+        if (name) counts.set(name, (counts.get(name) || 0) + 1);
+      }
     }
     for (const [name, label] of labels) {
       label.count = counts.get(name) || 0;
@@ -272,7 +286,67 @@ function createDistrictLabels(map) {
   }
 
   map.on("zoomend", declutter);
-  return { add, count };
+  return { add, count, setServed };
+}
+
+// -- open cases counted per street / community by the server (GET /api/cases/map) --------------
+
+function createRegionCounts(map, container, me, districtLabels) {
+  const badges = L.layerGroup([], { pane: "labels" });
+  badges.addTo(map);
+  const scope = me.user.scope === me.city.id ? "" : me.user.scope;
+  let request = 0;
+
+  function badge(feature, region) {
+    const at = labelPoint(feature.geometry);
+    if (!at) return null;
+    const title = `${region.name}：在办 ${region.open} 件${region.overdue ? `，超期 ${region.overdue} 件` : ""}`;
+    const node = el("div", { class: `dl rc${region.overdue ? " rc-overdue" : ""}`, title, "data-region": region.id },
+      el("span", { class: "dl-name" }, region.name), el("span", { class: "dl-count" }, `${region.open} 件`));
+    return L.marker(at, { pane: "labels", interactive: false, keyboard: false,
+                          icon: L.divIcon({ className: "dl-wrap", html: node, iconSize: [0, 0] }) });
+  }
+
+  async function refresh() {
+    const zoom = Math.floor(map.getZoom());
+    const mine = ++request;
+    if (zoom >= CASES_FROM_ZOOM) {
+      badges.clearLayers();
+      container.dataset.regionLevel = "case";
+      container.dataset.regions = "0";
+      return;
+    }
+    try {
+      const view = await api.get(`/api/cases/map?zoom=${zoom}`);
+      if (mine !== request) return;
+      container.dataset.openTotal = String(view.total.open);
+      if (view.level === "district") {
+        badges.clearLayers();
+        districtLabels.setServed(view.regions);
+      } else {
+        const shapes = view.level === "street"
+          ? await jurisdictions("street", { within: scope })
+          : await jurisdictions(view.level, { bbox: bboxOf(map, 0.2), cached: false });
+        if (mine !== request) return;
+        const byId = new Map(view.regions.map((r) => [r.id, r]));
+        badges.clearLayers();
+        for (const f of shapes.features) {
+          const region = byId.get(f.properties.id);
+          const marker = region ? badge(f, region) : null;
+          if (marker) badges.addLayer(marker);
+        }
+      }
+      container.dataset.regionLevel = view.level;
+      container.dataset.regions = String(view.regions.length);
+    } catch (err) {
+      // The counts are a summary: the map stays usable without them.
+    }
+  }
+
+  const refreshSoon = debounce(refresh, 400);
+  map.on("zoomend moveend", refreshSoon);
+  setInterval(refreshSoon, 30000);  // cases move on: the counts follow within half a minute
+  return { refresh, refreshSoon };
 }
 
 // -- boundaries: districts, streets, the user's scope, finer levels when zoomed in -------------
@@ -447,11 +521,13 @@ export function createMap(container, { me, onCaseClick, occludedRight }) {
   const cases = createCaseLayer(map, container, { onCaseClick, onChange: refreshLabels });
   const highlights = createHighlights(map, container, cases.markers, occludedRight);
   const boundaries = createBoundaries(map, container, me, districtLabels);
+  const regions = createRegionCounts(map, container, me, districtLabels);
   const picker = createPicker(map, container);
 
   async function ready() {
     await boundaries.fitScope(true);
     await boundaries.load();
+    regions.refresh();
     addViewControl(map, { whole: () => boundaries.fitScope(false), busy: () => fitCases(map, cases.markers) });
   }
 
@@ -460,6 +536,7 @@ export function createMap(container, { me, onCaseClick, occludedRight }) {
     setCases: cases.setCases, upsert: cases.upsert, setMode: cases.setMode,
     fitCases: () => fitCases(map, cases.markers),
     invalidate: () => map.invalidateSize(),
+    refreshCounts: regions.refreshSoon,
     count: () => cases.markers.size,
   };
 }

@@ -166,3 +166,32 @@ async def test_dispatcher_places_a_ticket_without_location(server, browser):
     assert stored["location"]["type"] == "Point"
     assert stored["jurisdiction"]["district"]
     guard.assert_clean()
+
+
+async def test_the_map_counts_open_cases_per_jurisdiction_from_the_server(server, browser):
+    first = await report(server, "人行道上有暴露垃圾")
+    await report(server, "路边有一堆建筑垃圾")
+    page, guard = await open_command(browser, server, "dispatcher")
+    # At city zoom the district labels show the server's open counts (GET /api/cases/map).
+    await page.wait_for_selector("#map[data-region-level='district']", timeout=30000)
+    district = first["jurisdiction"]["district"]["name"]
+    label = page.locator(".dl", has=page.locator(".dl-name", has_text=district)).first
+    await label.locator(".dl-count", has_text="2 件").wait_for(timeout=15000)
+    assert await page.get_attribute("#map", "data-open-total") == "2"
+    # Zoomed in step by step until the counts are per street or community (the map's own zoom
+    # buttons; each step waits for the counts of the new zoom).
+    level = await page.evaluate("""async () => {
+      const map = document.getElementById("map");
+      for (let i = 0; i < 8; i++) {
+        if (["street", "community"].includes(map.dataset.regionLevel)) return map.dataset.regionLevel;
+        document.querySelector(".leaflet-control-zoom-in").click();
+        await new Promise((done) => setTimeout(done, 2000));
+      }
+      return map.dataset.regionLevel;
+    }""")
+    assert level in ("street", "community")
+    badge = page.locator(".rc", has=page.locator(".dl-count", has_text="2 件")).first
+    await badge.wait_for(timeout=15000)
+    places = {first["jurisdiction"]["street"]["id"], first["jurisdiction"]["community"]["id"]}
+    assert await badge.get_attribute("data-region") in places
+    guard.assert_clean()

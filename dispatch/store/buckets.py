@@ -1,0 +1,181 @@
+"""Equality buckets: how a case list is read without reading the history.
+
+FerretDB 1.24 hands PostgreSQL only top-level equality filters (`_jsonb->'f' @> '"v"'`); a
+range, an `$in`, a dotted path or a sort is done in Go over every row it fetched. So each case
+carries `qk` ("query keys"): one string per (facet, time bucket) it belongs to, e.g.
+`cat=0102@d20261127` (category 0102, created on 2026-11-27 UTC) or `open@h2026112714`. A list
+is then a walk over buckets, newest first, each one an equality on `qk` that PostgreSQL answers
+from a GIN index on `_jsonb->'qk'` (docs/PERFORMANCE.md "FerretDB"); the other filters and the
+order within one bucket are applied to that bucket's few rows. On MongoDB the same `qk` is a
+multikey index `(qk, created_at, _id)`, so a bucket comes back in order from the index.
+
+A facet is one necessary condition of a query (`open`, `cat=0102`, `in=<jurisdiction>` ...);
+the walk is driven by the most selective facet the query implies. Buckets exist at three
+grains, month / day / hour; an engine reads a month whole when it holds few cases, else its
+days, and a crowded day by its hours (a capped probe of each bucket tells which).
+
+The deadline sweep's `next_due_at <= now` becomes a walk over minute buckets (`due_minute`)
+from the sweep's floor up to now.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta, timezone
+
+from dispatch.domain import OPEN_STATUSES
+from dispatch.store.query import CaseQuery
+
+MONTH, DAY, HOUR = "m", "d", "h"
+_FORMATS = {MONTH: "%Y%m", DAY: "%Y%m%d", HOUR: "%Y%m%d%H"}
+YEAR = "y"
+
+def _utc(at: datetime) -> datetime:
+    return at.replace(tzinfo=timezone.utc) if at.tzinfo is None else at.astimezone(timezone.utc)
+
+
+def bucket(grain: str, at: datetime) -> str:
+    return grain + _utc(at).strftime(_FORMATS[grain])
+
+
+def facets(doc: dict) -> list[str]:
+    """Every facet a case belongs to (the conditions a list can be driven by)."""
+    out = ["all", f"status={doc.get('status')}", f"src={doc.get('source')}"]
+    if doc.get("status") in OPEN_STATUSES:
+        out.append("open")
+    if ((doc.get("flags") or {}).get("overdue")) is True:
+        out.append("overdue")
+    category = (doc.get("category") or {}).get("code")
+    if category:
+        out.append(f"cat={category}")
+    department = (((doc.get("assignment") or {}).get("department")) or {}).get("id")
+    if department:
+        out.append(f"dept={department}")
+    out += [f"seen={d}" for d in doc.get("departments_seen") or ()]
+    out += [f"in={j}" for j in doc.get("scope_path") or ()]
+    out += [f"rep={r}" for r in doc.get("reporters") or ()]
+    return list(dict.fromkeys(out))
+
+
+def query_keys(doc: dict) -> list[str]:
+    """The `qk` values of one case: each facet at month, day and hour grain (and the year of
+    `all`, which tells a walk where the history begins)."""
+    created = doc["created_at"]
+    grains = [bucket(g, created) for g in (MONTH, DAY, HOUR)]
+    keys = [f"all@{YEAR}{_utc(created).year}"]
+    for facet in facets(doc):
+        keys += [f"{facet}@{g}" for g in grains]
+    return keys
+
+
+def key(facet: str, grain_bucket: str) -> str:
+    return f"{facet}@{grain_bucket}"
+
+
+def driving_facet(q: CaseQuery) -> str:
+    """The most selective facet `q` implies (every case `q` matches belongs to it)."""
+    candidates: list[tuple[int, str]] = []
+    scope = q.scope
+    if scope.department is not None:
+        candidates.append((3, f"seen={scope.department}"))
+    elif scope.within is not None and scope.reporter is None:
+        candidates.append((6, f"in={scope.within}"))
+    elif scope.reporter is not None and scope.within is None:
+        candidates.append((1, f"rep={scope.reporter}"))
+    if q.reporter is not None:
+        candidates.append((0, f"rep={q.reporter}"))
+    depth = {"grid": 1, "community": 1, "street": 3, "district": 6}
+    for level, ids in q.jurisdictions:
+        if len(ids) == 1:
+            candidates.append((depth.get(level, 6), f"in={ids[0]}"))
+    if len(q.departments) == 1:
+        candidates.append((2, f"dept={q.departments[0]}"))
+    if len(q.categories) == 1:
+        candidates.append((3, f"cat={q.categories[0]}"))
+    if q.overdue is True:
+        candidates.append((4, "overdue"))
+    if len(q.statuses) == 1:
+        candidates.append((5 if q.statuses[0] in OPEN_STATUSES else 9, f"status={q.statuses[0]}"))
+    if q.open_only or (q.statuses and all(s in OPEN_STATUSES for s in q.statuses)):
+        candidates.append((7, "open"))
+    if len(q.sources) == 1:
+        candidates.append((8, f"src={q.sources[0]}"))
+    candidates.append((10, "all"))
+    return min(candidates)[1]
+
+
+def months_between(newest: datetime, oldest: datetime) -> list[datetime]:
+    """First instants of the months from `newest`'s down to `oldest`'s, newest first."""
+    newest, oldest = _utc(newest), _utc(oldest)
+    at = newest.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    out = []
+    while at >= oldest.replace(day=1, hour=0, minute=0, second=0, microsecond=0):
+        out.append(at)
+        at = (at - timedelta(days=1)).replace(day=1)
+    return out
+
+
+def days_of(month: datetime, newest: datetime, oldest: datetime) -> list[datetime]:
+    """The days of `month` within [oldest, newest], newest first."""
+    start = max(month, _utc(oldest).replace(hour=0, minute=0, second=0, microsecond=0))
+    nxt = (month + timedelta(days=32)).replace(day=1)
+    at = min(_utc(newest).replace(hour=0, minute=0, second=0, microsecond=0), nxt - timedelta(days=1))
+    out = []
+    while at >= start:
+        out.append(at)
+        at -= timedelta(days=1)
+    return out
+
+
+def hours_of(day: datetime, newest: datetime, oldest: datetime) -> list[datetime]:
+    start = max(day, _utc(oldest).replace(minute=0, second=0, microsecond=0))
+    at = min(_utc(newest).replace(minute=0, second=0, microsecond=0), day + timedelta(hours=23))
+    out = []
+    while at >= start:
+        out.append(at)
+        at -= timedelta(hours=1)
+    return out
+
+
+# -- text search ----------------------------------------------------------------------------
+
+# FerretDB has no text index: `q` searches the cases created in this recent window (or the
+# window the caller gave with from/to, cut to this length), and the answer says which.
+TEXT_WINDOW = timedelta(days=7)
+CASE_NUMBER = re.compile(r"^\d{8}-\d{6}$")
+
+
+# -- deadline sweep ---------------------------------------------------------------------------
+
+# A case written at t is filed under the minute max(next_due_at, t - DUE_SLACK), never under a
+# minute the sweep has already walked past (the sweep's floor stays DUE_SLACK behind its now).
+# It carries that minute and its hour and day (`due_keys`), so a walk skips empty stretches.
+DUE_SLACK = timedelta(minutes=2)
+DUE_DAY, DUE_HOUR, DUE_MINUTE = "d", "h", "m"
+_DUE_FORMATS = {DUE_DAY: "%Y%m%d", DUE_HOUR: "%Y%m%d%H", DUE_MINUTE: "%Y%m%d%H%M"}
+
+
+def due_keys(next_due_at: datetime | None, written_at: datetime) -> list[str]:
+    if not isinstance(next_due_at, datetime):
+        return []
+    at = max(_utc(next_due_at), _utc(written_at) - DUE_SLACK)
+    return [due_key(grain, at) for grain in (DUE_DAY, DUE_HOUR, DUE_MINUTE)]
+
+
+def due_key(grain: str, at: datetime) -> str:
+    return grain + _utc(at).strftime(_DUE_FORMATS[grain])
+
+
+def due_aligned(at: datetime, span: timedelta) -> bool:
+    at = _utc(at)
+    if span >= timedelta(days=1):
+        return at.hour == 0 and at.minute == 0
+    return at.minute == 0
+
+
+def minute(at: datetime) -> str:
+    return _utc(at).strftime("%Y%m%d%H%M")
+
+
+def minute_start(label: str) -> datetime:
+    return datetime.strptime(label, "%Y%m%d%H%M").replace(tzinfo=timezone.utc)

@@ -1,0 +1,156 @@
+"""Lists over a long history, read by equality buckets (dispatch/store/buckets.py), on both
+engines: every filter the pages use, walked page by page with the keyset cursor (and the
+store's resume point when a walk stops at its read budget), gives exactly the cases a plain
+filter over everything gives, in order. Plus the map's counts, the case-number search and the
+deadline sweep's minute buckets."""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from dispatch.store.memory import matches
+from dispatch.store.query import NEWEST, OLDEST, After, Box, CaseQuery, Change, Scope, TextSearch
+from engines import open_test_store
+from test_store_contract import case, ids
+
+NOW = datetime.now(timezone.utc).replace(microsecond=0)
+STATUSES = ("reported", "dispatched", "accepted", "closed", "closed", "closed", "void")
+CATEGORIES = ("0101", "0102", "0201", "0302")
+STREETS = {"D1": ("S1", "S2"), "D2": ("S3",)}
+
+
+@pytest.fixture(params=["embedded", "server"])
+async def store(request):
+    store = await open_test_store(request.param)
+    yield store
+    await store.close_for_test()
+
+
+def history(n: int, seed: int = 11) -> list[dict]:
+    """`n` cases spread over the last 14 months, most in the last few days."""
+    rng = random.Random(seed)
+    docs = []
+    for i in range(1, n + 1):
+        age = timedelta(days=rng.choice([rng.uniform(0, 3), rng.uniform(0, 3), rng.uniform(0, 420)]))
+        district = rng.choice(sorted(STREETS))
+        street = rng.choice(STREETS[district])
+        status = rng.choice(STATUSES)
+        department = rng.choice(["dA", "dB", None])
+        created = NOW - age
+        docs.append(case(
+            i,
+            number=f"{created:%Y%m%d}-{i:06d}",
+            search_masked=f"{created:%Y%m%d}-{i:06d}\n第{i}件" + ("垃圾" if i % 3 else "路灯"),
+            status=status,
+            source=rng.choice(["grid", "hotline"]),
+            category={"code": rng.choice(CATEGORIES), "name": "类"},
+            jurisdiction={"district": {"id": district, "name": district}, "street": {"id": street, "name": street}},
+            scope_path=["C", district, street],
+            assignment={"department": {"id": department, "name": department} if department else None},
+            departments_seen=[department] if department else [],
+            flags={"overdue": rng.random() < 0.2, "warning": False},
+            reporters=[rng.choice(["gw1", "gw2", "gw3"])],
+            created_at=created, updated_at=created,
+            history=[{"at": created, "by": "gw1", "action": "report"}],
+        ))
+    return docs
+
+
+async def walk(store, query: CaseQuery, page: int) -> list[dict]:
+    """Every page of `query`, as the list handler reads them."""
+    out: list[dict] = []
+    after = None
+    for _ in range(2000):
+        items, resume = await store.cases.find_page(dataclasses.replace(query, after=after, limit=page + 1))
+        out += items[:page]
+        if len(items) > page:
+            last = items[page - 1]
+            after = After(last["created_at"], last["_id"])
+        elif resume is not None:
+            after = resume
+        else:
+            return out
+    raise AssertionError("the walk did not end")
+
+
+def expected(docs: list[dict], query: CaseQuery) -> list[str]:
+    chosen = [d for d in docs if matches(d, query)]
+    key = lambda d: (d["created_at"].replace(microsecond=d["created_at"].microsecond // 1000 * 1000), d["_id"])  # noqa: E731
+    return [d["_id"] for d in sorted(chosen, key=key, reverse=query.order == NEWEST)]
+
+
+QUERIES = {
+    "everything": CaseQuery(),
+    "open": CaseQuery(open_only=True),
+    "status": CaseQuery(statuses=("accepted",)),
+    "two statuses": CaseQuery(statuses=("reported", "closed")),
+    "category": CaseQuery(categories=("0102",)),
+    "department": CaseQuery(departments=("dA",)),
+    "district": CaseQuery(jurisdictions=(("district", ("D2",)),)),
+    "street + open": CaseQuery(jurisdictions=(("street", ("S1",)),), open_only=True),
+    "source": CaseQuery(sources=("hotline",)),
+    "overdue": CaseQuery(overdue=True),
+    "not overdue, open": CaseQuery(overdue=False, open_only=True),
+    "mine": CaseQuery(reporter="gw2"),
+    "department scope": CaseQuery(scope=Scope(department="dB")),
+    "district scope": CaseQuery(scope=Scope(within="D1")),
+    "grid worker scope": CaseQuery(scope=Scope(within="S3", reporter="gw1")),
+    "bbox": CaseQuery(box=Box(120.1, 30.2, 120.2, 30.3)),
+    "period": CaseQuery(created_from=NOW - timedelta(days=200), created_to=NOW - timedelta(days=2)),
+    "text": CaseQuery(text=TextSearch("垃圾"), created_from=NOW - timedelta(days=7)),
+    "oldest first": CaseQuery(categories=("0201",), order=OLDEST),
+}
+
+
+async def test_every_filter_walked_page_by_page_gives_the_plain_filter(store):
+    docs = history(200)
+    await store.cases.bulk_insert(docs)
+    stored = [await store.cases.get(d["_id"]) for d in docs]
+    for name, query in QUERIES.items():
+        assert ids(await walk(store, query, page=20)) == expected(stored, query), name
+
+
+async def test_a_page_follows_changes_of_state(store):
+    docs = history(40, seed=5)
+    await store.cases.bulk_insert(docs)
+    target = max(docs, key=lambda d: d["created_at"])
+    before = ids(await walk(store, CaseQuery(statuses=("handled",)), page=5))
+    await store.cases.update(target["_id"], 1, Change(sets={"status": "handled"}))
+    after = ids(await walk(store, CaseQuery(statuses=("handled",)), page=5))
+    assert target["_id"] not in before and after[0] == target["_id"]
+
+
+async def test_a_case_number_is_found_at_any_age(store):
+    old = case(1, number="20250102-000001", search_masked="20250102-000001\n旧案", created_at=NOW - timedelta(days=400))
+    await store.cases.bulk_insert([old, case(2, created_at=NOW)])
+    found, _ = await store.cases.find_page(CaseQuery(text=TextSearch("20250102-000001"), limit=5))
+    assert ids(found) == [old["_id"]]
+
+
+async def test_open_counts_per_jurisdiction(store):
+    docs = history(200, seed=3)
+    await store.cases.bulk_insert(docs)
+    stored = [await store.cases.get(d["_id"]) for d in docs]
+    query = CaseQuery(open_only=True)
+    for level in ("district", "street"):
+        want: dict[str, dict] = {}
+        for d in (d for d in stored if matches(d, query)):
+            n = want.setdefault(d["jurisdiction"][level]["id"], {"open": 0, "overdue": 0})
+            n["open"] += 1
+            n["overdue"] += d["flags"]["overdue"] is True
+        assert await store.cases.open_counts(CaseQuery(), level) == want
+
+
+async def test_due_finds_cases_after_a_long_pause(store):
+    docs = [case(n, created_at=NOW, next_due_at=NOW + timedelta(hours=h), clock={"stage": "sign"})
+            for n, h in ((1, 1), (2, 30), (3, 75))]
+    await store.cases.bulk_insert(docs)
+    assert ids(await store.cases.due(NOW, 10)) == []
+    assert ids(await store.cases.due(NOW + timedelta(hours=2), 10)) == [docs[0]["_id"]]
+    assert ids(await store.cases.due(NOW + timedelta(days=4), 10)) == ids(docs)
+    await store.cases.update(docs[0]["_id"], 1, Change(unsets={"next_due_at"}))
+    assert ids(await store.cases.due(NOW + timedelta(days=4), 10)) == ids(docs[1:])
