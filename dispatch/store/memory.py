@@ -25,6 +25,7 @@ from sortedcontainers import SortedList
 from dispatch.store.query import (
     BY_ID, EVERYTHING, NEWEST, OLDEST, After, CaseQuery, Change, DuplicateCase, PeriodQuery, Scope,
 )
+from dispatch.store.assist_memory import MemoryKnowledge, MemoryModels
 from dispatch.store.change import copied, get_path, parent_of, stored_value, apply_change
 from dispatch.store.records import (
     AUDIT_KINDS, CREATED, DUE_FIELDS, OPEN_STATUSES, PHOTO_FIELDS, UPDATED, case_event, client_key,
@@ -494,6 +495,8 @@ class MemoryStore:
         self.limits = MemoryLimits()
         self.audit = MemoryAudit()
         self.snapshots = MemorySnapshots()
+        self.models = MemoryModels()
+        self.knowledge = MemoryKnowledge()
 
     async def ensure_indexes(self) -> None:
         return None

@@ -769,6 +769,10 @@ class MongoStore:
         self.limits = MongoLimits(db)
         self.audit = MongoAudit(db)
         self.snapshots = MongoSnapshots(db)
+        from dispatch.store.assist_mongo import MongoKnowledge, MongoModels  # it imports this module
+
+        self.models = MongoModels(db)
+        self.knowledge = MongoKnowledge(db)
 
     async def ensure_indexes(self, attempts: int = 5) -> None:
         """Idempotent. Several processes starting at once may race to create the same indexes
@@ -783,6 +787,8 @@ class MongoStore:
                 await self.limits.ensure_indexes()
                 await self.audit.ensure_indexes()
                 await self.snapshots.ensure_indexes()
+                await self.models.ensure_indexes()
+                await self.knowledge.ensure_indexes()
                 return
             except PyMongoError as exc:
                 if attempt == attempts - 1:
