@@ -12,6 +12,7 @@ import tornado.web
 
 from dispatch.config import ConfigError
 
+from dispatch.assist.service import Assist
 from dispatch.access.auth import Sessions, TokenSigner, bootstrap_users, demo_passwords_refused, hash_password
 from dispatch.workflow.deadlines import BusinessCalendar
 from dispatch.live.events import EventBus
@@ -64,6 +65,9 @@ class Context:
         self.live = LiveHub(self.bus, self.city.id, self.tz)
         # Feeds `bus` from the store's event log; started by `build_context` (it needs the loop).
         self.tail = LogTail(self.storage.events, self.bus)
+        # Operator assist (SPEC §9): category model, knowledge base, caller history; started by
+        # `build_context` (its jobs need the loop).
+        self.assist = Assist(self)
 
     @property
     def warning_fraction(self) -> float:
@@ -100,6 +104,7 @@ async def build_context(config: dict, city: City | None = None, router: Router |
     )
     await bootstrap_users(ctx.users, city, hasher, refuse_demo=demo_passwords_refused(config, storage.persistent))
     await ctx.tail.start()
+    await ctx.assist.start()
     ctx.live.sequence = ctx.tail.seq  # clients resume by the log's numbers
     return ctx
 

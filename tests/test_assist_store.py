@@ -96,3 +96,29 @@ async def test_operators_marks_are_kept_and_move_the_revision(store):
     assert [(f["article"], f["by"], f["note"]) for f in flags] == [("KB-3", "op2", "政策过期"),
                                                                    ("KB-1", "op1", "电话号码已经变了")]
     assert await store.knowledge.revision() == r0 + 2
+
+
+def ticket(n: int, phone: str | None, minutes: int, scope_path=("C", "D1", "S1")) -> dict:
+    from dispatch.store import new_case_id
+
+    return {"_id": new_case_id(), "number": f"20261123-{n:06d}", "source": "hotline", "status": "reported",
+            "category": {"code": "H-noise", "name": "噪声扰民"}, "caller": {"name": "张三", "phone": phone},
+            "description": f"第{n}次来电", "scope_path": list(scope_path), "departments_seen": [], "reporters": ["op1"],
+            "created_by": "op1", "client_id": None, "created_at": T0 + timedelta(minutes=minutes),
+            "updated_at": T0 + timedelta(minutes=minutes), "version": 1, "history": [],
+            "flags": {"overdue": False}, "deadlines": {}}
+
+
+async def test_a_callers_cases_are_found_by_number_newest_first_in_scope(store):
+    from dispatch.store.query import EVERYTHING, Scope
+
+    docs = [ticket(1, "13812345678", 1), ticket(2, "138-1234-5678", 2), ticket(3, "13900000000", 3),
+            ticket(4, "13812345678", 4, scope_path=("C", "D2")), ticket(5, "13812345678", -600), ticket(6, None, 5)]
+    for d in docs:
+        await store.cases.insert(d)
+    phones = ["13812345678", "138-1234-5678"]
+    found = await store.cases.by_caller(phones, T0, EVERYTHING, 10)
+    assert [d["number"] for d in found] == ["20261123-000004", "20261123-000002", "20261123-000001"]
+    in_d1 = await store.cases.by_caller(phones, T0, Scope(within="D1"), 10)
+    assert [d["number"] for d in in_d1] == ["20261123-000002", "20261123-000001"]
+    assert [d["number"] for d in await store.cases.by_caller(phones, T0, EVERYTHING, 1)] == ["20261123-000004"]

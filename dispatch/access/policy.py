@@ -53,6 +53,12 @@ PERMISSIONS: dict[tuple[str, str], tuple[str, ...] | str] = {
     ("user", "manage"): ("admin",),
     ("audit_log", "read"): ("admin",),
     ("live", "subscribe"): EVERYONE,
+    # the operator assist (SPEC §9): case summaries in it are scoped and masked as everywhere
+    ("assist", "read"): ("operator", "dispatcher"),
+    ("assist", "train"): ("admin",),
+    ("knowledge", "read"): ("operator", "dispatcher", "admin"),
+    ("knowledge", "flag"): ("operator", "dispatcher"),
+    ("knowledge", "manage"): ("admin",),
 }
 
 

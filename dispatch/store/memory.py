@@ -261,6 +261,16 @@ class MemoryCases:
                 return True
         return False
 
+    async def by_caller(self, phones: list[str], since: datetime, scope: Scope, limit: int) -> list[dict]:
+        phones, since, out = set(phones), stored_value(since), []
+        for created_at, case_id in self._by_created.irange(minimum=(since, ""), reverse=True):
+            doc = self._docs[case_id]
+            if (doc.get("caller") or {}).get("phone") in phones and scope.admits(doc):
+                out.append(copied(doc))
+                if len(out) >= limit:
+                    break
+        return out
+
 
 class MemoryUsers:
     def __init__(self):

@@ -222,6 +222,7 @@ CASE_INDEXES = [
     IndexModel([("geo_lng", ASCENDING), ("geo_lat", ASCENDING)], name="geo"),
     IndexModel([("number", ASCENDING)], name="number", unique=True),  # a second line of defence
     IndexModel([("created_by", ASCENDING), ("client_key", ASCENDING)], name="intake_client", unique=True),
+    IndexModel([("caller.phone", ASCENDING)], name="caller_phone"),  # the assist's caller history
 ]
 
 
@@ -485,6 +486,16 @@ class MongoCases:
         read = scope_filter(scope)
         query = {"$and": [read, uses]} if read else uses
         return await self.cases.find_one(query, {"_id": 1}) is not None
+
+    @guarded
+    async def by_caller(self, phones: list[str], since: datetime, scope: Scope, limit: int) -> list[dict]:
+        """The cases whose caller's number is one of `phones` (its written forms), created since
+        `since`, newest first, within `scope` (the operator assist's caller history)."""
+        mine = {"caller.phone": {"$in": list(phones)}, "created_at": {"$gte": since}}
+        read = scope_filter(scope)
+        query = {"$and": [read, mine]} if read else mine
+        cursor = self.cases.find(query).sort([("created_at", DESCENDING), ("_id", DESCENDING)]).limit(limit)
+        return [_out(doc) for doc in await cursor.to_list(limit)]
 
 
 class MongoUsers:
