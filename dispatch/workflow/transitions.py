@@ -600,6 +600,8 @@ def _answer(act: Act) -> None:
     if act.fields.get("article"):  # the knowledge base article that answered it (counted as a use)
         act.sets["answer"]["article"] = act.fields["article"]
     act.sets["closed_at"] = act.now
+    # Answered on the spot: nobody is sent anywhere, so a missing place is no longer wanted.
+    act.sets["flags.needs_location"] = False
     act.stop_clock()
 
 
