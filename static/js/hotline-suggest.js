@@ -53,7 +53,8 @@ export function assistPanel({ categoryBox, knowledgeBox, callerBox }, { onAccept
   }
 
   function drawCategories() {
-    const items = (last && last.categories) || [];
+    // the top one always; the others only when they are a real alternative
+    const items = ((last && last.categories) || []).filter((c, i) => i === 0 || c.score >= 0.08);
     if (!items.length) { categoryBox.replaceChildren(); return; }
     categoryBox.replaceChildren(
       el("span", { class: "suggest-label" }, "建议类别"),
@@ -76,10 +77,11 @@ export function assistPanel({ categoryBox, knowledgeBox, callerBox }, { onAccept
       el("ol", { class: "kb-list", id: "knowledge-list" }, items.map((a, i) => el("li", {
         class: "kb-item", dataset: { id: a.id },
       },
-      el("div", { class: "kb-title" }, a.title),
-      el("div", { class: "kb-answer" }, a.answer),
-      el("button", { type: "button", class: "btn btn-secondary btn-small kb-use", onclick: () => onUseArticle(a) },
-        i === 0 ? el("kbd", { "aria-hidden": "true" }, "Alt+K") : null, " 采用答复")))));
+      el("div", { class: "kb-row" },
+        el("span", { class: "kb-title" }, a.title),
+        el("button", { type: "button", class: "btn btn-secondary btn-small kb-use", onclick: () => onUseArticle(a) },
+          i === 0 ? el("kbd", { "aria-hidden": "true" }, "Alt+K") : null, " 采用答复")),
+      el("div", { class: "kb-answer" }, a.answer)))));
   }
 
   function drawCaller() {
