@@ -13,6 +13,7 @@ import tornado.web
 from dispatch.clock import Clock
 from dispatch.config import ConfigError
 
+from dispatch.assist.service import Assist
 from dispatch.access.auth import Sessions, TokenSigner, bootstrap_users, demo_passwords_refused, hash_password
 from dispatch.workflow.deadlines import BusinessCalendar
 from dispatch.live.events import EventBus
@@ -71,6 +72,9 @@ class Context:
         self.tail = LogTail(self.storage.events, self.bus)
         # KPI rollups, kept from the same log (started by `build_context`).
         self.rollups = Rollups(self.storage, self.city, self.calendar, self.tz)
+        # Operator assist (SPEC §9): category model, knowledge base, caller history; started by
+        # `build_context` (its jobs need the loop).
+        self.assist = Assist(self)
 
     @property
     def warning_fraction(self) -> float:
@@ -112,6 +116,7 @@ async def build_context(config: dict, city: City | None = None, router: Router |
     )
     await bootstrap_users(ctx.users, city, hasher, refuse_demo=demo_passwords_refused(config, storage.persistent))
     await ctx.tail.start()
+    await ctx.assist.start()
     ctx.live.sequence = ctx.tail.seq  # clients resume by the log's numbers
     ctx.rollups.start()
     return ctx

@@ -501,6 +501,88 @@ OPERATIONS = [
 ]
 
 
+# -- operator assist (SPEC §9) ------------------------------------------------------------------
+
+ARTICLE_ID = {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.\\-]{0,63}$"}
+CASE_SUMMARY = obj({"id": STRING, "number": STRING, "status": {"enum": list(STATUSES)}, "category": {"type": "object"},
+                    "address": NSTRING, "summary": STRING, "created_at": STRING,
+                    "caller": nullable(obj({"name": NSTRING, "phone": NSTRING},
+                                           description="掩码显示，受理该来电的接线员与管理员除外")),
+                    "repeat_count": INT, "distance_m": {"type": ["integer", "null"]},
+                    "score": {"type": "number"}, "text_similarity": {"type": "number"}},
+                   ("id", "number", "status", "summary", "repeat_count"))
+ARTICLE_FIELDS = {"id": ARTICLE_ID, "title": text(200, required=True),
+                  "questions": {"type": "array", "minItems": 1, "maxItems": 50, "items": text(200, required=True)},
+                  "answer": text(4000, required=True), "category": nullable(ref("CategoryCode")),
+                  "department": nullable(ref("DepartmentId")), "valid_from": nullable(DAY), "valid_to": nullable(DAY),
+                  "tags": {"type": "array", "maxItems": 20, "items": text(50, required=True)}}
+ARTICLE = obj({**ARTICLE_FIELDS, "version": INT, "score": {"type": "number"}}, ("id", "title", "answer"))
+MODEL_STATUS = obj({"version": {"type": ["integer", "null"]}, "examples": INT, "trained_at": NSTRING},
+                   ("version", "examples"))
+SCHEMAS.update({
+    "CaseSummary": CASE_SUMMARY,
+    "Article": ARTICLE,
+    "Articles": items(ref("Article")),
+    "AssistModel": MODEL_STATUS,
+    "Assist": obj({
+        "categories": {"type": "array", "items": obj({"code": STRING, "name": STRING, "score": {"type": "number"},
+                                                      "department": nullable(NAMED)}, ("code", "name", "score"))},
+        "knowledge": {"type": "array", "items": obj({"id": STRING, "title": STRING, "answer": STRING,
+                                                     "score": {"type": "number"}}, ("id", "title", "answer", "score"))},
+        "similar": {"type": "array", "items": ref("CaseSummary")},
+        "caller": obj({"recent": {"type": "array", "items": ref("CaseSummary")}, "repeat_of": NSTRING},
+                      ("recent", "repeat_of")),
+        "model": ref("AssistModel")}, ("categories", "knowledge", "similar", "caller")),
+    "Training": obj({"version": INT, "examples": INT, "from_store": INT, "categories": INT, "trained_at": STRING,
+                     "seconds": {"type": "number"}, "processes": {"type": ["integer", "null"]}},
+                    ("version", "examples")),
+    "ArticleReview": items(obj({**ARTICLE_FIELDS, "reasons": {"type": "array", "items": {
+        "enum": ["expired", "never_used", "marked_wrong"]}}, "uses": INT}, ("id", "reasons")),
+        uses={"type": "object", "additionalProperties": INT}),
+})
+ARTICLE_BODY = obj(ARTICLE_FIELDS | {"note": text(200)}, ("id", "title", "questions", "answer"),
+                   description="字段同城市包 knowledge.yaml（SPEC §2）；有误 → 422 列出每个问题")
+ARTICLE_CHANGE = obj({k: v for k, v in ARTICLE_FIELDS.items() if k != "id"}
+                     | {"version": {"type": "integer", "minimum": 1, "description": "乐观锁：看到的版本"},
+                        "note": text(200)}, ("version", "title", "questions", "answer"))
+
+OPERATIONS += [
+    Op("GET", "/api/assist", ("assist", "read"),
+       "接线辅助：类别建议（含规则预判部门）、知识库、附近相似案件、来电人历史与重复诉求（100 毫秒内）", "assist",
+       parameters=[query("text", {"type": "string", "maxLength": 4000}, "诉求内容（可为空）"),
+                   query("lng", {"type": "number", "minimum": -180, "maximum": 180}, "与 lat 同时给出"),
+                   query("lat", {"type": "number", "minimum": -90, "maximum": 90}),
+                   query("phone", {"type": "string", "pattern": "^\\+?[0-9][0-9\\- ()（）]{2,24}$"}, "来电号码"),
+                   query("category", ref("CategoryCode"), "已选类别（相似案件按它加权）")],
+       responses={200: json_response("Assist")}),
+    Op("POST", "/api/admin/assist/train", ("assist", "train"),
+       "重新训练类别建议模型；新模型在所有进程生效后返回（样本太少 → 422，原模型继续使用）", "assist",
+       responses={200: json_response("Training")}),
+    Op("GET", "/api/admin/assist/train", ("assist", "train"), "当前使用的类别建议模型", "assist",
+       responses={200: json_response("AssistModel")}),
+    Op("GET", "/api/knowledge", ("knowledge", "read"), "知识库检索（字符 n-gram + BM25；不带 q 时列出全部）", "knowledge",
+       parameters=[query("q", {"type": "string", "maxLength": 500}),
+                   query("limit", {"type": "integer", "minimum": 1, "maximum": 100})],
+       responses={200: json_response("Articles")}),
+    Op("GET", "/api/knowledge/{id}", ("knowledge", "read"), "知识条目（当前版本）", "knowledge",
+       parameters=[path("id", ARTICLE_ID)], responses={200: json_response("Article")}),
+    Op("POST", "/api/knowledge/{id}/flag", ("knowledge", "flag"), "标记知识条目有误或过时（进入复核清单）", "knowledge",
+       parameters=[path("id", ARTICLE_ID)], body=obj({"note": text(500, required=True)}, ("note",)),
+       responses={201: json_response(obj({"article": STRING, "flagged": BOOL}))}),
+    Op("POST", "/api/admin/knowledge", ("knowledge", "manage"), "新增知识条目（第 1 版；已存在 → 409）", "knowledge",
+       body=ARTICLE_BODY, responses={201: json_response("Article")}),
+    Op("GET", "/api/admin/knowledge/review", ("knowledge", "manage"), "待复核的知识条目：已过期、从未使用、被标记有误",
+       "knowledge", responses={200: json_response("ArticleReview")}),
+    Op("PUT", "/api/admin/knowledge/{id}", ("knowledge", "manage"), "修改知识条目（新版本；version 过期 → 409）",
+       "knowledge", parameters=[path("id", ARTICLE_ID)], body=ARTICLE_CHANGE, responses={200: json_response("Article")}),
+    Op("DELETE", "/api/admin/knowledge/{id}", ("knowledge", "manage"), "删除知识条目（保留历史版本）", "knowledge",
+       parameters=[path("id", ARTICLE_ID), query("version", {"type": "integer", "minimum": 1})],
+       responses={204: "已删除"}),
+    Op("GET", "/api/admin/knowledge/{id}/history", ("knowledge", "manage"), "知识条目的全部版本", "knowledge",
+       parameters=[path("id", ARTICLE_ID)], responses={200: json_response("Articles")}),
+]
+
+
 def _responses(op: Op) -> dict:
     out = {}
     for status, spec in op.responses.items():

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -69,6 +70,23 @@ class Category:
     auto_dispatch: bool = False
     # Hotline only: the default category for tickets of this type (consultation, complaint...).
     ticket_type: str | None = None
+    # Everyday words and sample sentences: they teach the category suggestion (SPEC §9).
+    keywords: tuple = ()
+    examples: tuple = ()
+
+
+@dataclass(frozen=True)
+class Article:
+    """One knowledge base article (知识库, SPEC §2 knowledge.yaml)."""
+    id: str
+    title: str
+    questions: tuple
+    answer: str
+    category: str | None = None
+    department: str | None = None
+    valid_from: date | None = None
+    valid_to: date | None = None
+    tags: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -150,6 +168,8 @@ class City:
     addresses: Any
     config: dict
     warnings: list = field(default_factory=list)
+    # knowledge.yaml (optional): the hotline's knowledge base articles, in file order.
+    knowledge: list = field(default_factory=list)
     _geojson_cache: dict = field(default_factory=dict, repr=False)
     _children: dict | None = field(default=None, repr=False)
     _projection: LocalProjection | None = field(default=None, repr=False)

@@ -45,6 +45,7 @@ from geo.city import (
     NearZone,
     Rule,
     RuleSet,
+    Article,
     Zone,
     parse_hours_window,
 )
@@ -483,9 +484,18 @@ def _load_categories(root: str) -> dict:
         urgent = _limits(p, file, where, c.get("urgent_limits"), "urgent_limits", False)
         if len(p.items) != before:
             continue
+        words = {}
+        for key in ("keywords", "examples"):
+            raw = c.get(key)
+            words[key] = _str_list(raw) if raw is not None else []
+            if words[key] is None or isinstance(raw, str):
+                p.add(file, where, f"{key} must be a list of non-empty strings, got {raw!r}")
+        if len(p.items) != before:
+            continue
         if ticket_type is not None:
             ticket_types_seen[ticket_type] = code
-        out[code] = Category(code, name.strip(), kind, group, priority, limits, urgent, auto, ticket_type)
+        out[code] = Category(code, name.strip(), kind, group, priority, limits, urgent, auto, ticket_type,
+                             tuple(words["keywords"]), tuple(words["examples"]))
     if not p.items and not out:
         p.add(file, None, "no categories")
     p.raise_if_any()
@@ -746,6 +756,72 @@ def _load_users(root: str, city_id: str, jurisdictions: dict, departments: dict)
     return out
 
 
+ARTICLE_KEYS = ("id", "title", "questions", "answer", "category", "department", "valid_from", "valid_to", "tags")
+
+
+def parse_articles(items: Any, categories: dict, departments: dict, file: str = "knowledge.yaml") -> list:
+    """Knowledge base articles (SPEC §2 knowledge.yaml), checked; every problem names the
+    article. Also used for the articles admins send through the API."""
+    items = _list_items(items, file, "articles")
+    p = Problems()
+    out: list[Article] = []
+    seen: set[str] = set()
+    for i, a in enumerate(items):
+        if not isinstance(a, dict):
+            p.add(file, _where("article", i), "expected a mapping {id, title, questions, answer, ...}")
+            continue
+        aid = _as_id(a.get("id"))
+        where = _where("article", i, aid)
+        before = len(p.items)
+        unknown = sorted(set(a) - set(ARTICLE_KEYS))
+        if unknown:
+            p.add(file, where, f"unknown field(s) {', '.join(map(str, unknown))} (expected {', '.join(ARTICLE_KEYS)})")
+        if not aid:
+            p.add(file, where, "missing 'id'")
+        elif aid in seen:
+            p.add(file, where, f"duplicate id {aid}")
+        for key in ("title", "answer"):
+            if not isinstance(a.get(key), str) or not a[key].strip():
+                p.add(file, where, f"missing '{key}' (a non-empty string)")
+        questions = _str_list(a.get("questions"))
+        if questions is None or isinstance(a.get("questions"), str):
+            p.add(file, where, "questions must be a non-empty list of the ways a caller asks")
+        tags = _str_list(a["tags"]) if a.get("tags") is not None else []
+        if tags is None:
+            p.add(file, where, f"tags must be a list of strings, got {a.get('tags')!r}")
+        category = _as_id(a.get("category"))
+        if category is not None and category not in categories:
+            p.add(file, where, f"unknown category {category}")
+        department = _as_id(a.get("department"))
+        if department is not None and department not in departments:
+            p.add(file, where, f"unknown department {department}")
+        days = {}
+        for key in ("valid_from", "valid_to"):
+            if a.get(key) is None:
+                days[key] = None
+                continue
+            try:
+                days[key] = _parse_day(a[key])
+            except ValueError:
+                p.add(file, where, f"{key} must be a date YYYY-MM-DD, got {a[key]!r}")
+        if days.get("valid_from") and days.get("valid_to") and days["valid_to"] < days["valid_from"]:
+            p.add(file, where, "valid_to is before valid_from")
+        if len(p.items) != before:
+            continue
+        seen.add(aid)
+        out.append(Article(aid, a["title"].strip(), tuple(questions), a["answer"].strip(), category, department,
+                           days["valid_from"], days["valid_to"], tuple(tags)))
+    p.raise_if_any()
+    return out
+
+
+def _load_knowledge(root: str, categories: dict, departments: dict) -> list:
+    if not os.path.exists(os.path.join(root, "knowledge.yaml")):
+        return []
+    data = _load_yaml(root, "knowledge.yaml")
+    return parse_articles([] if data is None else data, categories, departments)
+
+
 # --------------------------------------------------------------------------- entry point
 
 
@@ -764,6 +840,7 @@ def load_city(path: str) -> City:
     categories = _load_categories(root)
     rules = _load_rules(root, categories, departments, zones)
     users = _load_users(root, meta["id"], jurisdictions, departments)
+    knowledge = _load_knowledge(root, categories, departments)
 
     addr_path = os.path.join(root, "addresses.csv")
     addresses = (
@@ -788,6 +865,7 @@ def load_city(path: str) -> City:
         users=users,
         addresses=addresses,
         config=meta["raw"],
+        knowledge=knowledge,
     )
     _add_warnings(city)
     return city

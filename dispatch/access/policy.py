@@ -58,6 +58,12 @@ PERMISSIONS: dict[tuple[str, str], tuple[str, ...] | str] = {
     ("catalogue", "read"): ("operator", "dispatcher", "department", "commander", "admin"),
     ("catalogue", "disputes"): ("dispatcher", "admin"),
     ("live", "subscribe"): EVERYONE,
+    # the operator assist (SPEC §9): case summaries in it are scoped and masked as everywhere
+    ("assist", "read"): ("operator", "dispatcher"),
+    ("assist", "train"): ("admin",),
+    ("knowledge", "read"): ("operator", "dispatcher", "admin"),
+    ("knowledge", "flag"): ("operator", "dispatcher"),
+    ("knowledge", "manage"): ("admin",),
 }
 
 

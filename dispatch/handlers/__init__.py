@@ -1,8 +1,8 @@
 """HTTP handlers, one module per resource; `routes()` lists them all for the application."""
 
 from dispatch.handlers import (
-    actions, addresses, admin, attachments, audit, auth, cases, catalogue, health, live, openapi, pages, reference,
-    reports, reveal, route, stats, tickets,
+    actions, addresses, admin, assist, attachments, audit, auth, cases, catalogue, health, knowledge, live, openapi,
+    pages, reference, reports, reveal, route, stats, tickets,
 )
 
 
@@ -23,6 +23,8 @@ def routes() -> list:
         *stats.routes,
         *admin.routes,
         *catalogue.routes,
+        *assist.routes,
+        *knowledge.routes,
         *openapi.routes,
         *live.routes,
         *pages.routes,

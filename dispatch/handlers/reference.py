@@ -108,7 +108,7 @@ class CategoriesHandler(BaseHandler):
             items.append({
                 "code": c.code, "name": c.name, "kind": c.kind, "group": c.group,
                 "priority": c.priority, "limits": c.limits, "urgent_limits": c.urgent_limits,
-                "auto_dispatch": c.auto_dispatch,
+                "auto_dispatch": c.auto_dispatch, "keywords": list(c.keywords),
             })
         self.send({"items": items})
 

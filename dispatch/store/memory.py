@@ -27,6 +27,7 @@ from dispatch.store.query import (
     BY_ID, EVERYTHING, NEWEST, OLDEST, After, CaseQuery, Change, DuplicateCase, PeriodQuery, Scope,
 )
 from dispatch.store import buckets
+from dispatch.store.assist_memory import MemoryKnowledge, MemoryModels
 from dispatch.store.change import copied, get_path, parent_of, stored_value, apply_change
 from dispatch.store.records import (
     AUDIT_KINDS, CREATED, DUE_FIELDS, OPEN_STATUSES, PHOTO_FIELDS, UPDATED, case_event, client_key,
@@ -353,6 +354,16 @@ class MemoryCases:
                 return True
         return False
 
+    async def by_caller(self, phones: list[str], since: datetime, scope: Scope, limit: int) -> list[dict]:
+        phones, since, out = set(phones), stored_value(since), []
+        for created_at, case_id in self._by_created.irange(minimum=(since, ""), reverse=True):
+            doc = self._docs[case_id]
+            if (doc.get("caller") or {}).get("phone") in phones and scope.admits(doc):
+                out.append(copied(doc))
+                if len(out) >= limit:
+                    break
+        return out
+
 
 class MemoryRollups:
     """KPI rollups (dispatch/kpi/rollups.py keeps them; docs/ARCHITECTURE.md, "KPI rollups"):
@@ -660,6 +671,8 @@ class MemoryStore:
         self.audit = MemoryAudit()
         self.snapshots = MemorySnapshots()
         self.rollups = MemoryRollups(self.cases)
+        self.models = MemoryModels()
+        self.knowledge = MemoryKnowledge()
 
     async def ensure_indexes(self) -> None:
         return None

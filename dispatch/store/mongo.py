@@ -235,6 +235,7 @@ CASE_INDEXES = [
     # (bench/ferretdb_tune.py), as FerretDB's own btree cannot serve its `@>` filters.
     IndexModel([("qk", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)], name="qk_created"),
     IndexModel([("due_keys", ASCENDING)], name="due_keys"),
+    IndexModel([("caller.phone", ASCENDING)], name="caller_phone"),  # the assist's caller history
 ]
 
 FERRETDB_SKIPS = ("qk_created", "due_keys")
@@ -730,6 +731,16 @@ class MongoCases:
         query = {"$and": [read, uses]} if read else uses
         return await self.cases.find_one(query, {"_id": 1}) is not None
 
+    @guarded
+    async def by_caller(self, phones: list[str], since: datetime, scope: Scope, limit: int) -> list[dict]:
+        """The cases whose caller's number is one of `phones` (its written forms), created since
+        `since`, newest first, within `scope` (the operator assist's caller history)."""
+        mine = {"caller.phone": {"$in": list(phones)}, "created_at": {"$gte": since}}
+        read = scope_filter(scope)
+        query = {"$and": [read, mine]} if read else mine
+        cursor = self.cases.find(query).sort([("created_at", DESCENDING), ("_id", DESCENDING)]).limit(limit)
+        return [_out(doc) for doc in await cursor.to_list(limit)]
+
 
 class MongoRollups:
     """KPI rollups (dispatch/kpi/rollups.py keeps them; docs/ARCHITECTURE.md, "KPI rollups").
@@ -1115,6 +1126,10 @@ class MongoStore:
         self.audit = MongoAudit(db)
         self.snapshots = MongoSnapshots(db)
         self.rollups = MongoRollups(db)
+        from dispatch.store.assist_mongo import MongoKnowledge, MongoModels  # it imports this module
+
+        self.models = MongoModels(db)
+        self.knowledge = MongoKnowledge(db)
 
     async def ensure_indexes(self, attempts: int = 5) -> None:
         """Idempotent. Several processes starting at once may race to create the same indexes
@@ -1130,6 +1145,8 @@ class MongoStore:
                 await self.audit.ensure_indexes()
                 await self.snapshots.ensure_indexes()
                 await self.rollups.ensure_indexes()
+                await self.models.ensure_indexes()
+                await self.knowledge.ensure_indexes()
                 return
             except PyMongoError as exc:
                 if attempt == attempts - 1:

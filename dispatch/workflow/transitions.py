@@ -593,7 +593,11 @@ def _answer(act: Act) -> None:
     if not _answerable(act.ctx, act.case, act.now):
         raise conflict("只有热线咨询类工单可以即时办结", code="not_answerable")
     act.sets["answer"] = {"text": act.fields["answer"], "by": act.user.username, "at": act.now}
+    if act.fields.get("article"):  # the knowledge base article that answered it (counted as a use)
+        act.sets["answer"]["article"] = act.fields["article"]
     act.sets["closed_at"] = act.now
+    # Answered on the spot: nobody is sent anywhere, so a missing place is no longer wanted.
+    act.sets["flags.needs_location"] = False
     act.stop_clock()
 
 
@@ -720,7 +724,8 @@ TABLE = (
     Transition("merge", "并案", ("dispatcher", "operator"), ("reported", "filed"), "merged", _merge,
                fields=(Field("into", "id", required=True),)),
     Transition("answer", "即时办结", ("operator",), ("reported",), "closed", _answer,
-               fields=(Field("answer", required=True, max_len=2000),), applies_to=_answerable),
+               fields=(Field("answer", required=True, max_len=2000), Field("article", max_len=64)),
+               applies_to=_answerable),
     Transition("supervise", "督办", ("dispatcher", "commander"), ACTIVE, None, _supervise),
     Transition("escalate", "吹哨/上报", ("dispatcher", "commander", "department"), ACTIVE, None, _escalate,
                fields=(Field("to", "choice", options=("up",)), Field("departments", "ids"),

@@ -6,6 +6,8 @@ import { mountHeader } from "./header.js";
 import { CHANNEL_NAMES, confirmDialog, formDialog, renderCaseDetail, TYPE_NAMES } from "./case-detail.js";
 import { addressCombo } from "./hotline-address.js";
 import { routePreview, similarCases } from "./hotline-assist.js";
+import { categoryPicker } from "./hotline-category.js";
+import { assistPanel } from "./hotline-suggest.js";
 import { createMap } from "./hotline-map.js";
 import { mountSide, updateMine } from "./hotline-side.js";
 import { segmented } from "./hotline-ui.js";
@@ -31,8 +33,9 @@ const state = {
   clientId: null,      // one per form: a double submit or a retry returns the same case
   saved: null,         // the case saved from this form (a follow-up action failed)
   busy: false,
+  article: null,       // the knowledge base article whose answer was put into 即时答复
 };
-let typePicker, map, combo, preview, similar;
+let typePicker, map, combo, preview, similar, picker, suggest;
 
 function newClientId() {
   return crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random().toString(16).slice(2)}`;
@@ -40,7 +43,7 @@ function newClientId() {
 
 // The category the ticket will carry: the chosen one, else the hotline category of its type.
 function effectiveCategory() {
-  if (fields.category.value) return fields.category.value;
+  if (picker.value) return picker.value;
   const byType = "H-" + typePicker.value;
   if (state.categories.some((c) => c.code === byType)) return byType;
   const hotline = state.categories.find((c) => c.kind === "hotline");
@@ -53,7 +56,9 @@ function assistState() {
 
 function refreshAssist({ similarToo = false } = {}) {
   preview.update(assistState());
-  if (similarToo) similar.update({ location: state.location, category: fields.category.value });
+  suggest.update({ text: fields.content.value.trim(), location: state.location, phone: fields.phone.value.trim(),
+                   category: picker.value });
+  if (similarToo) similar.update({ location: state.location, category: picker.value });
 }
 
 // -- location ---------------------------------------------------------------------------------
@@ -94,16 +99,34 @@ function drawLocationLine() {
 
 function fillSelects() {
   fields.channel.replaceChildren(...CHANNELS.map((c) => el("option", { value: c }, CHANNEL_NAMES[c])));
-  const groups = new Map();
-  for (const c of state.categories) {
-    const group = c.kind === "hotline" ? "热线类别" : `${c.group}（${c.kind === "component" ? "部件" : "事件"}）`;
-    if (!groups.has(group)) groups.set(group, []);
-    groups.get(group).push(c);
-  }
-  fields.category.replaceChildren(
-    el("option", { value: "" }, "按诉求类型自动归类"),
-    ...[...groups].map(([group, items]) => el("optgroup", { label: group },
-      items.map((c) => el("option", { value: c.code }, c.kind === "hotline" ? c.name : `${c.name}（${c.code}）`)))));
+  // hotline topics first: they are what a call is most often about
+  const order = { hotline: 0, event: 1, component: 2 };
+  const categories = [...state.categories].sort((a, b) => (order[a.kind] ?? 3) - (order[b.kind] ?? 3));
+  picker = categoryPicker(fields.category, $("category-list"), {
+    categories, emptyLabel: "按诉求类型自动归类（可输入：违停、摆摊、路灯…）",
+    onChange: (code) => { suggest.markChosen(code); refreshAssist({ similarToo: true }); },
+  });
+}
+
+// Alt+S: the operator takes the top suggested category (never applied without a key or click).
+function acceptCategory(code) {
+  const top = code || (suggest.topCategory() || {}).code;
+  if (!top) { toast("暂无类别建议：请先填写诉求内容", "info"); return; }
+  picker.set(top);
+  suggest.markChosen(top);
+  refreshAssist({ similarToo: true });
+}
+
+// Alt+K: the top knowledge article's answer goes into 即时答复, and the case will record it.
+function useArticle(article) {
+  const a = article || suggest.topArticle();
+  if (!a) { toast("知识库暂无匹配条目", "info"); return; }
+  if (!ANSWERABLE.includes(typePicker.value)) typePicker.set("consultation");
+  onTypeChange();
+  fields.answer.value = a.answer;
+  state.article = { id: a.id, answer: a.answer };
+  fields.answer.focus();
+  toast(`已采用知识库：${a.title}`, "success");
 }
 
 function onTypeChange() {
@@ -115,13 +138,16 @@ function onTypeChange() {
 
 function isDirty() {
   return [fields.phone, fields.name, fields.content, fields.address, fields.answer].some((f) => f.value.trim())
-    || !!state.location || !!fields.category.value;
+    || !!state.location || !!picker.value;
 }
 
 function resetForm() {
   const channel = fields.channel.value; // the operator stays on the same line
   form.reset();
   fields.channel.value = channel;
+  picker.set("");
+  state.article = null;
+  suggest.reset();
   typePicker.set("consultation");
   onTypeChange();
   combo.close();
@@ -215,7 +241,8 @@ function showSaved(c, then) {
     el("div", {},
       el("div", {}, "工单 ", el("strong", { id: "saved-number" }, c.number), ` ${what}`),
       el("div", { class: "muted small" },
-        c.flags && c.flags.needs_location ? "地址未能自动定位，已标记待补充定位"
+        // a ticket closed on the spot needs no place: nobody will be sent there
+        c.status !== "closed" && c.flags && c.flags.needs_location ? "地址未能自动定位，已标记待补充定位"
           : then ? "" : dept ? `预判派遣：${dept.name}` : "等待指挥中心派遣")),
     el("button", { class: "link small", type: "button", onclick: () => showCase(c) }, "查看"));
   toast(`工单 ${c.number} ${what}`, "success");
@@ -234,7 +261,16 @@ async function mergeInto(target) {
 
 async function answerNow() {
   if (!validate({ needAnswer: true })) return;
-  await save({ then: { action: "answer", body: { answer: fields.answer.value.trim() } }, label: "即时办结" });
+  const body = { answer: fields.answer.value.trim() };
+  if (state.article) body.article = state.article.id;
+  await save({ then: { action: "answer", body }, label: "即时办结" });
+}
+
+// Ctrl+Enter: an answerable ticket with an answer typed is closed on the spot (即时办结), not
+// saved into the dispatch queue with its answer lost.
+function submitByKeyboard() {
+  if (ANSWERABLE.includes(typePicker.value) && fields.answer.value.trim()) answerNow();
+  else save();
 }
 
 // -- viewing a case ---------------------------------------------------------------------------
@@ -256,8 +292,12 @@ function keyboard() {
     if (document.querySelector("dialog[open]")) return;
     if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
       event.preventDefault();
-      save();
-    } else if (event.key === "Escape" && !combo.isOpen()) {
+      submitByKeyboard();
+    } else if (event.altKey && !event.ctrlKey && (event.code === "KeyS" || event.code === "KeyK")) {
+      event.preventDefault();
+      if (event.code === "KeyS") acceptCategory();
+      else useArticle();
+    } else if (event.key === "Escape" && !combo.isOpen() && !picker.isOpen()) {
       event.preventDefault();
       askClear();
     } else if (event.altKey && /^[1-6]$/.test(event.key)) {
@@ -282,6 +322,11 @@ async function main() {
   state.me = await mountHeader("12345 热线受理");
   const data = await api.get("/api/categories");
   state.categories = data.items;
+  suggest = assistPanel({
+    categoryBox: $("category-suggest"), knowledgeBox: $("knowledge-suggest"), callerBox: $("caller-history"),
+  }, {
+    onAcceptCategory: acceptCategory, onUseArticle: useArticle, onMerge: mergeInto, onShow: showCase,
+  });
   fillSelects();
   typePicker = segmented($("type-group"), TYPES.map((t) => [t, TYPE_NAMES[t]]), {
     value: "consultation", digits: true, label: "诉求类型", onChange: onTypeChange,
@@ -303,7 +348,10 @@ async function main() {
     },
   });
   fields.content.addEventListener("input", () => refreshAssist());
-  fields.category.addEventListener("change", () => refreshAssist({ similarToo: true }));
+  fields.phone.addEventListener("input", () => refreshAssist());
+  fields.answer.addEventListener("input", () => {
+    if (!fields.answer.value.trim()) state.article = null;  // the article's answer was thrown away
+  });
   form.addEventListener("submit", (event) => { event.preventDefault(); save(); });
   $("answer-now").addEventListener("click", answerNow);
   $("clear").addEventListener("click", askClear);

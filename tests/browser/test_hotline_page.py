@@ -37,6 +37,19 @@ async def choose_address(page, typed: str, address: str):
     await page.wait_for_selector(".location-line.ok")
 
 
+async def choose_category(page, typed: str, code: str):
+    """The searchable category picker: type, ↓ until the wanted category is active, Enter."""
+    await page.click("#category")
+    await page.keyboard.type(typed)
+    await page.locator(f"#category-list li[data-code='{code}']").wait_for()
+    for _ in range(12):
+        if await page.get_attribute("#category-list li.active", "data-code") == code:
+            break
+        await page.keyboard.press("ArrowDown")
+    await page.keyboard.press("Enter")
+    await wait_until(page, "() => document.querySelector('#category-list').hidden")
+
+
 async def test_ticket_with_suggested_address_preview_and_save(server, browser):
     page, guard = await open_console(server, browser)
     await page.keyboard.press("Alt+3")  # 投诉
@@ -108,7 +121,7 @@ async def test_similar_case_nearby_and_merge(server, browser):
     page, guard = await open_console(server, browser)
     await page.keyboard.press("Alt+3")
     await page.fill("#content", "东坡路垃圾没人清运，气味很大")
-    await page.select_option("#category", "H-complaint")
+    await choose_category(page, "投诉", "H-complaint")
     await choose_address(page, "东坡路3号", ADDRESS)
     item = page.locator(f"#similar-list li[data-number='{existing['number']}']")
     await item.wait_for()
