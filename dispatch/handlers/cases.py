@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import math
+from dataclasses import replace
 from datetime import datetime, timezone
 
 from dispatch import validation as v
@@ -125,10 +126,15 @@ class CasesHandler(CaseQueryMixin, BaseHandler):
         # Items carry `actions` too: computed in Python from the document in hand (no query),
         # so a queue can show its buttons without reading each case again.
         actions = self.ctx.workflow.actions
-        self.send({
+        body = {
             "items": [to_api(doc, user, self.ctx.tz, actions(user, doc)) for doc in docs],
             "next": encode_cursor(cursor_doc) if more else None,
-        })
+        }
+        # `count=true`: how many cases match in all (a badge must not show a page's length).
+        # `near` is a box here, so its count is an upper bound; the pages do not ask for both.
+        if v.query_bool(self.get_query_argument("count", None), "count"):
+            body["total"] = await self.ctx.cases.count(replace(self.case_query(limit), after=None))
+        self.send(body)
 
 
 class CasesGeoJSONHandler(CaseQueryMixin, BaseHandler):

@@ -1,0 +1,91 @@
+"""Bugs users met in a day's work (issue 12): each test fails on the code before its fix."""
+
+from __future__ import annotations
+
+import copy
+import uuid
+
+from browser_support import DESKTOP, PHONE, client_as, open_page, user, wait_until
+from test_command_page import WIDE, open_command, report
+from test_hotline_page import handled_hotline_case, open_console
+
+
+async def copies(server, case: dict, n: int) -> None:
+    """`n` stored copies of a case under new ids and numbers (a busy day without 200 API calls)."""
+    doc = await server.ctx.cases.get(case["id"])
+    for _ in range(n):
+        twin = copy.deepcopy(doc)
+        twin["_id"] = uuid.uuid4().hex
+        twin["number"] = await server.ctx.cases.next_number(doc["number"].split("-")[0])
+        twin.pop("client_id", None)
+        await server.ctx.cases.insert(twin)
+
+
+# Bug 3 ---------------------------------------------------------------------------------------
+
+async def test_count_tiles_tooltips_say_what_they_count_without_null(server, browser):
+    await report(server, "人行道上有三辆机动车违停")
+    page, guard = await open_command(browser, server, "dispatcher")
+    await page.wait_for_selector(".count[data-kpi='reported'] .count-value")
+    for key in ("reported", "filed", "closed", "overdue"):
+        await page.hover(f".count[data-kpi='{key}']")
+        await page.wait_for_selector("#kpi-tip:not([hidden])")
+        text = await page.inner_text("#kpi-tip")
+        assert "null" not in text and "undefined" not in text, text
+        assert "统计期" in text, text
+    guard.assert_clean()
+
+
+# Bug 4 ---------------------------------------------------------------------------------------
+
+async def test_callback_badge_counts_every_waiting_case(server, browser):
+    case = await handled_hotline_case(server)
+    await copies(server, case, 217)
+    page, guard = await open_console(server, browser)
+    await page.wait_for_selector("#callback-list li")
+    await wait_until(page, "() => document.getElementById('callback-count').textContent === '218'")
+    guard.assert_clean()
+
+
+# Bug 5 ---------------------------------------------------------------------------------------
+
+async def closed_hotline_case(server) -> dict:
+    case = await handled_hotline_case(server)
+    operator = await client_as(server, user(server, "operator")["username"])
+    dispatcher = await client_as(server, user(server, "dispatcher")["username"])
+    status, case = await operator.post(f"/api/cases/{case['id']}/actions/check",
+                                       {"passed": True, "contacted": True, "satisfaction": "satisfied", "resolved": True})
+    assert status == 200, case
+    status, case = await dispatcher.post(f"/api/cases/{case['id']}/actions/close", {})
+    assert status == 200, case
+    return case
+
+
+GROUP_OPTION = """() => {
+  const chart = echarts.getInstanceByDom(document.getElementById('group-chart'));
+  const o = chart && chart.getOption();
+  if (!o || !o.series || o.series.length < 2) return null;
+  return { names: o.yAxis[0].data, series: o.series.map((s) => ({ name: s.name, data: s.data, label: !!(s.label && s.label.show) })) };
+}"""
+
+
+async def test_street_commanders_department_bars_carry_their_own_numbers(server, browser):
+    await closed_hotline_case(server)
+    await report(server, "湖滨路口井盖松动", category="S0406")
+    page, guard = await open_command(browser, server, "commander", 1)  # 吴指挥（湖滨街道）
+    await page.wait_for_selector(".count[data-kpi='reported'] .count-value")
+    assert await page.inner_text("#group-title") == "各部门案件情况"
+    commander = await client_as(server, "commander_hubin")
+    status, stats = await commander.get("/api/stats?group_by=department&top=0")
+    assert status == 200
+    figures = {r["group"]["name"]: {k["key"]: k["value"] for k in r["kpis"]} for r in stats["rows"]}
+    busy = {name for name, f in figures.items() if f["reported"] or f["closed"] or f["overdue"]}
+    await wait_until(page, GROUP_OPTION)
+    option = await page.evaluate(GROUP_OPTION)
+    assert set(option["names"]) == busy  # a department with nothing to show takes no row
+    reported, closed = option["series"]
+    assert (reported["name"], closed["name"]) == ("上报", "结案")
+    assert closed["label"] and reported["label"]  # each bar is labelled with its own number
+    assert closed["data"] == [figures[n]["closed"] for n in option["names"]]
+    assert reported["data"] == [figures[n]["reported"] for n in option["names"]]
+    guard.assert_clean()
