@@ -91,17 +91,32 @@ export function photoStrip(ids, label = "照片") {
       el("img", { src: photoUrl(id), alt: `${label} ${i + 1}`, loading: "lazy" }))));
 }
 
-/** A full-screen panel over the page (category picker, case detail): back button, Esc. */
+/** A full-screen panel over the page (category picker, case detail): back button, Esc, and
+ * the phone's own Back: opening pushes a history entry, so Back closes the sheet instead of
+ * leaving the page (which, right after logging in, is the login form). */
+let sheetSeq = 0;
 export function openSheet(title, body, { onClose } = {}) {
   const previous = document.activeElement;
-  const close = () => {
+  const id = ++sheetSeq;
+  let closed = false;
+  const remove = () => {
+    if (closed) return;
+    closed = true;
     sheet.remove();
     document.removeEventListener("keydown", onKey);
-    document.body.classList.remove("sheet-open");
+    window.removeEventListener("popstate", onPop);
+    if (!document.querySelector(".sheet")) document.body.classList.remove("sheet-open");
     if (previous && previous.focus) previous.focus();
     onClose && onClose();
   };
-  const onKey = (event) => { if (event.key === "Escape") close(); };
+  // Back (or a history.back() below): our entry is gone once the state is older than ours.
+  const onPop = () => { if (!(history.state && history.state.sheet >= id)) remove(); };
+  const close = () => {
+    const ours = history.state && history.state.sheet === id;
+    remove();
+    if (ours) history.back();  // drop our entry, so a later Back leaves as it would have
+  };
+  const onKey = (event) => { if (event.key === "Escape" && id === sheetSeq) close(); };
   const back = el("button", { type: "button", class: "sheet-back", "aria-label": "返回", onclick: close }, "‹ 返回");
   const sheet = el("div", { class: "sheet", role: "dialog", "aria-modal": "true", "aria-label": title },
     el("div", { class: "sheet-head" }, back, el("h2", { class: "sheet-title" }, title)),
@@ -109,6 +124,8 @@ export function openSheet(title, body, { onClose } = {}) {
   document.body.append(sheet);
   document.body.classList.add("sheet-open");
   document.addEventListener("keydown", onKey);
+  history.pushState({ ...(history.state || {}), sheet: id }, "", location.href);
+  window.addEventListener("popstate", onPop);
   back.focus();
   return { close, element: sheet };
 }

@@ -89,3 +89,60 @@ async def test_street_commanders_department_bars_carry_their_own_numbers(server,
     assert closed["data"] == [figures[n]["closed"] for n in option["names"]]
     assert reported["data"] == [figures[n]["reported"] for n in option["names"]]
     guard.assert_clean()
+
+
+# Bug 6 ---------------------------------------------------------------------------------------
+
+async def test_back_closes_the_case_detail_instead_of_leaving_for_login(server, browser):
+    case = await report(server, "人行道上有三辆机动车违停")
+    grid = user(server, "grid_worker")
+    page, guard = await open_page(browser, server, grid["username"], grid["password"], "/report", viewport=PHONE,
+                                  has_touch=True, is_mobile=True)
+    await page.click("#tab-mine")
+    await page.click(f"#mine-list .case-item[data-case-id='{case['id']}']")
+    await page.wait_for_selector(".sheet .case-detail")
+    await page.go_back()
+    await page.wait_for_selector(".sheet", state="detached")
+    assert page.url.startswith(server.base + "/report")
+    assert await page.get_attribute("#tab-mine", "aria-selected") == "true"
+    # Opened again and closed with its own button, Back still does not leave for the login.
+    await page.click(f"#mine-list .case-item[data-case-id='{case['id']}']")
+    await page.wait_for_selector(".sheet .case-detail")
+    await page.click(".sheet-back")
+    await page.wait_for_selector(".sheet", state="detached")
+    await wait_until(page, "() => !(history.state && history.state.sheet)")  # the sheet's entry is gone
+    assert page.url.startswith(server.base + "/report")
+    guard.assert_clean()
+
+
+# Bug 7 ---------------------------------------------------------------------------------------
+
+FITS = """() => ({
+  width: document.documentElement.scrollWidth,
+  header: document.querySelector('header.app-header').getBoundingClientRect().height,
+  cut: [...document.querySelectorAll('.q-item, .card, .tab, .btn')].filter((n) => n.offsetParent !== null)
+    .filter((n) => { const r = n.getBoundingClientRect(); return r.width && (r.right > innerWidth + 0.5 || r.left < -0.5); })
+    .map((n) => `${n.className}: ${n.textContent.trim().slice(0, 12)}`),
+})"""
+
+
+async def test_department_page_fits_a_phone(server, browser):
+    dispatcher = await client_as(server, user(server, "dispatcher")["username"])
+    for text in ("湖滨路口井盖松动，车辆经过有异响", "东坡路人行道砖块翘起"):
+        case = await report(server, text)
+        for client, action, body in [(dispatcher, "file", {}), (dispatcher, "dispatch", {"department": "s330102001-office"})]:
+            status, case = await client.post(f"/api/cases/{case['id']}/actions/{action}", body)
+            assert status == 200, case
+    account = next(u for u in server.ctx.city.users if u["username"] == "dept_hubin")
+    page, guard = await open_page(browser, server, "dept_hubin", account["password"], "/dept", viewport=PHONE,
+                                  has_touch=True, is_mobile=True)
+    await page.wait_for_selector(".q-item")
+    fits = await page.evaluate(FITS)
+    assert fits["width"] <= PHONE["width"], fits
+    assert fits["header"] <= 64, fits
+    assert fits["cut"] == [], fits
+    await page.click(".q-item")
+    await page.wait_for_selector("body.show-detail")
+    fits = await page.evaluate(FITS)
+    assert fits["width"] <= PHONE["width"] and fits["cut"] == [], fits
+    guard.assert_clean()
