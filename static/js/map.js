@@ -8,7 +8,8 @@
 //                                  `fitCity`, the city's bounds in view
 //   cityBounds(me)                 the city's bounds as Leaflet [[s, w], [n, e]]
 //   jurisdictions(level, query)    the GeoJSON of one level (query: {within, bbox}), cached
-//   bboxOf(map, pad)               "w,s,e,n" of the visible area (padded), for ?bbox=
+//   bboxOf(map, pad)               "w,s,e,n" of the visible area (padded), for ?bbox=; null
+//                                  when the map has no area on screen
 //   textTooltip(layer, text, opts) a tooltip built as a text node (Leaflet parses strings as HTML)
 //   pointMarker(latlng, opts)      a round marker (L.circleMarker) with a text tooltip
 //   pinIcon()                      the red drop-shaped pin of a case location
@@ -45,7 +46,11 @@ export function createCityMap(holder, { me = city, fitCity = false, fitOptions, 
 // Boundaries change only with a new city file: one request per level and area per page.
 const cache = new Map();
 
+const EMPTY = () => Promise.resolve({ type: "FeatureCollection", features: [] });
+
+// `bbox: null` (as bboxOf gives for a hidden map) is an empty area: nothing to ask for.
 export function jurisdictions(level, { within, bbox, cached = true } = {}) {
+  if (bbox === null) return EMPTY();
   let path = `/api/jurisdictions.geojson?level=${level}`;
   if (within) path += `&within=${encodeURIComponent(within)}`;
   if (bbox) path += `&bbox=${bbox}`;
@@ -54,9 +59,15 @@ export function jurisdictions(level, { within, bbox, cached = true } = {}) {
   return cache.get(path);
 }
 
+// null while the map has no area on screen (a hidden tab measures 0 × 0: its bounds are one
+// point, which the server rightly refuses as a box).
 export function bboxOf(map, pad = 0) {
+  const size = map.getSize();
+  if (!size.x || !size.y) return null;
   const b = pad ? map.getBounds().pad(pad) : map.getBounds();
-  return [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()].map((v) => v.toFixed(5)).join(",");
+  const parts = [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()].map((v) => v.toFixed(5));
+  if (parts[0] === parts[2] || parts[1] === parts[3]) return null;
+  return parts.join(",");
 }
 
 export function textTooltip(layer, text, options) {

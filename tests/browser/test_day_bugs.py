@@ -146,3 +146,28 @@ async def test_department_page_fits_a_phone(server, browser):
     fits = await page.evaluate(FITS)
     assert fits["width"] <= PHONE["width"] and fits["cut"] == [], fits
     guard.assert_clean()
+
+
+# Bug 8 ---------------------------------------------------------------------------------------
+
+async def test_after_a_report_no_request_asks_for_a_zero_size_box(server, browser):
+    from test_report_page import open_report, pick_category
+
+    page, guard = await open_report(browser, server)
+    asked: list[tuple[str, int]] = []
+    page.on("response", lambda r: asked.append((r.url, r.status)) if "jurisdictions.geojson" in r.url else None)
+    await page.wait_for_selector(".gps-ok")
+    await pick_category(page, "s0102", "S0102")
+    await page.fill("#description", "平海路口垃圾堆积")
+    await page.click("#submit-report")
+    await page.wait_for_selector("#done-number")
+    # A look at 我的上报 and back while the 上报成功 card still hides the form (and its map).
+    await page.click("#tab-mine")
+    await page.click("#tab-new")
+    await page.wait_for_load_state("networkidle")
+    await page.click("#report-again")
+    await page.wait_for_selector("#submit-report")
+    await page.wait_for_load_state("networkidle")
+    bad = [(url, status) for url, status in asked if status >= 400]
+    assert bad == [], bad
+    guard.assert_clean()
