@@ -76,7 +76,19 @@ function fillFilters(categories, directory) {
   }
 }
 
-function legend(box) {
+// Heat mode: colour is density, not status, so the legend becomes the intensity scale (its
+// colours are command-map.js's heat gradient; an overdue case weighs 1, any other 0.6).
+function legend(box, mode = "points") {
+  box.dataset.mode = mode;
+  if (mode === "heat") {
+    box.replaceChildren(
+      el("span", { class: "lg lg-heat-title" }, "案件密度"),
+      el("span", { class: "lg lg-heat" }, el("span", {}, "低"), el("i", { class: "lg-scale", "aria-hidden": "true" }), el("span", {}, "高")),
+      el("span", { class: "lg lg-heat-note" }, "超期案件按 1 计，其余按 0.6 计"));
+    box.setAttribute("aria-label", "图例：案件密度，从低（蓝）到高（红），超期案件权重更高");
+    return;
+  }
+  box.setAttribute("aria-label", "图例");
   box.replaceChildren(
     ...STATUS_GROUPS.map((g) => el("span", { class: "lg" }, el("i", { class: `lg-dot cm-${g.key}` }), g.name)),
     el("span", { class: "lg" }, el("i", { class: "lg-dot lg-ring lv-warning" }), "临期"),
@@ -313,6 +325,7 @@ function wireControls(board, { loadCases, kpis }) {
     button.addEventListener("click", () => {
       pressOnly($("layer-seg"), button);
       board.mapView.setMode(button.dataset.layer);
+      legend($("map-legend"), button.dataset.layer);
     });
   }
   window.addEventListener("resize", debounce(() => { board.kpis.resize(); board.mapView.invalidate(); }, 150));
