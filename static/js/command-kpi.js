@@ -46,7 +46,7 @@ function formatCount(n) {
   return Number(n || 0).toLocaleString("zh-CN");
 }
 
-export function createKpis({ countsBox, ratesBox, statusChartBox, groupChartBox, groupTitle, periodLabel, onError, onGroupClick }) {
+export function createKpis({ countsBox, ratesBox, statusChartBox, groupChartBox, groupTitle, periodLabel, onError, onGroupClick, subs = {} }) {
   const tooltip = el("div", { class: "kpi-tip", role: "tooltip", id: "kpi-tip", hidden: true });
   document.body.append(tooltip);
   const gauges = new Map();
@@ -235,6 +235,11 @@ export function createKpis({ countsBox, ratesBox, statusChartBox, groupChartBox,
       basis = `统计期：${periodText} · 范围：${scopeName}（全部类别、全部部门，含未定位案件；不随地图筛选变化）`;
       periodLabel.textContent = `统计期：${periodText} · ${scopeName} · ${report.generated_at.slice(11, 16)} 更新`;
       periodLabel.title = basis;
+      // Each panel says what it counts: the period, the area, and that it includes every case
+      // (the map shows only located ones, so its numbers may be smaller).
+      if (subs.group) subs.group.textContent = `${periodText}上报 / 结案 / 超期 · ${scopeName} · 含未定位案件`;
+      if (subs.status) subs.status.textContent = `${periodText}上报的案件，按当前状态 · ${scopeName}`;
+      if (subs.rates) subs.rates.textContent = `${periodText} · ${scopeName} · 鼠标移到指标上查看计算口径`;
       renderCounts(kpis);
       renderRates(kpis);
       renderStatus(report.total);

@@ -142,6 +142,8 @@ function createBoard(me, directory) {
   board.kpis = createKpis({
     countsBox: $("counts"), ratesBox: $("rates"), statusChartBox: $("status-chart"), groupChartBox: $("group-chart"),
     groupTitle: $("group-title"), periodLabel: $("kpi-period"),
+    subs: { group: $("group-sub"), status: $("status-sub"), rates: $("rates-sub") },
+    onGroupClick: (id) => board.drill && board.drill(id),
   });
   board.ticker = createTicker($("ticker"), { onOpen: (id) => open(id) });
   board.queue = createQueue({
@@ -160,13 +162,21 @@ function rendering(board) {
   const { cases, filters, mapView, queue } = board;
   const visibleCases = () => [...cases.values()].filter((s) => matches(s, filters));
 
+  // The map's figures are not the statistics' (those count every case reported in the
+  // period, located or not): the box says what it counts, and why the two may differ.
   function updateCount(visible) {
     const onMap = visible.filter((s) => s.coords);
+    const unlocated = visible.length - onMap.length;
     const closed = onMap.filter((s) => s.status === "closed").length;
-    $("map-count").replaceChildren(
-      "在办 ", el("strong", {}, (onMap.length - closed).toLocaleString("zh-CN")), " 件",
+    const filtered = filters.category || filters.status || filters.department;
+    const box = $("map-count");
+    box.replaceChildren(
+      el("span", { class: "map-count-basis" }, filtered ? "地图（按筛选）" : "地图", "：在办 "),
+      el("strong", {}, (onMap.length - closed).toLocaleString("zh-CN")), " 件",
       el("span", { class: "map-count-window" }, ` · ${WINDOWS[filters.window]}结案 `),
-      el("strong", { class: "map-count-closed" }, closed.toLocaleString("zh-CN")), " 件");
+      el("strong", { class: "map-count-closed" }, closed.toLocaleString("zh-CN")), " 件",
+      el("span", { class: "map-count-note" }, `仅含有定位的案件${unlocated ? `（另有 ${unlocated} 件待补充定位）` : ""}；在办不限上报日期，与左侧统计期内的数字口径不同`));
+    box.title = "地图显示当前所有在办案件和统计期内结案的案件，只包括有位置的案件；左侧统计按统计期内发生的上报、结案计数，包括未定位的案件。";
   }
 
   function renderAll() {
@@ -176,6 +186,7 @@ function rendering(board) {
     updateCount(visible);
     const filtered = filters.category || filters.status || filters.department;
     $("f-clear").hidden = !filtered;
+    $("filter-note").hidden = !filtered;
   }
   const renderListsSoon = debounce(() => {
     const visible = visibleCases();

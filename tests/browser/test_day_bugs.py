@@ -192,3 +192,27 @@ async def test_heat_mode_shows_an_intensity_scale_instead_of_the_status_legend(s
     await page.wait_for_selector("#map-legend .lg-dot")
     assert await page.locator("#map-legend .lg-scale").count() == 0
     guard.assert_clean()
+
+
+# Bug 10 --------------------------------------------------------------------------------------
+
+async def test_every_panel_says_what_it_counts(server, browser):
+    await report(server, "人行道上有三辆机动车违停")
+    page, guard = await open_command(browser, server, "dispatcher")
+    await page.wait_for_selector(".count[data-kpi='reported'] .count-value")
+    scope = server.ctx.city.name
+    for panel in ("#kpi-period", "#rates-sub", "#group-sub", "#status-sub"):
+        await wait_until(page, "([sel, scope]) => document.querySelector(sel).textContent.includes(scope)", arg=[panel, scope])
+        text = await page.inner_text(panel)
+        assert "今日" in text, (panel, text)
+    assert "含未定位" in await page.inner_text("#group-sub")
+    # The map box says that it holds only located cases, and why it differs from the KPIs.
+    count = await page.inner_text("#map-count")
+    assert "有定位" in count and "口径不同" in count
+    # A filter narrows the map; the page says plainly that the KPIs stay as they were.
+    assert await page.is_hidden("#filter-note")
+    await page.select_option("#f-category", "S0406")
+    await page.wait_for_selector("#filter-note:not([hidden])")
+    assert "统计指标" in await page.inner_text("#filter-note")
+    assert "按筛选" in await page.inner_text("#map-count")
+    guard.assert_clean()
