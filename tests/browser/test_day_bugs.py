@@ -216,3 +216,16 @@ async def test_every_panel_says_what_it_counts(server, browser):
     assert "统计指标" in await page.inner_text("#filter-note")
     assert "按筛选" in await page.inner_text("#map-count")
     guard.assert_clean()
+
+
+# Bug 11 --------------------------------------------------------------------------------------
+
+async def test_hotline_address_box_reads_bare_numbers_and_full_prefixes(server, browser):
+    page, guard = await open_console(server, browser)
+    for typed in ("东坡路3", "杭州市上城区东坡路3号"):
+        await page.fill("#address", "")
+        await page.click("#address")
+        await page.keyboard.type(typed)
+        await page.wait_for_selector("#address-list li")
+        await wait_until(page, "() => (document.querySelector('#address-list li') || {}).textContent === '上城区湖滨街道东坡路3号'")
+    guard.assert_clean()
