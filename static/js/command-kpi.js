@@ -110,7 +110,9 @@ export function createKpis({ countsBox, ratesBox, statusChartBox, groupChartBox,
     }
   }
 
-  function gaugeOption(value, lowerIsBetter) {
+  // The percentage is sized to the gauge (a 1366×768 screen has short gauges: a fixed 17 px
+  // figure ran into the label below).
+  function gaugeOption(value, lowerIsBetter, height = 80) {
     const color = rateColor(value, lowerIsBetter);
     return {
       animationDuration: 600,
@@ -121,7 +123,7 @@ export function createKpis({ countsBox, ratesBox, statusChartBox, groupChartBox,
         axisTick: { show: false }, splitLine: { show: false }, axisLabel: { show: false }, pointer: { show: false },
         anchor: { show: false }, title: { show: false },
         detail: {
-          valueAnimation: true, offsetCenter: [0, "4%"], fontSize: 17, fontWeight: 700, color: value === null ? MUTED : TEXT,
+          valueAnimation: true, offsetCenter: [0, "4%"], fontSize: Math.max(12, Math.min(17, Math.round(height * 0.22))), fontWeight: 700, color: value === null ? MUTED : TEXT,
           fontFamily: "DIN Alternate, Bahnschrift, Roboto Condensed, Arial Narrow, sans-serif",
           formatter: () => percent(value),
         },
@@ -149,7 +151,7 @@ export function createKpis({ countsBox, ratesBox, statusChartBox, groupChartBox,
         chart = echarts.init(node.querySelector(".rate-gauge"), null, { renderer: "canvas" });
         gauges.set(spec.key, chart);
       }
-      chart.setOption(gaugeOption(figure.value, spec.lowerIsBetter));
+      chart.setOption(gaugeOption(figure.value, spec.lowerIsBetter, node.querySelector(".rate-gauge").clientHeight));
     }
   }
 
@@ -240,6 +242,7 @@ export function createKpis({ countsBox, ratesBox, statusChartBox, groupChartBox,
       if (subs.group) subs.group.textContent = `${periodText}上报 / 结案 / 超期 · ${scopeName} · 含未定位案件`;
       if (subs.status) subs.status.textContent = `${periodText}上报的案件，按当前状态 · ${scopeName}`;
       if (subs.rates) subs.rates.textContent = `${periodText} · ${scopeName} · 鼠标移到指标上查看计算口径`;
+      for (const node of Object.values(subs)) if (node) node.title = node.textContent;
       renderCounts(kpis);
       renderRates(kpis);
       renderStatus(report.total);
