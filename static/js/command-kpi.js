@@ -227,8 +227,9 @@ export function createKpis({ countsBox, ratesBox, statusChartBox, groupChartBox,
     }, true);
   }
 
-  async function refresh({ since, until, groupBy, periodText }) {
+  async function refresh({ since, until, groupBy, periodText, scope }) {
     const query = new URLSearchParams({ from: since, to: until, group_by: groupBy, top: "0" });
+    if (scope) query.set("scope", scope);
     try {
       const report = await api.get(`/api/stats?${query}`);
       lastReport = report;
@@ -240,7 +241,12 @@ export function createKpis({ countsBox, ratesBox, statusChartBox, groupChartBox,
       // Each panel says what it counts: the period, the area, and that it includes every case
       // (the map shows only located ones, so its numbers may be smaller).
       if (subs.group) subs.group.textContent = `${periodText}上报 / 结案 / 超期 · ${scopeName} · 含未定位案件`;
-      if (subs.status) subs.status.textContent = `${periodText}上报的案件，按当前状态 · ${scopeName}`;
+      if (subs.status) {
+        // The panel also shows the trend and top types (command-trend.js): its basis line says
+        // the status chart's only while that tab is shown.
+        subs.status.dataset.basis = `${periodText}上报的案件，按当前状态 · ${scopeName} · 全部类别`;
+        if ((subs.status.dataset.tab || "status") === "status") subs.status.textContent = subs.status.dataset.basis;
+      }
       if (subs.rates) subs.rates.textContent = `${periodText} · ${scopeName} · 鼠标移到指标上查看计算口径`;
       for (const node of Object.values(subs)) if (node) node.title = node.textContent;
       renderCounts(kpis);
