@@ -1,6 +1,7 @@
 // The one way the pages make a Leaflet map. The city's own boundaries are vector layers
 // fetched from /api/jurisdictions.geojson (no tile server needed); a tile layer is drawn
-// beneath them only when the server configures one (me.map.tile_url). Leaflet is a classic
+// beneath them only when the server configures one (me.map: tile_url, overlay_url,
+// attribution, subdomains, max_zoom). Leaflet is a classic
 // script (window.L); nothing here touches it until a map is made.
 //
 //   configureMaps(me)              remember /api/me's city and tile URL (mountHeader calls it)
@@ -31,14 +32,30 @@ export function cityBounds(me = city) {
   return [[south, west], [north, east]];
 }
 
-function tileUrl(me) {
-  return ((me || city || {}).map || {}).tile_url || "";
+function baseMap(me) {
+  return ((me || city || {}).map || {});
+}
+
+// The configured base map (天地图, a 政务底图, …): its tiles, an optional label overlay, and the
+// credit line its licence asks for (shown as plain text in the corner).
+function addBaseMap(map, config) {
+  if (!config.tile_url) return;
+  const options = { maxZoom: config.max_zoom || TILE_MAX_ZOOM, maxNativeZoom: config.max_zoom || TILE_MAX_ZOOM };
+  if (config.subdomains) options.subdomains = config.subdomains;
+  L.tileLayer(config.tile_url, { ...options, className: "base-tiles" }).addTo(map);
+  if (config.overlay_url) L.tileLayer(config.overlay_url, { ...options, className: "base-overlay" }).addTo(map);
+  if (config.attribution) {
+    const Credit = L.Control.extend({
+      options: { position: "bottomright" },
+      onAdd: () => el("div", { class: "leaflet-control map-credit", role: "note" }, config.attribution),
+    });
+    new Credit().addTo(map);
+  }
 }
 
 export function createCityMap(holder, { me = city, fitCity = false, fitOptions, ...options } = {}) {
   const map = L.map(holder, { ...COMMON, ...options });
-  const url = tileUrl(me);
-  if (url) L.tileLayer(url, { maxZoom: TILE_MAX_ZOOM }).addTo(map);
+  addBaseMap(map, baseMap(me));
   if (fitCity) map.fitBounds(cityBounds(me), fitOptions);
   return map;
 }
