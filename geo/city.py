@@ -149,6 +149,7 @@ class City:
     users: list
     addresses: Any
     config: dict
+    base_layers: dict = field(default_factory=dict)  # optional roads / pois FeatureCollections
     warnings: list = field(default_factory=list)
     _geojson_cache: dict = field(default_factory=dict, repr=False)
     _children: dict | None = field(default=None, repr=False)

@@ -15,6 +15,8 @@
 4. a *contained door plate*: the normalized text contains a known normalized address or door
    plate (e.g. "文三路123号门口有井盖缺失" contains "文三路123号"); the longest wins, then leftmost.
 
+``nearest(lng, lat)`` is the reverse: the door plate closest to a point (within 200 m).
+
 ``suggest(prefix)`` serves the operator console's autocomplete: the door plate the prefix names
 exactly ("东坡路3" → 东坡路3号) first, then normalized prefix matches (binary search in a sorted
 key list) of the text and of its door plate, then substring matches.
@@ -121,6 +123,7 @@ class AddressBook:
         # suggest: sorted (key, idx) for prefix search
         self._sorted = sorted((k, i) for k, i in self._keys.items())
         self._sorted_keys = [k for k, _ in self._sorted]
+        self._points = None  # (lng, lat) array, built on the first `nearest`
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -234,6 +237,27 @@ class AddressBook:
                 if idx is not None and not (district and self._district_of[idx] and self._district_of[idx] != district):
                     return self._hit(idx)
         return None
+
+    def nearest(self, lng: float, lat: float, within_m: float = 200.0):
+        """(address, metres) of the door plate nearest a point, or None if none is that close
+        (reverse geocoding for a case located by GPS: "东坡路3号附近")."""
+        if not self.entries:
+            return None
+        if self._points is None:
+            import numpy as np  # only a book that is asked for reverse geocoding needs the arrays
+
+            self._points = np.array([(x, y) for _, x, y in self.entries], dtype=float)
+        import numpy as np
+
+        # Metres on a local tangent plane: exact enough within a few hundred metres.
+        dx = (self._points[:, 0] - lng) * (111_320.0 * math.cos(math.radians(lat)))
+        dy = (self._points[:, 1] - lat) * 110_540.0
+        d2 = dx * dx + dy * dy
+        i = int(np.argmin(d2))
+        metres = math.sqrt(float(d2[i]))
+        if metres > within_m:
+            return None
+        return self.entries[i][0], round(metres)
 
     def _plate(self, key: str) -> int | None:
         """The entry whose door plate the key names (in the key's district, if it names one)."""

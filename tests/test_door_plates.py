@@ -57,3 +57,34 @@ async def test_console_suggestions_read_prefixes_and_bare_numbers(demo, typed):
     status, body = await operator.get("/api/addresses?q=" + quote(typed))
     assert status == 200
     assert body["items"][0]["address"] == "上城区湖滨街道东坡路3号"
+
+
+def test_nearest_door_plate():
+    assert BOOK.nearest(120.1628, 30.2504) == ("上城区湖滨街道东坡路3号", 0)
+    address, metres = BOOK.nearest(120.1629, 30.2505)
+    assert address == "上城区湖滨街道东坡路3号" and 5 < metres < 20
+    assert BOOK.nearest(120.30, 30.30) is None  # nothing within 200 m
+
+
+async def test_cases_carry_their_nearest_door_plate_and_community(demo):
+    # A grid report by GPS: the community always; no door plate within 200 m of this point.
+    grid = await login_as(demo, "grid_worker")
+    status, case = await grid.post("/api/reports", {
+        "category": "S0406", "description": "违停", "location": {"type": "Point", "coordinates": [120.1584, 30.2560]},
+    })
+    assert status == 201, case
+    community = case["jurisdiction"]["community"]["name"]
+    assert case["place"] == {"door_plate": None, "community": community, "text": community}
+    # A ticket located by its address: that door plate, and its community.
+    operator = await login_as(demo, "operator")
+    status, ticket = await operator.post("/api/tickets", {
+        "type": "complaint", "content": "餐馆油烟直排", "address": "杭州市上城区东坡路3号",
+        "caller": {"name": "李先生", "phone": "13812345678"},
+    })
+    assert status == 201, ticket
+    place = ticket["place"]
+    assert place["door_plate"] == {"address": "上城区湖滨街道东坡路3号", "distance_m": 0}
+    assert place["community"] == ticket["jurisdiction"]["community"]["name"]
+    assert place["text"] == f"东坡路3号 · {place['community']}"
+    status, again = await operator.get(f"/api/cases/{ticket['id']}")
+    assert status == 200 and again["place"] == place

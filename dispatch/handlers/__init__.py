@@ -2,7 +2,7 @@
 
 from dispatch.handlers import (
     actions, addresses, admin, attachments, audit, auth, cases, health, live, openapi, pages, reference, reports,
-    reveal, route, stats, tickets, trend,
+    reveal, route, stats, tickets, trend, basemap,
 )
 
 
@@ -20,6 +20,7 @@ def routes() -> list:
         *attachments.routes,
         *audit.routes,
         *reference.routes,
+        *basemap.routes,
         *trend.routes,
         *stats.routes,
         *admin.routes,

@@ -97,7 +97,7 @@ class MeHandler(BaseHandler):
             "department_name": department.name if department else None,
             "city": {"id": ctx.city.id, "name": ctx.city.name, "bounds": list(ctx.city.bounds), "timezone": ctx.city.timezone},
             "storage": {"kind": ctx.storage.kind, "persistent": ctx.storage.persistent},
-            "map": base_map(ctx.config["map"]),
+            "map": {**base_map(ctx.config["map"]), "layers": sorted(ctx.city.base_layers)},
         })
 
 

@@ -4,7 +4,7 @@
 import { api, toast } from "./api.js";
 import { el } from "./dom.js";
 import { clockText } from "./time.js";
-import { jurisdictions } from "./map.js";
+import { jurisdictions, labelCommunities } from "./map.js";
 import { debounce } from "./util.js";
 import { mountHeader } from "./header.js";
 import { connectLive } from "./live.js";
@@ -459,6 +459,7 @@ async function main() {
   wireControls(board, { loadCases, kpis });
 
   await board.mapView.ready();
+  labelCommunities(board.mapView.map, { minZoom: 14 });
   connectLive({ onEvent: (event) => onLiveEvent(board, event, kpis), onResync: () => { loadCases(); kpis.refresh(); }, onStatus: setLive });
   await Promise.all([loadCases(), kpis.refresh()]);
   $("cmd").setAttribute("aria-busy", "false");

@@ -179,7 +179,9 @@ function queueItem(c, now) {
   const level = deadlineLevel(c, now);
   state.levels.set(c.id, level);
   const j = c.jurisdiction || {};
-  const place = [c.address, j.community && j.community.name].filter(Boolean).join(" · ") || "未定位";
+  // The operator's address if typed, else the server's reverse-geocoded door plate.
+  const plate = c.place && c.place.door_plate ? (c.place.text || "").split(" · ")[0] : null;
+  const place = [c.address || plate, j.community && j.community.name].filter(Boolean).join(" · ") || "未定位";
   const flags = c.flags || {};
   return el("button", {
     class: `q-item level-border-${level}` + (c.id === state.selected ? " selected" : "") + (state.fresh.has(c.id) ? " fresh" : ""),

@@ -14,6 +14,7 @@
 //   textTooltip(layer, text, opts) a tooltip built as a text node (Leaflet parses strings as HTML)
 //   pointMarker(latlng, opts)      a round marker (L.circleMarker) with a text tooltip
 //   pinIcon()                      the red drop-shaped pin of a case location
+//   labelCommunities(map, opts)    community names over their areas when zoomed in
 /* global L */
 import { api } from "./api.js";
 import { el, svg } from "./dom.js";
@@ -53,9 +54,74 @@ function addBaseMap(map, config) {
   }
 }
 
+// The city package's own roads and places (optional roads.geojson / pois.geojson), drawn as
+// vectors under the cases; their names appear once zoomed in far enough to read them.
+const ROAD_NAMES_FROM = 14, POI_NAMES_FROM = 13;
+function addCityLayers(map, layers) {
+  if (!layers || !layers.length) return;
+  const pane = map.createPane("citybase");
+  pane.style.zIndex = "390";  // above the tiles and area fills, below outlines' labels and cases
+  pane.style.pointerEvents = "none";
+  const container = map.getContainer();
+  const zoomed = () => {
+    container.classList.toggle("road-names-hidden", map.getZoom() < ROAD_NAMES_FROM);
+    container.classList.toggle("poi-names-hidden", map.getZoom() < POI_NAMES_FROM);
+  };
+  map.on("zoomend", zoomed);
+  zoomed();
+  if (layers.includes("roads")) {
+    api.get("/api/basemap/roads.geojson").then((data) => {
+      L.geoJSON(data, {
+        pane: "citybase", interactive: false,
+        style: (f) => ({ className: `map-road road-${f.properties.kind || "other"}`, weight: f.properties.kind === "primary" ? 4 : 3 }),
+        onEachFeature: (f, layer) => {
+          if (f.properties.name) textTooltip(layer, f.properties.name, { permanent: true, direction: "center", className: "road-name", pane: "citybase" });
+        },
+      }).addTo(map);
+      container.dataset.roads = String(data.features.length);
+    }).catch(() => { /* the map works without them */ });
+  }
+  if (layers.includes("pois")) {
+    api.get("/api/basemap/pois.geojson").then((data) => {
+      L.geoJSON(data, {
+        pane: "citybase", interactive: false,
+        pointToLayer: (f, latlng) => L.circleMarker(latlng, { pane: "citybase", radius: 4, weight: 1.5, className: `map-poi poi-${f.properties.kind || "other"}` }),
+        onEachFeature: (f, layer) => textTooltip(layer, f.properties.name, { permanent: true, direction: "right", offset: [6, 0], className: "poi-name", pane: "citybase" }),
+      }).addTo(map);
+      container.dataset.pois = String(data.features.length);
+    }).catch(() => { /* the map works without them */ });
+  }
+}
+
+// Community names over their areas once zoomed in (from `minZoom`), for the part in view.
+export function labelCommunities(map, { minZoom = 15, within } = {}) {
+  const group = L.layerGroup().addTo(map);
+  const load = async () => {
+    if (map.getZoom() < minZoom) { group.clearLayers(); return; }
+    const bbox = bboxOf(map, 0.1);
+    if (!bbox) return;
+    try {
+      const data = await jurisdictions("community", { bbox, within, cached: false });
+      group.clearLayers();
+      for (const f of data.features) {
+        const centre = L.geoJSON(f).getBounds().getCenter();
+        group.addLayer(L.marker(centre, {
+          interactive: false, keyboard: false,
+          icon: L.divIcon({ className: "community-name", html: el("span", {}, f.properties.name), iconSize: null }),
+        }));
+      }
+      map.getContainer().dataset.communityLabels = String(data.features.length);
+    } catch { /* offline or refused: no labels */ }
+  };
+  map.on("moveend", load);
+  load();
+  return group;
+}
+
 export function createCityMap(holder, { me = city, fitCity = false, fitOptions, ...options } = {}) {
   const map = L.map(holder, { ...COMMON, ...options });
   addBaseMap(map, baseMap(me));
+  addCityLayers(map, baseMap(me).layers);
   if (fitCity) map.fitBounds(cityBounds(me), fitOptions);
   return map;
 }

@@ -63,8 +63,18 @@ export function shortName(node, parent) {
     ? node.name.slice(parent.name.length).trim() : node.name;
 }
 
+// The department a case goes to is only proposed (拟派往) until the command centre dispatches it.
+const NOT_DISPATCHED = new Set(["reported", "filed"]);
+export function dispatchLabel(c) {
+  return NOT_DISPATCHED.has(c.status) ? "拟派往" : "派往";
+}
+
+// Where a case is, in words: the server's reverse-geocoded place (nearest door plate and
+// community, `case.place`), then the street and grid.
 export function placeOf(c) {
   const j = c.jurisdiction || {};
+  const place = c.place && c.place.text;
+  if (place) return [place, shortName(j.street), shortName(j.grid, j.community)].filter(Boolean).join(" · ");
   return [shortName(j.street), shortName(j.community), shortName(j.grid, j.community)].filter(Boolean).join(" · ");
 }
 

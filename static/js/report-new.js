@@ -2,7 +2,7 @@
 // or, without a network, keep it on the phone for the queue.
 import { STATUS_NAMES, api, formatTime, toast } from "./api.js";
 import { el } from "./dom.js";
-import { currentDeadline, isNetworkError, newClientId, openSheet, shortName } from "./report-common.js";
+import { currentDeadline, dispatchLabel, isNetworkError, newClientId, openSheet, shortName } from "./report-common.js";
 import { createLocationMap } from "./report-map.js";
 import { createPhotoPicker } from "./report-photos.js";
 import { debounce } from "./util.js";
@@ -151,6 +151,8 @@ function createRouting(me, state, preview, description, onRendered) {
 function blocker(state) {
   if (!state.category) return "请选择问题类别";
   if (!state.map.position()) return "请在地图上标出问题位置";
+  // Without GPS the pin starts at the community centre: that is a guess, not a location.
+  if (state.pinSource === "default" && !state.pinConfirmed) return "请拖动图钉到问题位置，或点“位置无误”确认";
   if (state.routeState === "outside") return "位置不在城市范围内，无法提交";
   if (state.photos.errors().length) return "有照片上传失败，请删除后再提交";
   return "";
@@ -206,7 +208,8 @@ function createDoneScreens({ form, done, onReset, onShowMine }) {
       ["案件编号", el("span", { id: "done-number", class: "case-number" }, c.number)],
       ["问题类别", c.category.name],
       ["当前状态", STATUS_NAMES[c.status] || c.status],
-      [c.status === "reported" ? "拟派往" : "已派往", dept ? dept.name : "待指挥中心派遣"],
+      [dispatchLabel(c), dept ? dept.name : "待指挥中心派遣"],
+      ["位置", c.place && c.place.text ? c.place.text : null],
       ["所在网格", c.jurisdiction && c.jurisdiction.grid ? c.jurisdiction.grid.name : null],
       [due ? `${due.stage}时限` : null, due ? formatTime(due.at) : null],
     ], null);
@@ -229,7 +232,8 @@ export async function createNewReport({ me, categories, queue, onSubmitted, onSh
   const description = $("description");
   const choices = categories.filter((c) => c.kind === "component" || c.kind === "event");
   const recent = recentCategories(me.user.username);
-  const state = { category: null, route: null, routeState: "idle", clientId: newClientId(), submitting: false, map: null, photos: null };
+  const state = { category: null, route: null, routeState: "idle", clientId: newClientId(), submitting: false, map: null, photos: null,
+                  pinSource: null, pinConfirmed: false };
 
   function updateSubmit() {
     if (state.submitting) return;
@@ -250,7 +254,22 @@ export async function createNewReport({ me, categories, queue, onSubmitted, onSh
     choices, current: state.category, recent: recent.list(), onChoose: setCategory,
   }));
 
-  state.map = await createLocationMap($("report-map"), $("gps-status"), { me, onMove: () => { if (state.map) routing.soon(); } });
+  const pinConfirm = $("pin-confirm");
+  function pinMoved(how) {
+    state.pinSource = how;
+    if (how !== "default") state.pinConfirmed = false;
+    pinConfirm.hidden = how !== "default" || state.pinConfirmed;
+    updateSubmit();
+  }
+  $("pin-confirm-button").addEventListener("click", () => {
+    state.pinConfirmed = true;
+    pinConfirm.hidden = true;
+    updateSubmit();
+  });
+  state.map = await createLocationMap($("report-map"), $("gps-status"), {
+    me, onMove: (_where, how) => { pinMoved(how); if (state.map) routing.soon(); },
+  });
+  pinMoved(state.pinSource);
   $("locate-button").addEventListener("click", () => state.map.locate());
   description.addEventListener("input", () => {
     $("description-count").textContent = `${description.value.length}/2000`;
@@ -267,6 +286,8 @@ export async function createNewReport({ me, categories, queue, onSubmitted, onSh
     $("description-count").textContent = "0/2000";
     state.photos.clear();
     setCategory(null);
+    state.pinConfirmed = false;  // a confirmed guess holds for one report only
+    pinMoved(state.pinSource);
     done.hidden = true;
     form.hidden = false;
     setTimeout(() => state.map.invalidate(), 0);

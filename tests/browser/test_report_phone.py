@@ -1,0 +1,56 @@
+"""Phone reporting robustness (issue 12, improvement 3): a pin guessed without GPS must be
+moved or confirmed; "拟派往" until the case is dispatched, "派往" after; outdoor-sized text."""
+
+from __future__ import annotations
+
+from browser_support import PHONE, client_as, open_page, user, wait_until
+from test_report_page import open_report, pick_category
+
+
+async def test_without_gps_the_guessed_pin_needs_a_move_or_a_confirmation(server, browser):
+    worker = user(server, "grid_worker")
+    page, guard = await open_page(browser, server, worker["username"], worker["password"], "/report", viewport=PHONE)
+    await page.wait_for_selector(".gps-error")  # no permission: the pin sits at the community centre
+    await pick_category(page, "s0102", "S0102")
+    await page.wait_for_selector("#pin-confirm:not([hidden])")
+    assert await page.is_disabled("#submit-report")
+    assert "位置无误" in await page.inner_text("#submit-hint")
+    await page.click("#pin-confirm-button")
+    await page.wait_for_selector("#pin-confirm", state="hidden")
+    await wait_until(page, "() => !document.getElementById('submit-report').disabled")
+    guard.assert_clean(allow_console=("User denied Geolocation",))
+
+
+async def test_proposed_department_until_dispatched(server, browser):
+    page, guard = await open_report(browser, server)
+    await page.wait_for_selector(".gps-ok")
+    await pick_category(page, "s0406", "S0406")  # 机动车乱停放: dispatched by hand, not at once
+    await page.fill("#description", "人行道上机动车违停")
+    await page.click("#submit-report")
+    await page.wait_for_selector("#done-number")
+    facts = await page.inner_text(".done-facts")
+    assert "拟派往" in facts and "已派往" not in facts
+    number = (await page.text_content("#done-number")).strip()
+    await page.click("#tab-mine")
+    item = page.locator(".case-item", has_text=number)
+    await item.wait_for()
+    assert "拟派往" in await item.inner_text()
+    # Dispatched by the command centre: the list says where it went, live.
+    case_id = await item.get_attribute("data-case-id")
+    dispatcher = await client_as(server, user(server, "dispatcher")["username"])
+    status, case = await dispatcher.get(f"/api/cases/{case_id}")
+    for action, body in [("file", {}), ("dispatch", {"department": case["assignment"]["department"]["id"]})]:
+        status, case = await dispatcher.post(f"/api/cases/{case_id}/actions/{action}", body)
+        assert status == 200, case
+    await wait_until(page, "(n) => [...document.querySelectorAll('.case-item')].some((e) => e.textContent.includes(n) && e.textContent.includes('派往') && !e.textContent.includes('拟派往'))", arg=number)
+    guard.assert_clean()
+
+
+async def test_tab_labels_and_hints_are_at_least_14_px(server, browser):
+    page, guard = await open_report(browser, server)
+    await page.wait_for_selector(".gps-ok")
+    sizes = await page.evaluate("""() => [...document.querySelectorAll('.tabbar [role=tab], .hint, .gps-status, .submit-hint')]
+        .map((n) => [n.className || n.id, parseFloat(getComputedStyle(n).fontSize)])""")
+    small = [(name, size) for name, size in sizes if size < 14]
+    assert sizes and small == [], small
+    guard.assert_clean()
