@@ -2,7 +2,7 @@
 
 from dispatch.handlers import (
     actions, addresses, admin, attachments, audit, auth, cases, health, live, openapi, pages, reference, reports,
-    reveal, route, stats, tickets, trend, basemap,
+    reveal, route, stats, tickets, trend, basemap, calendar,
 )
 
 
@@ -21,6 +21,7 @@ def routes() -> list:
         *audit.routes,
         *reference.routes,
         *basemap.routes,
+        *calendar.routes,
         *trend.routes,
         *stats.routes,
         *admin.routes,
