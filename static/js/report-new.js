@@ -34,7 +34,7 @@ function drawCategory(c) {
 
 // The sheet to choose a category from: search, recent ones first, grouped.
 function openCategoryPicker({ choices, current, recent, onChoose }) {
-  const search = el("input", { type: "search", id: "category-search", class: "sheet-search", placeholder: "搜索类别名称或编码，如“井盖”“S0102”",
+  const search = el("input", { type: "search", id: "category-search", class: "sheet-search", placeholder: "搜索类别或常用说法，如“井盖”“违停”“路灯不亮”",
     autocomplete: "off", "aria-label": "搜索问题类别" });
   const list = el("div", { class: "category-list", id: "category-list" });
   const sheet = openSheet("选择问题类别", [el("div", { class: "sheet-search-bar" }, search), list]);
@@ -50,7 +50,10 @@ function openCategoryPicker({ choices, current, recent, onChoose }) {
 
   function render() {
     const q = search.value.trim().toLowerCase();
-    const hits = choices.filter((c) => !q || c.name.toLowerCase().includes(q) || c.code.toLowerCase().includes(q) || (c.group || "").includes(q));
+    // Everyday words too: `keywords` from categories.yaml (违停, 共享单车, 路灯不亮…); a keyword
+    // matches when typed in part ("违停") or contained in what was typed ("门口有个坑").
+    const said = (c) => (c.keywords || []).some((k) => k.toLowerCase().includes(q) || (k.length >= 1 && q.includes(k.toLowerCase())));
+    const hits = choices.filter((c) => !q || c.name.toLowerCase().includes(q) || c.code.toLowerCase().includes(q) || (c.group || "").includes(q) || said(c));
     const groups = new Map();
     if (!q) {
       const recents = recent.map((code) => choices.find((c) => c.code === code)).filter(Boolean);

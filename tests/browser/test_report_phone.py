@@ -54,3 +54,26 @@ async def test_tab_labels_and_hints_are_at_least_14_px(server, browser):
     small = [(name, size) for name, size in sizes if size < 14]
     assert sizes and small == [], small
     guard.assert_clean()
+
+
+async def test_category_search_finds_everyday_words(server, browser):
+    page, guard = await open_report(browser, server)
+
+    # The words come from categories.yaml `keywords` via /api/categories; here they are added to
+    # the answer so the test does not depend on the demo city's word lists.
+    async def with_keywords(route):
+        response = await route.fetch()
+        body = await response.json()
+        for item in body["items"]:
+            if item["code"] == "S0406":
+                item["keywords"] = ["违停", "乱停车"]
+        await route.fulfill(response=response, json=body)
+
+    await page.route("**/api/categories", with_keywords)
+    await page.reload()
+    await page.wait_for_selector(".gps-ok")
+    await page.click("#category-button")
+    for typed in ("违停", "门口乱停车很多"):
+        await page.fill("#category-search", typed)
+        await page.wait_for_selector(".category-item[data-code='S0406']")
+    guard.assert_clean()
