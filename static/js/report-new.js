@@ -3,6 +3,7 @@
 import { STATUS_NAMES, api, formatTime, toast } from "./api.js";
 import { el } from "./dom.js";
 import { currentDeadline, dispatchLabel, isNetworkError, newClientId, openSheet, shortName } from "./report-common.js";
+import { openCaseDetail } from "./report-detail.js";
 import { createLocationMap } from "./report-map.js";
 import { createPhotoPicker } from "./report-photos.js";
 import { debounce } from "./util.js";
@@ -114,6 +115,34 @@ function previewRows(me, routeState, route, message) {
 
 // Where the report will go (GET /api/route) for the pin, the category and the description;
 // sets state.route / state.routeState and redraws the preview, then calls `onRendered`.
+// Open cases of the same category within 150 m: the worker may find it already reported (as
+// the hotline console shows its operator). A hint, never a block.
+const NEAR_METRES = 150;
+function createSimilar(me, state, box) {
+  let seq = 0;
+  async function check() {
+    const mine = ++seq;
+    const where = state.map && state.map.position();
+    if (!where || !state.category || !navigator.onLine) { box.hidden = true; return; }
+    try {
+      const params = new URLSearchParams({ open: "true", near: `${where[0]},${where[1]},${NEAR_METRES}`, category: state.category.code, limit: "5" });
+      const found = (await api.get(`/api/cases?${params}`)).items;
+      if (mine !== seq) return;
+      box.hidden = !found.length;
+      box.replaceChildren(
+        el("p", { class: "similar-title" }, `附近 ${NEAR_METRES} 米内已有 ${found.length} 件未办结的“${state.category.name}”案件，请确认是否为同一问题：`),
+        el("ul", { class: "similar-list" }, found.map((c) => el("li", {},
+          el("button", { type: "button", class: "link-button similar-item", dataset: { caseId: c.id }, onclick: () => openCaseDetail(c.id, me) },
+            `${c.number} · ${STATUS_NAMES[c.status] || c.status} · 约 ${c.distance_m} 米`,
+            c.description ? ` · ${c.description.slice(0, 24)}` : "")))),
+        el("p", { class: "muted similar-note" }, "不是同一问题可照常提交。"));
+    } catch {
+      if (mine === seq) box.hidden = true;  // offline or refused: no hint
+    }
+  }
+  return debounce(check, 500);
+}
+
 function createRouting(me, state, preview, description, onRendered) {
   const [w, s, e, n] = me.city.bounds;
   const inCityBox = ([lng, lat]) => lng >= w && lng <= e && lat >= s && lat <= n;
@@ -245,7 +274,8 @@ export async function createNewReport({ me, categories, queue, onSubmitted, onSh
     hint.textContent = why;
     hint.className = "submit-hint";
   }
-  const routing = createRouting(me, state, $("route-preview"), description, updateSubmit);
+  const similar = createSimilar(me, state, $("similar-nearby"));
+  const routing = createRouting(me, state, $("route-preview"), description, () => { updateSubmit(); similar(); });
 
   function setCategory(c) {
     state.category = c;

@@ -77,3 +77,21 @@ async def test_category_search_finds_everyday_words(server, browser):
         await page.fill("#category-search", typed)
         await page.wait_for_selector(".category-item[data-code='S0406']")
     guard.assert_clean()
+
+
+async def test_similar_open_cases_nearby_are_shown_before_submitting(server, browser):
+    from test_command_page import report
+
+    earlier = await report(server, "人行道上有三辆机动车违停")  # at the phone's own position
+    page, guard = await open_report(browser, server)
+    await page.wait_for_selector(".gps-ok")
+    await pick_category(page, "s0102", "S0102")  # another category: nothing similar
+    await page.wait_for_selector("#route-grid")
+    assert await page.is_hidden("#similar-nearby")
+    await pick_category(page, "s0406", "S0406")
+    await page.wait_for_selector(f"#similar-nearby .similar-item[data-case-id='{earlier['id']}']")
+    assert earlier["number"] in await page.inner_text("#similar-nearby")
+    assert await page.is_enabled("#submit-report")  # a hint, not a block
+    await page.click(f"#similar-nearby .similar-item[data-case-id='{earlier['id']}']")
+    await page.wait_for_selector(".sheet .case-detail")
+    guard.assert_clean()
