@@ -21,7 +21,7 @@ DEFAULTS: dict[str, Any] = {
     "scheduler": {"sweep_seconds": 30, "enabled": True, "sweep_batch": 500, "daily_stats_at": "00:05",
                   "lease_seconds": 0},
     "deadlines": {"warning_fraction": 0.8, "supervise_grace": "1wh", "escalate_grace": "1wd"},
-    "map": {"tile_url": ""},
+    "map": {"tile_url": "", "overlay_url": "", "attribution": "", "subdomains": "", "max_zoom": 18},
     "auth": {"token_ttl": 12 * 3600, "secret": "", "allow_random_secret": False, "allow_demo_passwords": False,
              "login_max_failures": 5, "address_max_failures": 20, "lockout_max_seconds": 900,
              "account_slow_after": 10, "account_slow_seconds": 2, "trusted_device_days": 30,

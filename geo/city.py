@@ -167,6 +167,7 @@ class City:
     users: list
     addresses: Any
     config: dict
+    base_layers: dict = field(default_factory=dict)  # optional roads / pois FeatureCollections
     warnings: list = field(default_factory=list)
     # knowledge.yaml (optional): the hotline's knowledge base articles, in file order.
     knowledge: list = field(default_factory=list)

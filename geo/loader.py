@@ -3,7 +3,11 @@
 A city is a folder::
 
     city.yaml  jurisdictions.geojson  zones.geojson?  departments.yaml  categories.yaml
-    rules.yaml  users.yaml  addresses.csv?
+    rules.yaml  users.yaml  addresses.csv?  roads.geojson?  pois.geojson?
+
+``roads.geojson`` and ``pois.geojson`` are optional base-map layers the pages draw under the
+cases (no routing uses them): roads are LineString/MultiLineString features {name?, kind?},
+points of interest Point features {name, kind?}; an id is optional, unique when given.
 
 ``load_city(path)`` reads all of it, checks it and returns a :class:`geo.city.City`. Anything
 wrong raises :class:`geo.errors.CityPackageError` whose message names the file, the feature
@@ -25,7 +29,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import numpy as np
 import shapely
 import yaml
-from shapely.geometry import shape
+from shapely.geometry import mapping, shape
 
 from geo.city import (
     CATEGORY_KINDS,
@@ -370,6 +374,57 @@ def _load_zones(root: str) -> list:
             out.append(Zone(zid, name, kind, geom))
     p.raise_if_any()
     return out
+
+
+# Optional base-map layers: file → (geometry types allowed, whether a name is required).
+BASE_LAYERS = {
+    "roads": ("roads.geojson", ("LineString", "MultiLineString"), False),
+    "pois": ("pois.geojson", ("Point",), True),
+}
+
+
+def _load_base_layer(root: str, layer: str) -> dict | None:
+    """A FeatureCollection with properties {id, name, kind} only, or None if the file is absent."""
+    file, allowed, name_required = BASE_LAYERS[layer]
+    if not os.path.exists(os.path.join(root, file)):
+        return None
+    feats = _features(_load_json(root, file), file)
+    p = Problems()
+    pending: list = []
+    seen: dict[str, str] = {}
+    for i, f in enumerate(feats):
+        props = f.get("properties") if isinstance(f, dict) else None
+        if not isinstance(props, dict):
+            p.add(file, _where("feature", i), "missing properties")
+            continue
+        fid = _as_id(props.get("id")) if props.get("id") is not None else None
+        where = _where("feature", i, fid)
+        if props.get("id") is not None and not fid:
+            p.add(file, where, "'id' must be a string or a number")
+            continue
+        if fid and fid in seen:
+            p.add(file, where, f"duplicate id {fid} (first at {seen[fid]})")
+            continue
+        if fid:
+            seen[fid] = where
+        name, kind = props.get("name"), props.get("kind")
+        if name is not None and (not isinstance(name, str) or not name.strip()):
+            p.add(file, where, "'name' must be a non-empty string")
+            continue
+        if name_required and name is None:
+            p.add(file, where, "missing 'name'")
+            continue
+        if kind is not None and (not isinstance(kind, str) or not kind.strip()):
+            p.add(file, where, "'kind' must be a non-empty string (e.g. primary, school, hospital)")
+            continue
+        clean = {"id": fid or f"{layer}-{i}", "name": name.strip() if name else None,
+                 "kind": kind.strip() if kind else None}
+        pending.append((where, f, clean))
+    geoms = _geometries(p, file, [(w, f) for w, f, _ in pending], allowed)
+    p.raise_if_any()
+    out = [{"type": "Feature", "id": props["id"], "properties": props, "geometry": mapping(g)}
+           for (_w, _f, props), g in zip(pending, geoms) if g is not None]
+    return {"type": "FeatureCollection", "features": out}
 
 
 def _load_departments(root: str, city_id: str, jurisdictions: dict) -> dict:
@@ -866,6 +921,7 @@ def load_city(path: str) -> City:
         addresses=addresses,
         config=meta["raw"],
         knowledge=knowledge,
+        base_layers={layer: fc for layer in BASE_LAYERS if (fc := _load_base_layer(root, layer)) is not None},
     )
     _add_warnings(city)
     return city

@@ -1274,6 +1274,46 @@ def build_addresses(jfeats):
 
 
 # --------------------------------------------------------------------------------------
+# Base-map layers (roads.geojson, pois.geojson): drawn under the cases so a map has streets and
+# names. The roads are the door-plate roads above; the places are well-known landmarks at
+# approximate positions (a demo, not survey data).
+# --------------------------------------------------------------------------------------
+ROAD_KINDS = {"江南大道": "primary", "天目山路": "primary", "德胜路": "primary", "延安路": "primary",
+              "庆春路": "primary", "解放路": "primary", "文三路": "secondary", "莫干山路": "primary",
+              "秋涛路": "primary", "钱江路": "primary", "环城东路": "secondary"}
+POIS = [  # (id, name, kind, lng, lat)
+    ("poi-hubin", "湖滨公园", "park", 120.1612, 30.2578),
+    ("poi-wulin", "武林广场", "square", 120.1640, 30.2742),
+    ("poi-wushan", "吴山广场", "square", 120.1690, 30.2442),
+    ("poi-citystation", "杭州站", "transport", 120.1826, 30.2446),
+    ("poi-eaststation", "杭州东站", "transport", 120.2128, 30.2907),
+    ("poi-civic", "杭州市民中心", "government", 120.2113, 30.2459),
+    ("poi-duanqiao", "断桥残雪", "landmark", 120.1523, 30.2592),
+    ("poi-zju", "浙江大学玉泉校区", "school", 120.1232, 30.2640),
+    ("poi-xixi", "西溪湿地", "park", 120.0680, 30.2700),
+    ("poi-binjiang", "滨江区政府", "government", 120.2110, 30.2080),
+    ("poi-zsy", "浙江大学医学院附属第一医院", "hospital", 120.1780, 30.2555),
+    ("poi-gongchen", "拱宸桥", "landmark", 120.1440, 30.3180),
+]
+
+
+def build_roads():
+    return [{"type": "Feature", "properties": {"id": f"road-{k + 1:02d}", "name": name, "kind": ROAD_KINDS.get(name, "secondary")},
+             "geometry": {"type": "LineString", "coordinates": [[x, y] for x, y in coords]}}
+            for k, (name, coords) in enumerate(ROADS)]
+
+
+def build_pois():
+    return [{"type": "Feature", "properties": {"id": i, "name": n, "kind": k}, "geometry": {"type": "Point", "coordinates": [x, y]}}
+            for i, n, k, x, y in POIS]
+
+
+def write_base_layers():
+    write_fc(os.path.join(OUT, "roads.geojson"), build_roads())
+    write_fc(os.path.join(OUT, "pois.geojson"), build_pois())
+
+
+# --------------------------------------------------------------------------------------
 # Writers
 # --------------------------------------------------------------------------------------
 def write_fc(path, features):
@@ -1337,6 +1377,8 @@ def generate(log):
         for a, x, y in addrs:
             w.writerow([a, f"{x:.6f}", f"{y:.6f}"])
     write_texts(log)
+    log("base-map layers ...")
+    write_base_layers()
     log(f"generated in {time.time() - t0:.1f}s")
 
 
@@ -1880,7 +1922,12 @@ def main():
     ap.add_argument("--check", action="store_true", help="only validate the existing folder")
     ap.add_argument("--texts", action="store_true",
                     help="only rewrite the assist's words (categories keywords/examples, corpus.jsonl)")
+    ap.add_argument("--base-layers", action="store_true",
+                    help="only (re)write roads.geojson and pois.geojson (needs no district data)")
     args = ap.parse_args()
+    if args.base_layers:
+        write_base_layers()
+        return
 
     def log(m):
         print(m, flush=True)

@@ -1,8 +1,8 @@
 """HTTP handlers, one module per resource; `routes()` lists them all for the application."""
 
 from dispatch.handlers import (
-    actions, addresses, admin, assist, attachments, audit, auth, cases, catalogue, health, knowledge, live, openapi,
-    pages, reference, reports, reveal, route, stats, tickets,
+    actions, addresses, admin, assist, attachments, audit, auth, basemap, calendar, cases, catalogue, health,
+    knowledge, live, openapi, pages, reference, reports, reveal, route, stats, tickets, trend,
 )
 
 
@@ -20,6 +20,9 @@ def routes() -> list:
         *attachments.routes,
         *audit.routes,
         *reference.routes,
+        *basemap.routes,
+        *calendar.routes,
+        *trend.routes,
         *stats.routes,
         *admin.routes,
         *catalogue.routes,

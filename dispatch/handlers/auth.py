@@ -97,8 +97,17 @@ class MeHandler(BaseHandler):
             "department_name": department.name if department else None,
             "city": {"id": ctx.city.id, "name": ctx.city.name, "bounds": list(ctx.city.bounds), "timezone": ctx.city.timezone},
             "storage": {"kind": ctx.storage.kind, "persistent": ctx.storage.persistent},
-            "map": {"tile_url": ctx.config["map"].get("tile_url") or ""},
+            "map": {**base_map(ctx.config["map"]), "layers": sorted(ctx.city.base_layers)},
         })
+
+
+def base_map(config: dict) -> dict:
+    """The base map the pages draw under the city's own layers (config `map.*`)."""
+    return {
+        "tile_url": config.get("tile_url") or "", "overlay_url": config.get("overlay_url") or "",
+        "attribution": str(config.get("attribution") or ""), "subdomains": str(config.get("subdomains") or ""),
+        "max_zoom": int(config.get("max_zoom") or 18),
+    }
 
 
 routes = [

@@ -7,6 +7,7 @@ import dataclasses
 import json
 import math
 import time
+from dataclasses import replace
 from datetime import datetime, timezone
 
 from dispatch import validation as v
@@ -151,11 +152,16 @@ class CasesHandler(CaseQueryMixin, BaseHandler):
         docs = self.within_near(docs)
         # Items carry `actions` too: computed in Python from the document in hand (no query),
         # so a queue can show its buttons without reading each case again.
-        self.send({
+        body = {
             "items": [self.case_json(doc, user) for doc in docs],
             "next": next_cursor,
             **self.searched_note(),
-        })
+        }
+        # `count=true`: how many cases match in all (a badge must not show a page's length).
+        # `near` is a box here, so its count is an upper bound; the pages do not ask for both.
+        if v.query_bool(self.get_query_argument("count", None), "count"):
+            body["total"] = await self.ctx.cases.count(replace(self.case_query(limit), after=None))
+        self.send(body)
 
 
 class CasesGeoJSONHandler(CaseQueryMixin, BaseHandler):

@@ -46,13 +46,27 @@ def safe_next(value: str | None) -> str:
     return text if path in NEXT_PAGES else ""
 
 
-def content_security_policy(tile_url: str) -> str:
+def tile_source(url: str) -> str | None:
+    """The CSP source of a tile URL template: its scheme and host, a host label holding the
+    subdomain placeholder {s} ("t{s}.tianditu.gov.cn") widened to "*"."""
+    parts = urlsplit(url.replace("{s}", "a"))
+    if not (parts.scheme and parts.netloc):
+        return None
+    host = urlsplit(url.replace("{s}", "_s_")).netloc
+    if "_s_" in host:
+        labels = host.split(".")
+        host = ".".join("*" if "_s_" in label else label for label in labels)
+        if not host.startswith("*"):  # CSP allows a wildcard only as the first label
+            host = "*." + host.split("*.", 1)[-1]
+    return f"{parts.scheme}://{host}"
+
+
+def content_security_policy(tile_url: str, overlay_url: str = "") -> str:
     img = "'self' data: blob:"
-    if tile_url:
-        parts = urlsplit(tile_url.replace("{s}", "a"))
-        if parts.scheme and parts.netloc:
-            host = parts.netloc.replace("a.", "*.", 1) if "{s}" in tile_url else parts.netloc
-            img += f" {parts.scheme}://{host}"
+    for url in (tile_url, overlay_url):
+        source = tile_source(url) if url else None
+        if source:
+            img += f" {source}"
     return "; ".join([
         "default-src 'self'",
         "script-src 'self'",
@@ -84,7 +98,8 @@ class PageHandler(AllowOn405, tornado.web.RequestHandler):
         if self.page != "login" and not ctx.tokens.verify(self.get_cookie(SESSION_COOKIE) or ""):
             self.redirect("/login?next=" + quote(self.request.uri, safe=""))
             return
-        self.set_header("Content-Security-Policy", content_security_policy(ctx.config["map"].get("tile_url") or ""))
+        self.set_header("Content-Security-Policy", content_security_policy(ctx.config["map"].get("tile_url") or "",
+                                                                   ctx.config["map"].get("overlay_url") or ""))
         self.set_header("Content-Type", "text/html; charset=UTF-8")
         self.finish(self.shell())
 

@@ -110,6 +110,8 @@ class CategoriesHandler(BaseHandler):
                 "priority": c.priority, "limits": c.limits, "urgent_limits": c.urgent_limits,
                 "auto_dispatch": c.auto_dispatch, "keywords": list(c.keywords),
             })
+            # Everyday words for the category search (categories.yaml `keywords`, when the loader has them).
+            items[-1]["keywords"] = list(getattr(c, "keywords", None) or ())
         self.send({"items": items})
 
 

@@ -20,6 +20,7 @@ from dispatch.errors import ApiError, bad_request, conflict, forbidden, unproces
 from dispatch.intake.attachments import check_photos
 from dispatch.rules import OutsideCity
 from dispatch.store import DuplicateCase, new_case_id
+from geo.geocode import plate_of
 
 
 @dataclass
@@ -206,6 +207,7 @@ class Intake:
         }))
         if category.auto_dispatch and decision and decision.department:
             ctx.workflow.auto_dispatch(case, category, now)
+        case["place"] = place_of(ctx.city, lnglat, jurisdiction)
         case["search_masked"] = masked_search_text(case)
         try:
             await ctx.cases.insert(case)
@@ -217,6 +219,31 @@ class Intake:
             return replay(stored, fields["intake_digest"])
         await ctx.attachments.mark_referenced(fields["photos"])
         return IntakeResult(case, True)
+
+
+def place_of(city, lnglat, jurisdiction: dict | None) -> dict | None:
+    """Where a located case is, in words: the nearest door plate (reverse geocoded, if one is
+    within 200 m) and the community, e.g. {"text": "东坡路3号附近（约 20 米）· 东坡路社区"}."""
+    if not lnglat:
+        return None
+    hit = city.addresses.nearest(lnglat[0], lnglat[1])
+    community = ((jurisdiction or {}).get("community") or {}).get("name")
+    plate = None
+    if hit:
+        address, metres = hit
+        plate = {"address": address, "distance_m": metres}
+    parts = []
+    if plate:
+        short = plate_text(city.addresses, plate["address"])
+        parts.append(short if plate["distance_m"] < 10 else f"{short}附近（约 {plate['distance_m']} 米）")
+    if community:
+        parts.append(community)
+    return {"door_plate": plate, "community": community, "text": " · ".join(parts) or None}
+
+
+def plate_text(book, address: str) -> str:
+    """The door plate without its district/street prefixes: 上城区湖滨街道东坡路3号 → 东坡路3号."""
+    return plate_of(book.normalize(address))[1] or address
 
 
 def _place_name(jurisdiction: dict | None) -> str:

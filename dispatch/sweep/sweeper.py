@@ -27,7 +27,9 @@ from datetime import datetime
 from dispatch.workflow import joint
 from dispatch.workflow.audit import chain_entry
 from dispatch.config import ConfigError
-from dispatch.workflow.escalation import escalation_target, jurisdiction_label, jurisdiction_name, level_of
+from dispatch.workflow.escalation import (
+    escalation_target, jurisdiction_label, jurisdiction_name, level_of, supervision_addressee,
+)
 from dispatch.store.query import Change
 from dispatch.workflow.service import SYSTEM
 from dispatch.workflow.stageclock import (
@@ -76,7 +78,7 @@ def _local(ctx, moment: datetime) -> str:
     return f"{local.month}月{local.day}日 {local:%H:%M}"
 
 
-def _note(ctx, action: str, clock: dict, target: str | None = None) -> str:
+def _note(ctx, action: str, clock: dict, target: str | None = None, case: dict | None = None) -> str:
     verb = STAGE_NAMES.get(clock["stage"], clock["stage"])
     due = _local(ctx, clock["deadline"])
     if action == WARN:
@@ -86,7 +88,8 @@ def _note(ctx, action: str, clock: dict, target: str | None = None) -> str:
         return f"已超过{verb}时限（{due} 到期），案件超期"
     late = human_duration(grace(ctx, "supervise_grace" if action == SUPERVISE else "escalate_grace"))
     if action == SUPERVISE:
-        return f"超期 {late}仍未{verb}，系统自动督办"
+        addressee = f"（督办对象：{supervision_addressee(ctx.city, case)['name']}）" if case else ""
+        return f"超期 {late}仍未{verb}，系统自动督办{addressee}"
     return f"超期 {late}仍未{verb}，系统自动提级至 {jurisdiction_label(ctx.city, target)}"
 
 
@@ -126,7 +129,7 @@ def plan_case(ctx, case: dict, now: datetime) -> tuple[Change, list[str]]:
             if target is None:
                 continue  # already at the top level: nobody above to escalate to
             fields["flags.escalated_to"] = target
-        note = _note(ctx, step.action, clock, target)
+        note = _note(ctx, step.action, clock, target, case)
         entry = chain_entry(history, {
             "at": now, "by": SYSTEM, "action": step.action, "from": case["status"], "to": case["status"],
             "note": note, "stage": clock["stage"], "due_at": step.at,
@@ -137,7 +140,8 @@ def plan_case(ctx, case: dict, now: datetime) -> tuple[Change, list[str]]:
         actions.append(step.action)
         # The same records the manual 督办 / 上报 actions keep (dispatch/workflow/transitions.py).
         if step.action == SUPERVISE:
-            pushes["supervisions"] = {"at": now, "by": SYSTEM, "note": note}
+            pushes["supervisions"] = {"at": now, "by": SYSTEM, "note": note,
+                                      "to": supervision_addressee(ctx.city, case)}
         elif step.action == ESCALATE:
             node = {"id": target, "name": jurisdiction_name(ctx.city, target), "level": level_of(ctx.city, target)}
             fields["escalation"] = {**node, "at": now, "by": SYSTEM}

@@ -48,3 +48,16 @@ def jurisdiction_label(city, jurisdiction_id: str) -> str:
     level = level_of(city, jurisdiction_id)
     name = jurisdiction_name(city, jurisdiction_id)
     return f"{name}（{LEVEL_NAME[level]}级）" if level in LEVEL_NAME else name
+
+
+def supervision_addressee(city, case: dict) -> dict:
+    """Whom a 督办 addresses: whoever the case waits for now. In 待核查 (handled) that is the
+    checker — the grid's workers for a grid report, the 12345 callback for a hotline ticket —
+    not the department, which has done its part; otherwise the assigned department."""
+    if case.get("status") == "handled":
+        if case.get("source") == "hotline":
+            return {"kind": "callback", "name": "12345 回访员"}
+        grid = (case.get("jurisdiction") or {}).get("grid") or {}
+        return {"kind": "checker", "id": grid.get("id"), "name": f"{grid.get('name') or '所在网格'}网格员"}
+    department = (case.get("assignment") or {}).get("department") or {}
+    return {"kind": "department", "id": department.get("id"), "name": department.get("name") or "承办部门"}

@@ -603,7 +603,8 @@ def _answer(act: Act) -> None:
 
 def _supervise(act: Act) -> None:
     act.sets["flags.supervised"] = True
-    act.append("supervisions", {"at": act.now, "by": act.user.username, "note": act.note})
+    act.append("supervisions", {"at": act.now, "by": act.user.username, "note": act.note,
+                                "to": escalation.supervision_addressee(act.ctx.city, act.case)})
 
 
 def escalation_target(ctx, case: dict) -> dict | None:

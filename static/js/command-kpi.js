@@ -36,24 +36,34 @@ function percent(value) {
   return (p === 100 || p === 0 ? p.toFixed(0) : p.toFixed(1)) + "%";
 }
 
+// The server's formulas name a field now and then ("处置时限（handle_by）"): the screen says it
+// in words only.
+function plainFormula(text) {
+  return String(text || "").replace(/（[a-z_]+）/g, "").replace(/\(([a-z_]+)\)/g, "");
+}
+
 function formatCount(n) {
   return Number(n || 0).toLocaleString("zh-CN");
 }
 
-export function createKpis({ countsBox, ratesBox, statusChartBox, groupChartBox, groupTitle, periodLabel, onError }) {
+export function createKpis({ countsBox, ratesBox, statusChartBox, groupChartBox, groupTitle, periodLabel, onError, onGroupClick, subs = {} }) {
   const tooltip = el("div", { class: "kpi-tip", role: "tooltip", id: "kpi-tip", hidden: true });
   document.body.append(tooltip);
   const gauges = new Map();
   let statusChart = null, groupChart = null;
   let lastReport = null;
+  let basis = "";  // "统计期：今日 · 范围：上城区 · 不受地图筛选影响"
 
   function showTip(target, figure) {
-    tooltip.replaceChildren(
+    // replaceChildren would write a null as the text "null": only nodes go in.
+    tooltip.replaceChildren(...[
       el("strong", {}, figure.name),
-      el("p", {}, figure.formula),
-      figure.denominator !== undefined
+      el("p", {}, plainFormula(figure.formula)),
+      figure.denominator !== undefined && figure.denominator !== null
         ? el("p", { class: "kpi-tip-num" }, `本期：${formatCount(figure.numerator)} / ${formatCount(figure.denominator)}`)
-        : null);
+        : null,
+      basis ? el("p", { class: "kpi-tip-basis" }, basis) : null,
+    ].filter(Boolean));
     tooltip.hidden = false;
     const r = target.getBoundingClientRect();
     const top = Math.min(window.innerHeight - tooltip.offsetHeight - 8, r.bottom + 6);
@@ -100,7 +110,9 @@ export function createKpis({ countsBox, ratesBox, statusChartBox, groupChartBox,
     }
   }
 
-  function gaugeOption(value, lowerIsBetter) {
+  // The percentage is sized to the gauge (a 1366×768 screen has short gauges: a fixed 17 px
+  // figure ran into the label below).
+  function gaugeOption(value, lowerIsBetter, height = 80) {
     const color = rateColor(value, lowerIsBetter);
     return {
       animationDuration: 600,
@@ -111,7 +123,7 @@ export function createKpis({ countsBox, ratesBox, statusChartBox, groupChartBox,
         axisTick: { show: false }, splitLine: { show: false }, axisLabel: { show: false }, pointer: { show: false },
         anchor: { show: false }, title: { show: false },
         detail: {
-          valueAnimation: true, offsetCenter: [0, "4%"], fontSize: 17, fontWeight: 700, color: value === null ? MUTED : TEXT,
+          valueAnimation: true, offsetCenter: [0, "4%"], fontSize: Math.max(12, Math.min(17, Math.round(height * 0.22))), fontWeight: 700, color: value === null ? MUTED : TEXT,
           fontFamily: "DIN Alternate, Bahnschrift, Roboto Condensed, Arial Narrow, sans-serif",
           formatter: () => percent(value),
         },
@@ -139,7 +151,7 @@ export function createKpis({ countsBox, ratesBox, statusChartBox, groupChartBox,
         chart = echarts.init(node.querySelector(".rate-gauge"), null, { renderer: "canvas" });
         gauges.set(spec.key, chart);
       }
-      chart.setOption(gaugeOption(figure.value, spec.lowerIsBetter));
+      chart.setOption(gaugeOption(figure.value, spec.lowerIsBetter, node.querySelector(".rate-gauge").clientHeight));
     }
   }
 
@@ -165,17 +177,31 @@ export function createKpis({ countsBox, ratesBox, statusChartBox, groupChartBox,
     statusChartBox.setAttribute("aria-label", "案件状态分布：" + data.map((d) => `${d.name}${d.value}件`).join("，"));
   }
 
+  // One row per area or department with anything to show (a department with nothing in the
+  // period takes no row); each bar carries its own number: 上报 and 结案 are counted on
+  // different cases (a case reported last week may close today), so neither caps the other.
   function renderGroups(report) {
     const kpi = (row, key) => (row.kpis.find((k) => k.key === key) || {}).value || 0;
     const rows = report.rows
-      .filter((r) => r.group.id !== null || kpi(r, "reported"))
-      .map((r) => ({ name: r.group.id === null && report.group_by !== "department" ? "待补充定位" : r.group.name, reported: kpi(r, "reported"), closed: kpi(r, "closed"), overdue: kpi(r, "overdue") }))
-      .sort((a, b) => b.reported - a.reported || a.name.localeCompare(b.name, "zh-CN"))
-      .slice(0, Math.max(4, Math.min(14, Math.floor((groupChartBox.clientHeight - 44) / 21))))
+      .map((r) => ({ id: r.group.id, name: r.group.id === null && report.group_by !== "department" ? "待补充定位" : r.group.name,
+                     reported: kpi(r, "reported"), closed: kpi(r, "closed"), overdue: kpi(r, "overdue") }))
+      .filter((r) => r.reported || r.closed || r.overdue)
+      .sort((a, b) => b.reported - a.reported || b.closed - a.closed || a.name.localeCompare(b.name, "zh-CN"))
+      .slice(0, Math.max(3, Math.min(10, Math.floor((groupChartBox.clientHeight - 44) / 30))))
       .reverse();
     groupTitle.textContent = GROUP_TITLES[report.group_by] || "案件情况";
+    groupChartBox.dataset.rows = String(rows.length);
     groupChart = groupChart || echarts.init(groupChartBox);
+    if (!rows.length) {
+      groupChart.setOption({ title: { text: "统计期内暂无案件", left: "center", top: "middle", textStyle: { color: MUTED, fontSize: 14, fontWeight: 400 } } }, true);
+      return;
+    }
+    groupChart.off("click");
+    groupChart.on("click", (p) => { const r = rows[p.dataIndex]; if (r && r.id && onGroupClick) onGroupClick(r.id, report.group_by); });
     const short = (name) => (name.length > 8 ? name.slice(0, 7) + "…" : name);
+    const barLabel = (key) => ({ show: true, position: "right", color: TEXT, fontSize: 12,
+      formatter: (p) => (key === "reported" && rows[p.dataIndex].overdue ? `${p.value} {o|超期${rows[p.dataIndex].overdue}}` : `${p.value}`),
+      rich: { o: { color: "#ff7875", fontSize: 12, padding: [0, 0, 0, 2] } } });
     groupChart.setOption({
       tooltip: {
         trigger: "axis", axisPointer: { type: "shadow" }, backgroundColor: "#0b2350", borderColor: "#2f6fb8", textStyle: { color: TEXT },
@@ -187,29 +213,42 @@ export function createKpis({ countsBox, ratesBox, statusChartBox, groupChartBox,
         },
       },
       legend: { top: 0, right: 0, itemWidth: 10, itemHeight: 8, textStyle: { color: MUTED, fontSize: 12 }, data: ["上报", "结案"] },
-      grid: { left: 4, right: 64, top: 22, bottom: 2, containLabel: true },
+      grid: { left: 4, right: 72, top: 22, bottom: 2, containLabel: true },
       xAxis: { type: "value", minInterval: 1, splitNumber: 3, splitLine: { lineStyle: { color: GRIDLINE } }, axisLabel: { color: MUTED, fontSize: 11 } },
       yAxis: { type: "category", data: rows.map((r) => r.name), axisLabel: { color: TEXT, fontSize: 13, formatter: short },
-               axisLine: { lineStyle: { color: GRIDLINE } }, axisTick: { show: false } },
+               axisLine: { lineStyle: { color: GRIDLINE } }, axisTick: { show: false }, triggerEvent: true },
       series: [
-        { name: "上报", type: "bar", data: rows.map((r) => r.reported), barMaxWidth: 12, z: 1,
+        { name: "上报", type: "bar", data: rows.map((r) => r.reported), barMaxWidth: 9, barGap: "30%", cursor: "pointer",
           itemStyle: { color: new echarts.graphic.LinearGradient(0, 0, 1, 0, [{ offset: 0, color: "rgba(29,79,168,.7)" }, { offset: 1, color: "#40a9ff" }]), borderRadius: [0, 3, 3, 0] },
-          label: { show: true, position: "right", color: TEXT, fontSize: 12,
-                   formatter: (p) => (rows[p.dataIndex].overdue ? `${p.value} {o|超期${rows[p.dataIndex].overdue}}` : `${p.value}`),
-                   rich: { o: { color: "#ff7875", fontSize: 11, padding: [0, 0, 0, 2] } } } },
-        { name: "结案", type: "bar", data: rows.map((r) => Math.min(r.closed, r.reported || r.closed)), barMaxWidth: 12, barGap: "-100%", z: 2,
-          itemStyle: { color: "#36cfc9", borderRadius: [0, 3, 3, 0] } },
+          label: barLabel("reported") },
+        { name: "结案", type: "bar", data: rows.map((r) => r.closed), barMaxWidth: 9, cursor: "pointer",
+          itemStyle: { color: "#36cfc9", borderRadius: [0, 3, 3, 0] }, label: barLabel("closed") },
       ],
     }, true);
   }
 
-  async function refresh({ since, until, groupBy, periodText }) {
+  async function refresh({ since, until, groupBy, periodText, scope }) {
     const query = new URLSearchParams({ from: since, to: until, group_by: groupBy, top: "0" });
+    if (scope) query.set("scope", scope);
     try {
       const report = await api.get(`/api/stats?${query}`);
       lastReport = report;
       const kpis = Object.fromEntries(report.total.kpis.map((k) => [k.key, k]));
-      periodLabel.textContent = `统计期：${periodText} · ${report.generated_at.slice(11, 16)} 更新`;
+      const scopeName = (report.scope || {}).name || "";
+      basis = `统计期：${periodText} · 范围：${scopeName}（全部类别、全部部门，含未定位案件；不随地图筛选变化）`;
+      periodLabel.textContent = `统计期：${periodText} · ${scopeName} · ${report.generated_at.slice(11, 16)} 更新`;
+      periodLabel.title = basis;
+      // Each panel says what it counts: the period, the area, and that it includes every case
+      // (the map shows only located ones, so its numbers may be smaller).
+      if (subs.group) subs.group.textContent = `${periodText}上报 / 结案 / 超期 · ${scopeName} · 含未定位案件`;
+      if (subs.status) {
+        // The panel also shows the trend and top types (command-trend.js): its basis line says
+        // the status chart's only while that tab is shown.
+        subs.status.dataset.basis = `${periodText}上报的案件，按当前状态 · ${scopeName} · 全部类别`;
+        if ((subs.status.dataset.tab || "status") === "status") subs.status.textContent = subs.status.dataset.basis;
+      }
+      if (subs.rates) subs.rates.textContent = `${periodText} · ${scopeName} · 鼠标移到指标上查看计算口径`;
+      for (const node of Object.values(subs)) if (node) node.title = node.textContent;
       renderCounts(kpis);
       renderRates(kpis);
       renderStatus(report.total);

@@ -1,9 +1,10 @@
+/* global L */
 // 城运指挥中心: the live map of the user's scope, KPIs, the dispatch queue and the event ticker.
 // Everything on screen is built from one set of case summaries kept current by the live feed.
 import { api, toast } from "./api.js";
 import { el } from "./dom.js";
 import { clockText } from "./time.js";
-import { jurisdictions } from "./map.js";
+import { jurisdictions, labelCommunities } from "./map.js";
 import { debounce } from "./util.js";
 import { mountHeader } from "./header.js";
 import { connectLive } from "./live.js";
@@ -13,6 +14,7 @@ import { createQueue } from "./command-queue.js";
 import { createTicker } from "./command-ticker.js";
 import { createPanel } from "./command-panel.js";
 import { mountReturnQueue } from "./joint.js";
+import { createAnalysis } from "./command-trend.js";
 import {
   STATUS_FILTERS, STATUS_GROUPS, WINDOWS, describeChange, fromCase, fromFeature, isoDate, matches, windowStart,
 } from "./command-model.js";
@@ -52,7 +54,7 @@ function buildDirectory(me, departments, districts, streets) {
   };
 }
 
-function fillFilters(categories, directory) {
+function fillFilters(categories, directory, serving) {
   const category = $("f-category");
   const groups = new Map();
   for (const c of categories) {
@@ -65,7 +67,10 @@ function fillFilters(categories, directory) {
   }
   $("f-status").replaceChildren(...STATUS_FILTERS.map(([value, label]) => el("option", { value }, label)));
   const byGroup = new Map();
-  for (const d of directory.departments) {
+  // A street or district commander's filter lists the departments serving that area only.
+  const listed = serving ? directory.departments.filter((d) => serving.has(d.id)) : directory.departments;
+  $("f-department").dataset.count = String(listed.length);
+  for (const d of listed) {
     const districtId = directory.districtOf(d.jurisdiction);
     const group = districtId ? directory.districtName(districtId) : d.jurisdiction === directory.cityId ? "市级部门" : "其他";
     if (!byGroup.has(group)) byGroup.set(group, []);
@@ -77,7 +82,19 @@ function fillFilters(categories, directory) {
   }
 }
 
-function legend(box) {
+// Heat mode: colour is density, not status, so the legend becomes the intensity scale (its
+// colours are command-map.js's heat gradient; an overdue case weighs 1, any other 0.6).
+function legend(box, mode = "points") {
+  box.dataset.mode = mode;
+  if (mode === "heat") {
+    box.replaceChildren(
+      el("span", { class: "lg lg-heat-title" }, "案件密度"),
+      el("span", { class: "lg lg-heat" }, el("span", {}, "低"), el("i", { class: "lg-scale", "aria-hidden": "true" }), el("span", {}, "高")),
+      el("span", { class: "lg lg-heat-note" }, "超期案件按 1 计，其余按 0.6 计"));
+    box.setAttribute("aria-label", "图例：案件密度，从低（蓝）到高（红），超期案件权重更高");
+    return;
+  }
+  box.setAttribute("aria-label", "图例");
   box.replaceChildren(
     ...STATUS_GROUPS.map((g) => el("span", { class: "lg" }, el("i", { class: `lg-dot cm-${g.key}` }), g.name)),
     el("span", { class: "lg" }, el("i", { class: "lg-dot lg-ring lv-warning" }), "临期"),
@@ -97,14 +114,16 @@ function denyOthers(me) {
 
 // Categories, departments and the jurisdiction directory; fills the filter bar and the legend.
 async function loadDirectory(me) {
-  const [categories, departments, districts, streets] = await Promise.all([
+  const local = me.user.scope !== me.city.id;
+  const [categories, departments, districts, streets, serving] = await Promise.all([
     api.get("/api/categories").then((r) => r.items),
     api.get("/api/departments").then((r) => r.items),
     jurisdictions("district"),
     jurisdictions("street"),
+    local ? api.get("/api/stats/trend?days=1").then((r) => new Set(r.departments.map((d) => d.id))).catch(() => null) : null,
   ]);
   const directory = buildDirectory(me, departments, districts, streets);
-  fillFilters(categories, directory);
+  fillFilters(categories, directory, serving);
   legend($("map-legend"));
   return directory;
 }
@@ -115,6 +134,8 @@ function createBoard(me, directory) {
   const board = {
     me, directory,
     filters: { window: "today", since: windowStart("today"), category: "", status: "", department: "" },
+    // Drill-down (区 → 街道): the trail from the user's own scope to the area in view.
+    trail: [],
     cases: new Map(),      // id → summary (everything loaded or heard of)
     lastSeen: new Map(),   // id → summary as the live feed last reported it (for the ticker)
   };
@@ -131,6 +152,12 @@ function createBoard(me, directory) {
   board.kpis = createKpis({
     countsBox: $("counts"), ratesBox: $("rates"), statusChartBox: $("status-chart"), groupChartBox: $("group-chart"),
     groupTitle: $("group-title"), periodLabel: $("kpi-period"),
+    subs: { group: $("group-sub"), status: $("status-sub"), rates: $("rates-sub") },
+    onGroupClick: (id) => board.drill && board.drill(id),
+  });
+  board.analysis = createAnalysis({
+    tabsBox: $("analysis-tabs"), basis: $("status-sub"), trendBox: $("trend-chart"), topBox: $("top-types"),
+    onShowStatus: () => board.kpis.resize(),
   });
   board.ticker = createTicker($("ticker"), { onOpen: (id) => open(id) });
   board.queue = createQueue({
@@ -147,15 +174,29 @@ function createBoard(me, directory) {
 
 function rendering(board) {
   const { cases, filters, mapView, queue } = board;
-  const visibleCases = () => [...cases.values()].filter((s) => matches(s, filters));
+  // Inside the drilled-into area (cases carry their district's and street's names).
+  const inArea = (s) => {
+    const here = board.trail[board.trail.length - 1];
+    return !here || s[here.level] === here.name;
+  };
+  const shown = (s) => matches(s, filters) && inArea(s);
+  const visibleCases = () => [...cases.values()].filter(shown);
 
+  // The map's figures are not the statistics' (those count every case reported in the
+  // period, located or not): the box says what it counts, and why the two may differ.
   function updateCount(visible) {
     const onMap = visible.filter((s) => s.coords);
+    const unlocated = visible.length - onMap.length;
     const closed = onMap.filter((s) => s.status === "closed").length;
-    $("map-count").replaceChildren(
-      "在办 ", el("strong", {}, (onMap.length - closed).toLocaleString("zh-CN")), " 件",
+    const filtered = filters.category || filters.status || filters.department;
+    const box = $("map-count");
+    box.replaceChildren(
+      el("span", { class: "map-count-basis" }, filtered ? "地图（按筛选）" : "地图", "：在办 "),
+      el("strong", {}, (onMap.length - closed).toLocaleString("zh-CN")), " 件",
       el("span", { class: "map-count-window" }, ` · ${WINDOWS[filters.window]}结案 `),
-      el("strong", { class: "map-count-closed" }, closed.toLocaleString("zh-CN")), " 件");
+      el("strong", { class: "map-count-closed" }, closed.toLocaleString("zh-CN")), " 件",
+      el("span", { class: "map-count-note" }, `仅含有定位的案件${unlocated ? `（另有 ${unlocated} 件待补充定位）` : ""}；在办不限上报日期，与左侧统计期内的数字口径不同`));
+    box.title = "地图显示当前所有在办案件和统计期内结案的案件，只包括有位置的案件；左侧统计按统计期内发生的上报、结案计数，包括未定位的案件。";
   }
 
   function renderAll() {
@@ -165,6 +206,7 @@ function rendering(board) {
     updateCount(visible);
     const filtered = filters.category || filters.status || filters.department;
     $("f-clear").hidden = !filtered;
+    $("filter-note").hidden = !filtered;
   }
   const renderListsSoon = debounce(() => {
     const visible = visibleCases();
@@ -175,7 +217,7 @@ function rendering(board) {
   // A case changed (live event or own action): update it in place everywhere.
   function applyCase(s) {
     cases.set(s.id, s);
-    mapView.upsert(s, matches(s, filters));
+    mapView.upsert(s, shown(s));
     renderListsSoon();
   }
 
@@ -186,6 +228,65 @@ function rendering(board) {
   }
 
   return { renderAll, applyCase, clearFilters };
+}
+
+// Drill-down: a district's or street's bar (or the trail) sets the area in view; the map zooms
+// to it and shows its cases, the statistics and the trend follow, the trail leads back up.
+const NEXT_LEVEL = { city: "district", district: "street", street: null };
+function drilling(board, { scopeLevel, refreshStats }) {
+  const { directory, me } = board;
+  const home = { id: me.user.scope, name: me.scope_name || me.city.name, level: scopeLevel };
+
+  function drawTrail() {
+    const nav = $("drill-trail");
+    const steps = [home, ...board.trail];
+    const parts = [];
+    steps.forEach((step, i) => {
+      if (i) parts.push(el("span", { class: "drill-sep", "aria-hidden": "true" }, "›"));
+      parts.push(i === steps.length - 1
+        ? el("span", { class: "drill-here", "aria-current": "page" }, step.name)
+        : el("button", { type: "button", onclick: () => goTo(i) }, step.name));
+    });
+    if (NEXT_LEVEL[steps[steps.length - 1].level]) parts.push(el("span", { class: "drill-hint" }, "点击左下图表中的区域可逐级查看"));
+    nav.replaceChildren("统计范围：", ...parts);
+    $("cmd").dataset.scope = steps[steps.length - 1].id;
+  }
+
+  async function zoom(step) {
+    const map = board.mapView.map;
+    if (step.level === "city") { board.mapView.fitCases(); return; }
+    try {
+      const data = await jurisdictions(step.level);
+      const feature = data.features.filter((f) => f.properties.id === step.id);
+      if (feature.length) map.fitBounds(L.geoJSON({ type: "FeatureCollection", features: feature }).getBounds(), { padding: [16, 16] });
+    } catch { /* the statistics still follow */ }
+  }
+
+  async function show() {
+    drawTrail();
+    board.renderAll();
+    zoom(board.trail[board.trail.length - 1] || home);
+    await refreshStats();
+  }
+
+  function goTo(index) {
+    board.trail = board.trail.slice(0, index);
+    show();
+  }
+
+  // A bar of the area chart: one level down (districts → streets; a street's bars are departments).
+  board.drill = (id) => {
+    const here = board.trail[board.trail.length - 1] || home;
+    const level = NEXT_LEVEL[here.level];
+    if (!level || directory.level(id) !== level) return;
+    board.trail = [...board.trail, { id, name: directory.nameOf(id), level }];
+    show();
+  };
+  drawTrail();
+  return {
+    scope: () => (board.trail[board.trail.length - 1] || home),
+    groupBy: () => ({ city: "district", district: "street", street: "department" })[(board.trail[board.trail.length - 1] || home).level] || "department",
+  };
 }
 
 // Recent changes already on record, so the ticker is not blank when the screen opens.
@@ -239,12 +340,18 @@ function caseLoader(board) {
 // The statistics: `refresh()` now, `afterEvents()` a few seconds after live events (never
 // more often than every 15 s, so a busy hour does not hammer them), and every 30 s anyway;
 // at the city's midnight "今日" moves on (`onNewDay`).
-function kpiSchedule(board, groupBy, onNewDay) {
+function kpiSchedule(board, area, onNewDay) {
   const { filters, kpis } = board;
   let lastKpi = 0, kpiTimer = null;
   async function refresh() {
     lastKpi = Date.now();
-    await kpis.refresh({ since: isoDate(filters.since), until: isoDate(new Date()), groupBy, periodText: WINDOWS[filters.window] });
+    const scope = area.scope();
+    const scopeParam = scope.id === board.me.user.scope ? undefined : scope.id;
+    await Promise.all([
+      kpis.refresh({ since: isoDate(filters.since), until: isoDate(new Date()), groupBy: area.groupBy(), periodText: WINDOWS[filters.window], scope: scopeParam }),
+      board.analysis.refresh({ scope: scopeParam, scopeName: scope.name, category: filters.category, department: filters.department,
+                               filterText: filterText(board) }),
+    ]);
     $("cmd").dataset.kpiAt = String(Date.now());
   }
   function afterEvents() {
@@ -264,6 +371,17 @@ function kpiSchedule(board, groupBy, onNewDay) {
     }
   }, 5000);
   return { refresh, afterEvents };
+}
+
+// The filters in words, for the panels that follow them.
+function filterText(board) {
+  const parts = [];
+  for (const [id, key] of [["f-category", "category"], ["f-department", "department"]]) {
+    if (!board.filters[key]) continue;
+    const select = $(id);
+    parts.push(select.options[select.selectedIndex].textContent);
+  }
+  return parts.length ? `按筛选：${parts.join("、")}` : "";
 }
 
 // One live event: the case everywhere, a ticker line and a pulse when it matters.
@@ -307,36 +425,44 @@ function wireControls(board, { loadCases, kpis }) {
     });
   }
   for (const [id, key] of [["f-category", "category"], ["f-status", "status"], ["f-department", "department"]]) {
-    $(id).addEventListener("change", (e) => { filters[key] = e.target.value; board.renderAll(); });
+    $(id).addEventListener("change", (e) => { filters[key] = e.target.value; board.renderAll(); kpis.refresh(); });
   }
-  $("f-clear").addEventListener("click", () => board.clearFilters());
+  $("f-clear").addEventListener("click", () => { board.clearFilters(); kpis.refresh(); });
   for (const button of $("layer-seg").querySelectorAll("button")) {
     button.addEventListener("click", () => {
       pressOnly($("layer-seg"), button);
       board.mapView.setMode(button.dataset.layer);
+      legend($("map-legend"), button.dataset.layer);
     });
   }
-  window.addEventListener("resize", debounce(() => { board.kpis.resize(); board.mapView.invalidate(); }, 150));
+  window.addEventListener("resize", debounce(() => { board.kpis.resize(); board.analysis.resize(); board.mapView.invalidate(); }, 150));
 }
 
 async function main() {
   const me = await mountHeader("城运指挥中心");
+  if (me.user.scope !== me.city.id) {
+    // A district's or street's commander: the title names the area the screen covers.
+    const title = document.querySelector("header.app-header .brand span:last-child");
+    if (title) title.textContent = `${me.city.name}${me.scope_name} · 城运指挥中心`;
+  }
   startClock(document.querySelector("header.app-header"));
   if (denyOthers(me)) return;
   document.body.dataset.role = me.user.role;
 
   const directory = await loadDirectory(me);
   const scopeLevel = me.user.scope === me.city.id ? "city" : directory.level(me.user.scope);
-  const groupBy = scopeLevel === "city" ? "district" : scopeLevel === "district" ? "street" : "department";
 
   const board = createBoard(me, directory);
   // 退单待审: the dispatcher's review of returns (approve → 改派, reject → back to the department).
   const returns = me.user.role === "dispatcher" ? mountReturnQueue(document.querySelector(".cmd-right"), { onOpen: (id) => board.panel.open(id) }) : null;
   const loadCases = caseLoader(board);
-  const kpis = kpiSchedule(board, groupBy, loadCases);
+  let kpis = null;
+  const area = drilling(board, { scopeLevel, refreshStats: () => kpis.refresh() });
+  kpis = kpiSchedule(board, area, loadCases);
   wireControls(board, { loadCases, kpis });
 
   await board.mapView.ready();
+  labelCommunities(board.mapView.map, { minZoom: 14 });
   connectLive({ onEvent: (event) => { onLiveEvent(board, event, kpis); if (returns) returns.refresh(); }, onResync: () => { loadCases(); kpis.refresh(); }, onStatus: setLive });
   await Promise.all([loadCases(), kpis.refresh()]);
   $("cmd").setAttribute("aria-busy", "false");

@@ -100,7 +100,9 @@ async function returnCase(c) {
       el("div", { class: "chips", role: "group", "aria-label": "常用原因" }, quick.map((q) =>
         el("button", { class: "chip", type: "button", onclick: (e) => {
           const box = e.target.closest("form").elements["return-reason"];
-          box.value = box.value ? box.value + "；" + q : q;
+          // One separator, never "。；": what was typed loses its closing punctuation first.
+          const typed = box.value.replace(/[\s。；;，,、.！!？?]+$/, "");
+          box.value = typed ? typed + "；" + q : q;
           box.focus();
         } }, q))),
     ],
@@ -118,15 +120,29 @@ async function requestExtension(c) {
   const untilBox = el("div", { class: "until-box", hidden: true },
     el("label", { for: "ext-until" }, "延至"),
     el("input", { id: "ext-until", name: "ext-until", type: "datetime-local" }));
-  const select = el("select", { id: "ext-duration", name: "ext-duration", onchange: (e) => { untilBox.hidden = e.target.value !== "until"; } },
+  // The new deadline, as approving the request will set it (the server's business calendar).
+  const handleBy = (c.deadlines || {}).handle_by;
+  const preview = el("p", { class: "ext-preview", id: "ext-preview", "aria-live": "polite" });
+  async function showPreview(choice) {
+    if (choice === "until" || !handleBy) { preview.textContent = ""; return; }
+    preview.textContent = "正在计算新的处置时限…";
+    try {
+      const r = await api.get(`/api/calendar/add?from=${encodeURIComponent(handleBy)}&duration=${encodeURIComponent(choice)}`);
+      if (select.value === choice) preview.textContent = `批准后新的处置时限：${formatTime(r.at)}（按工作日历计算）`;
+    } catch {
+      preview.textContent = "";
+    }
+  }
+  const select = el("select", { id: "ext-duration", name: "ext-duration", onchange: (e) => { untilBox.hidden = e.target.value !== "until"; showPreview(e.target.value); } },
     options.map(([v, t]) => el("option", { value: v }, `延长 ${t}`)),
     el("option", { value: "until" }, "延至指定时间…"));
+  showPreview(options[0][0]);
   await formDialog({
     title: `申请延期 · ${c.number}`,
     submit: "提交申请",
     body: [
       el("p", { class: "muted dlg-message" }, `当前处置时限：${formatTime((c.deadlines || {}).handle_by)}。申请提交后由指挥中心审批。`),
-      el("label", { for: "ext-duration" }, "延期时长"), select, untilBox,
+      el("label", { for: "ext-duration" }, "延期时长"), select, preview, untilBox,
       ...textarea("ext-reason", "申请理由", { required: true, placeholder: "如：需协调产权单位、等待材料到货等" }),
     ],
     onSubmit: async (form) => {

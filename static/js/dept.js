@@ -37,6 +37,7 @@ const state = {
   selected: null,
   detail: null,         // {destroy, tick} of the rendered detail
   levels: new Map(),    // id → last drawn deadline level (re-sort when one changes)
+  search: "",           // the queue's search words
 };
 
 const listBox = document.getElementById("queue-list");
@@ -177,11 +178,35 @@ function renderSummary(cases, now) {
   );
 }
 
+// A 督办 of a case waiting for its check is addressed to the checker, not to us
+// (`supervisions[].to`, dispatch/workflow/escalation.py).
+function supervisedHere(c) {
+  if (!(c.flags || {}).supervised) return false;
+  const last = (c.supervisions || [])[(c.supervisions || []).length - 1];
+  return !last || !last.to || last.to.kind === "department";
+}
+
+// A hotline ticket filed under its bare type (投诉, 咨询…) is titled by what it is about: the
+// first words of the content, with the type as a tag.
+const GENERIC = new Set(["投诉", "咨询", "求助", "建议", "举报", "表扬"]);
+function caseTitle(c) {
+  const name = (c.category || {}).name || "未分类";
+  const text = (c.description || "").replace(/\s+/g, " ").trim();
+  if (c.source === "hotline" && GENERIC.has(name) && text) {
+    const summary = text.split(/[，。；！？,.;!?]/)[0].slice(0, 24);
+    return [el("span", { class: "tag tag-type" }, `12345 ${name}`), " ", summary,
+            text.length > summary.length ? el("span", { class: "q-summary" }, text.slice(summary.length).replace(/^[，。；！？,.;!?\s]+/, "")) : null];
+  }
+  return [name, text ? el("span", { class: "q-summary" }, text) : null];
+}
+
 function queueItem(c, now) {
   const level = deadlineLevel(c, now);
   state.levels.set(c.id, level);
   const j = c.jurisdiction || {};
-  const place = [c.address, j.community && j.community.name].filter(Boolean).join(" · ") || "未定位";
+  // The operator's address if typed, else the server's reverse-geocoded door plate.
+  const plate = c.place && c.place.door_plate ? (c.place.text || "").split(" · ")[0] : null;
+  const place = [c.address || plate, j.community && j.community.name].filter(Boolean).join(" · ") || "未定位";
   const flags = c.flags || {};
   return el("button", {
     class: `q-item level-border-${level}` + (c.id === state.selected ? " selected" : "") + (state.fresh.has(c.id) ? " fresh" : ""),
@@ -193,12 +218,11 @@ function queueItem(c, now) {
     el("span", { class: "q-number" }, c.number),
     el("span", { class: `tag status status-${c.status}` }, QUEUE_STATUS_NAMES[c.status] || STATUS_NAMES[c.status] || c.status),
     c.priority === "urgent" ? el("span", { class: "tag tag-urgent" }, "紧急") : null,
-    flags.supervised ? el("span", { class: "tag flag-supervised" }, "督办") : null,
+    supervisedHere(c) ? el("span", { class: "tag flag-supervised" }, "督办") : null,
     flags.extension_pending ? el("span", { class: "tag flag-extension" }, "延期申请中") : null,
     isSummoned(c) ? el("span", { class: "tag flag-summons" }, "待报到") : null,
     ...jointBadges(c, myDepartment())),
-  el("div", { class: "q-category" }, (c.category || {}).name || "未分类",
-    c.description ? el("span", { class: "q-summary" }, c.description) : null),
+  el("div", { class: "q-category" }, ...caseTitle(c)),
   el("div", { class: "q-place" }, place),
   el("div", { class: "q-bottom" },
     el("span", { class: `q-countdown level-${level}`, dataset: { countdownFor: c.id } }, countdownText(c, now) || "—")));
@@ -210,14 +234,60 @@ function renderQueue() {
   renderTabs(all);
   renderSummary(all, now);
   const tab = TABS.find((t) => t.id === state.tab) || TABS[0];
-  const shown = all.filter(tab.match).sort((a, b) => compareCases(a, b, now));
+  const shown = all.filter(tab.match).filter(matchesSearch).sort((a, b) => compareCases(a, b, now));
   state.levels.clear();
+  // 批量签收: every case in view that may be signed now (the server lists `sign` in its actions).
+  const signable = shown.filter((c) => (c.actions || []).some((a) => a.name === "sign"));
+  batchButton.hidden = signable.length < 2;
+  batchButton.textContent = `批量签收（${signable.length}）`;
   if (!shown.length) {
-    listBox.replaceChildren(el("p", { class: "empty" }, EMPTY_TEXT[tab.id]));
+    listBox.replaceChildren(el("p", { class: "empty" }, state.search ? `没有与“${state.search}”相符的待办案件` : EMPTY_TEXT[tab.id]));
     return;
   }
   listBox.replaceChildren(...shown.map((c) => queueItem(c, now)));
 }
+
+// -- search and 批量签收 -------------------------------------------------------------------------
+
+const searchBox = document.getElementById("queue-search");
+const batchButton = document.getElementById("batch-sign");
+
+function matchesSearch(c) {
+  const q = state.search;
+  if (!q) return true;
+  const j = c.jurisdiction || {};
+  const text = [c.number, (c.category || {}).name, c.description, c.address, c.place && c.place.text,
+                j.street && j.street.name, j.community && j.community.name].filter(Boolean).join(" ").toLowerCase();
+  return q.toLowerCase().split(/\s+/).every((word) => text.includes(word));
+}
+
+searchBox.addEventListener("input", () => { state.search = searchBox.value.trim(); renderQueue(); });
+
+// Signs the cases in view one by one (each with its own version); a failure leaves that case
+// as it was and is reported, the others go on.
+batchButton.addEventListener("click", async () => {
+  const targets = [...state.cases.values()].filter((c) => (TABS.find((t) => t.id === state.tab) || TABS[0]).match(c))
+    .filter(matchesSearch).filter((c) => (c.actions || []).some((a) => a.name === "sign"));
+  if (!targets.length || !confirm(`签收这 ${targets.length} 件案件？签收后处置计时开始。`)) return;
+  batchButton.disabled = true;
+  let done = 0;
+  const failed = [];
+  for (const c of targets) {
+    batchButton.textContent = `正在签收 ${done + 1}/${targets.length}…`;
+    try {
+      const updated = await api.action(c.id, "sign", { version: c.version });
+      state.cases.set(updated.id, updated);
+      done += 1;
+    } catch (err) {
+      failed.push(`${c.number}：${err.message}`);
+    }
+  }
+  batchButton.disabled = false;
+  renderQueue();
+  if (state.selected) select(state.selected);
+  toast(failed.length ? `已签收 ${done} 件，${failed.length} 件未签收（${failed.join("；")}）` : `已签收 ${done} 件，处置计时开始`,
+        failed.length ? "error" : "success");
+});
 
 // Every second: the countdowns move; a case that crosses into warning/overdue re-sorts the list.
 function tick() {

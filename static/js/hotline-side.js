@@ -6,16 +6,19 @@ import { el } from "./dom.js";
 import { connectLive } from "./live.js";
 import { countdownText, deadlineLevel, TYPE_NAMES } from "./case-detail.js";
 import { segmented } from "./hotline-ui.js";
+import { debounce } from "./util.js";
 
-const state = { callbacks: new Map(), mine: [], open: null, flash: new Set() };
+// `callbackTotal`: the server's count of cases waiting (the list itself is one page of them).
+const state = { callbacks: new Map(), callbackTotal: null, mine: [], open: null, flash: new Set() };
 let boxes = {}, onShow = () => {};
 
 // -- 回访 ------------------------------------------------------------------------------------
 
 async function loadCallbacks() {
   try {
-    const data = await api.get("/api/cases?status=handled&source=hotline&limit=200");
+    const data = await api.get("/api/cases?status=handled&source=hotline&limit=200&count=true");
     state.callbacks = new Map(data.items.map((c) => [c.id, c]));
+    state.callbackTotal = data.next ? data.total : null;
     drawCallbacks();
   } catch (err) {
     boxes.callback.replaceChildren(el("div", { class: "empty empty-error" }, el("p", {}, "待回访列表加载失败：" + err.message),
@@ -23,13 +26,23 @@ async function loadCallbacks() {
   }
 }
 
+// Beyond one page a live change may concern a case not in the list: ask the server again.
+const recount = debounce(async () => {
+  try {
+    const data = await api.get("/api/cases?status=handled&source=hotline&limit=1&count=true");
+    state.callbackTotal = data.next ? data.total : null;
+    drawCallbacks();
+  } catch { /* the badge keeps its last count */ }
+}, 1000);
+
 function byCheckDeadline(a, b) {
   return String((a.deadlines || {}).check_by || "9").localeCompare(String((b.deadlines || {}).check_by || "9"));
 }
 
 function drawCallbacks() {
   const items = [...state.callbacks.values()].sort(byCheckDeadline);
-  boxes.callbackCount.textContent = String(items.length);
+  // Past one page the list shows the earliest-due 200; the badge keeps the server's total.
+  boxes.callbackCount.textContent = String(state.callbackTotal === null ? items.length : Math.max(state.callbackTotal, items.length));
   if (!items.length) {
     boxes.callback.replaceChildren(el("p", { class: "empty" }, el("strong", {}, "暂无待回访工单"), "部门处置反馈后的热线工单会自动出现在这里"));
     return;
@@ -148,6 +161,7 @@ function callbackForm(c) {
     try {
       const updated = await api.action(c.id, "check", body);
       state.callbacks.delete(c.id);
+      if (state.callbackTotal !== null) state.callbackTotal -= 1;
       state.open = null;
       drawCallbacks();
       updateMine(updated);
@@ -225,6 +239,7 @@ function onLiveEvent(event) {
     updateMine({ id: p.id, status: p.status, assignment: p.assignment, flags: p.flags, deadlines: p.deadlines, version: p.version });
   }
   const waiting = state.callbacks.has(p.id);
+  if (p.source === "hotline" && state.callbackTotal !== null) recount();
   if (p.source === "hotline" && p.status === "handled" && !waiting) {
     refreshCallback(p.id).then(() => {
       if (state.callbacks.has(p.id)) { flash(p.id); drawCallbacks(); toast(`工单 ${p.number} 已处置反馈，待回访`, "info"); }

@@ -1,6 +1,7 @@
 // The one way the pages make a Leaflet map. The city's own boundaries are vector layers
 // fetched from /api/jurisdictions.geojson (no tile server needed); a tile layer is drawn
-// beneath them only when the server configures one (me.map.tile_url). Leaflet is a classic
+// beneath them only when the server configures one (me.map: tile_url, overlay_url,
+// attribution, subdomains, max_zoom). Leaflet is a classic
 // script (window.L); nothing here touches it until a map is made.
 //
 //   configureMaps(me)              remember /api/me's city and tile URL (mountHeader calls it)
@@ -8,10 +9,12 @@
 //                                  `fitCity`, the city's bounds in view
 //   cityBounds(me)                 the city's bounds as Leaflet [[s, w], [n, e]]
 //   jurisdictions(level, query)    the GeoJSON of one level (query: {within, bbox}), cached
-//   bboxOf(map, pad)               "w,s,e,n" of the visible area (padded), for ?bbox=
+//   bboxOf(map, pad)               "w,s,e,n" of the visible area (padded), for ?bbox=; null
+//                                  when the map has no area on screen
 //   textTooltip(layer, text, opts) a tooltip built as a text node (Leaflet parses strings as HTML)
 //   pointMarker(latlng, opts)      a round marker (L.circleMarker) with a text tooltip
 //   pinIcon()                      the red drop-shaped pin of a case location
+//   labelCommunities(map, opts)    community names over their areas when zoomed in
 /* global L */
 import { api } from "./api.js";
 import { el, svg } from "./dom.js";
@@ -30,14 +33,95 @@ export function cityBounds(me = city) {
   return [[south, west], [north, east]];
 }
 
-function tileUrl(me) {
-  return ((me || city || {}).map || {}).tile_url || "";
+function baseMap(me) {
+  return ((me || city || {}).map || {});
+}
+
+// The configured base map (天地图, a 政务底图, …): its tiles, an optional label overlay, and the
+// credit line its licence asks for (shown as plain text in the corner).
+function addBaseMap(map, config) {
+  if (!config.tile_url) return;
+  const options = { maxZoom: config.max_zoom || TILE_MAX_ZOOM, maxNativeZoom: config.max_zoom || TILE_MAX_ZOOM };
+  if (config.subdomains) options.subdomains = config.subdomains;
+  L.tileLayer(config.tile_url, { ...options, className: "base-tiles" }).addTo(map);
+  if (config.overlay_url) L.tileLayer(config.overlay_url, { ...options, className: "base-overlay" }).addTo(map);
+  if (config.attribution) {
+    const Credit = L.Control.extend({
+      options: { position: "bottomright" },
+      onAdd: () => el("div", { class: "leaflet-control map-credit", role: "note" }, config.attribution),
+    });
+    new Credit().addTo(map);
+  }
+}
+
+// The city package's own roads and places (optional roads.geojson / pois.geojson), drawn as
+// vectors under the cases; their names appear once zoomed in far enough to read them.
+const ROAD_NAMES_FROM = 14, POI_NAMES_FROM = 13;
+function addCityLayers(map, layers) {
+  if (!layers || !layers.length) return;
+  const pane = map.createPane("citybase");
+  pane.style.zIndex = "390";  // above the tiles and area fills, below outlines' labels and cases
+  pane.style.pointerEvents = "none";
+  const container = map.getContainer();
+  const zoomed = () => {
+    container.classList.toggle("road-names-hidden", map.getZoom() < ROAD_NAMES_FROM);
+    container.classList.toggle("poi-names-hidden", map.getZoom() < POI_NAMES_FROM);
+  };
+  map.on("zoomend", zoomed);
+  zoomed();
+  if (layers.includes("roads")) {
+    api.get("/api/basemap/roads.geojson").then((data) => {
+      L.geoJSON(data, {
+        pane: "citybase", interactive: false,
+        style: (f) => ({ className: `map-road road-${f.properties.kind || "other"}`, weight: f.properties.kind === "primary" ? 4 : 3 }),
+        onEachFeature: (f, layer) => {
+          if (f.properties.name) textTooltip(layer, f.properties.name, { permanent: true, direction: "center", className: "road-name", pane: "citybase" });
+        },
+      }).addTo(map);
+      container.dataset.roads = String(data.features.length);
+    }).catch(() => { /* the map works without them */ });
+  }
+  if (layers.includes("pois")) {
+    api.get("/api/basemap/pois.geojson").then((data) => {
+      L.geoJSON(data, {
+        pane: "citybase", interactive: false,
+        pointToLayer: (f, latlng) => L.circleMarker(latlng, { pane: "citybase", radius: 4, weight: 1.5, className: `map-poi poi-${f.properties.kind || "other"}` }),
+        onEachFeature: (f, layer) => textTooltip(layer, f.properties.name, { permanent: true, direction: "right", offset: [6, 0], className: "poi-name", pane: "citybase" }),
+      }).addTo(map);
+      container.dataset.pois = String(data.features.length);
+    }).catch(() => { /* the map works without them */ });
+  }
+}
+
+// Community names over their areas once zoomed in (from `minZoom`), for the part in view.
+export function labelCommunities(map, { minZoom = 15, within } = {}) {
+  const group = L.layerGroup().addTo(map);
+  const load = async () => {
+    if (map.getZoom() < minZoom) { group.clearLayers(); return; }
+    const bbox = bboxOf(map, 0.1);
+    if (!bbox) return;
+    try {
+      const data = await jurisdictions("community", { bbox, within, cached: false });
+      group.clearLayers();
+      for (const f of data.features) {
+        const centre = L.geoJSON(f).getBounds().getCenter();
+        group.addLayer(L.marker(centre, {
+          interactive: false, keyboard: false,
+          icon: L.divIcon({ className: "community-name", html: el("span", {}, f.properties.name), iconSize: null }),
+        }));
+      }
+      map.getContainer().dataset.communityLabels = String(data.features.length);
+    } catch { /* offline or refused: no labels */ }
+  };
+  map.on("moveend", load);
+  load();
+  return group;
 }
 
 export function createCityMap(holder, { me = city, fitCity = false, fitOptions, ...options } = {}) {
   const map = L.map(holder, { ...COMMON, ...options });
-  const url = tileUrl(me);
-  if (url) L.tileLayer(url, { maxZoom: TILE_MAX_ZOOM }).addTo(map);
+  addBaseMap(map, baseMap(me));
+  addCityLayers(map, baseMap(me).layers);
   if (fitCity) map.fitBounds(cityBounds(me), fitOptions);
   return map;
 }
@@ -45,7 +129,11 @@ export function createCityMap(holder, { me = city, fitCity = false, fitOptions, 
 // Boundaries change only with a new city file: one request per level and area per page.
 const cache = new Map();
 
+const EMPTY = () => Promise.resolve({ type: "FeatureCollection", features: [] });
+
+// `bbox: null` (as bboxOf gives for a hidden map) is an empty area: nothing to ask for.
 export function jurisdictions(level, { within, bbox, cached = true } = {}) {
+  if (bbox === null) return EMPTY();
   let path = `/api/jurisdictions.geojson?level=${level}`;
   if (within) path += `&within=${encodeURIComponent(within)}`;
   if (bbox) path += `&bbox=${bbox}`;
@@ -54,9 +142,15 @@ export function jurisdictions(level, { within, bbox, cached = true } = {}) {
   return cache.get(path);
 }
 
+// null while the map has no area on screen (a hidden tab measures 0 × 0: its bounds are one
+// point, which the server rightly refuses as a box).
 export function bboxOf(map, pad = 0) {
+  const size = map.getSize();
+  if (!size.x || !size.y) return null;
   const b = pad ? map.getBounds().pad(pad) : map.getBounds();
-  return [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()].map((v) => v.toFixed(5)).join(",");
+  const parts = [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()].map((v) => v.toFixed(5));
+  if (parts[0] === parts[2] || parts[1] === parts[3]) return null;
+  return parts.join(",");
 }
 
 export function textTooltip(layer, text, options) {

@@ -14,6 +14,27 @@ function lastFeedback(c) {
   return c.result ? { text: c.result.text, photos: c.result.photos || [], at: c.result.at } : null;
 }
 
+// 上报时 | 处置后, side by side: what the worker compares on site.
+function beforeAfter(c, feedback) {
+  const before = c.photos || [], after = feedback ? feedback.photos || [] : [];
+  if (!before.length && !after.length) return null;
+  const side = (title, ids, label, empty) => el("figure", { class: "compare-side" },
+    el("figcaption", {}, title), ids.length ? photoStrip(ids, label) : el("p", { class: "muted compare-none" }, empty));
+  return el("div", { class: "compare", role: "group", "aria-label": "处置前后照片对比" },
+    side("上报时", before, "上报照片", "上报时未拍照"),
+    side("处置后", after, "处置照片", "部门未上传处置照片"));
+}
+
+// The phone's map app at the case's point: Android's geo: intent, elsewhere 高德's marker page
+// (which hands over to the app when installed). Coordinates are WGS84, as the case stores them.
+function openInMapApp(c) {
+  const [lng, lat] = c.location.coordinates;
+  const url = /Android/i.test(navigator.userAgent)
+    ? `geo:${lat},${lng}?q=${lat},${lng}(${encodeURIComponent(c.number)})`
+    : `https://uri.amap.com/marker?position=${lng},${lat}&name=${encodeURIComponent(c.number)}&coordinate=wgs84&callnative=1`;
+  window.open(url, "_blank", "noopener");
+}
+
 export function createChecks({ me, onCount }) {
   const list = document.getElementById("check-list");
   let cases = [], state = "loading", error = "";
@@ -92,7 +113,8 @@ export function createChecks({ me, onCount }) {
         el("div", { class: "feedback-head" }, el("strong", {}, departmentOf(c) || "处置部门"), " 反馈",
           feedback ? el("span", { class: "muted" }, ` · ${formatTime(feedback.at)}`) : null),
         el("p", { class: "feedback-text" }, feedback ? feedback.text : "（部门未填写处置结果）"),
-        feedback ? photoStrip(feedback.photos, "处置照片") : null),
+        beforeAfter(c, feedback)),
+      c.location ? el("button", { type: "button", class: "btn btn-secondary btn-map-app", onclick: () => openInMapApp(c) }, "在地图应用中打开位置（导航到现场）") : null,
       open.has(c.id) ? holder : el("div", { class: "check-buttons" },
         el("button", { type: "button", class: "btn btn-danger-outline check-fail-button", onclick: () => start(false) }, "不通过（返工）"),
         el("button", { type: "button", class: "btn btn-ok check-pass-button", onclick: () => start(true) }, "核查通过")));

@@ -52,8 +52,18 @@ export function shortName(node, parent) {
     ? node.name.slice(parent.name.length).trim() : node.name;
 }
 
+// The department a case goes to is only proposed (拟派往) until the command centre dispatches it.
+const NOT_DISPATCHED = new Set(["reported", "filed"]);
+export function dispatchLabel(c) {
+  return NOT_DISPATCHED.has(c.status) ? "拟派往" : "派往";
+}
+
+// Where a case is, in words: the server's reverse-geocoded place (nearest door plate and
+// community, `case.place`), then the street and grid.
 export function placeOf(c) {
   const j = c.jurisdiction || {};
+  const place = c.place && c.place.text;
+  if (place) return [place, shortName(j.street), shortName(j.grid, j.community)].filter(Boolean).join(" · ");
   return [shortName(j.street), shortName(j.community), shortName(j.grid, j.community)].filter(Boolean).join(" · ");
 }
 
@@ -80,17 +90,32 @@ export function photoStrip(ids, label = "照片") {
       el("img", { src: photoUrl(id), alt: `${label} ${i + 1}`, loading: "lazy" }))));
 }
 
-/** A full-screen panel over the page (category picker, case detail): back button, Esc. */
+/** A full-screen panel over the page (category picker, case detail): back button, Esc, and
+ * the phone's own Back: opening pushes a history entry, so Back closes the sheet instead of
+ * leaving the page (which, right after logging in, is the login form). */
+let sheetSeq = 0;
 export function openSheet(title, body, { onClose } = {}) {
   const previous = document.activeElement;
-  const close = () => {
+  const id = ++sheetSeq;
+  let closed = false;
+  const remove = () => {
+    if (closed) return;
+    closed = true;
     sheet.remove();
     document.removeEventListener("keydown", onKey);
-    document.body.classList.remove("sheet-open");
+    window.removeEventListener("popstate", onPop);
+    if (!document.querySelector(".sheet")) document.body.classList.remove("sheet-open");
     if (previous && previous.focus) previous.focus();
     onClose && onClose();
   };
-  const onKey = (event) => { if (event.key === "Escape") close(); };
+  // Back (or a history.back() below): our entry is gone once the state is older than ours.
+  const onPop = () => { if (!(history.state && history.state.sheet >= id)) remove(); };
+  const close = () => {
+    const ours = history.state && history.state.sheet === id;
+    remove();
+    if (ours) history.back();  // drop our entry, so a later Back leaves as it would have
+  };
+  const onKey = (event) => { if (event.key === "Escape" && id === sheetSeq) close(); };
   const back = el("button", { type: "button", class: "sheet-back", "aria-label": "返回", onclick: close }, "‹ 返回");
   const sheet = el("div", { class: "sheet", role: "dialog", "aria-modal": "true", "aria-label": title },
     el("div", { class: "sheet-head" }, back, el("h2", { class: "sheet-title" }, title)),
@@ -98,6 +123,8 @@ export function openSheet(title, body, { onClose } = {}) {
   document.body.append(sheet);
   document.body.classList.add("sheet-open");
   document.addEventListener("keydown", onKey);
+  history.pushState({ ...(history.state || {}), sheet: id }, "", location.href);
+  window.addEventListener("popstate", onPop);
   back.focus();
   return { close, element: sheet };
 }

@@ -1,7 +1,7 @@
 // 我的上报: what waits on the phone (offline queue) and what the server has, kept live.
 import { api, formatTime } from "./api.js";
 import { el } from "./dom.js";
-import { deadlineBadge, departmentOf, emptyState, loadingState, statusTag } from "./report-common.js";
+import { deadlineBadge, departmentOf, dispatchLabel, emptyState, loadingState, statusTag } from "./report-common.js";
 import { openCaseDetail } from "./report-detail.js";
 
 const PAGE = 20;
@@ -51,7 +51,7 @@ export function createMine({ me, queue, onCount }) {
         el("span", { class: `tag ${failed ? "level-overdue" : "status-queued"}` }, failed ? "发送失败" : queue.offline ? "待发送（离线）" : "待发送")),
       el("span", { class: "case-title" }, item.category_name),
       item.body.description ? el("span", { class: "case-line" }, item.body.description) : null,
-      item.place || item.department ? el("span", { class: "case-line muted" }, [item.place, item.department && `将派往 ${item.department}`].filter(Boolean).join(" · ")) : null,
+      item.place || item.department ? el("span", { class: "case-line muted" }, [item.place, item.department && `拟派往 ${item.department}`].filter(Boolean).join(" · ")) : null,
       el("span", { class: "case-line muted" }, `保存于 ${formatTime(item.saved_at)}`, item.photos.length ? ` · ${item.photos.length} 张照片` : ""),
       failed ? el("span", { class: "case-line bad-text" }, item.error) : null,
       failed ? el("span", { class: "case-actions" },
@@ -68,7 +68,8 @@ export function createMine({ me, queue, onCount }) {
     return el("button", { type: "button", class: "case-item", dataset: { caseId: c.id }, onclick: () => openCaseDetail(c.id, me) },
       el("span", { class: "case-row" }, el("span", { class: "case-number" }, c.number), statusTag(c.status)),
       el("span", { class: "case-title" }, c.category.name, c.priority === "urgent" ? el("span", { class: "tag tag-urgent" }, "紧急") : null),
-      el("span", { class: "case-line" }, dept ? `派往 ${dept}` : "待指挥中心派遣"),
+      el("span", { class: "case-line" }, dept ? `${dispatchLabel(c)} ${dept}` : "待指挥中心派遣"),
+      c.place && c.place.text ? el("span", { class: "case-line muted case-place" }, c.place.text) : null,
       el("span", { class: "case-row case-foot" }, el("span", { class: "muted" }, formatTime(c.created_at)), deadlineBadge(c)));
   }
 

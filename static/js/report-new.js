@@ -2,7 +2,8 @@
 // or, without a network, keep it on the phone for the queue.
 import { STATUS_NAMES, api, formatTime, toast } from "./api.js";
 import { el } from "./dom.js";
-import { currentDeadline, isNetworkError, newClientId, openSheet, shortName } from "./report-common.js";
+import { currentDeadline, dispatchLabel, isNetworkError, newClientId, openSheet, shortName } from "./report-common.js";
+import { openCaseDetail } from "./report-detail.js";
 import { createLocationMap } from "./report-map.js";
 import { createPhotoPicker } from "./report-photos.js";
 import { debounce } from "./util.js";
@@ -34,7 +35,7 @@ function drawCategory(c) {
 
 // The sheet to choose a category from: search, recent ones first, grouped.
 function openCategoryPicker({ choices, current, recent, onChoose }) {
-  const search = el("input", { type: "search", id: "category-search", class: "sheet-search", placeholder: "搜索类别名称或编码，如“井盖”“S0102”",
+  const search = el("input", { type: "search", id: "category-search", class: "sheet-search", placeholder: "搜索类别或常用说法，如“井盖”“违停”“路灯不亮”",
     autocomplete: "off", "aria-label": "搜索问题类别" });
   const list = el("div", { class: "category-list", id: "category-list" });
   const sheet = openSheet("选择问题类别", [el("div", { class: "sheet-search-bar" }, search), list]);
@@ -50,7 +51,10 @@ function openCategoryPicker({ choices, current, recent, onChoose }) {
 
   function render() {
     const q = search.value.trim().toLowerCase();
-    const hits = choices.filter((c) => !q || c.name.toLowerCase().includes(q) || c.code.toLowerCase().includes(q) || (c.group || "").includes(q));
+    // Everyday words too: `keywords` from categories.yaml (违停, 共享单车, 路灯不亮…); a keyword
+    // matches when typed in part ("违停") or contained in what was typed ("门口有个坑").
+    const said = (c) => (c.keywords || []).some((k) => k.toLowerCase().includes(q) || (k.length >= 1 && q.includes(k.toLowerCase())));
+    const hits = choices.filter((c) => !q || c.name.toLowerCase().includes(q) || c.code.toLowerCase().includes(q) || (c.group || "").includes(q) || said(c));
     const groups = new Map();
     if (!q) {
       const recents = recent.map((code) => choices.find((c) => c.code === code)).filter(Boolean);
@@ -111,6 +115,34 @@ function previewRows(me, routeState, route, message) {
 
 // Where the report will go (GET /api/route) for the pin, the category and the description;
 // sets state.route / state.routeState and redraws the preview, then calls `onRendered`.
+// Open cases of the same category within 150 m: the worker may find it already reported (as
+// the hotline console shows its operator). A hint, never a block.
+const NEAR_METRES = 150;
+function createSimilar(me, state, box) {
+  let seq = 0;
+  async function check() {
+    const mine = ++seq;
+    const where = state.map && state.map.position();
+    if (!where || !state.category || !navigator.onLine) { box.hidden = true; return; }
+    try {
+      const params = new URLSearchParams({ open: "true", near: `${where[0]},${where[1]},${NEAR_METRES}`, category: state.category.code, limit: "5" });
+      const found = (await api.get(`/api/cases?${params}`)).items;
+      if (mine !== seq) return;
+      box.hidden = !found.length;
+      box.replaceChildren(
+        el("p", { class: "similar-title" }, `附近 ${NEAR_METRES} 米内已有 ${found.length} 件未办结的“${state.category.name}”案件，请确认是否为同一问题：`),
+        el("ul", { class: "similar-list" }, found.map((c) => el("li", {},
+          el("button", { type: "button", class: "link-button similar-item", dataset: { caseId: c.id }, onclick: () => openCaseDetail(c.id, me) },
+            `${c.number} · ${STATUS_NAMES[c.status] || c.status} · 约 ${c.distance_m} 米`,
+            c.description ? ` · ${c.description.slice(0, 24)}` : "")))),
+        el("p", { class: "muted similar-note" }, "不是同一问题可照常提交。"));
+    } catch {
+      if (mine === seq) box.hidden = true;  // offline or refused: no hint
+    }
+  }
+  return debounce(check, 500);
+}
+
 function createRouting(me, state, preview, description, onRendered) {
   const [w, s, e, n] = me.city.bounds;
   const inCityBox = ([lng, lat]) => lng >= w && lng <= e && lat >= s && lat <= n;
@@ -151,6 +183,8 @@ function createRouting(me, state, preview, description, onRendered) {
 function blocker(state) {
   if (!state.category) return "请选择问题类别";
   if (!state.map.position()) return "请在地图上标出问题位置";
+  // Without GPS the pin starts at the community centre: that is a guess, not a location.
+  if (state.pinSource === "default" && !state.pinConfirmed) return "请拖动图钉到问题位置，或点“位置无误”确认";
   if (state.routeState === "outside") return "位置不在城市范围内，无法提交";
   if (state.photos.errors().length) return "有照片上传失败，请删除后再提交";
   return "";
@@ -206,7 +240,8 @@ function createDoneScreens({ form, done, onReset, onShowMine }) {
       ["案件编号", el("span", { id: "done-number", class: "case-number" }, c.number)],
       ["问题类别", c.category.name],
       ["当前状态", STATUS_NAMES[c.status] || c.status],
-      [c.status === "reported" ? "拟派往" : "已派往", dept ? dept.name : "待指挥中心派遣"],
+      [dispatchLabel(c), dept ? dept.name : "待指挥中心派遣"],
+      ["位置", c.place && c.place.text ? c.place.text : null],
       ["所在网格", c.jurisdiction && c.jurisdiction.grid ? c.jurisdiction.grid.name : null],
       [due ? `${due.stage}时限` : null, due ? formatTime(due.at) : null],
     ], null);
@@ -229,7 +264,8 @@ export async function createNewReport({ me, categories, queue, onSubmitted, onSh
   const description = $("description");
   const choices = categories.filter((c) => c.kind === "component" || c.kind === "event");
   const recent = recentCategories(me.user.username);
-  const state = { category: null, route: null, routeState: "idle", clientId: newClientId(), submitting: false, map: null, photos: null };
+  const state = { category: null, route: null, routeState: "idle", clientId: newClientId(), submitting: false, map: null, photos: null,
+                  pinSource: null, pinConfirmed: false };
 
   function updateSubmit() {
     if (state.submitting) return;
@@ -238,7 +274,8 @@ export async function createNewReport({ me, categories, queue, onSubmitted, onSh
     hint.textContent = why;
     hint.className = "submit-hint";
   }
-  const routing = createRouting(me, state, $("route-preview"), description, updateSubmit);
+  const similar = createSimilar(me, state, $("similar-nearby"));
+  const routing = createRouting(me, state, $("route-preview"), description, () => { updateSubmit(); similar(); });
 
   function setCategory(c) {
     state.category = c;
@@ -250,7 +287,22 @@ export async function createNewReport({ me, categories, queue, onSubmitted, onSh
     choices, current: state.category, recent: recent.list(), onChoose: setCategory,
   }));
 
-  state.map = await createLocationMap($("report-map"), $("gps-status"), { me, onMove: () => { if (state.map) routing.soon(); } });
+  const pinConfirm = $("pin-confirm");
+  function pinMoved(how) {
+    state.pinSource = how;
+    if (how !== "default") state.pinConfirmed = false;
+    pinConfirm.hidden = how !== "default" || state.pinConfirmed;
+    updateSubmit();
+  }
+  $("pin-confirm-button").addEventListener("click", () => {
+    state.pinConfirmed = true;
+    pinConfirm.hidden = true;
+    updateSubmit();
+  });
+  state.map = await createLocationMap($("report-map"), $("gps-status"), {
+    me, onMove: (_where, how) => { pinMoved(how); if (state.map) routing.soon(); },
+  });
+  pinMoved(state.pinSource);
   $("locate-button").addEventListener("click", () => state.map.locate());
   description.addEventListener("input", () => {
     $("description-count").textContent = `${description.value.length}/2000`;
@@ -267,6 +319,8 @@ export async function createNewReport({ me, categories, queue, onSubmitted, onSh
     $("description-count").textContent = "0/2000";
     state.photos.clear();
     setCategory(null);
+    state.pinConfirmed = false;  // a confirmed guess holds for one report only
+    pinMoved(state.pinSource);
     done.hidden = true;
     form.hidden = false;
     setTimeout(() => state.map.invalidate(), 0);
