@@ -12,6 +12,7 @@ import tornado.web
 
 from dispatch.config import ConfigError
 
+from dispatch.admin.versions import CityConfig
 from dispatch.access.auth import Sessions, TokenSigner, bootstrap_users, demo_passwords_refused, hash_password
 from dispatch.workflow.deadlines import BusinessCalendar
 from dispatch.live.events import EventBus
@@ -48,6 +49,9 @@ class Context:
     jurisdiction_layers: dict[tuple[str | None, str | None], Any] = field(default_factory=dict)
     openapi_json: bytes | None = None
     dummy_password_hash: str = ""
+    # The city configuration version `city`, `router` and `calendar` come from (dispatch/admin;
+    # 0: the package folder, nothing stored yet). They change together, in `adopt`.
+    config_version: int = 0
 
     def __post_init__(self):
         self.cases = self.storage.cases
@@ -63,7 +67,14 @@ class Context:
         self.intake = Intake(self)
         self.live = LiveHub(self.bus, self.city.id, self.tz)
         # Feeds `bus` from the store's event log; started by `build_context` (it needs the loop).
-        self.tail = LogTail(self.storage.events, self.bus)
+        self.city_config = CityConfig(self)
+        self.tail = LogTail(self.storage.events, self.bus, on_config=self.city_config.follow)
+
+    def adopt(self, city: City, router: Router, version: int) -> None:
+        """Serve another version of the city configuration. One synchronous step: a request sees
+        the old city, router and calendar or the new ones, never a mix."""
+        self.city, self.router, self.calendar, self.config_version = (
+            city, router, BusinessCalendar.from_city_config(city.config), version)
 
     @property
     def warning_fraction(self) -> float:
@@ -101,6 +112,7 @@ async def build_context(config: dict, city: City | None = None, router: Router |
     await bootstrap_users(ctx.users, city, hasher, refuse_demo=demo_passwords_refused(config, storage.persistent))
     await ctx.tail.start()
     ctx.live.sequence = ctx.tail.seq  # clients resume by the log's numbers
+    await ctx.city_config.start()  # after the tail: a version published meanwhile is followed
     return ctx
 
 

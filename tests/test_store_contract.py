@@ -506,3 +506,39 @@ def test_newest_is_the_default_order():
     assert CaseQuery().order == NEWEST
     with pytest.raises(ValueError):
         CaseQuery(order="random")
+
+
+# -- versions of the city configuration (dispatch/admin) ----------------------------------------
+
+
+def config_version(number: int, **fields) -> dict:
+    return {"_id": number, "by": "admin", "at": T0 + timedelta(minutes=number), "note": f"v{number}",
+            "diff": {}, **fields}
+
+
+async def test_config_versions_are_numbered_and_claimed_once(store):
+    config = store.config
+    assert await config.head() == 0 and await config.items("rules", 5) is None
+    assert await config.publish(config_version(1), {"rules": {"rules": []}, "calendar": {"holidays": []}})
+    results = await asyncio.gather(*(config.publish(config_version(2, by=f"a{i}"), {"rules": {"rules": [i]}})
+                                     for i in range(6)))
+    assert results.count(True) == 1  # the others were stale: they lose, the winner keeps its items
+    winner = results.index(True)
+    assert await config.head() == 2
+    assert await config.items("rules", 2) == (2, {"rules": [winner]})
+    assert await config.items("rules", 1) == (1, {"rules": []})
+    assert await config.items("calendar", 2) == (1, {"holidays": []})  # set by 1, unchanged by 2
+    second = await config.version(2)
+    assert (second["by"], second["changed"], second["at"]) == (f"a{winner}", ["rules"], T0 + timedelta(minutes=2))
+    assert "items" not in second and await config.version(9) is None
+    assert [(v["_id"], v["note"]) for v in await config.history(10)] == [(2, "v2"), (1, "v1")]
+    assert [v["_id"] for v in await config.history(1)] == [2]
+
+
+async def test_a_config_event_is_logged_beside_case_events(store):
+    start = await store.events.last_seq()
+    await store.cases.insert(case(1))
+    seq = await store.events.record({"key": "config:7", "type": "config.published", "version": 7, "at": T0})
+    assert seq == start + 2
+    events = await store.events.after(start, 10)
+    assert [(e["type"], e.get("version")) for e in events] == [("case.created", 1), ("config.published", 7)]

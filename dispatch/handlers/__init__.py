@@ -1,8 +1,8 @@
 """HTTP handlers, one module per resource; `routes()` lists them all for the application."""
 
 from dispatch.handlers import (
-    actions, addresses, admin, attachments, audit, auth, cases, health, live, openapi, pages, reference, reports,
-    reveal, route, stats, tickets,
+    actions, addresses, admin, admin_config, attachments, audit, auth, cases, health, live, openapi, pages, reference,
+    reports, reveal, route, stats, tickets,
 )
 
 
@@ -22,6 +22,7 @@ def routes() -> list:
         *reference.routes,
         *stats.routes,
         *admin.routes,
+        *admin_config.routes,
         *openapi.routes,
         *live.routes,
         *pages.routes,

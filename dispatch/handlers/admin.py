@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 from dispatch import validation as v
+from dispatch.access.policy import account_refusal
 from dispatch.access.auth import Accounts, account_view
 from dispatch.domain import utcnow
 from dispatch.errors import bad_request, conflict
@@ -23,6 +24,12 @@ class AdminMixin:
     def accounts(self) -> Accounts:
         return Accounts(self.ctx.users, self.ctx.city)
 
+    def check_scope(self, account_scope: str | None) -> None:
+        """An admin scoped to a district manages only the accounts inside it."""
+        refusal = account_refusal(self.user, self.ctx.city, account_scope)
+        if refusal is not None:
+            raise refusal
+
     async def audit(self, action: str, target: str, **details) -> None:
         await self.ctx.audit_log.record("admin_audit", {
             "at": utcnow(), "by": self.user.username, "action": action, "target": target,
@@ -34,11 +41,14 @@ class UsersHandler(AdminMixin, BaseHandler):
     access = {"GET": ("user", "manage"), "POST": ("user", "manage")}
 
     async def get(self):
-        self.send({"items": [account_view(doc) for doc in await self.accounts().all()]})
+        docs = await self.accounts().all()
+        self.send({"items": [account_view(doc) for doc in docs
+                             if account_refusal(self.user, self.ctx.city, doc.get("scope")) is None]})
 
     async def post(self):
         body = self.json_body()
         _only(body, {"username", "password", "role", "scope", "department", "name"})
+        self.check_scope(body.get("scope") if isinstance(body.get("scope"), str) else None)
         doc = await self.accounts().create(
             v.text(body, "username", required=True, max_len=64, allow_empty=False),
             _password(body, required=True),
@@ -55,7 +65,9 @@ class UserHandler(AdminMixin, BaseHandler):
     access = {"GET": ("user", "manage"), "PATCH": ("user", "manage")}
 
     async def get(self, username: str):
-        self.send(account_view(await self.accounts().get(username)))
+        doc = await self.accounts().get(username)
+        self.check_scope(doc.get("scope"))
+        self.send(account_view(doc))
 
     async def patch(self, username: str):
         body = self.json_body()
@@ -68,6 +80,7 @@ class UserHandler(AdminMixin, BaseHandler):
             raise conflict("不能停用自己的账号", code="cannot_disable_self")
         accounts = self.accounts()
         doc = await accounts.get(username)
+        self.check_scope(doc.get("scope"))
         if password is not None:
             doc = await accounts.reset_password(username, password)
             await self.audit("reset_password", username)

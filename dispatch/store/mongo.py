@@ -304,6 +304,11 @@ class MongoEvents:
                 # another process took `seq`: the next one
         raise StoreUnavailable("event log contended")
 
+    async def record(self, event: dict) -> int | None:
+        """Log an event that is no case change (a published configuration version): `key`
+        unique, as a case change's."""
+        return await self.append(event)
+
     @property
     def head(self) -> int:
         """The highest sequence this process has logged or read (no query)."""
@@ -746,6 +751,65 @@ class MongoSnapshots:
         return await self.snapshots.find({"day": day}).sort([("_id", ASCENDING)]).to_list(None)
 
 
+class MongoConfig:
+    """Versions of the city configuration (dispatch/admin). `config_versions` {_id: number,
+    changed: [kinds], by, at, note, diff, items: {kind: id}} is claimed insert-once on its number
+    (a stale editor loses the claim and nothing of the winner's); the items of each kind are
+    written first to `config_items` under ids no one else takes, so a loser's items are never
+    read (they name no version) and a winner's are there before its version is."""
+
+    def __init__(self, db):
+        self.versions = db["config_versions"]
+        self.items_docs = db["config_items"]
+
+    async def ensure_indexes(self) -> None:
+        await ensure_indexes(self.versions, [IndexModel([("changed", ASCENDING)], name="changed")])
+
+    @guarded
+    async def head(self) -> int:
+        last = await self.versions.find({}, {"_id": 1}).sort([("_id", DESCENDING)]).limit(1).to_list(1)
+        return last[0]["_id"] if last else 0
+
+    @guarded
+    async def publish(self, version: dict, items: dict) -> bool:
+        ids = {}
+        for kind, value in items.items():
+            ids[kind] = f"{version['_id']}:{kind}:{ObjectId()}"
+            await self.items_docs.insert_one({"_id": ids[kind], "kind": kind, "items": value})
+        try:
+            await self.versions.insert_one({**version, "changed": sorted(items), "items": ids})
+        except DuplicateKeyError:
+            await self.items_docs.delete_many({"_id": {"$in": list(ids.values())}})
+            return False
+        return True
+
+    @guarded
+    async def version(self, number: int) -> dict | None:
+        doc = await self.versions.find_one({"_id": number})
+        if doc is not None:
+            doc.pop("items", None)
+        return doc
+
+    @guarded
+    async def history(self, limit: int) -> list[dict]:
+        docs = await self.versions.find({}).sort([("_id", DESCENDING)]).limit(limit).to_list(limit)
+        for doc in docs:
+            doc.pop("items", None)
+        return docs
+
+    @guarded
+    async def items(self, kind: str, at: int) -> tuple[int, object] | None:
+        # Equality on `changed` (pushed down to PostgreSQL by FerretDB); the few versions that
+        # set the kind are compared here.
+        docs = await self.versions.find({"changed": kind}, {"_id": 1, "items": 1}).to_list(None)
+        set_at = [doc for doc in docs if doc["_id"] <= at]
+        if not set_at:
+            return None
+        latest = max(set_at, key=lambda doc: doc["_id"])
+        held = await self.items_docs.find_one({"_id": latest["items"][kind]})
+        return latest["_id"], held["items"]
+
+
 class MongoStore:
     kind = "mongodb"
     persistent = True
@@ -769,6 +833,7 @@ class MongoStore:
         self.limits = MongoLimits(db)
         self.audit = MongoAudit(db)
         self.snapshots = MongoSnapshots(db)
+        self.config = MongoConfig(db)
 
     async def ensure_indexes(self, attempts: int = 5) -> None:
         """Idempotent. Several processes starting at once may race to create the same indexes
@@ -783,6 +848,7 @@ class MongoStore:
                 await self.limits.ensure_indexes()
                 await self.audit.ensure_indexes()
                 await self.snapshots.ensure_indexes()
+                await self.config.ensure_indexes()
                 return
             except PyMongoError as exc:
                 if attempt == attempts - 1:
