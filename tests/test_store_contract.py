@@ -519,7 +519,11 @@ def config_version(number: int, **fields) -> dict:
 async def test_config_versions_are_numbered_and_claimed_once(store):
     config = store.config
     assert await config.head() == 0 and await config.items("rules", 5) is None
-    assert await config.publish(config_version(1), {"rules": {"rules": []}, "calendar": {"holidays": []}})
+    zone = {"type": "Feature", "properties": {"id": "P1"},
+            "geometry": {"type": "Polygon", "coordinates": [[[110.0, 20.0], [110.1, 20.0], [110.1, 20.1], [110.0, 20.0]]]}}
+    assert await config.publish(config_version(1), {"rules": {"rules": []}, "calendar": {"holidays": []},
+                                                    "zones": [zone]})
+    assert await config.items("zones", 1) == (1, [zone])  # nested arrays (FerretDB 1.24 stores none as such)
     results = await asyncio.gather(*(config.publish(config_version(2, by=f"a{i}"), {"rules": {"rules": [i]}})
                                      for i in range(6)))
     assert results.count(True) == 1  # the others were stale: they lose, the winner keeps its items

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import logging
 import re
 from datetime import datetime, timedelta, timezone
@@ -756,7 +757,8 @@ class MongoConfig:
     changed: [kinds], by, at, note, diff, items: {kind: id}} is claimed insert-once on its number
     (a stale editor loses the claim and nothing of the winner's); the items of each kind are
     written first to `config_items` under ids no one else takes, so a loser's items are never
-    read (they name no version) and a winner's are there before its version is."""
+    read (they name no version) and a winner's are there before its version is. Items are kept
+    as JSON text: FerretDB 1.24 refuses nested arrays, and GeoJSON coordinates are nothing else."""
 
     def __init__(self, db):
         self.versions = db["config_versions"]
@@ -775,7 +777,8 @@ class MongoConfig:
         ids = {}
         for kind, value in items.items():
             ids[kind] = f"{version['_id']}:{kind}:{ObjectId()}"
-            await self.items_docs.insert_one({"_id": ids[kind], "kind": kind, "items": value})
+            await self.items_docs.insert_one({"_id": ids[kind], "kind": kind,
+                                              "json": json.dumps(value, ensure_ascii=False, default=str)})
         try:
             await self.versions.insert_one({**version, "changed": sorted(items), "items": ids})
         except DuplicateKeyError:
@@ -807,7 +810,7 @@ class MongoConfig:
             return None
         latest = max(set_at, key=lambda doc: doc["_id"])
         held = await self.items_docs.find_one({"_id": latest["items"][kind]})
-        return latest["_id"], held["items"]
+        return latest["_id"], json.loads(held["json"])
 
 
 class MongoStore:
