@@ -75,6 +75,7 @@ class Context:
         the old city, router and calendar or the new ones, never a mix."""
         self.city, self.router, self.calendar, self.config_version = (
             city, router, BusinessCalendar.from_city_config(city.config), version)
+        self.openapi_json = None  # its enums name the city's categories and departments
 
     @property
     def warning_fraction(self) -> float:

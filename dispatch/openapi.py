@@ -262,7 +262,8 @@ NEW_ACCOUNT = obj({"username": USERNAME, "password": {"type": "string", "minLeng
                   **{"if": {"properties": {"role": {"const": "department"}}, "required": ["role"]},
                      "then": {"properties": {"department": ref("DepartmentId")}, "required": ["department"]},
                      "else": {"properties": {"department": {"type": "string", "pattern": "^\\s*$"}}}})
-ACCOUNT_CHANGE = obj({"password": {"type": "string", "minLength": 10, "maxLength": 256}, "disabled": BOOL},
+ACCOUNT_CHANGE = obj({"password": {"type": "string", "minLength": 10, "maxLength": 256}, "disabled": BOOL,
+                      "scope": ref("JurisdictionId")},
                      additionalProperties=False, minProperties=1)
 REVEAL_BODY = obj({"reason": text(200, required=True)}, ("reason",))
 

@@ -383,3 +383,19 @@ async def test_every_change_is_in_the_audit_log(small):
     assert entries == [("rollback_config", "rules", 3, "admin"), ("publish_config", "rules", 2, "admin")]
     assert audit["items"][1]["note"] == "删掉河道规则"
     assert audit["items"][1]["counts"] == {"added": 0, "removed": 1, "changed": 0, "items": 10}
+
+
+async def test_an_account_moves_to_another_scope_and_signs_in_again(small):
+    admin = await admin_of(small)
+    operator = small.as_user()
+    await operator.login("op1", "x")
+    status, moved = await admin.request("PATCH", "/api/admin/users/op1", {"scope": A1})
+    assert (status, moved["scope"]) == (200, A1)
+    status, _ = await operator.get("/api/me")
+    assert status == 401  # its tokens were revoked: the pages sign in again and see the new scope
+    status, body = await admin.request("PATCH", "/api/admin/users/op1", {"scope": "nowhere", "password": "weak"})
+    assert (status, body["error"]["code"]) == (400, "weak_password")
+    status, body = await admin.request("PATCH", "/api/admin/users/op1", {"scope": "nowhere"})
+    assert (status, body["error"]["code"]) == (422, "unknown_scope")
+    status, audit = await admin.get("/api/admin/audit?kind=admin_audit")
+    assert [(e["action"], e["target"], e.get("scope")) for e in audit["items"]] == [("set_scope", "op1", A1)]

@@ -3,8 +3,8 @@
 * `GET /api/admin/users` → `{items: [account]}`; `POST /api/admin/users` `{username, password,
   role, scope, department?, name?}` → 201 account.
 * `GET /api/admin/users/{username}` → account; `PATCH /api/admin/users/{username}`
-  `{password?, disabled?}` resets the password and/or disables or enables the account; both
-  revoke every token the account holds.
+  `{password?, disabled?, scope?}` resets the password, disables or enables the account, moves
+  it to another jurisdiction; each revokes every token the account holds.
 * `GET /api/admin/audit?kind=reveals|admin_audit&case=&user=&limit=` → the audit records.
 """
 
@@ -71,16 +71,23 @@ class UserHandler(AdminMixin, BaseHandler):
 
     async def patch(self, username: str):
         body = self.json_body()
-        _only(body, {"password", "disabled"})
+        _only(body, {"password", "disabled", "scope"})
         password = _password(body)
         disabled = v.boolean(body, "disabled")
-        if password is None and disabled is None:
-            raise bad_request("请给出 password 或 disabled", code="missing_field")
+        scope = v.text(body, "scope", max_len=64, allow_empty=False)
+        if password is None and disabled is None and scope is None:
+            raise bad_request("请给出 password、disabled 或 scope", code="missing_field")
         if disabled and username == self.user.username:
             raise conflict("不能停用自己的账号", code="cannot_disable_self")
         accounts = self.accounts()
         doc = await accounts.get(username)
         self.check_scope(doc.get("scope"))
+        if password is not None:
+            accounts.check_password(password, username)  # every check before any change
+        if scope is not None:
+            self.check_scope(scope)  # a district's admin moves accounts only inside the district
+            doc = await accounts.set_scope(username, scope)
+            await self.audit("set_scope", username, scope=scope)
         if password is not None:
             doc = await accounts.reset_password(username, password)
             await self.audit("reset_password", username)

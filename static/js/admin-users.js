@@ -18,7 +18,8 @@ export async function renderUsers(holder, { reload }) {
       el("button", { class: "btn btn-secondary btn-small", type: "button",
         onclick: () => change(account.username, { disabled: !account.disabled }, account.disabled ? "已启用" : "已停用") },
       account.disabled ? "启用" : "停用"), " ",
-      el("button", { class: "btn btn-secondary btn-small", type: "button", onclick: () => resetForm(account.username) }, "重置密码")),
+      el("button", { class: "btn btn-secondary btn-small", type: "button", onclick: () => resetForm(account.username) }, "重置密码"), " ",
+      el("button", { class: "btn btn-secondary btn-small", type: "button", onclick: () => scopeForm(account) }, "改辖区")),
   ));
 
   async function change(username, body, done) {
@@ -35,6 +36,13 @@ export async function renderUsers(holder, { reload }) {
     out.replaceChildren(el("div", { class: "toolbar" }, `为 ${username} 设置新密码：`, password,
       el("button", { class: "btn btn-small", type: "button", onclick: () => change(username, { password: password.value }, "密码已重置") }, "确定")));
     password.focus();
+  }
+
+  function scopeForm(account) {
+    const scope = input(account.scope, { "aria-label": "新辖区", placeholder: "辖区 id（城市 id 为全市）" });
+    out.replaceChildren(el("div", { class: "toolbar" }, `把 ${account.username} 调整到辖区：`, scope,
+      el("button", { class: "btn btn-small", type: "button", onclick: () => change(account.username, { scope: scope.value.trim() }, "辖区已调整（需重新登录）") }, "确定")));
+    scope.focus();
   }
 
   const form = {
