@@ -894,13 +894,23 @@ def address_lines(items: Any) -> list:
     return out.getvalue().splitlines(keepends=True)
 
 
-def city_from_items(base: City, items: dict) -> City:
+def city_from_items(base: City, items: dict, reuse: City | None = None, unchanged=()) -> City:
     """A new City: `base`'s jurisdictions and users with every kind of KIND_FILES built from
     `items` (kind → items). Raises CityPackageError listing every problem of every kind; a kind
-    whose dependency failed is not checked against it (that would only repeat the problem)."""
+    whose dependency failed is not checked against it (that would only repeat the problem).
+    The kinds named in `unchanged` are taken as `reuse` holds them (built from the same items
+    before; a city's door plates take a second to index)."""
     problems: list[str] = []
+    kept = {
+        "calendar": lambda: {"timezone": reuse.timezone, "work_hours": reuse.work_hours, "holidays": reuse.holidays,
+                             "workdays": reuse.workdays, "raw": reuse.config},
+        "zones": lambda: reuse.zones, "departments": lambda: reuse.departments,
+        "categories": lambda: reuse.categories, "rules": lambda: reuse.rules, "addresses": lambda: reuse.addresses,
+    } if reuse is not None else {}
 
-    def attempt(build, *args):
+    def attempt(build, *args, kind=None):
+        if kind in unchanged and kind in kept:
+            return kept[kind]()
         try:
             return build(*args)
         except CityPackageError as exc:
@@ -915,23 +925,26 @@ def city_from_items(base: City, items: dict) -> City:
                         f"(allowed: {', '.join(CALENDAR_KEYS)})")
     config = {k: v for k, v in base.config.items() if k not in CALENDAR_KEYS}
     config.update({k: calendar[k] for k in CALENDAR_KEYS if k in calendar})
-    meta = attempt(_city_meta, config)
+    meta = attempt(_city_meta, config, kind="calendar")
     zones_raw = items.get("zones")
-    zones = attempt(_zones_from, zones_raw if zones_raw is not None else [])
-    if zones_raw is not None and not isinstance(zones_raw, list):
+    zones = attempt(_zones_from, zones_raw if zones_raw is not None else [], kind="zones")
+    if zones_raw is not None and not isinstance(zones_raw, list) and "zones" not in unchanged:
         problems.append("zones.geojson: expected a list of GeoJSON features")
         zones = None
     departments = attempt(lambda: _departments_from(
-        _list_items(items.get("departments"), "departments.yaml", "departments"), base.id, base.jurisdictions))
+        _list_items(items.get("departments"), "departments.yaml", "departments"), base.id, base.jurisdictions),
+        kind="departments")
     categories = attempt(lambda: _categories_from(
-        _list_items(items.get("categories"), "categories.yaml", "categories")))
+        _list_items(items.get("categories"), "categories.yaml", "categories")), kind="categories")
     # A kind that failed still lends the rules what its items name, so that every problem of
     # the rules is reported too (and none twice).
     rules = attempt(_rules_from, items.get("rules"),
                     categories if categories is not None else _named(items.get("categories"), "code"),
                     departments if departments is not None else _stand_in_departments(items.get("departments")),
-                    zones if zones is not None else _stand_in_zones(zones_raw))
-    addresses = attempt(AddressBook.from_lines, address_lines(items.get("addresses") or []), base.name)
+                    zones if zones is not None else _stand_in_zones(zones_raw),
+                    kind="rules" if {"zones", "departments", "categories"} <= set(unchanged) else None)
+    addresses = attempt(lambda: AddressBook.from_lines(address_lines(items.get("addresses") or []), base.name),
+                        kind="addresses")
     if problems:
         shown = problems[:25]
         message = problems[0] if len(problems) == 1 else (

@@ -118,8 +118,9 @@ class CityConfig:
             if version <= self.version:
                 return
             items = await self._read_all(version)
+            unchanged = [k for k in KINDS if self._items is not None and same_items(items[k], self._items[k])]
             try:
-                city = city_from_items(self._package, items)
+                city = city_from_items(self._package, items, reuse=self.ctx.city, unchanged=unchanged)
             except CityPackageError as exc:  # stored versions were checked; say so loudly if not
                 log.error("配置第 %s 版无法使用，继续使用第 %s 版: %s", version, self.version, exc)
                 return
@@ -188,7 +189,7 @@ class CityConfig:
         """The City `proposed` items of `kind` would make, or the 422 listing every problem."""
         items = {**current, kind: proposed}
         try:
-            city = city_from_items(self._package, items)
+            city = city_from_items(self._package, items, reuse=self.ctx.city, unchanged=[k for k in KINDS if k != kind])
         except CityPackageError as exc:
             raise invalid(exc.errors) from None
         problems = await checks.in_use_problems(kind, current[kind], proposed, self.ctx.cases, self.ctx.users)
@@ -223,7 +224,8 @@ class CityConfig:
         if not changed:
             raise unprocessable(f"当前配置与第 {target} 版相同，无需回滚", code="no_change")
         try:
-            city = city_from_items(self._package, {**current, **changed})
+            city = city_from_items(self._package, {**current, **changed}, reuse=self.ctx.city,
+                                   unchanged=[k for k in KINDS if k not in changed])
         except CityPackageError as exc:
             raise invalid(exc.errors) from None
         problems = []
