@@ -32,16 +32,16 @@ async def test_a_published_rule_reaches_the_other_process_within_5_seconds(two_p
     assert status == 200 and rules["version"] == 1
     items = copy.deepcopy(rules["items"])
     next(r for r in items["rules"] if r["id"] == "gas-emergency")["assign"] = {"department": "c-water-supply"}
-    sent = time.monotonic()
     status, published = await admins[0].call("PUT", "/api/admin/config/rules",
                                               {"version": 1, "items": items, "note": "燃气险情改由供水集团先行处置"})
     assert status == 201, published
+    published_at = time.monotonic()  # published: the clock of SPEC §9's 5 s starts
 
     async def routed_by_the_new_rule():
         status, decision = await admins[1].call("GET", route)
         return status == 200 and decision["department"]["id"] == "c-water-supply"
     await poll(routed_by_the_new_rule, 10, 0.1)
-    assert time.monotonic() - sent < 5
+    assert time.monotonic() - published_at < 5
 
     status, seen = await admins[1].call("GET", "/api/admin/config/rules")
     assert (status, seen["version"], seen["items"]) == (200, 2, items)
