@@ -399,3 +399,22 @@ async def test_an_account_moves_to_another_scope_and_signs_in_again(small):
     assert (status, body["error"]["code"]) == (422, "unknown_scope")
     status, audit = await admin.get("/api/admin/audit?kind=admin_audit")
     assert [(e["action"], e["target"], e.get("scope")) for e in audit["items"]] == [("set_scope", "op1", A1)]
+
+
+async def test_a_published_version_is_logged_but_never_reaches_live_case_clients(small):
+    admin = await admin_of(small)
+    rules = await get_kind(admin, "rules")
+    await small.ctx.tail.caught_up()
+    delivered = []
+    small.ctx.bus.subscribe(delivered.append)
+    items = copy.deepcopy(rules["items"])
+    items["rules"] = items["rules"][:-1]
+    start = await small.ctx.storage.events.last_seq()
+    assert (await put_kind(admin, "rules", 1, items))[0] == 201
+    await small.ctx.tail.caught_up()
+    logged = await small.ctx.storage.events.after(start, 10)
+    assert [(e["type"], e["version"], e["kinds"]) for e in logged] == [("config.published", 2, ["rules"])]
+    assert small.ctx.tail.seq == logged[0]["_id"] and delivered == []
+    case = await report(small, "0101", PLAIN)
+    await small.ctx.tail.caught_up()
+    assert [(e["type"], e["case"]["_id"]) for e in delivered] == [("case.created", case["id"])]

@@ -1,6 +1,7 @@
 """A published configuration version reaches every process within 5 s (SPEC §9), proven with two
 `python server.py` processes on FerretDB: an admin publishes on one, the other routes by the new
-rule; an editor of the other process who saw the old version gets 409."""
+rule; an editor of the other process who saw the old version gets 409; a process started later
+serves the published version."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import copy
 import time
 from urllib.parse import urlencode
 
-from test_durability import Http, poll, user_of_demo
+from test_durability import Http, ServerProcess, poll, user_of_demo
 from test_multiprocess import two_processes  # noqa: F401 - the fixture
 
 from support import DEMO_CITY, loaded_city
@@ -17,7 +18,7 @@ GAS_CATEGORY = "S0505"  # rule gas-emergency sends it to c-gas
 
 
 async def test_a_published_rule_reaches_the_other_process_within_5_seconds(two_processes):  # noqa: F811
-    _servers, clients = two_processes
+    servers, clients = two_processes
     city, _ = loaded_city(str(DEMO_CITY))
     district = next(j for j in city.jurisdictions.values() if j.level == "grid")
     point = district.geometry.representative_point()
@@ -48,6 +49,17 @@ async def test_a_published_rule_reaches_the_other_process_within_5_seconds(two_p
     status, body = await admins[1].call("PUT", "/api/admin/config/rules",
                                         {"version": 1, "items": rules["items"], "note": "过期的修改"})
     assert (status, body["error"]["code"], body["error"]["current"]) == (409, "stale_version", 2)
+
+    # A process started now serves the published version, not its package folder.
+    late = ServerProcess(servers[0].uri, servers[0].database)
+    client = late.start()
+    try:
+        await late.ready(client)
+        await client.login(*user_of_demo("admin", 0))
+        status, decision = await client.call("GET", route)
+        assert (status, decision["department"]["id"]) == (200, "c-water-supply")
+    finally:
+        late.stop()
 
     status, rolled = await admins[1].call("POST", "/api/admin/config/rollback", {"version": 1})
     assert status == 201 and rolled["version"] == 3
