@@ -338,7 +338,7 @@ def json_response(name_or_schema, media: str = JSON):
 # features; addresses: [{address, lng, lat}]; calendar: {work_hours, holidays, workdays}.
 CONFIG_KIND = {"enum": ["calendar", "zones", "departments", "categories", "rules", "addresses"]}
 CONFIG_ITEMS = {"type": ["array", "object"], "description": "该类配置的全部条目（与城市包文件同构）"}
-CONFIG_ITEMS_OF = obj({"version": INT, "items": CONFIG_ITEMS}, ("version", "items"))
+CONFIG_ITEMS_OF = obj({"version": INT, "items": CONFIG_ITEMS, "editable": BOOL}, ("version", "items", "editable"))
 CONFIG_VERSION = obj({"version": INT, "at": STRING, "by": STRING, "note": STRING,
                       "kinds": {"type": "array", "items": CONFIG_KIND}, "diff": {"type": "object"},
                       "rollback_of": {"type": ["integer", "null"]}},

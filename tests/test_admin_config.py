@@ -49,7 +49,7 @@ async def test_every_kind_starts_as_the_package_at_version_1(small):
     admin = await admin_of(small)
     data = small_city_data()
     rules = await get_kind(admin, "rules")
-    assert rules == {"version": 1, "items": data["rules.yaml"]}
+    assert rules == {"version": 1, "items": data["rules.yaml"], "editable": True}
     categories = await get_kind(admin, "categories")
     assert [c["code"] for c in categories["items"]] == [c["code"] for c in data["categories.yaml"]]
     departments = await get_kind(admin, "departments")
@@ -82,7 +82,7 @@ async def test_a_published_rule_routes_new_reports_and_open_cases_keep_theirs(sm
     assert after["assignment"]["department"]["id"] == "A-um"
     status, kept = await admin.get(f"/api/cases/{before['id']}")
     assert kept["assignment"]["department"]["id"] == "city-parks"
-    assert (await get_kind(admin, "rules")) == {"version": 2, "items": items}
+    assert (await get_kind(admin, "rules")) == {"version": 2, "items": items, "editable": True}
     status, history = await admin.get("/api/admin/config/history")
     assert [(v["version"], v["note"]) for v in history["items"]] == [(2, "公园垃圾改由区城管处置"), (1, "城市包 " + _folder(small))]
 
@@ -122,7 +122,7 @@ async def test_a_stale_version_gets_409_and_the_winner_keeps_its_change(small):
     status, body = await put_kind(admin, "departments", 1, second)
     assert status == 409, body
     assert (body["error"]["code"], body["error"]["current"]) == ("stale_version", 2)
-    assert await get_kind(admin, "departments") == {"version": 2, "items": first}
+    assert await get_kind(admin, "departments") == {"version": 2, "items": first, "editable": True}
     assert small.ctx.city.departments["city-parks"].name == "示例市园林和绿化局"
 
 
@@ -273,7 +273,7 @@ async def test_the_dry_run_shows_what_would_move_and_changes_nothing(small):
     assert sample["before"]["rule"] == sample["after"]["rule"] == "park-green"
     assert "中心公园" in sample["before"]["reason"] and "甲区城管局" in sample["after"]["reason"]
     assert result["moves"] == [{"from": "示例市园林局", "to": "甲区城管局", "count": 1}]
-    assert await get_kind(admin, "rules") == {"version": 1, "items": rules}
+    assert await get_kind(admin, "rules") == {"version": 1, "items": rules, "editable": True}
     status, body = await admin.post("/api/admin/config/rules/dry-run", {"items": BAD_RULES, "days": 7})
     assert status == 422 and len(body["error"]["problems"]) == 4
 
@@ -290,7 +290,7 @@ async def test_rollback_restores_the_old_behaviour_as_a_new_version(small):
     assert (published["version"], published["rollback_of"], published["kinds"]) == (3, 1, ["rules"])
     assert published["note"] == "回滚到第 1 版"
     assert (await report(small, "0101", PARK))["assignment"]["department"]["id"] == "city-parks"
-    assert await get_kind(admin, "rules") == {"version": 3, "items": rules}
+    assert await get_kind(admin, "rules") == {"version": 3, "items": rules, "editable": True}
     status, body = await admin.post("/api/admin/config/rollback", {"version": 1})
     assert (status, body["error"]["code"]) == (422, "no_change")
     status, body = await admin.post("/api/admin/config/rollback", {"version": 9})
@@ -353,6 +353,8 @@ async def test_a_district_admin_edits_only_its_district(small):
     city_rule["fallback"] = {"department_type": "urban_management"}
     status, body = await put_kind(district, "rules", 3, city_rule)
     assert status == 403
+    assert [(await get_kind(district, kind))["editable"] for kind in ("departments", "rules", "categories", "zones")] \
+        == [True, True, False, False]
     categories = (await get_kind(district, "categories"))["items"]
     categories[0]["name"] = "垃圾"
     status, body = await put_kind(district, "categories", 3, categories)
@@ -367,7 +369,7 @@ async def test_a_district_admin_edits_only_its_district(small):
     assert status == 201, body
     status, body = await district.request("PATCH", "/api/admin/users/op1", {"disabled": True})
     assert status == 403  # op1 is scoped to the whole city
-    assert await get_kind(admin, "departments") == {"version": 3, "items": mine}
+    assert await get_kind(admin, "departments") == {"version": 3, "items": mine, "editable": True}
 
 
 async def test_every_change_is_in_the_audit_log(small):

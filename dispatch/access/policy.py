@@ -257,6 +257,14 @@ def _inside(user: User, city, jurisdiction_id) -> bool:
     return isinstance(jurisdiction_id, str) and user.scope in city.ancestors(jurisdiction_id)
 
 
+DISTRICT_KINDS = ("departments", "rules")  # what a district's admin may edit (its own items of)
+
+
+def may_edit_config(user: User, city, kind: str) -> bool:
+    """Whether `user` may change any item of `kind` (the pages show the editor or a read-only view)."""
+    return is_city_admin(user, city) or (user.role == "admin" and kind in DISTRICT_KINDS)
+
+
 def config_refusal(user: User, city, kind: str, before, after) -> ApiError | None:
     """Why `user` may not replace the items `before` of `kind` by `after`, or None."""
     if is_city_admin(user, city):
@@ -281,7 +289,7 @@ def config_refusal(user: User, city, kind: str, before, after) -> ApiError | Non
             if not ok:
                 outside.append(key)
                 break
-    if kind not in ("departments", "rules"):
+    if kind not in DISTRICT_KINDS:
         return forbidden("只有市级管理员可以修改此项配置", code="scope_forbidden")
     if outside:
         return forbidden(f"超出您的管辖范围，不能修改: {', '.join(outside[:10])}", code="scope_forbidden")

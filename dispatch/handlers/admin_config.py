@@ -1,7 +1,7 @@
 """The city configuration's versions (SPEC §9; admins; every change audited in `admin_audit`).
 
-* `GET /api/admin/config/{kind}` → `{version, items}` (kind: calendar, zones, departments,
-  categories, rules, addresses).
+* `GET /api/admin/config/{kind}` → `{version, items, editable}` (kind: calendar, zones,
+  departments, categories, rules, addresses; `editable`: whether this admin may change it).
 * `PUT /api/admin/config/{kind}` `{version, items, note?}` → 201 the new version
   `{version, at, by, note, kinds, diff}`; 409 `stale_version` if `version` is not the current
   one; 422 `invalid_config` with `problems: [{file, item, problem, text}]` (every one), and
@@ -81,7 +81,8 @@ class ConfigKindHandler(ConfigMixin, BaseHandler):
     requires_json = True
 
     async def get(self, kind: str):
-        self.send(await self.ctx.city_config.get(kind))
+        current = await self.ctx.city_config.get(kind)
+        self.send({**current, "editable": policy.may_edit_config(self.user, self.ctx.city, kind)})
 
     async def put(self, kind: str):
         body = self.body_of({"version", "items", "note"}, {"version", "items"})

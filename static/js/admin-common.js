@@ -29,7 +29,8 @@ export function problemsBox(error) {
 
 // The bar under an editor: a note and 发布. `items()` gives the proposed items (or throws an
 // Error whose message is shown); `done(version)` runs after a successful publish.
-export function publishBar({ kind, version, items, done, extra = [] }) {
+export function publishBar({ kind, version, items, done, extra = [], editable = true }) {
+  if (!editable) return el("p", { class: "muted", role: "note" }, "您的管辖范围内只能查看此项配置，修改请联系市级管理员。");
   const note = el("input", { type: "text", placeholder: "修改说明（必填，将记入版本历史）", maxlength: "500", "aria-label": "修改说明" });
   const out = el("div", {});
   const button = el("button", { class: "btn", type: "button", onclick: publish }, "发布");

@@ -30,7 +30,7 @@ function zoneDiff(current, proposed) {
 }
 
 export async function renderZones(holder, { reload }) {
-  const { version, items } = await loadKind("zones");
+  const { version, items, editable } = await loadKind("zones");
   let proposed = items;
   const mapBox = el("div", { class: "admin-map", role: "img", "aria-label": "区域与辖区地图" });
   const summary = el("div", { role: "status" });
@@ -43,7 +43,7 @@ export async function renderZones(holder, { reload }) {
     el("div", { class: "legend" }, Object.entries({ same: "未变", added: "新增", changed: "修改", removed: "删除" })
       .map(([k, label]) => el("span", { dataset: { state: k }, "aria-label": label }, label))),
     mapBox, summary,
-    publishBar({ kind: "zones", version: () => version, items: () => proposed, done: reload }),
+    publishBar({ kind: "zones", version: () => version, items: () => proposed, done: reload, editable }),
   );
   for (const span of holder.querySelectorAll(".legend span")) span.style.setProperty("--swatch", COLORS[span.dataset.state]);
   const map = createCityMap(mapBox, { fitCity: true });
@@ -105,7 +105,7 @@ export function parseCsv(text) {
 }
 
 export async function renderAddresses(holder, { reload }) {
-  const { version, items } = await loadKind("addresses");
+  const { version, items, editable } = await loadKind("addresses");
   let proposed = items;
   const search = el("input", { type: "search", placeholder: "查找门牌", "aria-label": "查找门牌" });
   const file = el("input", { type: "file", accept: ".csv,text/csv", "aria-label": "导入门牌 CSV" });
@@ -143,7 +143,7 @@ export async function renderAddresses(holder, { reload }) {
     el("div", { class: "toolbar" }, el("label", {}, "导入 CSV"), file, mode, search),
     info,
     el("table", { class: "grid-table" }, el("thead", {}, el("tr", {}, el("th", {}, "地址"), el("th", {}, "经度"), el("th", {}, "纬度"))), tbody),
-    publishBar({ kind: "addresses", version: () => version, items: () => proposed, done: reload }),
+    publishBar({ kind: "addresses", version: () => version, items: () => proposed, done: reload, editable }),
   );
   drawRows();
 }

@@ -101,7 +101,7 @@ function dryRunView(result) {
 }
 
 export async function renderRules(holder, { reload }) {
-  const [{ version, items }, departments, zones] = await Promise.all([
+  const [{ version, items, editable }, departments, zones] = await Promise.all([
     loadKind("rules"), request("GET", "/api/admin/config/departments"), request("GET", "/api/admin/config/zones")]);
   const depts = departments.items;
   const ctx = {
@@ -149,7 +149,7 @@ export async function renderRules(holder, { reload }) {
     box,
     dryOut,
     publishBar({
-      kind: "rules", version: () => version, items: () => clean(proposed()), done: reload,
+      kind: "rules", version: () => version, items: () => clean(proposed()), done: reload, editable,
       extra: [el("span", {}, "试运行最近"), days, el("span", {}, "天"),
         el("button", { class: "btn btn-secondary", type: "button", onclick: dryRun }, "试运行")],
     }),

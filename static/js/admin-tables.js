@@ -75,14 +75,14 @@ function listField(key, { multiline = false, label } = {}) {
 }
 
 async function tableEditor(holder, { kind, title, hint, columns, blank, reload }) {
-  const { version, items } = await loadKind(kind);
+  const { version, items, editable } = await loadKind(kind);
   const table = itemTable(items, columns, blank);
   holder.append(
     heading(title, version),
     el("p", { class: "muted" }, hint),
     el("div", { class: "toolbar" }, el("button", { class: "btn btn-secondary btn-small", type: "button", onclick: table.add }, "新增一行")),
     table.table,
-    publishBar({ kind, version: () => version, items: table.items, done: reload }),
+    publishBar({ kind, version: () => version, items: table.items, done: reload, editable }),
   );
 }
 
@@ -118,7 +118,7 @@ export function renderCategories(holder, { reload }) {
 }
 
 export async function renderCalendar(holder, { reload }) {
-  const { version, items } = await loadKind("calendar");
+  const { version, items, editable } = await loadKind("calendar");
   const hours = input((items.work_hours || []).join(", "), { "aria-label": "工作时间", size: 40 });
   const lists = { holidays: [...(items.holidays || [])], workdays: [...(items.workdays || [])] };
   function dateList(key, label) {
@@ -140,7 +140,7 @@ export async function renderCalendar(holder, { reload }) {
     dateList("holidays", "额外放假日"),
     dateList("workdays", "额外工作日（调休上班）"),
     publishBar({
-      kind: "calendar", version: () => version, done: reload,
+      kind: "calendar", version: () => version, done: reload, editable,
       items: () => ({ ...items, work_hours: words(hours.value), holidays: lists.holidays, workdays: lists.workdays }),
     }),
   );
