@@ -180,6 +180,7 @@ def _addresses_bad():
          "unknown jurisdiction 'nowhere' (not in jurisdictions.geojson, not the city id 990100)"),
         ("rules.yaml", "rule #0 (id river-water)", "department_type 'water': no department has this type "
          "(known types: community_service, gas, parks, street_office, transport, urban_management)"),
+        ("departments.yaml", "department A-water", "still has account(s) water-a; it cannot be deleted"),
     ]),
     ("zones", _zones_bad(), [
         ("zones.geojson", "feature #0 (id P1)", "invalid geometry: Self-intersection[110.015 20.015]"),
@@ -234,6 +235,7 @@ async def test_a_category_in_use_cannot_be_deleted(small):
         "rules.yaml: rule #0 (id river-water): unknown category 0105",
         "rules.yaml: rule #8 (id expressway): unknown category 0401",
         "rules.yaml: rule #9 (id metro-station): unknown category 0401",
+        "categories.yaml: category 0105: still used by 2 case(s); it cannot be deleted",
     ]
     rules["rules"] = [r for r in rules["rules"] if r["id"] not in ("river-water", "expressway", "metro-station")]
     status, published = await put_kind(admin, "rules", 1, rules)

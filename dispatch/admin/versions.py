@@ -188,12 +188,14 @@ class CityConfig:
     async def check(self, kind: str, proposed, current: dict) -> City:
         """The City `proposed` items of `kind` would make, or the 422 listing every problem."""
         items = {**current, kind: proposed}
+        problems, city = [], None
         try:
             city = city_from_items(self._package, items, reuse=self.ctx.city, unchanged=[k for k in KINDS if k != kind])
         except CityPackageError as exc:
-            raise invalid(exc.errors) from None
-        problems = await checks.in_use_problems(kind, current[kind], proposed, self.ctx.cases, self.ctx.users)
-        problems += checks.place_problems(kind, city, proposed)
+            problems += exc.errors
+        problems += await checks.in_use_problems(kind, current[kind], proposed, self.ctx.cases, self.ctx.users)
+        if city is not None:  # where things lie can only be asked of items that parse
+            problems += checks.place_problems(kind, city, proposed)
         if problems:
             raise invalid(problems)
         return city
