@@ -14,6 +14,7 @@ from dispatch.clock import Clock
 from dispatch.config import ConfigError
 
 from dispatch.assist.service import Assist
+from dispatch.admin.versions import CityConfig
 from dispatch.access.auth import Sessions, TokenSigner, bootstrap_users, demo_passwords_refused, hash_password
 from dispatch.workflow.deadlines import BusinessCalendar
 from dispatch.live.events import EventBus
@@ -53,6 +54,9 @@ class Context:
     jurisdiction_layers: dict[tuple[str | None, str | None], Any] = field(default_factory=dict)
     openapi_json: bytes | None = None
     dummy_password_hash: str = ""
+    # The city configuration version `city`, `router` and `calendar` come from (dispatch/admin;
+    # 0: the package folder, nothing stored yet). They change together, in `adopt`.
+    config_version: int = 0
 
     def __post_init__(self):
         self.cases = self.storage.cases
@@ -69,12 +73,20 @@ class Context:
         self.intake = Intake(self, self.clock)
         self.live = LiveHub(self.bus, self.city.id, self.tz, timer=self.workflow.timer)
         # Feeds `bus` from the store's event log; started by `build_context` (it needs the loop).
-        self.tail = LogTail(self.storage.events, self.bus)
+        self.city_config = CityConfig(self)
+        self.tail = LogTail(self.storage.events, self.bus, on_config=self.city_config.follow)
         # KPI rollups, kept from the same log (started by `build_context`).
         self.rollups = Rollups(self.storage, self.city, self.calendar, self.tz)
         # Operator assist (SPEC §9): category model, knowledge base, caller history; started by
         # `build_context` (its jobs need the loop).
         self.assist = Assist(self)
+
+    def adopt(self, city: City, router: Router, version: int) -> None:
+        """Serve another version of the city configuration. One synchronous step: a request sees
+        the old city, router and calendar or the new ones, never a mix."""
+        self.city, self.router, self.calendar, self.config_version = (
+            city, router, BusinessCalendar.from_city_config(city.config), version)
+        self.openapi_json = None  # its enums name the city's categories and departments
 
     @property
     def warning_fraction(self) -> float:
@@ -118,6 +130,7 @@ async def build_context(config: dict, city: City | None = None, router: Router |
     await ctx.tail.start()
     await ctx.assist.start()
     ctx.live.sequence = ctx.tail.seq  # clients resume by the log's numbers
+    await ctx.city_config.start()  # after the tail: a version published meanwhile is followed
     ctx.rollups.start()
     return ctx
 

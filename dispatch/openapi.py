@@ -342,7 +342,8 @@ NEW_ACCOUNT = obj({"username": USERNAME, "password": {"type": "string", "minLeng
                   **{"if": {"properties": {"role": {"const": "department"}}, "required": ["role"]},
                      "then": {"properties": {"department": ref("DepartmentId")}, "required": ["department"]},
                      "else": {"properties": {"department": {"type": "string", "pattern": "^\\s*$"}}}})
-ACCOUNT_CHANGE = obj({"password": {"type": "string", "minLength": 10, "maxLength": 256}, "disabled": BOOL},
+ACCOUNT_CHANGE = obj({"password": {"type": "string", "minLength": 10, "maxLength": 256}, "disabled": BOOL,
+                      "scope": ref("JurisdictionId")},
                      additionalProperties=False, minProperties=1)
 REVEAL_BODY = obj({"reason": text(200, required=True)}, ("reason",))
 
@@ -413,6 +414,28 @@ def json_response(name_or_schema, media: str = JSON):
     schema = ref(name_or_schema) if isinstance(name_or_schema, str) else name_or_schema
     return (media, schema)
 
+
+# The city configuration's versions (SPEC §9, dispatch/admin). `items` is the kind's file as
+# JSON: categories, departments: lists as in the YAML; rules: {fallback, rules}; zones: GeoJSON
+# features; addresses: [{address, lng, lat}]; calendar: {work_hours, holidays, workdays}.
+CONFIG_KIND = {"enum": ["calendar", "zones", "departments", "categories", "rules", "addresses"]}
+CONFIG_ITEMS = {"type": ["array", "object"], "description": "该类配置的全部条目（与城市包文件同构）"}
+CONFIG_ITEMS_OF = obj({"version": INT, "items": CONFIG_ITEMS, "editable": BOOL}, ("version", "items", "editable"))
+CONFIG_VERSION = obj({"version": INT, "at": STRING, "by": STRING, "note": STRING,
+                      "kinds": {"type": "array", "items": CONFIG_KIND}, "diff": {"type": "object"},
+                      "rollback_of": {"type": ["integer", "null"]}},
+                     ("version", "at", "by", "note", "kinds", "diff"))
+CONFIG_PUT = obj({"version": {"type": "integer", "description": "修改所依据的版本号（不是最新则 409）"},
+                  "items": CONFIG_ITEMS, "note": text(500)}, ("version", "items"))
+CONFIG_PROBLEMS = obj({"error": obj({"code": STRING, "message": STRING, "problems": {
+    "type": "array", "items": obj({"file": NSTRING, "item": NSTRING, "problem": STRING, "text": STRING},
+                                  ("problem", "text"))}}, ("code", "message"))}, ("error",))
+ROUTED = nullable(obj({"department": nullable(NAMED), "rule": NSTRING, "reason": STRING, "priority": STRING}))
+DRY_RUN = obj({"days": INT, "replayed": INT, "changed": INT, "skipped": INT,
+               "sample": {"type": "array", "items": obj({"case": {"type": "object"}, "before": ROUTED, "after": ROUTED},
+                                                        ("case", "before", "after"))},
+               "moves": {"type": "array", "items": obj({"from": STRING, "to": STRING, "count": INT})}},
+              ("replayed", "changed", "sample"))
 
 HTML = ("text/html", STRING)
 GEOJSON = "application/geo+json"
@@ -525,12 +548,32 @@ OPERATIONS = [
     Op("GET", "/api/catalogue/disputes", ("catalogue", "disputes"), "派单异议：被同意的退单及其对应的目录条目（最新在前）",
        "catalogue", parameters=[query("limit", {"type": "integer", "minimum": 1, "maximum": 1000})],
        responses={200: json_response("CatalogueDisputes")}),
+    Op("GET", "/api/admin/config/history", ("config", "read"), "城市配置的版本历史：谁、何时、为何、改了什么（差异）",
+       "admin", parameters=[query("limit", {"type": "integer", "minimum": 1, "maximum": 500})],
+       responses={200: json_response(obj({"version": INT, "items": {"type": "array", "items": CONFIG_VERSION}},
+                                         ("version", "items")))}),
+    Op("POST", "/api/admin/config/rollback", ("config", "edit"),
+       "回滚：以指定版本的全部配置发布一个新版本（仅市级管理员，留痕）", "admin",
+       body=obj({"version": {"type": "integer", "minimum": 1}, "note": text(500)}, ("version",)),
+       responses={201: json_response(CONFIG_VERSION), 422: json_response(CONFIG_PROBLEMS)}),
+    Op("POST", "/api/admin/config/rules/dry-run", ("config", "read"),
+       "规则试运行：用拟议规则重放最近 N 天的案件，列出会改派的案件（前后两种派遣理由）", "admin",
+       body=obj({"items": CONFIG_ITEMS, "days": {"type": "integer", "minimum": 1, "maximum": 90}}, ("items",)),
+       responses={200: json_response(DRY_RUN), 422: json_response(CONFIG_PROBLEMS)}),
+    Op("GET", "/api/admin/config/{kind}", ("config", "read"), "某类城市配置的当前版本与全部条目", "admin",
+       parameters=[path("kind", CONFIG_KIND)], responses={200: json_response(CONFIG_ITEMS_OF)}),
+    Op("PUT", "/api/admin/config/{kind}", ("config", "edit"),
+       "发布某类配置的新版本：校验同城市包（422 列出全部问题，不做任何更改），version 过期 409；"
+       "5 秒内在所有进程生效，在办案件保持原派遣（区级管理员只能改本区部门与规则，留痕）", "admin",
+       parameters=[path("kind", CONFIG_KIND)], body=CONFIG_PUT,
+       responses={201: json_response(CONFIG_VERSION), 422: json_response(CONFIG_PROBLEMS)}),
     Op("GET", "/ws/live", ("live", "subscribe"),
        "WebSocket 实时推送：{type: case.created | case.updated, case: GeoJSON Feature}（仅本辖区，不含来电人）",
        "live", parameters=[query("since", {"type": "integer", "minimum": 0}, "断线重连时最后收到的事件 id")],
        responses={101: "升级为 WebSocket", 400: "不是 WebSocket 握手请求"}),
     *[Op("GET", f"/{page}", ("page", "view"), f"页面 /{page}（未登录则跳转 /login）", "pages",
-         responses={200: HTML, 302: "跳转登录"}) for page in ("login", "report", "hotline", "dept", "command", "catalogue")],
+         responses={200: HTML, 302: "跳转登录"}) for page in ("login", "report", "hotline", "dept", "command", "catalogue",
+                                                                             "admin")],
     Op("GET", "/", ("page", "view"), "按角色跳转到首页", "pages", responses={302: "跳转"}),
     Op("GET", "/favicon.ico", ("page", "view"), "站点图标", "pages", responses={200: ("image/svg+xml", STRING)}),
     Op("GET", "/report-sw.js", ("page", "view"), "网格员页面的 Service Worker", "pages",

@@ -128,43 +128,50 @@ class AddressBook:
     # ------------------------------------------------------------------ construction
     @classmethod
     def from_csv(cls, path: str, city_name: str | None = None) -> "AddressBook":
+        try:
+            with open(path, encoding="utf-8-sig", newline="") as fh:
+                return cls.from_lines(fh, city_name)
+        except UnicodeDecodeError as exc:
+            raise CityPackageError(f"addresses.csv: not valid UTF-8 ({exc})") from None
+
+    @classmethod
+    def from_lines(cls, lines, city_name: str | None = None) -> "AddressBook":
+        """The door plates of `lines` (addresses.csv's text, line by line): the same checks and
+        errors as the file (the admin API validates an imported version with it)."""
         file = "addresses.csv"
         rows = []
         try:
-            with open(path, encoding="utf-8-sig", newline="") as fh:
-                reader = csv.reader(fh)
-                header = next(reader, None)
-                if header is None:
-                    return cls([], city_name)
-                cols = [h.strip().lower() for h in header]
+            reader = csv.reader(lines)
+            header = next(reader, None)
+            if header is None:
+                return cls([], city_name)
+            cols = [h.strip().lower() for h in header]
+            try:
+                ia, ix, iy = cols.index("address"), cols.index("lng"), cols.index("lat")
+            except ValueError:
+                raise CityPackageError(f"{file}: line 1: header must name the columns address,lng,lat") from None
+            problems = []
+            for line_no, row in enumerate(reader, start=2):
+                if not row or all(not c.strip() for c in row):
+                    continue
                 try:
-                    ia, ix, iy = cols.index("address"), cols.index("lng"), cols.index("lat")
-                except ValueError:
-                    raise CityPackageError(f"{file}: line 1: header must name the columns address,lng,lat") from None
-                problems = []
-                for line_no, row in enumerate(reader, start=2):
-                    if not row or all(not c.strip() for c in row):
-                        continue
-                    try:
-                        address = row[ia].strip()
-                        lng, lat = float(row[ix]), float(row[iy])
-                    except (IndexError, ValueError):
-                        problems.append(f"{file}: line {line_no}: expected address,lng,lat with numeric lng/lat")
-                        continue
-                    if not address:
-                        problems.append(f"{file}: line {line_no}: empty address")
-                        continue
-                    if not (math.isfinite(lng) and math.isfinite(lat) and -180 <= lng <= 180 and -90 <= lat <= 90):
-                        problems.append(f"{file}: line {line_no} ({address}): coordinates out of range")
-                        continue
-                    rows.append((address, lng, lat))
-                if problems:
-                    msg = problems[0] if len(problems) == 1 else (
-                        f"{len(problems)} problems in the city package:\n  " + "\n  ".join(problems[:25])
-                    )
-                    raise CityPackageError(msg, problems)
-        except UnicodeDecodeError as exc:
-            raise CityPackageError(f"{file}: not valid UTF-8 ({exc})") from None
+                    address = row[ia].strip()
+                    lng, lat = float(row[ix]), float(row[iy])
+                except (IndexError, ValueError):
+                    problems.append(f"{file}: line {line_no}: expected address,lng,lat with numeric lng/lat")
+                    continue
+                if not address:
+                    problems.append(f"{file}: line {line_no}: empty address")
+                    continue
+                if not (math.isfinite(lng) and math.isfinite(lat) and -180 <= lng <= 180 and -90 <= lat <= 90):
+                    problems.append(f"{file}: line {line_no} ({address}): coordinates out of range")
+                    continue
+                rows.append((address, lng, lat))
+            if problems:
+                msg = problems[0] if len(problems) == 1 else (
+                    f"{len(problems)} problems in the city package:\n  " + "\n  ".join(problems[:25])
+                )
+                raise CityPackageError(msg, problems)
         except csv.Error as exc:
             raise CityPackageError(f"{file}: CSV syntax error: {exc}") from None
         return cls(rows, city_name)

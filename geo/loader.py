@@ -150,8 +150,11 @@ def _parse_day(value: Any) -> date:
 
 
 def _load_city_yaml(root: str) -> dict:
+    return _city_meta(_load_yaml(root, "city.yaml"))
+
+
+def _city_meta(data: Any) -> dict:
     file = "city.yaml"
-    data = _load_yaml(root, file)
     if not isinstance(data, dict):
         raise CityPackageError(f"{file}: expected a mapping with id, name, timezone, work_hours")
     p = Problems()
@@ -340,7 +343,11 @@ def _load_zones(root: str) -> list:
     file = "zones.geojson"
     if not os.path.exists(os.path.join(root, file)):
         return []
-    feats = _features(_load_json(root, file), file)
+    return _zones_from(_features(_load_json(root, file), file))
+
+
+def _zones_from(feats: list) -> list:
+    file = "zones.geojson"
     p = Problems()
     out = []
     pending: list = []
@@ -429,7 +436,11 @@ def _load_base_layer(root: str, layer: str) -> dict | None:
 
 def _load_departments(root: str, city_id: str, jurisdictions: dict) -> dict:
     file = "departments.yaml"
-    items = _list_items(_load_yaml(root, file), file, "departments")
+    return _departments_from(_list_items(_load_yaml(root, file), file, "departments"), city_id, jurisdictions)
+
+
+def _departments_from(items: list, city_id: str, jurisdictions: dict) -> dict:
+    file = "departments.yaml"
     p = Problems()
     out: dict[str, Department] = {}
     for i, d in enumerate(items):
@@ -486,7 +497,11 @@ def _limits(p: Problems, file: str, where: str, raw: Any, key: str, required: bo
 
 def _load_categories(root: str) -> dict:
     file = "categories.yaml"
-    items = _list_items(_load_yaml(root, file), file, "categories")
+    return _categories_from(_list_items(_load_yaml(root, file), file, "categories"))
+
+
+def _categories_from(items: list) -> dict:
+    file = "categories.yaml"
     p = Problems()
     out: dict[str, Category] = {}
     ticket_types_seen: dict[str, str] = {}
@@ -597,8 +612,11 @@ def _parse_set_priority(p, file, where, value) -> str | None | bool:
 
 
 def _load_rules(root: str, categories: dict, departments: dict, zones: list) -> RuleSet:
+    return _rules_from(_load_yaml(root, "rules.yaml"), categories, departments, zones)
+
+
+def _rules_from(data: Any, categories: dict, departments: dict, zones: list) -> RuleSet:
     file = "rules.yaml"
-    data = _load_yaml(root, file)
     if not isinstance(data, dict):
         raise CityPackageError(f"{file}: expected a mapping with 'fallback' and 'rules'")
     p = Problems()
@@ -942,3 +960,174 @@ def _add_warnings(city: City) -> None:
     used = {r.near_zone.kind for r in city.rules if r.near_zone} | {r.in_zone for r in city.rules if r.in_zone}
     for kind in sorted(city.zone_kinds() - used):
         city.warnings.append(f"zones.geojson: zones of kind {kind!r} are used by no rule")
+
+
+# --------------------------------------------------------------------------- in-memory versions
+#
+# The admin API keeps versions of part of the package in the database (dispatch/admin): each
+# *kind* below is one file's content as plain JSON-ready data ("items"). A proposed version is
+# checked by the same functions, with the same file/item/problem errors, as the folder.
+# Jurisdictions and bootstrap users stay the folder's.
+
+KIND_FILES = {
+    "calendar": "city.yaml",
+    "zones": "zones.geojson",
+    "departments": "departments.yaml",
+    "categories": "categories.yaml",
+    "rules": "rules.yaml",
+    "addresses": "addresses.csv",
+}
+CALENDAR_KEYS = ("work_hours", "holidays", "workdays")  # the timezone stays the package's
+
+
+def _plain(value: Any) -> Any:
+    """YAML's dates as ISO strings, tuples as lists: what JSON and BSON can hold."""
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def package_items(path: str) -> dict:
+    """The items of every kind as the package folder at `path` has them (its version 1)."""
+    root = os.path.abspath(os.fspath(path))
+    raw = _load_yaml(root, "city.yaml")
+    raw = raw if isinstance(raw, dict) else {}
+    zones_file = os.path.join(root, "zones.geojson")
+    addr_file = os.path.join(root, "addresses.csv")
+    addresses = []
+    if os.path.exists(addr_file):
+        book = AddressBook.from_csv(addr_file)
+        addresses = [{"address": a, "lng": x, "lat": y} for a, x, y in book.entries]
+    return _plain({
+        "calendar": {key: raw[key] for key in CALENDAR_KEYS if key in raw},
+        "zones": _features(_load_json(root, "zones.geojson"), "zones.geojson") if os.path.exists(zones_file) else [],
+        "departments": _list_items(_load_yaml(root, "departments.yaml"), "departments.yaml", "departments"),
+        "categories": _list_items(_load_yaml(root, "categories.yaml"), "categories.yaml", "categories"),
+        "rules": _load_yaml(root, "rules.yaml"),
+        "addresses": addresses,
+    })
+
+
+def address_lines(items: Any) -> list:
+    """addresses.csv's lines for door-plate items [{address, lng, lat}] (line n+2 is item n)."""
+    import csv
+    import io
+
+    if not isinstance(items, list):
+        raise CityPackageError("addresses.csv: expected a list of {address, lng, lat}")
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["address", "lng", "lat"])
+    for item in items:
+        item = item if isinstance(item, dict) else {}
+        writer.writerow([item.get("address") or "", item.get("lng", ""), item.get("lat", "")])
+    return out.getvalue().splitlines(keepends=True)
+
+
+def city_from_items(base: City, items: dict, reuse: City | None = None, unchanged=()) -> City:
+    """A new City: `base`'s jurisdictions and users with every kind of KIND_FILES built from
+    `items` (kind → items). Raises CityPackageError listing every problem of every kind; a kind
+    whose dependency failed is not checked against it (that would only repeat the problem).
+    The kinds named in `unchanged` are taken as `reuse` holds them (built from the same items
+    before; a city's door plates take a second to index)."""
+    problems: list[str] = []
+    kept = {
+        "calendar": lambda: {"timezone": reuse.timezone, "work_hours": reuse.work_hours, "holidays": reuse.holidays,
+                             "workdays": reuse.workdays, "raw": reuse.config},
+        "zones": lambda: reuse.zones, "departments": lambda: reuse.departments,
+        "categories": lambda: reuse.categories, "rules": lambda: reuse.rules, "addresses": lambda: reuse.addresses,
+    } if reuse is not None else {}
+
+    def attempt(build, *args, kind=None):
+        if kind in unchanged and kind in kept:
+            return kept[kind]()
+        try:
+            return build(*args)
+        except CityPackageError as exc:
+            problems.extend(exc.errors)
+            return None
+
+    calendar = items.get("calendar")
+    calendar = calendar if isinstance(calendar, dict) else {}
+    unknown = [k for k in calendar if k not in CALENDAR_KEYS]
+    if unknown:
+        problems.append(f"city.yaml: unknown calendar key(s) {', '.join(map(repr, unknown))} "
+                        f"(allowed: {', '.join(CALENDAR_KEYS)})")
+    config = {k: v for k, v in base.config.items() if k not in CALENDAR_KEYS}
+    config.update({k: calendar[k] for k in CALENDAR_KEYS if k in calendar})
+    meta = attempt(_city_meta, config, kind="calendar")
+    zones_raw = items.get("zones")
+    zones = attempt(_zones_from, zones_raw if zones_raw is not None else [], kind="zones")
+    if zones_raw is not None and not isinstance(zones_raw, list) and "zones" not in unchanged:
+        problems.append("zones.geojson: expected a list of GeoJSON features")
+        zones = None
+    departments = attempt(lambda: _departments_from(
+        _list_items(items.get("departments"), "departments.yaml", "departments"), base.id, base.jurisdictions),
+        kind="departments")
+    categories = attempt(lambda: _categories_from(
+        _list_items(items.get("categories"), "categories.yaml", "categories")), kind="categories")
+    # A kind that failed still lends the rules what its items name, so that every problem of
+    # the rules is reported too (and none twice).
+    rules = attempt(_rules_from, items.get("rules"),
+                    categories if categories is not None else _named(items.get("categories"), "code"),
+                    departments if departments is not None else _stand_in_departments(items.get("departments")),
+                    zones if zones is not None else _stand_in_zones(zones_raw),
+                    kind="rules" if {"zones", "departments", "categories"} <= set(unchanged) else None)
+    addresses = attempt(lambda: AddressBook.from_lines(address_lines(items.get("addresses") or []), base.name),
+                        kind="addresses")
+    if problems:
+        shown = problems[:25]
+        message = problems[0] if len(problems) == 1 else (
+            f"{len(problems)} problems in the city package:\n  " + "\n  ".join(shown))
+        raise CityPackageError(message, problems)
+    city = City(
+        id=base.id,
+        name=base.name,
+        timezone=meta["timezone"],
+        work_hours=meta["work_hours"],
+        holidays=meta["holidays"],
+        workdays=meta["workdays"],
+        path=base.path,
+        jurisdictions=base.jurisdictions,
+        zones=zones,
+        departments=departments,
+        categories=categories,
+        rules=rules,
+        users=base.users,
+        addresses=addresses,
+        config=meta["raw"],
+    )
+    _add_warnings(city)
+    return city
+
+
+def _mappings(items: Any, key: str | None = None) -> list:
+    if isinstance(items, dict) and key in items:
+        items = items[key]
+    return [item for item in items if isinstance(item, dict)] if isinstance(items, list) else []
+
+
+def _named(items: Any, key: str) -> dict:
+    return {_as_id(item.get(key)): item for item in _mappings(items, "categories") if _as_id(item.get(key))}
+
+
+def _stand_in_departments(items: Any) -> dict:
+    return {did: Department(did, str(d.get("name")), str(d.get("type")), str(d.get("jurisdiction")))
+            for d in _mappings(items, "departments") if (did := _as_id(d.get("id"))) and isinstance(d.get("type"), str) and d["type"].strip()}
+
+
+def _stand_in_zones(features: Any) -> list:
+    class Kind:  # only what the rules ask of a zone: its kind and whether it is an area
+        def __init__(self, geom_type):
+            self.geom_type = geom_type
+
+    out = []
+    for f in _mappings(features):
+        props, geom = f.get("properties"), f.get("geometry")
+        if isinstance(props, dict) and isinstance(props.get("kind"), str) and isinstance(geom, dict):
+            out.append(Zone(str(props.get("id")), str(props.get("name")), props["kind"].strip(), Kind(geom.get("type"))))
+    return out

@@ -549,3 +549,43 @@ async def test_rollup_documents_state_and_contributions_round_trip(store):
     assert sorted(streamed) == sorted(ids(docs))
     await repo.clear()
     assert await repo.buckets_by_id([bucket["_id"]]) == {} and await repo.contributions(["c1"]) == {}
+
+
+# -- versions of the city configuration (dispatch/admin) ----------------------------------------
+
+
+def config_version(number: int, **fields) -> dict:
+    return {"_id": number, "by": "admin", "at": T0 + timedelta(minutes=number), "note": f"v{number}",
+            "diff": {}, **fields}
+
+
+async def test_config_versions_are_numbered_and_claimed_once(store):
+    config = store.config
+    assert await config.head() == 0 and await config.items("rules", 5) is None
+    zone = {"type": "Feature", "properties": {"id": "P1"},
+            "geometry": {"type": "Polygon", "coordinates": [[[110.0, 20.0], [110.1, 20.0], [110.1, 20.1], [110.0, 20.0]]]}}
+    assert await config.publish(config_version(1), {"rules": {"rules": []}, "calendar": {"holidays": []},
+                                                    "zones": [zone]})
+    assert await config.items("zones", 1) == (1, [zone])  # nested arrays (FerretDB 1.24 stores none as such)
+    results = await asyncio.gather(*(config.publish(config_version(2, by=f"a{i}"), {"rules": {"rules": [i]}})
+                                     for i in range(6)))
+    assert results.count(True) == 1  # the others were stale: they lose, the winner keeps its items
+    winner = results.index(True)
+    assert await config.head() == 2
+    assert await config.items("rules", 2) == (2, {"rules": [winner]})
+    assert await config.items("rules", 1) == (1, {"rules": []})
+    assert await config.items("calendar", 2) == (1, {"holidays": []})  # set by 1, unchanged by 2
+    second = await config.version(2)
+    assert (second["by"], second["changed"], second["at"]) == (f"a{winner}", ["rules"], T0 + timedelta(minutes=2))
+    assert "items" not in second and await config.version(9) is None
+    assert [(v["_id"], v["note"]) for v in await config.history(10)] == [(2, "v2"), (1, "v1")]
+    assert [v["_id"] for v in await config.history(1)] == [2]
+
+
+async def test_a_config_event_is_logged_beside_case_events(store):
+    start = await store.events.last_seq()
+    await store.cases.insert(case(1))
+    seq = await store.events.record({"key": "config:7", "type": "config.published", "version": 7, "at": T0})
+    assert seq == start + 2
+    events = await store.events.after(start, 10)
+    assert [(e["type"], e.get("version")) for e in events] == [("case.created", 1), ("config.published", 7)]

@@ -370,6 +370,14 @@ class Accounts:
         fields = {"disabled": disabled, **(revoke_all_fields() if disabled else {})}
         return await self.users.update(username, fields)
 
+    async def set_scope(self, username: str, scope: str) -> dict:
+        """Move an account to another jurisdiction; its tokens are revoked, so every page it has
+        open signs in again and sees the new scope."""
+        await self.get(username)
+        if scope != self.city.id and scope not in self.city.jurisdictions:
+            raise unprocessable(f"未知的辖区 {scope}", code="unknown_scope", field="scope")
+        return await self.users.update(username, {"scope": scope, **revoke_all_fields()})
+
     async def get(self, username: str) -> dict:
         doc = await self.users.get(username)
         if doc is None:

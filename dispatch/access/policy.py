@@ -52,6 +52,8 @@ PERMISSIONS: dict[tuple[str, str], tuple[str, ...] | str] = {
     # took the call, the operators doing its 回访 callback, and admins. Audited.
     ("caller", "reveal"): EVERYONE,
     ("user", "manage"): ("admin",),
+    ("config", "read"): ("admin",),  # the city configuration's versions (SPEC §9)
+    ("config", "edit"): ("admin",),  # narrowed per kind and item by config_refusal
     ("audit_log", "read"): ("admin",),
     # 派单目录: published to everyone who dispatches or handles; the disputes list is for those
     # who act on it (the admin corrects the rules, the dispatchers see their 改派).
@@ -276,3 +278,72 @@ def may_reveal_caller(user: User, case: dict, city_id: str, reveal_roles) -> boo
                 or (rule == CALLBACK_OPERATOR and is_callback_operator(user, case, city_id)):
             return True
     return False
+
+
+# -- administering the city (SPEC §9) ---------------------------------------------------------
+#
+# An admin whose scope is the city edits everything. An admin scoped to a jurisdiction (a
+# district's 城运中心) edits only what lies inside it: departments serving a place inside it, the
+# rules that assign to such a department by id, and accounts scoped inside it. Categories, zones,
+# door plates, the calendar, the fallback and rules by department type are the city's.
+
+def is_city_admin(user: User, city) -> bool:
+    return user.role == "admin" and user.scope == city.id
+
+
+def _inside(user: User, city, jurisdiction_id) -> bool:
+    return isinstance(jurisdiction_id, str) and user.scope in city.ancestors(jurisdiction_id)
+
+
+DISTRICT_KINDS = ("departments", "rules")  # what a district's admin may edit (its own items of)
+
+
+def may_edit_config(user: User, city, kind: str) -> bool:
+    """Whether `user` may change any item of `kind` (the pages show the editor or a read-only view)."""
+    return is_city_admin(user, city) or (user.role == "admin" and kind in DISTRICT_KINDS)
+
+
+def config_refusal(user: User, city, kind: str, before, after) -> ApiError | None:
+    """Why `user` may not replace the items `before` of `kind` by `after`, or None."""
+    if is_city_admin(user, city):
+        return None
+    from dispatch.admin.diff import keyed  # what changed, item by item
+
+    old, new = keyed(kind, before), keyed(kind, after)
+    touched = [k for k in {**old, **new} if old.get(k) != new.get(k)]
+    outside = []
+    for key in touched:
+        for item in (old.get(key), new.get(key)):
+            if item is None:
+                continue
+            if kind == "departments":
+                ok = isinstance(item, dict) and _inside(user, city, item.get("jurisdiction"))
+            elif kind == "rules":
+                assign = item.get("assign") if isinstance(item, dict) else None
+                target = city.departments.get(assign.get("department")) if isinstance(assign, dict) else None
+                ok = key != "fallback" and target is not None and _inside(user, city, target.jurisdiction)
+            else:
+                ok = False
+            if not ok:
+                outside.append(key)
+                break
+    if kind not in DISTRICT_KINDS:
+        return forbidden("只有市级管理员可以修改此项配置", code="scope_forbidden")
+    if outside:
+        return forbidden(f"超出您的管辖范围，不能修改: {', '.join(outside[:10])}", code="scope_forbidden")
+    return None
+
+
+def rollback_refusal(user: User, city) -> ApiError | None:
+    """A rollback may touch every kind: the city's admins only."""
+    if is_city_admin(user, city):
+        return None
+    return forbidden("只有市级管理员可以回滚配置", code="scope_forbidden")
+
+
+def account_refusal(user: User, city, account_scope: str | None) -> ApiError | None:
+    """An admin manages the accounts scoped inside their own scope."""
+    if is_city_admin(user, city) or (account_scope is not None and account_scope != city.id
+                                     and account_scope in city.jurisdictions and _inside(user, city, account_scope)):
+        return None
+    return forbidden("只能管理本辖区范围内的账号", code="scope_forbidden")

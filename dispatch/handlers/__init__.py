@@ -1,8 +1,8 @@
 """HTTP handlers, one module per resource; `routes()` lists them all for the application."""
 
 from dispatch.handlers import (
-    actions, addresses, admin, assist, attachments, audit, auth, basemap, calendar, cases, catalogue, health,
-    knowledge, live, openapi, pages, reference, reports, reveal, route, stats, tickets, trend,
+    actions, addresses, admin, admin_config, assist, attachments, audit, auth, basemap, calendar, cases, catalogue,
+    health, knowledge, live, openapi, pages, reference, reports, reveal, route, stats, tickets, trend,
 )
 
 
@@ -28,6 +28,7 @@ def routes() -> list:
         *catalogue.routes,
         *assist.routes,
         *knowledge.routes,
+        *admin_config.routes,
         *openapi.routes,
         *live.routes,
         *pages.routes,

@@ -3,14 +3,15 @@
 * `GET /api/admin/users` → `{items: [account]}`; `POST /api/admin/users` `{username, password,
   role, scope, department?, name?}` → 201 account.
 * `GET /api/admin/users/{username}` → account; `PATCH /api/admin/users/{username}`
-  `{password?, disabled?}` resets the password and/or disables or enables the account; both
-  revoke every token the account holds.
+  `{password?, disabled?, scope?}` resets the password, disables or enables the account, moves
+  it to another jurisdiction; each revokes every token the account holds.
 * `GET /api/admin/audit?kind=reveals|admin_audit&case=&user=&limit=` → the audit records.
 """
 
 from __future__ import annotations
 
 from dispatch import validation as v
+from dispatch.access.policy import account_refusal
 from dispatch.access.auth import Accounts, account_view
 from dispatch.errors import bad_request, conflict
 from dispatch.handlers.base import BaseHandler
@@ -21,6 +22,12 @@ USERNAME_IN_PATH = r"([A-Za-z0-9][A-Za-z0-9_.-]{1,63})"
 class AdminMixin:
     def accounts(self) -> Accounts:
         return Accounts(self.ctx.users, self.ctx.city)
+
+    def check_scope(self, account_scope: str | None) -> None:
+        """An admin scoped to a district manages only the accounts inside it."""
+        refusal = account_refusal(self.user, self.ctx.city, account_scope)
+        if refusal is not None:
+            raise refusal
 
     async def audit(self, action: str, target: str, **details) -> None:
         await self.ctx.audit_log.record("admin_audit", {
@@ -33,11 +40,14 @@ class UsersHandler(AdminMixin, BaseHandler):
     access = {"GET": ("user", "manage"), "POST": ("user", "manage")}
 
     async def get(self):
-        self.send({"items": [account_view(doc) for doc in await self.accounts().all()]})
+        docs = await self.accounts().all()
+        self.send({"items": [account_view(doc) for doc in docs
+                             if account_refusal(self.user, self.ctx.city, doc.get("scope")) is None]})
 
     async def post(self):
         body = self.json_body()
         _only(body, {"username", "password", "role", "scope", "department", "name"})
+        self.check_scope(body.get("scope") if isinstance(body.get("scope"), str) else None)
         doc = await self.accounts().create(
             v.text(body, "username", required=True, max_len=64, allow_empty=False),
             _password(body, required=True),
@@ -54,19 +64,29 @@ class UserHandler(AdminMixin, BaseHandler):
     access = {"GET": ("user", "manage"), "PATCH": ("user", "manage")}
 
     async def get(self, username: str):
-        self.send(account_view(await self.accounts().get(username)))
+        doc = await self.accounts().get(username)
+        self.check_scope(doc.get("scope"))
+        self.send(account_view(doc))
 
     async def patch(self, username: str):
         body = self.json_body()
-        _only(body, {"password", "disabled"})
+        _only(body, {"password", "disabled", "scope"})
         password = _password(body)
         disabled = v.boolean(body, "disabled")
-        if password is None and disabled is None:
-            raise bad_request("请给出 password 或 disabled", code="missing_field")
+        scope = v.text(body, "scope", max_len=64, allow_empty=False)
+        if password is None and disabled is None and scope is None:
+            raise bad_request("请给出 password、disabled 或 scope", code="missing_field")
         if disabled and username == self.user.username:
             raise conflict("不能停用自己的账号", code="cannot_disable_self")
         accounts = self.accounts()
         doc = await accounts.get(username)
+        self.check_scope(doc.get("scope"))
+        if password is not None:
+            accounts.check_password(password, username)  # every check before any change
+        if scope is not None:
+            self.check_scope(scope)  # a district's admin moves accounts only inside the district
+            doc = await accounts.set_scope(username, scope)
+            await self.audit("set_scope", username, scope=scope)
         if password is not None:
             doc = await accounts.reset_password(username, password)
             await self.audit("reset_password", username)

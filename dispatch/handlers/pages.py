@@ -22,11 +22,11 @@ STATIC = Path(__file__).resolve().parent.parent.parent / "static"
 SHELLS = STATIC / "pages"
 
 PAGES = {"login": "login.html", "report": "report.html", "hotline": "hotline.html",
-         "dept": "dept.html", "command": "command.html", "catalogue": "catalogue.html"}
+         "dept": "dept.html", "command": "command.html", "catalogue": "catalogue.html", "admin": "admin.html"}
 
 # Where each role lands after logging in.
 HOME_OF_ROLE = {"grid_worker": "/report", "operator": "/hotline", "department": "/dept",
-                "dispatcher": "/command", "commander": "/command", "admin": "/command"}
+                "dispatcher": "/command", "commander": "/command", "admin": "/admin"}
 
 # The pages a login may continue to (?next=): the ones that need a session.
 NEXT_PAGES = frozenset(f"/{name}" for name in PAGES if name != "login")

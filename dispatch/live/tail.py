@@ -5,6 +5,9 @@ change, numbered globally), so nothing is published by the code that changed the
 is lost if a process dies after its write, and every process — whichever wrote the change —
 delivers it to its own WebSocket clients under the same number. A client that reconnects to
 another process resumes from that number.
+
+A published city configuration version is logged too (`config.published`, dispatch/admin): it
+goes to `on_config`, never to the bus, so live case clients never see it.
 """
 
 from __future__ import annotations
@@ -18,9 +21,10 @@ log = logging.getLogger(__name__)
 
 
 class LogTail:
-    def __init__(self, events, bus, batch: int = 500, wait_seconds: float = 0.5):
+    def __init__(self, events, bus, batch: int = 500, wait_seconds: float = 0.5, on_config=None):
         self.events = events
         self.bus = bus
+        self.on_config = on_config  # async (version) → None
         self.batch = batch
         self.wait_seconds = wait_seconds
         self.seq = 0  # the last event handed to the bus
@@ -54,8 +58,26 @@ class LogTail:
                 await asyncio.sleep(1)
                 continue
             for event in events:
-                self.seq = event["_id"]
-                self.bus.publish(event["type"], event["case"], seq=event["_id"])
+                if event["type"].startswith("config."):
+                    if not await self._config(event):
+                        break  # not past it: read again
+                    self.seq = event["_id"]
+                else:
+                    self.seq = event["_id"]
+                    self.bus.publish(event["type"], event["case"], seq=event["_id"])
+
+    async def _config(self, event: dict) -> bool:
+        """Hand a published configuration version to `on_config`; False to try it again."""
+        if self.on_config is None:
+            return True
+        try:
+            await self.on_config(event["version"])
+        except StoreUnavailable:
+            await asyncio.sleep(1)
+            return False
+        except Exception:  # noqa: BLE001 - the tail must outlive a version it cannot use
+            log.exception("event log: following configuration version %s failed", event.get("version"))
+        return True
 
     async def caught_up(self, timeout: float = 10.0) -> None:
         """Wait until every event this process has logged or seen has reached its bus."""

@@ -131,6 +131,10 @@ class MemoryEvents:
         self._written = asyncio.Event()  # waiters of the next append wait on a fresh one
         return seq
 
+    async def record(self, event: dict) -> int:
+        """Log an event that is no case change (a published configuration version)."""
+        return self.append(event)
+
     async def last_seq(self) -> int:
         return len(self._log)
 
@@ -597,6 +601,42 @@ class MemorySnapshots:
         return [copied(self._docs[k]) for k in sorted(self._docs) if self._docs[k].get("day") == day]
 
 
+class MemoryConfig:
+    """Versions of the city configuration (dispatch/admin): version documents numbered 1, 2, ...
+    (`publish` takes the next number insert-once, so a stale editor gets False), and the items
+    of each kind a version set, kept apart so a version reads only the kinds it needs."""
+
+    def __init__(self):
+        self._versions: dict[int, dict] = {}
+        self._items: dict[str, dict] = {}  # "<version>:<kind>" → {version, kind, items}
+
+    async def head(self) -> int:
+        return max(self._versions, default=0)
+
+    async def publish(self, version: dict, items: dict) -> bool:
+        if version["_id"] in self._versions:
+            return False
+        for kind, value in items.items():
+            self._items[f"{version['_id']}:{kind}"] = {"version": version["_id"], "kind": kind,
+                                                       "items": stored_value(value)}
+        self._versions[version["_id"]] = stored_value({**version, "changed": sorted(items)})
+        return True
+
+    async def version(self, number: int) -> dict | None:
+        doc = self._versions.get(number)
+        return copied(doc) if doc is not None else None
+
+    async def history(self, limit: int) -> list[dict]:
+        return [copied(self._versions[n]) for n in sorted(self._versions, reverse=True)[:limit]]
+
+    async def items(self, kind: str, at: int) -> tuple[int, object] | None:
+        set_at = [n for n, doc in self._versions.items() if n <= at and kind in doc["changed"]]
+        if not set_at:
+            return None
+        doc = self._items[f"{max(set_at)}:{kind}"]
+        return doc["version"], copied(doc["items"])
+
+
 # Rate-limit events older than this are deleted by `housekeeping`: the longest look-back any
 # limit uses (a login back-off reads a day plus its cap).
 LIMIT_EVENTS_KEPT = timedelta(days=2)
@@ -673,6 +713,7 @@ class MemoryStore:
         self.rollups = MemoryRollups(self.cases)
         self.models = MemoryModels()
         self.knowledge = MemoryKnowledge()
+        self.config = MemoryConfig()
 
     async def ensure_indexes(self) -> None:
         return None

@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
+import json
 import logging
 import re
 from datetime import datetime, timedelta, timezone
@@ -327,6 +328,11 @@ class MongoEvents:
                     return None
                 # another process took `seq`: the next one
         raise StoreUnavailable("event log contended")
+
+    async def record(self, event: dict) -> int | None:
+        """Log an event that is no case change (a published configuration version): `key`
+        unique, as a case change's."""
+        return await self.append(event)
 
     @property
     def head(self) -> int:
@@ -1102,6 +1108,67 @@ class MongoSnapshots:
         return await self.snapshots.find({"day": day}).sort([("_id", ASCENDING)]).to_list(None)
 
 
+class MongoConfig:
+    """Versions of the city configuration (dispatch/admin). `config_versions` {_id: number,
+    changed: [kinds], by, at, note, diff, items: {kind: id}} is claimed insert-once on its number
+    (a stale editor loses the claim and nothing of the winner's); the items of each kind are
+    written first to `config_items` under ids no one else takes, so a loser's items are never
+    read (they name no version) and a winner's are there before its version is. Items are kept
+    as JSON text: FerretDB 1.24 refuses nested arrays, and GeoJSON coordinates are nothing else."""
+
+    def __init__(self, db):
+        self.versions = db["config_versions"]
+        self.items_docs = db["config_items"]
+
+    async def ensure_indexes(self) -> None:
+        await ensure_indexes(self.versions, [IndexModel([("changed", ASCENDING)], name="changed")])
+
+    @guarded
+    async def head(self) -> int:
+        last = await self.versions.find({}, {"_id": 1}).sort([("_id", DESCENDING)]).limit(1).to_list(1)
+        return last[0]["_id"] if last else 0
+
+    @guarded
+    async def publish(self, version: dict, items: dict) -> bool:
+        ids = {}
+        for kind, value in items.items():
+            ids[kind] = f"{version['_id']}:{kind}:{ObjectId()}"
+            await self.items_docs.insert_one({"_id": ids[kind], "kind": kind,
+                                              "json": json.dumps(value, ensure_ascii=False, default=str)})
+        try:
+            await self.versions.insert_one({**version, "changed": sorted(items), "items": ids})
+        except DuplicateKeyError:
+            await self.items_docs.delete_many({"_id": {"$in": list(ids.values())}})
+            return False
+        return True
+
+    @guarded
+    async def version(self, number: int) -> dict | None:
+        doc = await self.versions.find_one({"_id": number})
+        if doc is not None:
+            doc.pop("items", None)
+        return doc
+
+    @guarded
+    async def history(self, limit: int) -> list[dict]:
+        docs = await self.versions.find({}).sort([("_id", DESCENDING)]).limit(limit).to_list(limit)
+        for doc in docs:
+            doc.pop("items", None)
+        return docs
+
+    @guarded
+    async def items(self, kind: str, at: int) -> tuple[int, object] | None:
+        # Equality on `changed` (pushed down to PostgreSQL by FerretDB); the few versions that
+        # set the kind are compared here.
+        docs = await self.versions.find({"changed": kind}, {"_id": 1, "items": 1}).to_list(None)
+        set_at = [doc for doc in docs if doc["_id"] <= at]
+        if not set_at:
+            return None
+        latest = max(set_at, key=lambda doc: doc["_id"])
+        held = await self.items_docs.find_one({"_id": latest["items"][kind]})
+        return latest["_id"], json.loads(held["json"])
+
+
 class MongoStore:
     kind = "mongodb"
     persistent = True
@@ -1130,6 +1197,7 @@ class MongoStore:
 
         self.models = MongoModels(db)
         self.knowledge = MongoKnowledge(db)
+        self.config = MongoConfig(db)
 
     async def ensure_indexes(self, attempts: int = 5) -> None:
         """Idempotent. Several processes starting at once may race to create the same indexes
@@ -1147,6 +1215,7 @@ class MongoStore:
                 await self.rollups.ensure_indexes()
                 await self.models.ensure_indexes()
                 await self.knowledge.ensure_indexes()
+                await self.config.ensure_indexes()
                 return
             except PyMongoError as exc:
                 if attempt == attempts - 1:
