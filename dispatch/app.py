@@ -87,6 +87,9 @@ class Context:
         self.city, self.router, self.calendar, self.config_version = (
             city, router, BusinessCalendar.from_city_config(city.config), version)
         self.openapi_json = None  # its enums name the city's categories and departments
+        self.jurisdiction_layers = {}  # the layers may have been re-imported
+        self.rollups.adopt(city, self.calendar)
+        self.assist.adopt(city)
 
     @property
     def warning_fraction(self) -> float:

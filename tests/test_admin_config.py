@@ -422,3 +422,16 @@ async def test_a_published_version_is_logged_but_never_reaches_live_case_clients
     case = await report(small, "0101", PLAIN)
     await small.ctx.tail.caught_up()
     assert [(e["type"], e["case"]["_id"]) for e in delivered] == [("case.created", case["id"])]
+
+
+async def test_kpis_and_assist_follow_a_published_configuration(small):
+    """The KPI rollups and the operator assist read the city they were built with: a published
+    version must reach them too (they kept the old departments and categories before)."""
+    admin = await admin_of(small)
+    departments = (await get_kind(admin, "departments"))["items"]
+    departments[0]["name"] = "示例市园林和绿化局"
+    status, published = await put_kind(admin, "departments", 1, departments)
+    assert status == 201, published
+    renamed = departments[0]["id"]
+    assert small.ctx.rollups.department_names[renamed] == "示例市园林和绿化局"
+    assert small.ctx.assist.suggester.city.departments[renamed].name == "示例市园林和绿化局"

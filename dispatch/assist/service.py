@@ -36,6 +36,11 @@ class Assist:
         self._unsubscribe = None
         self._tasks: set[asyncio.Task] = set()
 
+    def adopt(self, city) -> None:
+        """Follow a published city configuration: suggest its categories, seed its articles."""
+        self.suggester.city = city
+        self.knowledge.city = city
+
     async def start(self) -> None:
         await self.knowledge.seed()
         await self.suggester.start()

@@ -104,13 +104,19 @@ def _contribution(case: dict, facts: dict[str, float]) -> dict:
 class Rollups:
     """Keeps the rollups of one city's store and answers reports from them."""
 
+    def adopt(self, city, calendar) -> None:
+        """Follow a published city configuration (dispatch/admin): new categories, departments
+        and calendar count from now on; what is already rolled up stays as it was counted."""
+        self.city, self.calendar = city, calendar
+        self.sign_deadline = category_sign_deadline(city.categories, calendar)
+        self.department_names = {d.id: d.name for d in city.departments.values()}
+
     def __init__(self, storage, city, calendar, tz):
         self.repo = storage.rollups
         self.events = storage.events
         self.leases = storage.leases
-        self.city, self.calendar, self.tz = city, calendar, tz
-        self.sign_deadline = category_sign_deadline(city.categories, calendar)
-        self.department_names = {d.id: d.name for d in city.departments.values()}
+        self.tz = tz
+        self.adopt(city, calendar)
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.interval = 0.5
         self._lock = asyncio.Lock()
