@@ -1,9 +1,10 @@
 """HTTP handlers, one module per resource; `routes()` lists them all for the application."""
 
 from dispatch.handlers import (
-    actions, addresses, admin, admin_config, attachments, audit, auth, cases, health, live, openapi, pages, reference,
-    reports, reveal, route, stats, tickets,
+    actions, addresses, admin, attachments, audit, auth, cases, health, live, openapi, pages, reference, reports,
+    reveal, route, stats, tickets,
 )
+from dispatch.handlers import admin_config
 
 
 def routes() -> list:
@@ -20,9 +21,9 @@ def routes() -> list:
         *attachments.routes,
         *audit.routes,
         *reference.routes,
+        *admin_config.routes,
         *stats.routes,
         *admin.routes,
-        *admin_config.routes,
         *openapi.routes,
         *live.routes,
         *pages.routes,

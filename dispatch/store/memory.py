@@ -532,9 +532,9 @@ class MemoryStore:
         self.leases = MemoryLeases()
         self.revocations = MemoryRevocations()
         self.limits = MemoryLimits()
+        self.config = MemoryConfig()
         self.audit = MemoryAudit()
         self.snapshots = MemorySnapshots()
-        self.config = MemoryConfig()
 
     async def ensure_indexes(self) -> None:
         return None
