@@ -25,7 +25,7 @@ import re
 from datetime import datetime
 
 from dispatch.admin import checks
-from dispatch.admin.diff import diff, is_empty, same_items
+from dispatch.admin.diff import diff, same_items
 from dispatch.clock import utcnow
 from dispatch.errors import conflict, not_found, unprocessable
 from dispatch.rules import Router
