@@ -430,7 +430,7 @@ OPERATIONS = [
        responses={201: json_response("Account")}),
     Op("GET", "/api/admin/users/{username}", ("user", "manage"), "账号详情（仅管理员）", "admin",
        parameters=[path("username", USERNAME)], responses={200: json_response("Account")}),
-    Op("PATCH", "/api/admin/users/{username}", ("user", "manage"), "重置密码 / 停用 / 启用（吊销其全部令牌，留痕）",
+    Op("PATCH", "/api/admin/users/{username}", ("user", "manage"), "重置密码 / 停用 / 启用 / 调整辖区（吊销其全部令牌，留痕；区级管理员只管本区账号）",
        "admin", parameters=[path("username", USERNAME)], body=ACCOUNT_CHANGE,
        responses={200: json_response("Account")}),
     Op("GET", "/api/admin/config/history", ("config", "read"), "城市配置的版本历史：谁、何时、为何、改了什么（差异）",
