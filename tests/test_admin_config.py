@@ -417,7 +417,7 @@ async def test_a_published_version_is_logged_but_never_reaches_live_case_clients
     assert (await put_kind(admin, "rules", 1, items))[0] == 201
     await small.ctx.tail.caught_up()
     logged = await small.ctx.storage.events.after(start, 10)
-    assert [(e["type"], e["version"], e["kinds"]) for e in logged] == [("config.published", 2, ["rules"])]
+    assert [(e["type"], e["version"], e["kinds"], e["case_id"]) for e in logged] == [("config.published", 2, ["rules"], None)]
     assert small.ctx.tail.seq == logged[0]["_id"] and delivered == []
     case = await report(small, "0101", PLAIN)
     await small.ctx.tail.caught_up()
