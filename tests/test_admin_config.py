@@ -417,7 +417,7 @@ async def test_a_published_version_is_logged_but_never_reaches_live_case_clients
     assert (await put_kind(admin, "rules", 1, items))[0] == 201
     await small.ctx.tail.caught_up()
     logged = await small.ctx.storage.events.after(start, 10)
-    assert [(e["type"], e["version"], e["kinds"]) for e in logged] == [("config.published", 2, ["rules"])]
+    assert [(e["type"], e["version"], e["kinds"], e["case_id"]) for e in logged] == [("config.published", 2, ["rules"], None)]
     assert small.ctx.tail.seq == logged[0]["_id"] and delivered == []
     case = await report(small, "0101", PLAIN)
     await small.ctx.tail.caught_up()
@@ -435,3 +435,20 @@ async def test_kpis_and_assist_follow_a_published_configuration(small):
     renamed = departments[0]["id"]
     assert small.ctx.rollups.department_names[renamed] == "示例市园林和绿化局"
     assert small.ctx.assist.suggester.city.departments[renamed].name == "示例市园林和绿化局"
+
+
+async def test_the_kpi_rollups_pass_over_a_published_version_in_the_log(small):
+    """A configuration version is an event without a case: the rollups must count the reports
+    logged around it and not stop at it."""
+    admin = await admin_of(small)
+    before = await report(small, "0101", PLAIN)
+    departments = (await get_kind(admin, "departments"))["items"]
+    departments[0]["name"] = "示例市园林和绿化局"
+    status, published = await put_kind(admin, "departments", 1, departments)
+    assert status == 201, published
+    after = await report(small, "0101", PLAIN)
+    await small.ctx.rollups.catch_up()
+    state = await small.ctx.storage.rollups.state()
+    assert state["cursor"] == await small.ctx.storage.events.last_seq()
+    counted = await small.ctx.storage.rollups.contributions([before["id"], after["id"]])
+    assert set(counted) == {before["id"], after["id"]}

@@ -67,10 +67,5 @@ def diff(kind: str, before: Any, after: Any) -> dict:
     }
 
 
-def is_empty(d: dict) -> bool:
-    counts = d["counts"]
-    return not (counts["added"] or counts["removed"] or counts["changed"] or d["reordered"])
-
-
 def same_items(a: Any, b: Any) -> bool:
     return _same(a, b)

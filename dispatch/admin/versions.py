@@ -25,7 +25,7 @@ import re
 from datetime import datetime
 
 from dispatch.admin import checks
-from dispatch.admin.diff import diff, is_empty, same_items
+from dispatch.admin.diff import diff, same_items
 from dispatch.clock import utcnow
 from dispatch.errors import conflict, not_found, unprocessable
 from dispatch.rules import Router
@@ -247,9 +247,10 @@ class CityConfig:
         async with self._lock:
             if self.version == version:
                 self._adopt(city, version + 1, {**current, **changed})
-        # After the write, once: every other process follows it from the log.
-        await self.events.record({"key": f"config:{version + 1}", "type": EVENT, "version": version + 1,
-                                  "kinds": sorted(changed), "at": doc["at"]})
+        # After the write, once: every other process follows it from the log. `case_id` None:
+        # readers of the log that go by case (the KPI rollups) find no case to count in it.
+        await self.events.record({"key": f"config:{version + 1}", "type": EVENT, "case_id": None,
+                                  "version": version + 1, "kinds": sorted(changed), "at": doc["at"]})
         return version_view({**doc, "changed": sorted(changed)})
 
 

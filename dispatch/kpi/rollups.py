@@ -225,7 +225,8 @@ class Rollups:
 
     async def _plan(self, events: list[dict]) -> dict:
         """The journal of one batch: its bucket and pending increments and new contributions."""
-        ids = list(dict.fromkeys(e["case_id"] for e in events))
+        # Only case changes count; the log also carries configuration versions (no case_id).
+        ids = list(dict.fromkeys(e["case_id"] for e in events if e.get("case_id")))
         stored = await self.repo.contributions(ids)
         cases = await self.repo.cases(ids, FIELDS)
         buckets: dict = {}

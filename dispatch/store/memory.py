@@ -708,12 +708,12 @@ class MemoryStore:
         self.leases = MemoryLeases()
         self.revocations = MemoryRevocations()
         self.limits = MemoryLimits()
+        self.config = MemoryConfig()
         self.audit = MemoryAudit()
         self.snapshots = MemorySnapshots()
         self.rollups = MemoryRollups(self.cases)
         self.models = MemoryModels()
         self.knowledge = MemoryKnowledge()
-        self.config = MemoryConfig()
 
     async def ensure_indexes(self) -> None:
         return None

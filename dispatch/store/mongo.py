@@ -1190,6 +1190,7 @@ class MongoStore:
         self.leases = MongoLeases(db)
         self.revocations = MongoRevocations(db)
         self.limits = MongoLimits(db)
+        self.config = MongoConfig(db)
         self.audit = MongoAudit(db)
         self.snapshots = MongoSnapshots(db)
         self.rollups = MongoRollups(db)
@@ -1197,7 +1198,6 @@ class MongoStore:
 
         self.models = MongoModels(db)
         self.knowledge = MongoKnowledge(db)
-        self.config = MongoConfig(db)
 
     async def ensure_indexes(self, attempts: int = 5) -> None:
         """Idempotent. Several processes starting at once may race to create the same indexes
@@ -1210,12 +1210,12 @@ class MongoStore:
                 await self.attachments.ensure_indexes()
                 await self.revocations.ensure_indexes()
                 await self.limits.ensure_indexes()
+                await self.config.ensure_indexes()
                 await self.audit.ensure_indexes()
                 await self.snapshots.ensure_indexes()
                 await self.rollups.ensure_indexes()
                 await self.models.ensure_indexes()
                 await self.knowledge.ensure_indexes()
-                await self.config.ensure_indexes()
                 return
             except PyMongoError as exc:
                 if attempt == attempts - 1:

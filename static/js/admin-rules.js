@@ -66,8 +66,8 @@ function ruleCard(rule, ctx, list) {
     read() {
       const out = { ...structuredClone(rule), id: f.id.value.trim(), priority: Number(f.priority.value) };
       const title = f.title.value.trim();
-      delete out.description;
-      if (title) out.name = title; else delete out.name;
+      const key = rule.name === undefined && rule.description !== undefined ? "description" : "name";  // as the file has it
+      if (title) out[key] = title; else delete out[key];
       const w = {};
       const cats = words(f.categories.value);
       if (cats.length) w.categories = cats;

@@ -62,6 +62,10 @@ async def test_an_admin_changes_a_limit_and_a_rule_then_rolls_back(browser, serv
     await screenshot(page, "admin-rules-dry-run")
     await publish(page, "市容类改由属地街道办处置")
     await wait_for(lambda: _async(server.ctx.config_version == 3))
+    # The page sends back every item as it got it but the one edited: the diffs name only that.
+    limits, rule = await server.ctx.storage.config.version(2), await server.ctx.storage.config.version(3)
+    assert limits["diff"]["categories"]["changed"] == [GARBAGE_BIN] and limits["diff"]["categories"]["counts"]["changed"] == 1
+    assert rule["diff"]["rules"]["changed"] == ["streetscape"] and not rule["diff"]["rules"]["reordered"]
 
     after = await report_bin(server, "（改规则之后）", where)
     new_department = after["assignment"]["department"]["id"]
