@@ -6,6 +6,7 @@ import { el } from "./dom.js";
 
 const TEXT = "#cfe3ff", MUTED = "#8aa6cf", GRIDLINE = "rgba(80,140,220,.18)";
 const TABS = { "tab-status": "status-chart", "tab-trend": "trend-chart", "tab-top": "top-types" };
+const REASK_MS = 5 * 60 * 1000;
 
 export function createAnalysis({ tabsBox, basis, trendBox, topBox, onShowStatus }) {
   let chart = null, last = null, shown = "tab-status", context = { scopeName: "", filterText: "" };
@@ -82,19 +83,26 @@ export function createAnalysis({ tabsBox, basis, trendBox, topBox, onShowStatus 
     if (shown === "tab-top") drawTop();
   }
 
+  // Thirty days move slowly: the same question is asked again only after five minutes (the
+  // KPIs refresh every 30 s; a new scope or filter asks at once).
+  let asked = "", askedAt = 0;
   async function refresh({ scope, scopeName, category, department, filterText }) {
     const query = new URLSearchParams({ days: "30" });
     if (scope) query.set("scope", scope);
     if (category) query.set("category", category);
     if (department) query.set("department", department);
     context = { scopeName, filterText };
+    if (String(query) === asked && Date.now() - askedAt < REASK_MS) { draw(); return last; }
+    asked = String(query);
+    askedAt = Date.now();
     try {
       last = await api.get(`/api/stats/trend?${query}`);
       context.scopeName = last.scope.name;
       draw();
       return last;
     } catch {
-      return null;  // the panel keeps what it had; the next refresh tries again
+      asked = "";  // the panel keeps what it had; the next refresh tries again
+      return null;
     }
   }
 
