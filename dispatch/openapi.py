@@ -13,11 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from dispatch.access.auth import ROLES
-from dispatch.domain import CHANNELS, SOURCES, STATUSES, TICKET_TYPES
+from dispatch.domain import CHANNELS, LEVELS, SOURCES, STATUSES, TICKET_TYPES
 from dispatch.access.policy import PERMISSIONS, PUBLIC
 from dispatch.workflow.transitions import TABLE
 
-LEVELS = ("district", "street", "community", "grid")
 CASE_ID = {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"}
 ATTACHMENT_ID = {"type": "string", "pattern": "^[A-Za-z0-9_-]{24,64}$"}
 USERNAME = {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{1,63}$"}
