@@ -170,7 +170,7 @@ class LiveServer:
         from support import start_server
 
         self.server, client = await start_server(self.city_path, "auth.reveals_per_hour=100000")
-        self.world = World(self.server, client)
+        self.world = World(client, self.server)
         await self.world.populate()  # real cases for the id-taking operations to find
         self.base = client.base
         self.token = client.ctx.tokens.issue("disp-city")

@@ -9,36 +9,21 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from support import start_server
+from support import serving
 from dispatch.access.auth import User
 from dispatch.workflow.audit import verify_chain
 from dispatch.workflow.deadlines import Duration
-from small_city import A1, A1A, A, CITY_ID, G1, small_city_data, write_small_city
+from small_city import A, A1, CITY_ID, G1
+from world import B_POINT, G1_POINT, World, write_city  # noqa: F401 - B_POINT, G1_POINT: re-exported
 from dispatch.store.query import Change
 
 pytestmark = pytest.mark.asyncio
 
 SH = ZoneInfo("Asia/Shanghai")
-G1_POINT = [110.0025, 20.0025]  # grid G1 (一社区第1网格), far from the river: routed to A1-so
-B_POINT = [110.0225, 20.0125]  # district B (北社区第1网格)
-
-EXTRA_USERS = [
-    {"username": "disp-b", "password": "x", "role": "dispatcher", "scope": "990102"},
-    {"username": "disp-city", "password": "x", "role": "dispatcher", "scope": CITY_ID},
-    {"username": "gw2", "password": "x", "role": "grid_worker", "scope": "990101002001001"},
-    {"username": "a1so", "password": "x", "role": "department", "scope": A1, "department": "A1-so"},
-    {"username": "a1um", "password": "x", "role": "department", "scope": A1, "department": "A1-um"},
-    {"username": "a1acs", "password": "x", "role": "department", "scope": A1A, "department": "A1a-cs"},
-    {"username": "cityum", "password": "x", "role": "department", "scope": CITY_ID, "department": "city-um"},
-    {"username": "aum", "password": "x", "role": "department", "scope": A, "department": "A-um"},
-]
-
-
 def at(y, mo, d, h=0, mi=0):
     """A Shanghai wall-clock instant, as UTC (what actions are stamped with)."""
     return datetime(y, mo, d, h, mi, tzinfo=SH).astimezone(timezone.utc)
@@ -50,93 +35,13 @@ def utc(value: str) -> datetime:
 
 @pytest.fixture(scope="session")
 def city_dir(tmp_path_factory):
-    data = small_city_data()
-    data["users.yaml"] = data["users.yaml"] + EXTRA_USERS
-    return Path(write_small_city(tmp_path_factory.mktemp("loop-city"), data))
-
-
-class World:
-    """A server on the test city, with one client per account (tokens issued directly)."""
-
-    def __init__(self, client):
-        self.client = client
-        self.ctx = client.ctx
-        self._clients = {}
-
-    def as_(self, username: str):
-        if username not in self._clients:
-            other = self.client.as_user()
-            other.token = self.ctx.tokens.issue(username)
-            self._clients[username] = other
-        return self._clients[username]
-
-    def set_clock(self, moment: datetime) -> None:
-        self.ctx.clock.set(moment)
-
-    async def stored(self, case_id: str) -> dict:
-        return await self.ctx.cases.get(case_id)
-
-    async def act(self, username: str, case_id: str, action: str, body: dict | None = None):
-        status, payload = await self.as_(username).post(f"/api/cases/{case_id}/actions/{action}", body or {})
-        if status == 200:
-            doc = await self.stored(case_id)
-            assert verify_chain(doc["history"]) is None
-            assert doc["history"][-1]["action"] == action
-            assert doc["history"][-1]["by"] == username
-            assert payload["version"] == doc["version"]
-        return status, payload
-
-    async def ok(self, username: str, case_id: str, action: str, body: dict | None = None) -> dict:
-        status, payload = await self.act(username, case_id, action, body)
-        assert status == 200, (action, payload)
-        return payload
-
-    async def photo(self, username: str) -> str:
-        """The id of a photo `username` uploaded (actions accept only the actor's own uploads)."""
-        status, body = await self.as_(username).post("/api/attachments", raw=b"\x89PNG\r\n\x1a\n" + b"\x00" * 64)
-        assert status == 201, body
-        return body["id"]
-
-    async def refused(self, expected: int, code: str | None, username, case_id, action, body=None) -> dict:
-        before = await self.stored(case_id)
-        status, payload = await self.act(username, case_id, action, body)
-        assert status == expected, (action, payload)
-        if code:
-            assert payload["error"]["code"] == code, payload
-        after = await self.stored(case_id)
-        assert after["version"] == before["version"] and after["history"] == before["history"]
-        return payload["error"]
-
-    async def report(self, code="0105", point=G1_POINT, username="gw1", text="河面有垃圾漂浮") -> dict:
-        status, case = await self.as_(username).post("/api/reports", {
-            "category": code, "description": text, "location": {"type": "Point", "coordinates": point},
-        })
-        assert status == 201, case
-        return case
-
-    async def ticket(self, type_="help", category="H02", point=G1_POINT, **extra) -> dict:
-        body = {"channel": "12345", "type": type_, "content": "老人独居需要帮助", "category": category,
-                "caller": {"name": "张三", "phone": "13812345678"}, **extra}
-        if point is not None:
-            body["location"] = {"type": "Point", "coordinates": point}
-        status, case = await self.as_("op1").post("/api/tickets", body)
-        assert status == 201, case
-        return case
-
-    async def accepted_case(self, code="0105") -> dict:
-        """A grid case filed, dispatched to its routed department (A1-so) and signed."""
-        case = await self.report(code)
-        await self.ok("disp-a", case["id"], "file")
-        await self.ok("disp-a", case["id"], "dispatch")
-        return await self.ok("a1so" if code == "0105" else "a1um", case["id"], "sign")
+    return write_city(tmp_path_factory.mktemp("loop-city"))
 
 
 @pytest.fixture
 async def world(city_dir):
-    server, client = await start_server(city_dir)
-    yield World(client)
-    server.stop()
-    await client.ctx.storage.close()
+    async with serving(city_dir) as client:
+        yield World(client)
 
 
 def actions_of(doc: dict) -> list[str]:
