@@ -12,6 +12,8 @@ every role's view differs: the ground truth the security tests check every read 
 
 from __future__ import annotations
 
+import pytest
+
 from small_city import A, A1, B, B1, CITY_ID, G1, GB1A  # noqa: F401 - re-exported for the security tests
 from world import (  # noqa: F401 - the one test world (tests/world.py), re-exported
     B_POINT, G1_POINT, NAME_A, NAME_B, PASSWORD, PHONE_A, PHONE_B, World, city_data, close_world, make_world,
@@ -35,6 +37,15 @@ VISIBLE = {
     "b1so": {"cB"},
     "water-a": set(),
 }
+
+
+
+@pytest.fixture
+async def world(tmp_path_factory):
+    """The security tests' world: the four placed cases (`populate`), no configuration changed."""
+    w = await make_world(tmp_path_factory)
+    yield w
+    await close_world(w)
 
 
 __all__ = ["A", "A1", "B", "B1", "CITY_ID", "G1", "GB1A", "World", "make_world", "close_world", "VISIBLE"]

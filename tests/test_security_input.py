@@ -12,9 +12,7 @@ import json
 import re
 from pathlib import Path
 
-import pytest
-
-from security_world import close_world, make_world
+from security_world import world  # noqa: F401 - world: the fixture
 
 ROOT = Path(__file__).resolve().parent.parent
 POINT = {"type": "Point", "coordinates": [110.0025, 20.0025]}
@@ -127,13 +125,6 @@ PROBES = [
     ("admin", "GET", "/api/admin/audit?kind=users", None, 400),
     ("disp-a", "GET", "/api/audit/verify?case=%7B%22%24ne%22%3A1%7D", None, 404),
 ]
-
-
-@pytest.fixture
-async def world(tmp_path_factory):
-    w = await make_world(tmp_path_factory)
-    yield w
-    await close_world(w)
 
 
 async def test_every_hostile_probe_is_refused_cleanly_and_changes_nothing(world):

@@ -23,7 +23,7 @@ from dispatch.store.memory import matches
 from dispatch.store.query import CaseQuery
 from dispatch.access.auth import ROLES, User
 from dispatch.errors import ApiError
-from security_world import B, B1, CITY_ID, VISIBLE, close_world, make_world
+from security_world import B, B1, CITY_ID, VISIBLE, world  # noqa: F401 - world: the fixture
 
 HTTP_METHODS = ("get", "post", "put", "patch", "delete", "head", "options")
 
@@ -94,13 +94,6 @@ def test_read_filter_and_single_case_rule_agree():
 
 
 # -- every role's view of the cases ------------------------------------------------------------
-
-
-@pytest.fixture
-async def world(tmp_path_factory):
-    w = await make_world(tmp_path_factory)
-    yield w
-    await close_world(w)
 
 
 async def labels_of(world, username: str, path: str) -> set[str]:

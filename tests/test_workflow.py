@@ -159,10 +159,8 @@ async def test_wrong_role_is_403(world):
 
 
 async def test_department_acts_only_on_cases_assigned_to_it(world):
-    case = await world.report()
+    case = await world.dispatched_case()
     cid = case["id"]
-    await world.ok("disp-a", cid, "file")
-    await world.ok("disp-a", cid, "dispatch")
     # Never assigned: the case does not exist for that department.
     await world.refused(404, "case_not_found", "a1um", cid, "sign")
     # Re-dispatched elsewhere: the first department still reads it but may not act.
@@ -359,10 +357,8 @@ async def test_failed_check_sends_the_case_back_for_rework(world):
 
 async def test_extension_by_duration_moves_the_handle_deadline(world):
     calendar = world.ctx.calendar
-    case = await world.report()
+    case = await world.dispatched_case()
     cid = case["id"]
-    await world.ok("disp-a", cid, "file")
-    await world.ok("disp-a", cid, "dispatch")
     world.set_clock(at(2026, 3, 2, 9, 0))  # Monday
     signed = await world.ok("a1so", cid, "sign")
     handle_by = utc(signed["deadlines"]["handle_by"])
@@ -409,10 +405,8 @@ async def test_extension_until_an_instant_and_its_rejection(world):
 
 async def test_suspension_stops_a_working_hours_clock(world):
     calendar = world.ctx.calendar
-    case = await world.report()
+    case = await world.dispatched_case()
     cid = case["id"]
-    await world.ok("disp-a", cid, "file")
-    await world.ok("disp-a", cid, "dispatch")
     world.set_clock(at(2026, 3, 2, 9, 0))  # Monday 09:00
     signed = await world.ok("a1so", cid, "sign")
     deadline = utc(signed["deadlines"]["handle_by"])
@@ -464,10 +458,8 @@ async def test_suspension_over_a_weekend_costs_only_working_time(world):
 async def test_the_timer_counts_down_on_the_working_clock(world):
     """Issue 12 bug 12: the countdown beside 临期 ran on calendar time. The case's `timer`
     counts the limit's own clock (1wd = 7.5 working hours here), as the sweep does."""
-    case = await world.report()
+    case = await world.dispatched_case()
     cid = case["id"]
-    await world.ok("disp-a", cid, "file")
-    await world.ok("disp-a", cid, "dispatch")
     world.set_clock(at(2026, 3, 6, 16, 0))  # Friday 16:00
     await world.ok("a1so", cid, "sign")  # 1.5 h on Friday, 6 h on Monday: due Monday 16:00
 
@@ -520,26 +512,24 @@ async def test_suspension_stops_a_natural_clock(world):
     assert utc(resumed["clock"]["warn_at"]) == start + timedelta(hours=3, minutes=30 + 66)
 
 
-async def urgent_signed_at(world: World, start: datetime) -> str:
-    case = await world.report("0201", text="井盖缺失")
-    await world.ok("disp-a", case["id"], "file")
-    await world.ok("disp-a", case["id"], "dispatch")
-    world.set_clock(start)
+URGENT_START = at(2026, 3, 7, 22, 0)
+
+
+async def urgent_signed(world: World, **flags) -> str:
+    """An urgent case (0201 井盖缺失: 2h of natural time to handle) signed at URGENT_START, with
+    the flags the deadline sweep would have set by now (the sweep itself is not under test)."""
+    case = await world.dispatched_case("0201", text="井盖缺失")
+    world.set_clock(URGENT_START)
     await world.ok("a1um", case["id"], "sign")
+    doc = await world.ctx.cases.get(case["id"])
+    await world.ctx.cases.update(case["id"], doc["version"],
+                                 Change(sets={f"flags.{name}": value for name, value in flags.items()}))
     return case["id"]
 
 
-async def sweep_flags(world: World, case_id: str, **flags) -> None:
-    """What the deadline sweep would have set by now (the sweep itself is not under test)."""
-    case = await world.ctx.cases.get(case_id)
-    await world.ctx.cases.update(case_id, case["version"],
-                                 Change(sets={f"flags.{name}": value for name, value in flags.items()}))
-
-
 async def test_resuming_a_warned_case_keeps_the_warning_it_still_deserves(world):
-    start = at(2026, 3, 7, 22, 0)
-    cid = await urgent_signed_at(world, start)
-    await sweep_flags(world, cid, warning=True)  # past 96 min of the 2h limit
+    start = URGENT_START
+    cid = await urgent_signed(world, warning=True)  # past 96 min of the 2h limit
     world.set_clock(start + timedelta(minutes=110))
     await world.ok("disp-a", cid, "suspend", {"reason": "等待"})
     world.set_clock(start + timedelta(minutes=170))
@@ -552,9 +542,8 @@ async def test_resuming_a_warned_case_keeps_the_warning_it_still_deserves(world)
 
 
 async def test_resuming_a_case_still_overdue_does_not_replay_the_sweep(world):
-    start = at(2026, 3, 7, 22, 0)
-    cid = await urgent_signed_at(world, start)
-    await sweep_flags(world, cid, warning=True, overdue=True)
+    start = URGENT_START
+    cid = await urgent_signed(world, warning=True, overdue=True)
     world.set_clock(start + timedelta(hours=3))
     await world.ok("disp-a", cid, "suspend", {"reason": "等待"})
     world.set_clock(start + timedelta(hours=4))
@@ -566,9 +555,8 @@ async def test_resuming_a_case_still_overdue_does_not_replay_the_sweep(world):
 
 
 async def test_an_extension_past_an_overdue_deadline_clears_the_flags(world):
-    start = at(2026, 3, 7, 22, 0)
-    cid = await urgent_signed_at(world, start)
-    await sweep_flags(world, cid, warning=True, overdue=True)
+    start = URGENT_START
+    cid = await urgent_signed(world, warning=True, overdue=True)
     world.set_clock(start + timedelta(hours=3))
     await world.ok("a1um", cid, "request_extension", {"duration": "4h", "reason": "需要调集设备"})
     approved = await world.ok("disp-a", cid, "approve_extension")

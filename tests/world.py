@@ -117,11 +117,15 @@ class World:
         assert status == 201, case
         return case
 
+    async def dispatched_case(self, code="0105", text="河面有垃圾漂浮") -> dict:
+        """A grid case filed and dispatched to its routed department (A1-so for 0105)."""
+        case = await self.report(code, text=text)
+        await self.ok("disp-a", case["id"], "file")
+        return await self.ok("disp-a", case["id"], "dispatch")
+
     async def accepted_case(self, code="0105") -> dict:
         """A grid case filed, dispatched to its routed department (A1-so) and signed."""
-        case = await self.report(code)
-        await self.ok("disp-a", case["id"], "file")
-        await self.ok("disp-a", case["id"], "dispatch")
+        case = await self.dispatched_case(code)
         return await self.ok("a1so" if code == "0105" else "a1um", case["id"], "sign")
 
     def label(self, case_id: str) -> str | None:
