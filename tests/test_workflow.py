@@ -527,16 +527,21 @@ async def urgent_signed(world: World, **flags) -> str:
     return case["id"]
 
 
+async def suspended_between(world: World, cid: str, suspend_at: datetime, resume_at: datetime) -> tuple[dict, dict]:
+    """Suspend at one instant, resume at another: the resumed case and its stored document."""
+    world.set_clock(suspend_at)
+    await world.ok("disp-a", cid, "suspend", {"reason": "等待"})
+    world.set_clock(resume_at)
+    resumed = await world.ok("disp-a", cid, "resume")
+    return resumed, await world.stored(cid)
+
+
 async def test_resuming_a_warned_case_keeps_the_warning_it_still_deserves(world):
     start = URGENT_START
     cid = await urgent_signed(world, warning=True)  # past 96 min of the 2h limit
-    world.set_clock(start + timedelta(minutes=110))
-    await world.ok("disp-a", cid, "suspend", {"reason": "等待"})
-    world.set_clock(start + timedelta(minutes=170))
-    resumed = await world.ok("disp-a", cid, "resume")
+    resumed, doc = await suspended_between(world, cid, start + timedelta(minutes=110), start + timedelta(minutes=170))
     assert utc(resumed["deadlines"]["handle_by"]) == start + timedelta(hours=3)
     assert resumed["flags"]["warning"] is True and resumed["flags"]["overdue"] is False
-    doc = await world.stored(cid)
     # The warning is behind: the sweep's next step is the (moved) deadline.
     assert doc["next_due_at"].astimezone(timezone.utc) == start + timedelta(hours=3)
 
@@ -544,13 +549,9 @@ async def test_resuming_a_warned_case_keeps_the_warning_it_still_deserves(world)
 async def test_resuming_a_case_still_overdue_does_not_replay_the_sweep(world):
     start = URGENT_START
     cid = await urgent_signed(world, warning=True, overdue=True)
-    world.set_clock(start + timedelta(hours=3))
-    await world.ok("disp-a", cid, "suspend", {"reason": "等待"})
-    world.set_clock(start + timedelta(hours=4))
-    resumed = await world.ok("disp-a", cid, "resume")
+    resumed, doc = await suspended_between(world, cid, start + timedelta(hours=3), start + timedelta(hours=4))
     assert utc(resumed["deadlines"]["handle_by"]) == start + timedelta(hours=3)  # still overdue by 1h
     assert resumed["flags"]["warning"] is True and resumed["flags"]["overdue"] is True
-    doc = await world.stored(cid)
     assert doc["next_due_at"].astimezone(timezone.utc) == start + timedelta(hours=4)
 
 
