@@ -6,7 +6,7 @@ Schemathesis generates valid and invalid requests (positive and negative modes) 
 holding a few real cases, with every check it has (`ALL_CHECKS`): no server error; status,
 content type, headers and body as described; a schema-valid request is accepted and an invalid
 one refused; an undeclared method answers 405 with `Allow`. The document is the one the server
-serves, with the city's ids (categories, jurisdictions, departments) as enums.
+serves, with the city's categories and departments as enums and jurisdiction ids as a pattern.
 """
 
 from __future__ import annotations
@@ -118,6 +118,25 @@ async def test_served_document_is_the_described_one(small):
     assert status == 200 and body == json.loads(json.dumps(document(small.ctx.city)))
     # Without a city the same operations, with the ids as plain strings.
     assert body["paths"].keys() == document()["paths"].keys()
+
+
+async def test_jurisdiction_ids_are_a_pattern_and_an_unknown_one_is_a_documented_422(demo):
+    """The demo city has thousands of grids: the document names them by pattern (it was 430 KB
+    of enumerated ids), and an id that fits the pattern but is not in the city is a 422 the
+    document lists."""
+    status, served = await demo.get("/api/openapi.json")
+    assert status == 200 and len(json.dumps(served, ensure_ascii=False)) < 100_000
+    pattern = served["components"]["schemas"]["JurisdictionId"]["pattern"]
+    assert "enum" not in served["components"]["schemas"]["JurisdictionId"]
+    assert re.fullmatch(pattern, "999999999")
+    admin = demo.as_user()
+    await admin.login("admin", str(next(u for u in demo.ctx.city.users if u["username"] == "admin")["password"]))
+    for path, code in (("/api/stats?scope=999999999", "unknown_scope"),
+                       ("/api/jurisdictions.geojson?within=999999999", "unknown_jurisdiction")):
+        status, body = await admin.get(path)
+        assert (status, body["error"]["code"]) == (422, code), (path, body)
+        documented = served["paths"][path.split("?")[0]]["get"]["responses"]
+        assert "422" in documented or "422 语义错误" in documented["default"]["description"], path
 
 
 async def test_undeclared_method_answers_405_with_allow(small):
