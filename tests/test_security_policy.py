@@ -131,10 +131,8 @@ async def test_single_case_outside_scope_is_404_not_403(world):
     for username, expected in VISIBLE.items():
         for label, case_id in world.cases.items():
             status, body = await world.as_(username).get(f"/api/cases/{case_id}")
-            if label in expected:
-                assert status == 200, (username, label, body)
-            else:
-                assert (status, body["error"]["code"]) == (404, "case_not_found"), (username, label)
+            answer = (status, None if status == 200 else body["error"]["code"])
+            assert answer == ((200, None) if label in expected else (404, "case_not_found")), (username, label, body)
 
 
 async def test_audit_scan_covers_only_the_scope(world):
@@ -275,10 +273,9 @@ async def test_role_matrix_for_every_endpoint(world):
         assert status == 401, (method, path, status)
         for role, username in ONE_PER_ROLE.items():
             status, payload = await world.as_(username).request(method, path, body)
-            if role in allowed:
-                assert status not in (401, 403), (role, method, path, status, payload)
-            else:
-                assert status == 403 and payload["error"]["code"] == "role_forbidden", (role, method, path, status)
+            refused = status in (401, 403)
+            assert refused != (role in allowed), (role, method, path, status, payload)
+            assert refused <= (status == 403 and payload["error"]["code"] == "role_forbidden"), (role, method, path, status)
             checked += 1
     assert checked == len(ENDPOINTS) * len(ONE_PER_ROLE)
 
