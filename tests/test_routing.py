@@ -190,12 +190,8 @@ def test_hours_window_crossing_midnight(router, local_time, fires):
     h, m = map(int, local_time.split(":"))
     at = datetime(2026, 3, 2, h, m, 30, tzinfo=SHANGHAI)
     d = router.route(110.0025, 20.0025, "H01", source="hotline", at=at)
-    assert (d.rule == "noise-night") is fires
-    if fires:
-        assert d.reason == f"受理时间 {local_time} 在 22:00-06:00 时段内 → 一街道城管中队"
-        assert d.priority == "urgent"
-    else:
-        assert d.rule == "fallback" and d.priority == "normal"
+    assert (d.rule, d.priority) == {True: ("noise-night", "urgent"), False: ("fallback", "normal")}[fires]
+    assert (d.reason == f"受理时间 {local_time} 在 22:00-06:00 时段内 → 一街道城管中队") is fires
 
 
 def test_hours_use_city_local_time(router):
@@ -724,9 +720,7 @@ def test_reason_quotes_a_rules_chinese_name_not_its_id(tmp_path):
 
     root = __import__("pathlib").Path(write_small_city(tmp_path))
     data = yaml.safe_load((root / "rules.yaml").read_text(encoding="utf-8"))
-    for rule in data["rules"]:
-        if rule["id"] == "manhole":
-            rule["name"] = "井盖缺失"
+    next(rule for rule in data["rules"] if rule["id"] == "manhole")["name"] = "井盖缺失"
     (root / "rules.yaml").write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     router = Router(load_city(root))
     reason = router.route(110.0025, 20.0025, "0201", source="grid").reason

