@@ -67,7 +67,7 @@ class Context:
         # Counted in the store: every server process shares them (SPEC §7).
         self.throttle = LoginThrottle.from_config(self.config["auth"], self.storage.limits,
                                                   clock=self.clock.timestamp)
-        self.reveal_limit = RateLimit(self.storage.limits, "reveal", int(self.config["auth"].get("reveals_per_hour", 60)),
+        self.reveal_limit = RateLimit(self.storage.limits, "reveal", int(self.config["auth"]["reveals_per_hour"]),
                                       3600, clock=self.clock.timestamp)
         self.workflow = Workflow(self, self.clock)
         self.intake = Intake(self, self.clock)

@@ -11,15 +11,13 @@ from dispatch.access.policy import may_see_caller
 # Masking lives with the other access rules; re-exported here, where outputs are built.
 from dispatch.access.masking import NOT_TEXT, caller_secrets, mask_name, mask_phone, mask_text, mask_with  # noqa: F401
 
-LEVELS = ("district", "street", "community", "grid")
+from geo.city import LEVELS, SOURCES, TICKET_TYPES  # noqa: F401 - the city model's words, re-exported
 
 OPEN_STATUSES = ("reported", "filed", "dispatched", "accepted", "handled", "checked", "suspended")
 END_STATUSES = ("closed", "void", "merged")
 STATUSES = OPEN_STATUSES + END_STATUSES
 
-SOURCES = ("grid", "hotline")
 CHANNELS = ("12345", "12315", "12319", "12328", "12333", "12350", "12369", "web", "wechat")
-TICKET_TYPES = ("consultation", "help", "complaint", "report", "suggestion", "praise")
 
 # Fields kept on the stored document for queries and bookkeeping, never shown to clients.
 _INTERNAL = ("_id", "scope_path", "next_due_at", "departments_seen", "caller_raw", "intake_digest",

@@ -13,11 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from dispatch.access.auth import ROLES
-from dispatch.domain import CHANNELS, SOURCES, STATUSES, TICKET_TYPES
+from dispatch.domain import CHANNELS, LEVELS, SOURCES, STATUSES, TICKET_TYPES
 from dispatch.access.policy import PERMISSIONS, PUBLIC
 from dispatch.workflow.transitions import TABLE
 
-LEVELS = ("district", "street", "community", "grid")
 CASE_ID = {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"}
 ATTACHMENT_ID = {"type": "string", "pattern": "^[A-Za-z0-9_-]{24,64}$"}
 USERNAME = {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{1,63}$"}
@@ -703,22 +702,28 @@ def _operation(op: Op) -> dict:
     return out
 
 
+JURISDICTION_ID = {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$",
+                   "description": "辖区 id（市、区、街道、社区、网格）；城市中不存在的 id 返回 422"}
+
+
 def city_schemas(city=None) -> dict:
     """The ids the server looks up in the city: enums when the city is known."""
     if city is None:
         return {"CategoryCode": {"type": "string", "maxLength": 32}, "ReportCategory": {"type": "string", "maxLength": 32},
-                "JurisdictionId": {"type": "string", "maxLength": 64}, "DepartmentId": {"type": "string", "maxLength": 64}}
+                "JurisdictionId": JURISDICTION_ID, "DepartmentId": {"type": "string", "maxLength": 64}}
     return {
         "CategoryCode": {"enum": sorted(city.categories)},
         "ReportCategory": {"enum": sorted(code for code, c in city.categories.items() if c.kind in ("component", "event")),
                            "description": "网格员上报只能用部件、事件类"},
-        "JurisdictionId": {"enum": [city.id, *sorted(city.jurisdictions)]},
+        # Thousands of grids: a pattern, not an enumeration (the document stays small); an id the
+        # city does not have is a documented 422 (unknown_scope / unknown_jurisdiction).
+        "JurisdictionId": JURISDICTION_ID,
         "DepartmentId": {"enum": sorted(city.departments)},
     }
 
 
 def document(city=None) -> dict:
-    """The document; with `city`, the ids it knows (categories, jurisdictions, departments) as enums."""
+    """The document; with `city`, the ids it knows (categories, departments) as enums."""
     paths: dict = {}
     for op in OPERATIONS:
         paths.setdefault(op.path, {})[op.method.lower()] = _operation(op)

@@ -19,6 +19,7 @@ from shapely.geometry import mapping
 
 from geo.metric import LocalProjection
 
+# The vocabulary of a city package, defined once here: dispatch/ imports these (geo/ never imports dispatch/).
 LEVELS = ("district", "street", "community", "grid")
 LEVEL_RANK = {name: i for i, name in enumerate(LEVELS)}  # lower rank = higher level
 ROLES = ("grid_worker", "operator", "dispatcher", "department", "commander", "admin")
@@ -124,10 +125,6 @@ class Rule:
     department_type: str | None = None  # assign.department_type
     set_priority: str | None = None
     description: str | None = None
-
-    @property
-    def is_fallback(self) -> bool:
-        return self.id == "fallback"
 
 
 @dataclass

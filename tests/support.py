@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -117,6 +118,18 @@ async def start_server(city_path: Path, *overrides: str, engine: str | None = No
     server.add_sockets(sockets)
     port = sockets[0].getsockname()[1]
     return server, Client(f"http://127.0.0.1:{port}", app)
+
+
+@contextlib.asynccontextmanager
+async def serving(city_path: Path, *overrides: str, engine: str | None = None):
+    """`start_server` for the length of a `with`: the client, then the server stopped and its
+    store closed (dropped on the server engine). Every server fixture is one of these."""
+    server, client = await start_server(city_path, *overrides, engine=engine)
+    try:
+        yield client
+    finally:
+        server.stop()
+        await client.ctx.storage.close()
 
 
 def drop_on_close(store) -> None:

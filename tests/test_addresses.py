@@ -75,10 +75,8 @@ async def test_no_match_is_empty(demo):
 async def test_roles(demo, role, allowed):
     client = await login_as(demo, role)
     status, body = await client.get("/api/addresses?q=%E4%B8%9C%E5%9D%A1%E8%B7%AF")
-    if allowed:
-        assert status == 200 and body["items"]
-    else:
-        assert status == 403 and body["error"]["code"] == "role_forbidden"
+    assert status == {True: 200, False: 403}[allowed], (role, body)
+    assert bool(body.get("items")) is allowed and (body.get("error") or {}).get("code", "role_forbidden") == "role_forbidden"
 
 
 async def test_needs_login(demo):

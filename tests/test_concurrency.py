@@ -116,10 +116,8 @@ async def test_without_a_version_the_version_read_guards_the_write(world):
 
 
 async def test_several_signs_at_once_sign_once(world):
-    case = await world.report()
+    case = await world.dispatched_case()
     cid = case["id"]
-    await world.ok("disp-a", cid, "file")
-    await world.ok("disp-a", cid, "dispatch")
     before = await world.stored(cid)
     client = wide(world, "a1so")
     results = await fire([(client, cid, "sign", {}) for _ in range(N // 2)])
@@ -131,10 +129,8 @@ async def test_several_signs_at_once_sign_once(world):
 
 
 async def test_several_signs_with_interleaved_reads_sign_once(world):
-    case = await world.report()
+    case = await world.dispatched_case()
     cid = case["id"]
-    await world.ok("disp-a", cid, "file")
-    await world.ok("disp-a", cid, "dispatch")
     before = await world.stored(cid)
     restore = slow_reads(world, N // 2)
     try:

@@ -81,7 +81,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-class ServerProcess:
+class Child:
+    """A child process the test may kill outright (`proc`: its Popen)."""
+
+    proc = None
+
+    def kill(self):
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+
+class ServerProcess(Child):
     """`python server.py` on a database of the test's own."""
 
     def __init__(self, uri: str, database: str):
@@ -105,10 +115,6 @@ class ServerProcess:
             status, _ = await http.call("GET", "/healthz", timeout=2)
             return status == 200
         await poll(up, 60, 0.2)
-
-    def kill(self):
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
 
     def stop(self):
         if self.proc and self.proc.poll() is None:
@@ -215,7 +221,7 @@ def report_body_for(city, client_id: str, photos=None) -> dict:
 # -- a database outage ------------------------------------------------------------------------
 
 
-class PrivateFerretDB:
+class PrivateFerretDB(Child):
     """A FerretDB of this test's own on the shared PostgreSQL: killing it is an outage for the
     server under test only."""
 
@@ -249,10 +255,6 @@ class PrivateFerretDB:
             finally:
                 await client.close()
         await poll(answers, 30, 0.2)
-
-    def kill(self):
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
 
     def stop(self):
         if self.proc and self.proc.poll() is None:

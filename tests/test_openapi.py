@@ -6,7 +6,7 @@ Schemathesis generates valid and invalid requests (positive and negative modes) 
 holding a few real cases, with every check it has (`ALL_CHECKS`): no server error; status,
 content type, headers and body as described; a schema-valid request is accepted and an invalid
 one refused; an undeclared method answers 405 with `Allow`. The document is the one the server
-serves, with the city's ids (categories, jurisdictions, departments) as enums.
+serves, with the city's categories and departments as enums and jurisdiction ids as a pattern.
 """
 
 from __future__ import annotations
@@ -90,11 +90,8 @@ def test_every_route_and_method_is_described_with_its_declared_permission():
         handler = matches[0]
         assert handler.access.get(op.method) == op.permission, (op.path, op.method, handler.access)
         described.setdefault(handler, set()).add(op.method)
-    missing = []
-    for _, handler in patterns:
-        for method in implemented(handler):
-            if method not in described.get(handler, set()):
-                missing.append(f"{method} {handler.__module__}.{handler.__name__}")
+    missing = [f"{method} {handler.__module__}.{handler.__name__}" for _, handler in patterns
+               for method in implemented(handler) if method not in described.get(handler, set())]
     assert not missing, "routes missing from dispatch/openapi.py: " + ", ".join(sorted(set(missing)))
 
 
@@ -107,10 +104,9 @@ def test_document_is_openapi_3_1_and_names_every_permission():
     assert used == set(PERMISSIONS), set(PERMISSIONS) ^ used
     ids = [op["operationId"] for item in doc["paths"].values() for op in item.values()]
     assert len(ids) == len(set(ids))
-    for item in doc["paths"].values():
-        for op in item.values():
-            if "x-permission" in op and op["x-permission"][0] not in ("page", "live"):
-                assert "default" in op["responses"]
+    api_ops = [op for item in doc["paths"].values() for op in item.values()
+               if op["x-permission"][0] not in ("page", "live")]
+    assert api_ops and all("default" in op["responses"] for op in api_ops)
 
 
 async def test_served_document_is_the_described_one(small):
@@ -118,6 +114,25 @@ async def test_served_document_is_the_described_one(small):
     assert status == 200 and body == json.loads(json.dumps(document(small.ctx.city)))
     # Without a city the same operations, with the ids as plain strings.
     assert body["paths"].keys() == document()["paths"].keys()
+
+
+async def test_jurisdiction_ids_are_a_pattern_and_an_unknown_one_is_a_documented_422(demo):
+    """The demo city has thousands of grids: the document names them by pattern (it was 430 KB
+    of enumerated ids), and an id that fits the pattern but is not in the city is a 422 the
+    document lists."""
+    status, served = await demo.get("/api/openapi.json")
+    assert status == 200 and len(json.dumps(served, ensure_ascii=False)) < 100_000
+    pattern = served["components"]["schemas"]["JurisdictionId"]["pattern"]
+    assert "enum" not in served["components"]["schemas"]["JurisdictionId"]
+    assert re.fullmatch(pattern, "999999999")
+    admin = demo.as_user()
+    await admin.login("admin", str(next(u for u in demo.ctx.city.users if u["username"] == "admin")["password"]))
+    for path, code in (("/api/stats?scope=999999999", "unknown_scope"),
+                       ("/api/jurisdictions.geojson?within=999999999", "unknown_jurisdiction")):
+        status, body = await admin.get(path)
+        assert (status, body["error"]["code"]) == (422, code), (path, body)
+        documented = served["paths"][path.split("?")[0]]["get"]["responses"]
+        assert "422" in documented or "422 语义错误" in documented["default"]["description"], path
 
 
 async def test_undeclared_method_answers_405_with_allow(small):
@@ -170,7 +185,7 @@ class LiveServer:
         from support import start_server
 
         self.server, client = await start_server(self.city_path, "auth.reveals_per_hour=100000")
-        self.world = World(self.server, client)
+        self.world = World(client, self.server)
         await self.world.populate()  # real cases for the id-taking operations to find
         self.base = client.base
         self.token = client.ctx.tokens.issue("disp-city")

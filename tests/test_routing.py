@@ -32,14 +32,14 @@ NOON = datetime(2026, 3, 2, 12, 0, tzinfo=SHANGHAI)
 
 
 @pytest.fixture(scope="module")
-def small(tmp_path_factory):
+def small_city(tmp_path_factory):
     city = load_city(write_small_city(tmp_path_factory.mktemp("small")))
     return city, Router(city)
 
 
 @pytest.fixture(scope="module")
-def router(small):
-    return small[1]
+def router(small_city):
+    return small_city[1]
 
 
 def ids(chain):
@@ -190,12 +190,8 @@ def test_hours_window_crossing_midnight(router, local_time, fires):
     h, m = map(int, local_time.split(":"))
     at = datetime(2026, 3, 2, h, m, 30, tzinfo=SHANGHAI)
     d = router.route(110.0025, 20.0025, "H01", source="hotline", at=at)
-    assert (d.rule == "noise-night") is fires
-    if fires:
-        assert d.reason == f"受理时间 {local_time} 在 22:00-06:00 时段内 → 一街道城管中队"
-        assert d.priority == "urgent"
-    else:
-        assert d.rule == "fallback" and d.priority == "normal"
+    assert (d.rule, d.priority) == {True: ("noise-night", "urgent"), False: ("fallback", "normal")}[fires]
+    assert (d.reason == f"受理时间 {local_time} 在 22:00-06:00 时段内 → 一街道城管中队") is fires
 
 
 def test_hours_use_city_local_time(router):
@@ -308,8 +304,8 @@ def test_zone_kind_names_from_city_yaml(tmp_path):
     assert r.route(110.0025, 20.0076, "0105", at=NOON).reason.startswith("距水系 清水河")
 
 
-def test_route_many_equals_route_one_by_one(small):
-    city, router = small
+def test_route_many_equals_route_one_by_one(small_city):
+    city, router = small_city
     rng = random.Random(20260302)
     codes = list(city.categories)
     texts = ["", "燃气泄漏", "河面漂浮物", "垃圾", "煤气味"]
@@ -493,7 +489,7 @@ class RawDemo:
 
 
 @pytest.fixture(scope="module")
-def demo():
+def demo_city():
     if DEMO_MISSING:
         pytest.skip("demo city data/cities/hangzhou-demo not generated yet")
     city = load_city(DEMO)
@@ -501,8 +497,8 @@ def demo():
 
 
 @needs_demo
-def test_demo_scale(demo):
-    city, router, raw = demo
+def test_demo_scale(demo_city):
+    city, router, raw = demo_city
     assert len(raw.by_level["grid"]) >= 10000
     assert len(raw.by_level["district"]) == 13
     assert len(raw.zones) >= 100
@@ -534,15 +530,15 @@ REAL_PLACES = [
 
 @needs_demo
 @pytest.mark.parametrize("point, district", REAL_PLACES, ids=[f"{d}-{p[0]}" for p, d in REAL_PLACES])
-def test_demo_real_places(demo, point, district):
-    _, router, _ = demo
+def test_demo_real_places(demo_city, point, district):
+    _, router, _ = demo_city
     chain = router.locate(*point)
     assert chain is not None and chain["district"]["name"] == district
 
 
 @needs_demo
-def test_demo_outside_city(demo):
-    city, router, _ = demo
+def test_demo_outside_city(demo_city):
+    city, router, _ = demo_city
     for lng, lat in [(121.47, 31.23), (120.58, 30.01), (118.0, 29.0)]:  # 上海, 绍兴柯桥, 黄山
         assert router.locate(lng, lat) is None
         with pytest.raises(OutsideCity, match="杭州市"):
@@ -550,8 +546,8 @@ def test_demo_outside_city(demo):
 
 
 @needs_demo
-def test_demo_chain_matches_brute_force(demo):
-    _, router, raw = demo
+def test_demo_chain_matches_brute_force(demo_city):
+    _, router, raw = demo_city
     rng = random.Random(42)
     pts = []
     # representative points of random grids (certainly inside that grid)
@@ -627,8 +623,8 @@ def _candidates(raw, rule, rng):
 
 @needs_demo
 @pytest.mark.parametrize("rule_id", _demo_rule_ids())
-def test_demo_rule_fires_where_expected(demo, rule_id):
-    city, router, raw = demo
+def test_demo_rule_fires_where_expected(demo_city, rule_id):
+    city, router, raw = demo_city
     rule = next(r for r in raw.rules["rules"] if r["id"] == rule_id)
     rng = random.Random(rule_id)
     tried = 0
@@ -654,8 +650,8 @@ def test_demo_rule_fires_where_expected(demo, rule_id):
 
 
 @needs_demo
-def test_demo_route_many_equals_route(demo):
-    city, router, raw = demo
+def test_demo_route_many_equals_route(demo_city):
+    city, router, raw = demo_city
     rng = random.Random(5)
     codes = list(city.categories)
     n = 400
@@ -724,9 +720,7 @@ def test_reason_quotes_a_rules_chinese_name_not_its_id(tmp_path):
 
     root = __import__("pathlib").Path(write_small_city(tmp_path))
     data = yaml.safe_load((root / "rules.yaml").read_text(encoding="utf-8"))
-    for rule in data["rules"]:
-        if rule["id"] == "manhole":
-            rule["name"] = "井盖缺失"
+    next(rule for rule in data["rules"] if rule["id"] == "manhole")["name"] = "井盖缺失"
     (root / "rules.yaml").write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     router = Router(load_city(root))
     reason = router.route(110.0025, 20.0025, "0201", source="grid").reason

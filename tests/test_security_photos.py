@@ -11,7 +11,7 @@ import pytest
 
 from dispatch.domain import utcnow
 from dispatch.intake.attachments import expire_unreferenced
-from security_world import G1_POINT, close_world, make_world
+from security_world import G1_POINT, close_world, make_world, world  # noqa: F401 - world: the fixture
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
@@ -24,13 +24,6 @@ async def photo_of(client) -> str:
     status, body = await upload(client)
     assert status == 201, body
     return body["id"]
-
-
-@pytest.fixture
-async def world(tmp_path_factory):
-    w = await make_world(tmp_path_factory)
-    yield w
-    await close_world(w)
 
 
 async def handled_case(world) -> str:

@@ -23,7 +23,7 @@ from dispatch.store.memory import matches
 from dispatch.store.query import CaseQuery
 from dispatch.access.auth import ROLES, User
 from dispatch.errors import ApiError
-from security_world import B, B1, CITY_ID, VISIBLE, close_world, make_world
+from security_world import B, B1, CITY_ID, VISIBLE, world  # noqa: F401 - world: the fixture
 
 HTTP_METHODS = ("get", "post", "put", "patch", "delete", "head", "options")
 
@@ -96,13 +96,6 @@ def test_read_filter_and_single_case_rule_agree():
 # -- every role's view of the cases ------------------------------------------------------------
 
 
-@pytest.fixture
-async def world(tmp_path_factory):
-    w = await make_world(tmp_path_factory)
-    yield w
-    await close_world(w)
-
-
 async def labels_of(world, username: str, path: str) -> set[str]:
     status, body = await world.as_(username).get(path)
     assert status == 200, (username, path, body)
@@ -138,10 +131,9 @@ async def test_single_case_outside_scope_is_404_not_403(world):
     for username, expected in VISIBLE.items():
         for label, case_id in world.cases.items():
             status, body = await world.as_(username).get(f"/api/cases/{case_id}")
-            if label in expected:
-                assert status == 200, (username, label, body)
-            else:
-                assert (status, body["error"]["code"]) == (404, "case_not_found"), (username, label)
+            visible = label in expected
+            assert status == {True: 200, False: 404}[visible], (username, label, body)
+            assert body.get("error", {"code": "case_not_found"})["code"] == "case_not_found", (username, label)
 
 
 async def test_audit_scan_covers_only_the_scope(world):
@@ -282,10 +274,9 @@ async def test_role_matrix_for_every_endpoint(world):
         assert status == 401, (method, path, status)
         for role, username in ONE_PER_ROLE.items():
             status, payload = await world.as_(username).request(method, path, body)
-            if role in allowed:
-                assert status not in (401, 403), (role, method, path, status, payload)
-            else:
-                assert status == 403 and payload["error"]["code"] == "role_forbidden", (role, method, path, status)
+            refused = status in (401, 403)
+            assert refused != (role in allowed), (role, method, path, status, payload)
+            assert refused <= (status == 403 and payload["error"]["code"] == "role_forbidden"), (role, method, path, status)
             checked += 1
     assert checked == len(ENDPOINTS) * len(ONE_PER_ROLE)
 

@@ -47,7 +47,7 @@ async def edge_world(tmp_path_factory, *overrides: str, populate: bool = False) 
     srv = server_module.http_server(app, config)
     port = free_port()
     srv.listen(port, "127.0.0.1")
-    world = World(srv, Client(f"http://127.0.0.1:{port}", app))
+    world = World(Client(f"http://127.0.0.1:{port}", app), srv)
     if populate:
         await world.populate()
     return world

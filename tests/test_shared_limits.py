@@ -27,7 +27,7 @@ async def pair(tmp_path_factory):
                   f"auth.secret={TEST_SECRET}", "auth.allow_demo_passwords=true", *overrides]
         for _ in range(2):
             server, client = await start_server(path, *shared, engine="embedded")  # our storage.uri wins
-            made.append(World(server, client))
+            made.append(World(client, server))
         return made[0], made[1]
 
     yield make

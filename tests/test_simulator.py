@@ -60,18 +60,16 @@ async def test_simulated_morning_moves_cases_through_the_loop(demo_embedded):
         assert verify_chain(case["history"]) is None, case["number"]
         times = [e["at"] for e in case["history"]]
         assert times == sorted(times), case["number"]  # one clock drives intake, actions and sweep
-        if case["status"] == "closed":
-            actions = [e["action"] for e in case["history"]]
-            assert actions[0] == "report"
-            assert actions[-1] in ("close", "answer")
-            if actions[-1] == "close":
-                assert {"dispatch", "sign", "feedback", "check"} <= set(actions), actions
+    closed = [[e["action"] for e in case["history"]] for case in cases if case["status"] == "closed"]
+    assert all(actions[0] == "report" and actions[-1] in ("close", "answer") for actions in closed), closed
+    loop_closed = [actions for actions in closed if actions[-1] == "close"]
+    assert all({"dispatch", "sign", "feedback", "check"} <= set(actions) for actions in loop_closed), loop_closed
 
     # Closed grid cases were checked by a grid worker whose scope covers the place.
-    for case in cases:
-        for entry in case["history"]:
-            if entry["action"] == "check" and case["source"] == "grid":
-                assert entry["by"].endswith("网格员") or entry["by"] in {u["username"] for u in ctx.city.users}
+    accounts = {u["username"] for u in ctx.city.users}
+    checkers = [entry["by"] for case in cases if case["source"] == "grid"
+                for entry in case["history"] if entry["action"] == "check"]
+    assert all(by.endswith("网格员") or by in accounts for by in checkers), checkers
 
 
 async def test_clock_is_restored_after_driving(demo_embedded):
@@ -110,11 +108,11 @@ async def test_people_and_simulator_share_cases(demo_embedded):
             "location": {"type": "Point", "coordinates": [120.1584, 30.2560]},  # grid01's 东坡路社区
         })
         assert status == 201, case
-        for _ in range(24 * 60):
+        current, minutes = case, 0
+        while current["status"] != "closed" and minutes < 24 * 60:  # a simulated day at most
             await simulator.step(60)
+            minutes += 1
             current = await ctx.cases.get(case["id"])
-            if current["status"] == "closed":
-                break
     simulator.stop()
     actions = [e["action"] for e in current["history"]]
     assert current["status"] == "closed", actions

@@ -18,6 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from test_durability import poll
 from dispatch.workflow.audit import verify_chain
 from dispatch.config import ConfigError
 from dispatch.live.events import EventBus
@@ -349,10 +350,9 @@ async def test_scheduler_runs_the_sweep_and_only_one_process_leads(small):
         trigger = jobs["daily-stats"].trigger
         assert str(trigger.fields[trigger.FIELD_NAMES.index("hour")]) == "0"
         assert str(trigger.fields[trigger.FIELD_NAMES.index("minute")]) == "5"
-        for _ in range(100):  # the first sweep runs right away
-            if "next_due_at" not in await stored(ctx, case_id):
-                break
-            await asyncio.sleep(0.02)
+        async def swept():  # the first sweep runs right away
+            return "next_due_at" not in await stored(ctx, case_id)
+        await poll(swept, 5, 0.02)
         assert system_actions(await stored(ctx, case_id)) == ["warn", "overdue", "supervise", "escalate"]
         # A second process on the same database does not run jobs while the lease is held.
         other = Jobs(dataclasses.replace(ctx, bus=EventBus(), jurisdiction_layers={}))

@@ -9,36 +9,21 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from support import start_server
+from support import serving
 from dispatch.access.auth import User
 from dispatch.workflow.audit import verify_chain
 from dispatch.workflow.deadlines import Duration
-from small_city import A1, A1A, A, CITY_ID, G1, small_city_data, write_small_city
+from small_city import A, A1, CITY_ID, G1
+from world import B_POINT, G1_POINT, World, write_city  # noqa: F401 - B_POINT, G1_POINT: re-exported
 from dispatch.store.query import Change
 
 pytestmark = pytest.mark.asyncio
 
 SH = ZoneInfo("Asia/Shanghai")
-G1_POINT = [110.0025, 20.0025]  # grid G1 (一社区第1网格), far from the river: routed to A1-so
-B_POINT = [110.0225, 20.0125]  # district B (北社区第1网格)
-
-EXTRA_USERS = [
-    {"username": "disp-b", "password": "x", "role": "dispatcher", "scope": "990102"},
-    {"username": "disp-city", "password": "x", "role": "dispatcher", "scope": CITY_ID},
-    {"username": "gw2", "password": "x", "role": "grid_worker", "scope": "990101002001001"},
-    {"username": "a1so", "password": "x", "role": "department", "scope": A1, "department": "A1-so"},
-    {"username": "a1um", "password": "x", "role": "department", "scope": A1, "department": "A1-um"},
-    {"username": "a1acs", "password": "x", "role": "department", "scope": A1A, "department": "A1a-cs"},
-    {"username": "cityum", "password": "x", "role": "department", "scope": CITY_ID, "department": "city-um"},
-    {"username": "aum", "password": "x", "role": "department", "scope": A, "department": "A-um"},
-]
-
-
 def at(y, mo, d, h=0, mi=0):
     """A Shanghai wall-clock instant, as UTC (what actions are stamped with)."""
     return datetime(y, mo, d, h, mi, tzinfo=SH).astimezone(timezone.utc)
@@ -50,93 +35,13 @@ def utc(value: str) -> datetime:
 
 @pytest.fixture(scope="session")
 def city_dir(tmp_path_factory):
-    data = small_city_data()
-    data["users.yaml"] = data["users.yaml"] + EXTRA_USERS
-    return Path(write_small_city(tmp_path_factory.mktemp("loop-city"), data))
-
-
-class World:
-    """A server on the test city, with one client per account (tokens issued directly)."""
-
-    def __init__(self, client):
-        self.client = client
-        self.ctx = client.ctx
-        self._clients = {}
-
-    def as_(self, username: str):
-        if username not in self._clients:
-            other = self.client.as_user()
-            other.token = self.ctx.tokens.issue(username)
-            self._clients[username] = other
-        return self._clients[username]
-
-    def set_clock(self, moment: datetime) -> None:
-        self.ctx.clock.set(moment)
-
-    async def stored(self, case_id: str) -> dict:
-        return await self.ctx.cases.get(case_id)
-
-    async def act(self, username: str, case_id: str, action: str, body: dict | None = None):
-        status, payload = await self.as_(username).post(f"/api/cases/{case_id}/actions/{action}", body or {})
-        if status == 200:
-            doc = await self.stored(case_id)
-            assert verify_chain(doc["history"]) is None
-            assert doc["history"][-1]["action"] == action
-            assert doc["history"][-1]["by"] == username
-            assert payload["version"] == doc["version"]
-        return status, payload
-
-    async def ok(self, username: str, case_id: str, action: str, body: dict | None = None) -> dict:
-        status, payload = await self.act(username, case_id, action, body)
-        assert status == 200, (action, payload)
-        return payload
-
-    async def photo(self, username: str) -> str:
-        """The id of a photo `username` uploaded (actions accept only the actor's own uploads)."""
-        status, body = await self.as_(username).post("/api/attachments", raw=b"\x89PNG\r\n\x1a\n" + b"\x00" * 64)
-        assert status == 201, body
-        return body["id"]
-
-    async def refused(self, expected: int, code: str | None, username, case_id, action, body=None) -> dict:
-        before = await self.stored(case_id)
-        status, payload = await self.act(username, case_id, action, body)
-        assert status == expected, (action, payload)
-        if code:
-            assert payload["error"]["code"] == code, payload
-        after = await self.stored(case_id)
-        assert after["version"] == before["version"] and after["history"] == before["history"]
-        return payload["error"]
-
-    async def report(self, code="0105", point=G1_POINT, username="gw1", text="河面有垃圾漂浮") -> dict:
-        status, case = await self.as_(username).post("/api/reports", {
-            "category": code, "description": text, "location": {"type": "Point", "coordinates": point},
-        })
-        assert status == 201, case
-        return case
-
-    async def ticket(self, type_="help", category="H02", point=G1_POINT, **extra) -> dict:
-        body = {"channel": "12345", "type": type_, "content": "老人独居需要帮助", "category": category,
-                "caller": {"name": "张三", "phone": "13812345678"}, **extra}
-        if point is not None:
-            body["location"] = {"type": "Point", "coordinates": point}
-        status, case = await self.as_("op1").post("/api/tickets", body)
-        assert status == 201, case
-        return case
-
-    async def accepted_case(self, code="0105") -> dict:
-        """A grid case filed, dispatched to its routed department (A1-so) and signed."""
-        case = await self.report(code)
-        await self.ok("disp-a", case["id"], "file")
-        await self.ok("disp-a", case["id"], "dispatch")
-        return await self.ok("a1so" if code == "0105" else "a1um", case["id"], "sign")
+    return write_city(tmp_path_factory.mktemp("loop-city"))
 
 
 @pytest.fixture
 async def world(city_dir):
-    server, client = await start_server(city_dir)
-    yield World(client)
-    server.stop()
-    await client.ctx.storage.close()
+    async with serving(city_dir) as client:
+        yield World(client)
 
 
 def actions_of(doc: dict) -> list[str]:
@@ -254,10 +159,8 @@ async def test_wrong_role_is_403(world):
 
 
 async def test_department_acts_only_on_cases_assigned_to_it(world):
-    case = await world.report()
+    case = await world.dispatched_case()
     cid = case["id"]
-    await world.ok("disp-a", cid, "file")
-    await world.ok("disp-a", cid, "dispatch")
     # Never assigned: the case does not exist for that department.
     await world.refused(404, "case_not_found", "a1um", cid, "sign")
     # Re-dispatched elsewhere: the first department still reads it but may not act.
@@ -457,10 +360,8 @@ async def test_failed_check_sends_the_case_back_for_rework(world):
 
 async def test_extension_by_duration_moves_the_handle_deadline(world):
     calendar = world.ctx.calendar
-    case = await world.report()
+    case = await world.dispatched_case()
     cid = case["id"]
-    await world.ok("disp-a", cid, "file")
-    await world.ok("disp-a", cid, "dispatch")
     world.set_clock(at(2026, 3, 2, 9, 0))  # Monday
     signed = await world.ok("a1so", cid, "sign")
     handle_by = utc(signed["deadlines"]["handle_by"])
@@ -507,10 +408,8 @@ async def test_extension_until_an_instant_and_its_rejection(world):
 
 async def test_suspension_stops_a_working_hours_clock(world):
     calendar = world.ctx.calendar
-    case = await world.report()
+    case = await world.dispatched_case()
     cid = case["id"]
-    await world.ok("disp-a", cid, "file")
-    await world.ok("disp-a", cid, "dispatch")
     world.set_clock(at(2026, 3, 2, 9, 0))  # Monday 09:00
     signed = await world.ok("a1so", cid, "sign")
     deadline = utc(signed["deadlines"]["handle_by"])
@@ -563,10 +462,8 @@ async def test_suspension_over_a_weekend_costs_only_working_time(world):
 async def test_the_timer_counts_down_on_the_working_clock(world):
     """Issue 12 bug 12: the countdown beside 临期 ran on calendar time. The case's `timer`
     counts the limit's own clock (1wd = 7.5 working hours here), as the sweep does."""
-    case = await world.report()
+    case = await world.dispatched_case()
     cid = case["id"]
-    await world.ok("disp-a", cid, "file")
-    await world.ok("disp-a", cid, "dispatch")
     world.set_clock(at(2026, 3, 6, 16, 0))  # Friday 16:00
     await world.ok("a1so", cid, "sign")  # 1.5 h on Friday, 6 h on Monday: due Monday 16:00
 
@@ -619,55 +516,52 @@ async def test_suspension_stops_a_natural_clock(world):
     assert utc(resumed["clock"]["warn_at"]) == start + timedelta(hours=3, minutes=30 + 66)
 
 
-async def urgent_signed_at(world: World, start: datetime) -> str:
-    case = await world.report("0201", text="井盖缺失")
-    await world.ok("disp-a", case["id"], "file")
-    await world.ok("disp-a", case["id"], "dispatch")
-    world.set_clock(start)
+URGENT_START = at(2026, 3, 7, 22, 0)
+
+
+async def urgent_signed(world: World, **flags) -> str:
+    """An urgent case (0201 井盖缺失: 2h of natural time to handle) signed at URGENT_START, with
+    the flags the deadline sweep would have set by now (the sweep itself is not under test)."""
+    case = await world.dispatched_case("0201", text="井盖缺失")
+    world.set_clock(URGENT_START)
     await world.ok("a1um", case["id"], "sign")
+    doc = await world.ctx.cases.get(case["id"])
+    await world.ctx.cases.update(case["id"], doc["version"],
+                                 Change(sets={f"flags.{name}": value for name, value in flags.items()}))
     return case["id"]
 
 
-async def sweep_flags(world: World, case_id: str, **flags) -> None:
-    """What the deadline sweep would have set by now (the sweep itself is not under test)."""
-    case = await world.ctx.cases.get(case_id)
-    await world.ctx.cases.update(case_id, case["version"],
-                                 Change(sets={f"flags.{name}": value for name, value in flags.items()}))
+async def suspended_between(world: World, cid: str, suspend_at: datetime, resume_at: datetime) -> tuple[dict, dict]:
+    """Suspend at one instant, resume at another: the resumed case and its stored document."""
+    world.set_clock(suspend_at)
+    await world.ok("disp-a", cid, "suspend", {"reason": "等待"})
+    world.set_clock(resume_at)
+    resumed = await world.ok("disp-a", cid, "resume")
+    return resumed, await world.stored(cid)
 
 
 async def test_resuming_a_warned_case_keeps_the_warning_it_still_deserves(world):
-    start = at(2026, 3, 7, 22, 0)
-    cid = await urgent_signed_at(world, start)
-    await sweep_flags(world, cid, warning=True)  # past 96 min of the 2h limit
-    world.set_clock(start + timedelta(minutes=110))
-    await world.ok("disp-a", cid, "suspend", {"reason": "等待"})
-    world.set_clock(start + timedelta(minutes=170))
-    resumed = await world.ok("disp-a", cid, "resume")
+    start = URGENT_START
+    cid = await urgent_signed(world, warning=True)  # past 96 min of the 2h limit
+    resumed, doc = await suspended_between(world, cid, start + timedelta(minutes=110), start + timedelta(minutes=170))
     assert utc(resumed["deadlines"]["handle_by"]) == start + timedelta(hours=3)
     assert resumed["flags"]["warning"] is True and resumed["flags"]["overdue"] is False
-    doc = await world.stored(cid)
     # The warning is behind: the sweep's next step is the (moved) deadline.
     assert doc["next_due_at"].astimezone(timezone.utc) == start + timedelta(hours=3)
 
 
 async def test_resuming_a_case_still_overdue_does_not_replay_the_sweep(world):
-    start = at(2026, 3, 7, 22, 0)
-    cid = await urgent_signed_at(world, start)
-    await sweep_flags(world, cid, warning=True, overdue=True)
-    world.set_clock(start + timedelta(hours=3))
-    await world.ok("disp-a", cid, "suspend", {"reason": "等待"})
-    world.set_clock(start + timedelta(hours=4))
-    resumed = await world.ok("disp-a", cid, "resume")
+    start = URGENT_START
+    cid = await urgent_signed(world, warning=True, overdue=True)
+    resumed, doc = await suspended_between(world, cid, start + timedelta(hours=3), start + timedelta(hours=4))
     assert utc(resumed["deadlines"]["handle_by"]) == start + timedelta(hours=3)  # still overdue by 1h
     assert resumed["flags"]["warning"] is True and resumed["flags"]["overdue"] is True
-    doc = await world.stored(cid)
     assert doc["next_due_at"].astimezone(timezone.utc) == start + timedelta(hours=4)
 
 
 async def test_an_extension_past_an_overdue_deadline_clears_the_flags(world):
-    start = at(2026, 3, 7, 22, 0)
-    cid = await urgent_signed_at(world, start)
-    await sweep_flags(world, cid, warning=True, overdue=True)
+    start = URGENT_START
+    cid = await urgent_signed(world, warning=True, overdue=True)
     world.set_clock(start + timedelta(hours=3))
     await world.ok("a1um", cid, "request_extension", {"duration": "4h", "reason": "需要调集设备"})
     approved = await world.ok("disp-a", cid, "approve_extension")

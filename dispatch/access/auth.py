@@ -17,13 +17,13 @@ import jwt
 
 from dispatch.errors import bad_request, conflict, not_found, unprocessable
 from dispatch.clock import utcnow
+from geo.city import ROLES  # noqa: F401 - the city model's roles (re-exported)
 
 log = logging.getLogger(__name__)
 
 # The web pages carry the same signed token in an HttpOnly cookie instead of a header.
 SESSION_COOKIE = "session"
 
-ROLES = ("grid_worker", "operator", "dispatcher", "department", "commander", "admin")
 
 # scrypt is memory-hard (N=2^14, r=8 → 16 MiB per hash) and in the standard library.
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1, "dklen": 32}

@@ -57,7 +57,7 @@ from typing import Callable
 
 from dispatch.access.auth import User
 from dispatch.config import ConfigError
-from dispatch.domain import OPEN_STATUSES, utcnow
+from dispatch.domain import LEVELS, OPEN_STATUSES, utcnow
 from dispatch.errors import ApiError
 from dispatch.store.query import OLDEST, CaseQuery
 from dispatch.sweep.sweeper import run_sweep
@@ -660,7 +660,7 @@ class Simulator:
         category = self._weighted(self._grid_categories)
         point, where = self._place()
         chain = self.ctx.router.locate(*point) or {}
-        path = [self.ctx.city.id] + [chain[level]["id"] for level in ("district", "street", "community", "grid")
+        path = [self.ctx.city.id] + [chain[level]["id"] for level in LEVELS
                                      if chain.get(level)]
         reporter = self.cast.grid_worker(path)
         description = self._grid_text(category, where)

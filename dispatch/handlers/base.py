@@ -171,6 +171,13 @@ class BaseHandler(tornado.web.RequestHandler):
         self.set_status(status)
         self.finish(json.dumps(data, ensure_ascii=False, separators=(",", ":")))
 
+    async def intake(self, kind: str) -> None:
+        """POST of a new case through intake (`Intake.report` / `Intake.ticket`): 201 with the
+        case, or 200 with the case already made by the same submission (client_id)."""
+        user = self.require_user()
+        result = await getattr(self.ctx.intake, kind)(user, self.json_body())
+        self.send(self.case_json(result.case, user), 201 if result.created else 200)
+
     def case_json(self, case: dict, user: User) -> dict:
         """A case as every endpoint returns it: masked for `user`, with what `user` may do to it
         now (`actions`) and its running stage clock (`timer`)."""

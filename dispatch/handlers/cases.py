@@ -18,6 +18,7 @@ from dispatch.access.policy import can_read_case, case_scope, text_search
 from dispatch.clock import utcnow
 from dispatch.store.buckets import CASE_NUMBER, TEXT_WINDOW
 from dispatch.store.query import LEVELS, After, Box, CaseQuery
+from geo.metric import A, F, geodesic_distance_m
 
 
 def encode_cursor(case: dict) -> str:
@@ -32,17 +33,6 @@ def decode_cursor(cursor: str) -> After:
     """The last case of the previous page, in (created_at desc, _id desc) order."""
     millis, case_id = v.query_cursor(cursor)
     return After(datetime.fromtimestamp(millis / 1000, timezone.utc), case_id)
-
-
-EARTH_RADIUS_M = 6371008.8
-
-
-def distance_m(lng1: float, lat1: float, lng2: float, lat2: float) -> float:
-    """Great-circle distance in metres (haversine)."""
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lng2 - lng1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * EARTH_RADIUS_M * math.asin(math.sqrt(a))
 
 
 class CaseQueryMixin:
@@ -108,7 +98,7 @@ class CaseQueryMixin:
     @staticmethod
     def _around(lng: float, lat: float, radius: float) -> Box:
         """A box that contains the circle; the exact distance is checked after the query."""
-        dlat = math.degrees(radius / EARTH_RADIUS_M)
+        dlat = math.degrees(radius / (A * (1 - F)))  # the polar radius: the box is never too small
         dlng = dlat / max(math.cos(math.radians(lat)), 0.01)
         return Box(lng - dlng, lat - dlat, lng + dlng, lat + dlat)
 
@@ -126,7 +116,7 @@ class CaseQueryMixin:
         kept = []
         for doc in docs:
             x, y = doc["location"]["coordinates"][:2]
-            d = distance_m(lng, lat, x, y)
+            d = geodesic_distance_m(lng, lat, x, y)
             if d <= radius:
                 kept.append(dict(doc, distance_m=round(d)))
         return kept

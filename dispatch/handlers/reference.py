@@ -14,8 +14,8 @@ from dispatch import validation as v
 from dispatch.errors import unprocessable
 from dispatch.handlers.base import BaseHandler
 from dispatch.workflow.service import labels
+from geo.city import LEVELS
 
-LEVELS = ("district", "street", "community", "grid")
 
 
 @dataclass(frozen=True)

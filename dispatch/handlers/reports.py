@@ -7,9 +7,7 @@ class ReportsHandler(BaseHandler):
     access = {"POST": ("report", "create")}
 
     async def post(self):
-        user = self.require_user()
-        result = await self.ctx.intake.report(user, self.json_body())
-        self.send(self.case_json(result.case, user), 201 if result.created else 200)
+        await self.intake("report")
 
 
 routes = [(r"/api/reports", ReportsHandler)]

@@ -13,8 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from dispatch.errors import ApiError
-
-LEVELS = ("district", "street", "community", "grid")
+from geo.city import LEVELS  # noqa: F401 - the city model's levels, which CaseQuery filters by
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ class Jobs:
     def __init__(self, ctx):
         self.ctx = ctx
         conf = ctx.config["scheduler"]
-        self.sweep_seconds = float(conf.get("sweep_seconds") or 30)
+        self.sweep_seconds = float(conf["sweep_seconds"])
         self.lease_seconds = float(conf.get("lease_seconds") or max(3 * self.sweep_seconds, 60))
         self.leases = ctx.storage.leases
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"

@@ -42,8 +42,6 @@ log = logging.getLogger(__name__)
 
 COUNT_OF_ACTION = {WARN: "warned", OVERDUE: "overdue", SUPERVISE: "supervised", ESCALATE: "escalated"}
 
-DEFAULT_BATCH = 500
-
 _ms = stored_instant
 
 
@@ -193,7 +191,7 @@ async def run_sweep(ctx, now: datetime | None = None, batch: int | None = None) 
     has no running clock; `errors` cases that could not be processed (logged, left as they were).
     """
     now = _ms(now or ctx.clock.now())
-    batch = batch or int(ctx.config.get("scheduler", {}).get("sweep_batch") or DEFAULT_BATCH)
+    batch = batch or int(ctx.config["scheduler"]["sweep_batch"])
     counts = _new_counts()
     passed: list[str] = []  # conflicts and failures: not retried within this sweep
     while True:

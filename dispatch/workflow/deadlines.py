@@ -57,11 +57,10 @@ from geo.durations import (  # noqa: F401  (re-exported: the deadline API names 
     DurationLike,
     parse_duration,
 )
+from geo.city import DEFAULT_TIMEZONE, DEFAULT_WORK_HOURS  # the city model's defaults
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TIMEZONE = "Asia/Shanghai"
-DEFAULT_WORK_HOURS = ("08:30-12:00", "13:30-17:30")
 _PERIOD_RE = re.compile(r"(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})")
 
 # If this many consecutive days contain no working time the calendar is unusable (e.g. every

@@ -41,7 +41,6 @@ _ENTRY_KEYS = frozenset({"at", "by", "action", "from", "to", "note", "prev", "ha
 SATISFACTION = ("satisfied", "basic", "unsatisfied")
 # Hotline tickets an operator may settle on the phone (即时办结): nothing for a department to do.
 ANSWERABLE_TYPES = ("consultation", "praise")
-DEFAULT_REOPEN_DAYS = 30
 
 STATUS_NAMES = {
     "reported": "已上报", "filed": "已立案", "dispatched": "已派遣", "accepted": "处置中",
@@ -56,7 +55,6 @@ EVENT_NAMES = {
     "report": "上报", "merge_in": "并入案件", "merge_undone": "撤销并案", "warn": "临期预警", "overdue": "超期",
     "support_overdue": "协办超期",
 }
-DEFAULT_CHECKIN_WITHIN = "2h"
 
 
 # --------------------------------------------------------------------------------------------
@@ -518,7 +516,7 @@ def _close(act: Act) -> None:
 
 
 def _reopen_days(ctx):
-    return (ctx.config.get("workflow") or {}).get("reopen_days", DEFAULT_REOPEN_DAYS)
+    return ctx.config["workflow"]["reopen_days"]  # default: dispatch/config.py
 
 
 def _reopenable(ctx, case: dict, now: datetime) -> bool:
@@ -644,8 +642,7 @@ def _escalate_up(act: Act) -> None:
 def _summon(act: Act) -> None:
     ctx = act.ctx
     departments = [_department_ref(ctx, d, "departments") for d in act.fields["departments"]]
-    within = act.fields.get("within") or (ctx.config.get("workflow") or {}).get("checkin_within",
-                                                                                   DEFAULT_CHECKIN_WITHIN)
+    within = act.fields.get("within") or ctx.config["workflow"]["checkin_within"]
     due_at = ctx.calendar.add(act.now, within).astimezone(timezone.utc)
     summons = list(act.case.get("summons") or [])
     for department in departments:

@@ -1,7 +1,7 @@
-// The case detail panel, shared by the department workbench, the hotline console and the
-// command centre.
+// The case detail panel: the one renderer of a case, for the department workbench, the hotline
+// console, the command centre and the grid worker's sheet (report-detail.js).
 //
-//   renderCaseDetail(container, caseDoc, {onAction, actions, map, statusNames, now})
+//   renderCaseDetail(container, caseDoc, {onAction, actions, map, statusNames, me, now})
 //
 //   container  an element; its children are replaced.
 //   caseDoc    a case as returned by GET /api/cases/{id} (history, photos, deadlines, ...).
@@ -11,6 +11,7 @@
 //   map        false to leave out the small location map (default: shown when Leaflet is loaded).
 //   statusNames optional {status: label} overriding STATUS_NAMES for the status tag (a page may
 //              name a state from its user's side, e.g. dispatched → 待签收 for a department).
+//   me         optional /api/me answer: the reader's own history entries say "我".
 //
 // The map draws tiles only if the server configures a tile URL (map.js, from /api/me).
 //
@@ -202,13 +203,13 @@ function deadlineRows(caseDoc, now) {
   return el("table", { class: "cd-deadlines" }, el("tbody", {}, rows));
 }
 
-function historyEntry(entry, caseDoc) {
+function historyEntry(entry, caseDoc, me) {
   let name = ACTION_NAMES[entry.action] || entry.action;
   if (entry.action === "report") name = caseDoc.source === "hotline" ? "登记" : "上报";
   if (entry.action === "check" && caseDoc.source === "hotline") name = "回访";
   if (entry.action === "escalate") name = entry.level || entry.escalated_to ? "上报上级" : "吹哨";
   // People by name (as they were when they acted); older entries only carry the username.
-  const who = entry.by === "system" ? "系统" : entry.by_name || entry.by;
+  const who = entry.by === "system" ? "系统" : me && entry.by === me.user.username ? "我" : entry.by_name || entry.by;
   const kind = { warn: "warning", overdue: "overdue", return: "overdue", supervise: "overdue" }[entry.action] || "";
   const change = entry.from && entry.to && entry.from !== entry.to
     ? el("span", { class: "tl-change" }, `${STATUS_NAMES[entry.from] || entry.from} → ${STATUS_NAMES[entry.to] || entry.to}`)
@@ -268,7 +269,8 @@ function drawMap(holder, caseDoc) {
 
 // -- the panel -------------------------------------------------------------------------------
 
-export function renderCaseDetail(container, caseDoc, { onAction, actions, map: withMap = true, statusNames = null, now = Date.now() } = {}) {
+export function renderCaseDetail(container, caseDoc, { onAction, actions, map: withMap = true, statusNames = null, me = null,
+                                                        now = Date.now() } = {}) {
   ensureStylesheet();
   const c = caseDoc;
   const category = c.category || {};
@@ -347,7 +349,7 @@ export function renderCaseDetail(container, caseDoc, { onAction, actions, map: w
         extension, summons, result, callback, answer, merged, mergedFrom, returns),
       el("div", { class: "cd-side" },
         mapHolder ? section("位置", mapHolder) : null,
-        section("办理记录", history.length ? el("ol", { class: "timeline" }, history.map((h) => historyEntry(h, c))) : el("p", { class: "muted" }, "暂无记录")))),
+        section("办理记录", history.length ? el("ol", { class: "timeline" }, history.map((h) => historyEntry(h, c, me))) : el("p", { class: "muted" }, "暂无记录")))),
   ));
   const leaflet = mapHolder ? drawMap(mapHolder, c) : null;
   return {

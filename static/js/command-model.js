@@ -69,6 +69,7 @@ export function fromCase(c) {
     district: name("district"), street: name("street"), community: name("community"), grid: name("grid"),
     summary: (c.description || "").slice(0, 80), created_at: c.created_at, updated_at: c.updated_at,
     version: c.version, coords: c.location ? c.location.coordinates.slice(0, 2) : null,
+    actions: c.actions,  // what this user may do now (the list API and action answers carry it)
   };
 }
 

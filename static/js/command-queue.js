@@ -38,7 +38,6 @@ function signature(s) {
 
 export function createQueue({ tabsBox, listBox, noteBox, me, directory, onOpen, onChanged, onClearFilters, startTab = "queue" }) {
   const dispatcher = me.user.role === "dispatcher";
-  const supervisor = ["dispatcher", "commander"].includes(me.user.role);
   let active = startTab;
   let lastAll = [], lastVisible = [];
   const rows = new Map(); // id → {node, sig}
@@ -99,45 +98,59 @@ export function createQueue({ tabsBox, listBox, noteBox, me, directory, onOpen, 
     return form;
   }
 
-  function actions(s, row) {
-    if (!dispatcher || !(s.status === "reported" || s.status === "filed")) {
-      if (supervisor && active !== "queue" && !(s.flags || {}).supervised) {
-        return el("div", { class: "qi-actions" }, el("button", { type: "button", class: "btn btn-small btn-secondary",
-          onclick: (e) => { e.stopPropagation(); onOpen(s.id, "supervise"); } }, "督办"));
+  // The row's buttons, from what the server says this user may do to the case now (`actions`,
+  // as the drawer has them): 立案 / 派遣 (or 补充定位 first) / 作废 in the dispatch queue, 督办
+  // on the overdue and warning lists. A summary from the live feed carries no per-user
+  // actions: the case is read once for them when its row is (re)drawn.
+  function actionButtons(s, row, allowed) {
+    const may = new Map(allowed.map((a) => [a.name, a.label]));
+    const buttons = [];
+    if (active === "queue") {
+      if (may.has("file")) buttons.push(el("button", {
+        type: "button", class: "btn btn-small btn-secondary", title: "立案，稍后再派遣",
+        onclick: async (e) => {
+          const button = e.currentTarget;
+          const full = await api.get(`/api/cases/${encodeURIComponent(s.id)}`).catch((err) => { toast(err.message, "error"); return null; });
+          if (!full) return;
+          const updated = await act(button, () => api.action(s.id, "file", { version: full.version }));
+          if (updated) toast(`${s.number} ${doneText("file")}`, "success");
+        },
+      }, may.get("file")));
+      if (may.has("relocate") && (s.flags || {}).needs_location) {
+        buttons.push(el("button", { type: "button", class: "btn btn-small", title: "在地图上点选位置后再派遣",
+                                    onclick: () => onOpen(s.id, "relocate") }, may.get("relocate")));
+      } else if (may.has("dispatch") || may.has("file")) {
+        // 派遣 from 待立案 files the case first (dispatchTo): offered wherever 立案 or 派遣 is.
+        buttons.push(el("button", { type: "button", class: "btn btn-small qi-dispatch", onclick: () => {
+          const open = row.querySelector(".qi-form");
+          if (open) { open.remove(); row.classList.remove("open"); return; }
+          row.classList.add("open");
+          const form = dispatchForm(s, row);
+          row.append(form);
+          form.querySelector("select").focus();
+        } }, "派遣"));
       }
-      return null;
-    }
-    const needsPlace = !!(s.flags || {}).needs_location;
-    const fileButton = s.status === "reported" ? el("button", {
-      type: "button", class: "btn btn-small btn-secondary", disabled: needsPlace ? true : null,
-      title: needsPlace ? "请先补充定位" : "立案，稍后再派遣",
-      onclick: async (e) => {
+      if (may.has("void")) buttons.push(el("button", { type: "button", class: "btn btn-small btn-ghost-danger", onclick: async (e) => {
         const button = e.currentTarget;
         const full = await api.get(`/api/cases/${encodeURIComponent(s.id)}`).catch((err) => { toast(err.message, "error"); return null; });
         if (!full) return;
-        const updated = await act(button, () => api.action(s.id, "file", { version: full.version }));
-        if (updated) toast(`${s.number} ${doneText("file")}`, "success");
-      },
-    }, "立案") : null;
-    const dispatchButton = needsPlace
-      ? el("button", { type: "button", class: "btn btn-small", title: "在地图上点选位置后再派遣",
-                       onclick: () => onOpen(s.id, "relocate") }, "补充定位")
-      : el("button", { type: "button", class: "btn btn-small qi-dispatch", onclick: () => {
-        const open = row.querySelector(".qi-form");
-        if (open) { open.remove(); row.classList.remove("open"); return; }
-        row.classList.add("open");
-        const form = dispatchForm(s, row);
-        row.append(form);
-        form.querySelector("select").focus();
-      } }, "派遣");
-    const voidButton = el("button", { type: "button", class: "btn btn-small btn-ghost-danger", onclick: async (e) => {
-      const button = e.currentTarget;
-      const full = await api.get(`/api/cases/${encodeURIComponent(s.id)}`).catch((err) => { toast(err.message, "error"); return null; });
-      if (!full) return;
-      const updated = await act(button, () => voidCase(full));
-      if (updated) toast(`${s.number} ${doneText("void")}`, "success");
-    } }, "作废");
-    return el("div", { class: "qi-actions" }, fileButton, dispatchButton, voidButton);
+        const updated = await act(button, () => voidCase(full));
+        if (updated) toast(`${s.number} ${doneText("void")}`, "success");
+      } }, may.get("void")));
+    } else if (may.has("supervise") && !(s.flags || {}).supervised) {
+      buttons.push(el("button", { type: "button", class: "btn btn-small btn-secondary",
+        onclick: (e) => { e.stopPropagation(); onOpen(s.id, "supervise"); } }, may.get("supervise")));
+    }
+    return buttons.length ? el("div", { class: "qi-actions" }, buttons) : null;
+  }
+
+  function addActions(s, node) {
+    const draw = (allowed) => {
+      const box = actionButtons(s, node, allowed || []);
+      if (box) node.append(box);
+    };
+    if (s.actions) { draw(s.actions); return; }
+    api.get(`/api/cases/${encodeURIComponent(s.id)}`).then((c) => { s.actions = c.actions; draw(c.actions); }).catch(() => {});
   }
 
   function row(s) {
@@ -164,8 +177,7 @@ export function createQueue({ tabsBox, listBox, noteBox, me, directory, onOpen, 
         : el("div", { class: "qi-route" }, el("span", { class: "qi-route-dept" }, dept ? `承办：${dept}` : "未派遣"),
           el("span", { class: "qi-route-reason" }, { dispatched: "待签收", accepted: "处置中", handled: "待核查", checked: "待结案", suspended: "挂账" }[s.status] || "")));
     node.append(main);
-    const buttons = actions(s, node);
-    if (buttons) node.append(buttons);
+    addActions(s, node);
     return node;
   }
 

@@ -323,7 +323,8 @@ function caseLoader(board) {
       cases.clear();
       lastSeen.clear();
       for (const f of [...open.features, ...closed.features]) cases.set(f.properties.id, fromFeature(f));
-      for (const c of queued.items) if (!cases.has(c.id)) cases.set(c.id, fromCase(c));
+      // The queue's own rows come from the list API: they carry this user's `actions`.
+      for (const c of queued.items) cases.set(c.id, fromCase(c));
       for (const [id, s] of cases) lastSeen.set(id, s);
       board.renderAll();
       $("map-loading").hidden = true;

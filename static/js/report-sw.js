@@ -6,11 +6,12 @@
 // page queues reports itself (IndexedDB) and sends them when the network is back.
 // Logging out deletes the cached answers (they belong to the user).
 
-const CACHE = "report-offline-v3";
+const CACHE = "report-offline-v4";
 const SHELL = [
   "/report",
   "/static/css/app.css",
   "/static/css/report.css",
+  "/static/css/case-detail.css",
   "/static/img/favicon.svg",
   "/static/js/api.js",
   "/static/js/dom.js",
@@ -29,6 +30,7 @@ const SHELL = [
   "/static/js/report-mine.js",
   "/static/js/report-check.js",
   "/static/js/report-detail.js",
+  "/static/js/case-detail.js",
   "/static/vendor/leaflet/leaflet.css",
   "/static/vendor/leaflet/leaflet.js",
 ];

@@ -7,15 +7,12 @@ import os
 import pytest
 
 from browser_support import CHROMIUM
-from support import DEMO_CITY, start_server
 
 
 @pytest.fixture
-async def server():
-    srv, client = await start_server(DEMO_CITY)
-    yield client
-    srv.stop()
-    await client.ctx.storage.close()
+def server(demo):
+    """The pages' server: the demo city (tests/conftest.py `demo`)."""
+    return demo
 
 
 @pytest.fixture

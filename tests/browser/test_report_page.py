@@ -144,8 +144,8 @@ async def test_report_with_route_preview_and_photo(server, browser):
     assert await item.locator(".tag.deadline").count() == 1
     await screenshot(page, "report-mine")
     await item.click()
-    await page.wait_for_selector(".case-detail .timeline-item")
-    await wait_until(page, "document.querySelector('.case-detail .photo-thumb img').naturalWidth > 0")
+    await page.wait_for_selector(".sheet .cd .timeline .tl-item")
+    await wait_until(page, "document.querySelector('.sheet .cd .cd-thumb img').naturalWidth > 0")
     await screenshot(page, "report-detail")
     guard.assert_clean(allow_console=("status of 422",))
 

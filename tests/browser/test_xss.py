@@ -326,9 +326,7 @@ async def test_report_page_shows_payloads_as_text(server, browser):
         item = page.locator(f"button.case-item[data-case-id='{case['id']}']")
         await item.wait_for()
         await item.click()
-        await shows(page, ".sheet .case-detail .facts", text)
-        if case["status"] == "handled":
-            await shows(page, ".sheet .case-detail .detail-section", text)
+        await shows(page, ".sheet .cd .cd-text", text)  # the description (and a handled case's result)
         await watch.assert_inert(f"/report detail {case['number']}")
         await page.click(".sheet .sheet-back")
         await page.wait_for_selector(".sheet", state="detached")
