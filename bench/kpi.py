@@ -215,7 +215,7 @@ async def main_async(args) -> None:
     now = utcnow()
     try:
         progress(f"loading {args.cases:,} cases into {store.kind}")
-        loaded = await load_year(store, city, args.cases, now)
+        loaded = await load_year(store, city, args.cases, now, chunk=5000 if not store.persistent else 500)
         progress(f"loaded in {loaded['load_seconds']:.1f} s, rollups rebuilt in {loaded['rebuild_seconds']:.1f} s")
         calendar = BusinessCalendar.from_city_config(city.config)
         ctx = SimpleNamespace(city=city, tz=tz, calendar=calendar, cases=store.cases, storage=store,

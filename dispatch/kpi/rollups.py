@@ -96,6 +96,19 @@ def resolve(counters: dict, last_day: str, into: Counter, sign: int = 1) -> None
         into[name] += sign * amount
 
 
+def _add(doc: dict, field: str, key: str | None, increments: dict) -> None:
+    """Add `increments` to doc[field][key] (doc[field] when key is None), dropping zeros."""
+    counters = doc[field] if key is None else doc[field].setdefault(key, {})
+    for name, amount in increments.items():
+        value = counters.get(name, 0) + amount
+        if abs(value) < 1e-6:
+            counters.pop(name, None)
+        else:
+            counters[name] = value
+    if key is not None and not counters:
+        del doc[field][key]
+
+
 def _contribution(case: dict, facts: dict[str, float]) -> dict:
     """As stored: two parallel lists (FerretDB 1.24 stores no arrays of arrays)."""
     return {"_id": case["_id"], "version": case.get("version", 0), "keys": list(facts), "amounts": list(facts.values())}
@@ -249,25 +262,25 @@ class Rollups:
 
     @staticmethod
     async def _merged(items: list[dict], existing: dict, seq: int) -> list[dict]:
-        """Bucket documents hold `groups` {group: {counter: amount}}; pending ones `counters`
-        (their increments come under the group "")."""
+        """Bucket documents hold `groups` {"department|district|street[|category|source]":
+        {counter: amount}} and the same summed per street (`streets`) and per department
+        (`departments`), so a report grouped that way adds a few maps, not every group; pending
+        documents hold `counters` (their increments come under the group "")."""
         out = []
         for item in items:
             pending = "until" in item["fields"]
-            doc = existing.get(item["_id"]) or {"_id": item["_id"], **item["fields"], "seq": 0,
-                                                 **({"counters": {}} if pending else {"groups": {}})}
+            fresh = {"counters": {}} if pending else {"groups": {}, "streets": {}, "departments": {}}
+            doc = existing.get(item["_id"]) or {"_id": item["_id"], **item["fields"], "seq": 0, **fresh}
             if doc.get("seq", 0) >= seq:
                 continue  # this batch reached this document before the process stopped
             for group, increments in item["inc"].items():
-                counters = doc["counters"] if pending else doc["groups"].setdefault(group, {})
-                for name, amount in increments.items():
-                    value = counters.get(name, 0) + amount
-                    if abs(value) < 1e-6:
-                        counters.pop(name, None)
-                    else:
-                        counters[name] = value
-                if not pending and not counters:
-                    del doc["groups"][group]
+                if pending:
+                    _add(doc, "counters", None, increments)
+                    continue
+                department, _, street = group.split("|")[:3]
+                _add(doc, "groups", group, increments)
+                _add(doc, "streets", street, increments)
+                _add(doc, "departments", department, increments)
             doc["seq"] = seq
             out.append(doc)
         return out
@@ -394,11 +407,21 @@ class Rollups:
             return ((department is None or dep == department) and place.get("district", district) == district
                     and place.get("street", street) == street)
 
-        for doc in (await self.repo.buckets_by_id(ids)).values():
-            for group, counters in doc["groups"].items():
-                dep, district, street = (part or None for part in group.split("|")[:3])
-                if wanted(dep, district, street):
-                    add((dep, district, street), counters)
+        docs = (await self.repo.buckets_by_id(ids)).values()
+        if department is None and group_by in ("district", "street") and "street" not in place:
+            for doc in docs:  # the per-street sums are enough
+                for street, counters in doc["streets"].items():
+                    add((None, doc.get("district"), street or None), counters)
+        elif department is None and group_by == "department" and "street" not in place:
+            for doc in docs:  # the per-department sums are enough
+                for dep, counters in doc["departments"].items():
+                    add((dep or None, doc.get("district"), None), counters)
+        else:
+            for doc in docs:
+                for group, counters in doc["groups"].items():
+                    dep, district, street = (part or None for part in group.split("|")[:3])
+                    if wanted(dep, district, street):
+                        add((dep, district, street), counters)
         for doc in await self.repo.pending_from(now):
             if first <= doc["day"] <= last and wanted(doc.get("department"), doc.get("district"), doc.get("street")):
                 add((doc.get("department"), doc.get("district"), doc.get("street")), doc["counters"], -1)

@@ -326,7 +326,8 @@ class MemoryRollups:
     async def buckets_by_id(self, ids: list[str]) -> dict[str, dict]:
         # Copied level by level (numbers in dicts in dicts): the generic deep copy costs more
         # than the report that reads them.
-        return {i: {**d, "groups": {g: dict(c) for g, c in d["groups"].items()}}
+        maps = ("groups", "streets", "departments")
+        return {i: {**d, **{m: {k: dict(c) for k, c in d[m].items()} for m in maps}}
                 for i in ids if (d := self._buckets.get(i)) is not None}
 
     async def pending_by_id(self, ids: list[str]) -> dict[str, dict]:
