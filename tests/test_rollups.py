@@ -222,8 +222,18 @@ async def test_rollups_equal_the_figures_computed_from_the_cases(world, seed):
     now = utcnow()
     await make_history(world, rng, 120, now)
     assert await assert_rollups_match(world, now) == len(compared_reports(world, now))
-    # Something of everything was counted.
-    report = await stats.compute(world, reader=EVERYTHING, scope=CITY_ID, group_by="district", now=now,
+
+
+async def test_the_random_history_exercises_every_figure(tmp_path):
+    """The history above (embedded, full size) gives every figure something to count."""
+    city = load_city(write_small_city(tmp_path))
+    store = await open_test_store("embedded")
+    calendar = BusinessCalendar.from_city_config(city.config)
+    ctx = SimpleNamespace(city=city, tz=TZ, calendar=calendar, cases=store.cases, storage=store, scale=1.0,
+                          rollups=Rollups(store, city, calendar, TZ))
+    now = utcnow()
+    await make_history(ctx, random.Random(1), 120, now)
+    report = await stats.compute(ctx, reader=EVERYTHING, scope=CITY_ID, group_by="district", now=now,
                                  period=stats.Period.days(date(now.year - 1, 1, 1), date(now.year, 12, 31), TZ))
     totals = {k["key"]: k for k in report["total"]["kpis"]}
     for key in ("reported", "closed", "overdue", "open_overdue"):
@@ -231,6 +241,7 @@ async def test_rollups_equal_the_figures_computed_from_the_cases(world, seed):
     for key in ("close_rate", "rework_rate", "return_rate", "reassign_rate", "repeat_call_rate",
                 "satisfaction_rate", "response_rate"):
         assert totals[key]["numerator"] > 0, key
+    await store.close_for_test()
 
 
 async def test_a_batch_interrupted_midway_is_finished_once(world, monkeypatch):
