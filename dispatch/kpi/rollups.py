@@ -353,11 +353,11 @@ class Rollups:
                     facts = self.contribution(case)
                     self._expand(facts, buckets, pending, horizon)
                     contributions.append(_contribution(case, facts))
-                await self.repo.save_contributions(contributions)
+                await self.repo.save_contributions(contributions, new=True)
                 cases += len(chunk)
             bucket_docs = await self._merged(list(buckets.values()), {}, head or 1)
             pending_docs = await self._merged(list(pending.values()), {}, head or 1)
-            await self.repo.save(bucket_docs, pending_docs)
+            await self.repo.save(bucket_docs, pending_docs, new=True)
             await self.repo.save_state({"cursor": head, "journal": None})
             await self.leases.release(LEASE, self.holder)
         return {"cases": cases, "buckets": len(bucket_docs), "pending": len(pending_docs), "cursor": head}
