@@ -42,7 +42,7 @@ from dispatch.clock import utcnow  # noqa: E402
 from dispatch.domain import scope_path  # noqa: E402
 from dispatch.kpi import stats  # noqa: E402
 from dispatch.kpi.rollups import Rollups  # noqa: E402
-from dispatch.store import open_store  # noqa: E402
+from dispatch.store import StoreUnavailable, open_store  # noqa: E402
 from dispatch.store.query import EVERYTHING, Scope  # noqa: E402
 from dispatch.workflow.deadlines import BusinessCalendar  # noqa: E402
 from geo.loader import load_city  # noqa: E402
@@ -258,9 +258,12 @@ async def main_async(args) -> None:
                 same = "—"
                 if not args.no_baseline:
                     started = time.perf_counter()
-                    scanned = await stats.compute(ctx, period=period, top=0, now=now, scan=True, **kw)
-                    scan_ms = (time.perf_counter() - started) * 1000
-                    same = "yes" if scanned == summed else "NO"
+                    try:
+                        scanned = await stats.compute(ctx, period=period, top=0, now=now, scan=True, **kw)
+                        scan_ms = (time.perf_counter() - started) * 1000
+                        same = "yes" if scanned == summed else "NO"
+                    except StoreUnavailable:  # the server gave up on the full read (socket timeout)
+                        same = f"baseline timed out after {time.perf_counter() - started:,.0f} s"
                 median = statistics.median(timings)
                 ratio = f"{scan_ms / median:,.0f}×" if scan_ms else "—"
                 print(f"| {scope_name} | {period_name} | **{median:,.1f}** ({args.runs}) | "

@@ -533,11 +533,22 @@ class MongoRollups:
     async def save_state(self, state: dict) -> None:
         await self.states.replace_one({"_id": "applier"}, {**state, "_id": "applier"}, upsert=True)
 
+    @staticmethod
+    async def _by_ids(collection, ids: list[str], projection: dict | None = None) -> dict[str, dict]:
+        """One `find_one` by `_id` each, a few at a time: FerretDB 1.24 answers `_id` equality
+        from its index but `{"_id": {"$in": [...]}}` by reading the whole collection."""
+        gate = asyncio.Semaphore(16)
+
+        async def one(doc_id):
+            async with gate:
+                return await collection.find_one({"_id": doc_id}, projection)
+
+        found = await asyncio.gather(*(one(i) for i in dict.fromkeys(ids)))
+        return {doc["_id"]: doc for doc in found if doc is not None}
+
     @guarded
     async def contributions(self, case_ids: list[str]) -> dict[str, dict]:
-        if not case_ids:
-            return {}
-        return {d["_id"]: d async for d in self.contribs.find({"_id": {"$in": list(case_ids)}})}
+        return await self._by_ids(self.contribs, case_ids)
 
     @guarded
     async def save_contributions(self, docs: list[dict], new: bool = False) -> None:
@@ -546,10 +557,7 @@ class MongoRollups:
 
     @guarded
     async def cases(self, case_ids: list[str], fields: tuple[str, ...]) -> dict[str, dict]:
-        if not case_ids:
-            return {}
-        cursor = self.cases_.find({"_id": {"$in": list(case_ids)}}, {f: 1 for f in fields})
-        return {d["_id"]: d async for d in cursor}
+        return await self._by_ids(self.cases_, case_ids, {f: 1 for f in fields})
 
     async def all_cases(self, fields: tuple[str, ...], batch: int = 1000):
         """Every case (projected), in lists of `batch`: one streamed query (FerretDB would scan
@@ -565,15 +573,11 @@ class MongoRollups:
 
     @guarded
     async def buckets_by_id(self, ids: list[str]) -> dict[str, dict]:
-        if not ids:
-            return {}
-        return {d["_id"]: d async for d in self.buckets.find({"_id": {"$in": list(ids)}})}
+        return await self._by_ids(self.buckets, ids)
 
     @guarded
     async def pending_by_id(self, ids: list[str]) -> dict[str, dict]:
-        if not ids:
-            return {}
-        return {d["_id"]: d async for d in self.pending.find({"_id": {"$in": list(ids)}})}
+        return await self._by_ids(self.pending, ids)
 
     @staticmethod
     async def _insert(collection, docs: list[dict]) -> None:
