@@ -563,7 +563,8 @@ class MongoRollups:
         """Every case (projected), in lists of `batch`: one streamed query (FerretDB would scan
         the whole collection for each page of a keyset walk)."""
         chunk = []
-        async for doc in self.cases_.find({}, {f: 1 for f in fields}, batch_size=batch):
+        # Small server batches: each `getMore` stays well inside the socket timeout on a busy server.
+        async for doc in self.cases_.find({}, {f: 1 for f in fields}, batch_size=200):
             chunk.append(doc)
             if len(chunk) >= batch:
                 yield chunk
