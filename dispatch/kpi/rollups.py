@@ -289,12 +289,16 @@ class Rollups:
         """Before a report: apply what is pending here, or wait (briefly) for the process
         holding the lease to reach the changes this process has seen."""
         target = self.events.head
+        if target <= self.known:
+            return  # nothing logged since the last catch-up this process saw: no lease, no reads
         if await self.catch_up() is not None:
             return
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while loop.time() < deadline:
-            if int((await self.repo.state()).get("cursor") or 0) >= target:
+            cursor = int((await self.repo.state()).get("cursor") or 0)
+            if cursor >= target:
+                self.known = max(self.known, cursor)
                 return
             await asyncio.sleep(0.05)
         log.warning("KPI 汇总尚未追上事件日志，统计结果可能缺少最近几秒的变化")
