@@ -73,6 +73,9 @@ class History:
             "created_by": "tester", "created_at": self.at, "updated_at": self.at, "version": 1,
             "history": [{"at": self.at, "action": "report", "from": None, "to": "reported"}],
         }
+        if rng.random() < 0.4:  # routed at intake: assigned, not yet given to the department
+            department = rng.choice(DEPARTMENTS)
+            self.doc["assignment"] = {"department": {"id": department, "name": ctx.city.departments[department].name}}
 
     async def insert(self) -> None:
         await self.ctx.cases.insert(self.doc)
@@ -232,7 +235,7 @@ async def test_the_random_history_exercises_every_figure(tmp_path):
     ctx = SimpleNamespace(city=city, tz=TZ, calendar=calendar, cases=store.cases, storage=store, scale=1.0,
                           rollups=Rollups(store, city, calendar, TZ))
     now = utcnow()
-    await make_history(ctx, random.Random(1), 120, now)
+    await make_history(ctx, random.Random(4), 120, now)
     report = await stats.compute(ctx, reader=EVERYTHING, scope=CITY_ID, group_by="district", now=now,
                                  period=stats.Period.days(date(now.year - 1, 1, 1), date(now.year, 12, 31), TZ))
     totals = {k["key"]: k for k in report["total"]["kpis"]}

@@ -56,7 +56,8 @@ LEASE_SECONDS = 30
 # with a clock that far behind).
 PENDING_MARGIN = timedelta(hours=1)
 FAR = datetime.max.replace(tzinfo=timezone.utc)
-FIELDS = (*PROJECTION, "version")
+FIELDS = (*PROJECTION, "version", "departments_seen")
+UNSEEN = "~"
 DAY, MONTH, YEAR, STATE = "d", "m", "y", "s"
 
 
@@ -144,8 +145,14 @@ class Rollups:
         place = "|".join(((jurisdiction.get(level) or {}).get("id") or "") for level in ("district", "street"))
         kind = "|".join((((case.get("category") or {}).get("code") or ""), case.get("source") or ""))
         out: dict[str, float] = {}
+        seen = set(case.get("departments_seen") or ())
         for fact in all_facts(timeline, self.calendar, self.sign_deadline):
             department = timeline.department_at(fact.at or FAR)["id"] or ""
+            if department and department not in seen:
+                # Charged to its assigned department, which has not had the case yet: counted
+                # in that department's row, but not in the department's own report (a
+                # department sees the cases it has been given: `Scope.department`).
+                department = UNSEEN + department
             day = self._day(fact.at) if fact.at is not None else ""
             late = self._day(fact.late) if fact.late is not None else ""
             if late and late <= day:
@@ -400,6 +407,7 @@ class Rollups:
         total = Counter()
 
         def add(ids: tuple[str, str, str], counters: dict, sign: int = 1) -> None:
+            ids = ((ids[0] or "").removeprefix(UNSEEN) or None, ids[1], ids[2])
             key = ids[("department", "district", "street").index(group_by)]
             row = rows.get(key)
             if row is None:
