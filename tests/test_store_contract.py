@@ -528,7 +528,8 @@ async def test_rollup_documents_state_and_contributions_round_trip(store):
     await repo.save_state({"cursor": 7, "journal": {"to_seq": 9, "buckets": [], "pending": [], "contributions": []}})
     assert (await repo.state())["journal"]["to_seq"] == 9
     bucket = {"_id": "d|2026-11-23|D1", "level": "d", "bucket": "2026-11-23", "district": "D1", "seq": 9,
-              "groups": {"w|D1|S1|0101|grid": {"reported": 2, "due_closed@2026-11-25": 1}}}
+              "groups": {"w|D1|S1|0101|grid": {"reported": 2, "due_closed@2026-11-25": 1}},
+              "streets": {"S1": {"reported": 2}}, "departments": {"w": {"reported": 2}}}
     soon, past = T0 + timedelta(hours=5), T0 - timedelta(hours=5)
     pending = [{"_id": f"{at.isoformat()}|2026-11-23|w|D1|S1", "until": at, "day": "2026-11-23", "department": "w",
                 "district": "D1", "street": "S1", "counters": {"due": 1}, "seq": 9} for at in (soon, past)]

@@ -56,7 +56,8 @@ LEASE_SECONDS = 30
 # with a clock that far behind).
 PENDING_MARGIN = timedelta(hours=1)
 FAR = datetime.max.replace(tzinfo=timezone.utc)
-FIELDS = (*PROJECTION, "version")
+FIELDS = (*PROJECTION, "version", "departments_seen")
+UNSEEN = "~"
 DAY, MONTH, YEAR, STATE = "d", "m", "y", "s"
 
 
@@ -94,6 +95,19 @@ def resolve(counters: dict, last_day: str, into: Counter, sign: int = 1) -> None
             if late > last_day:
                 continue
         into[name] += sign * amount
+
+
+def _add(doc: dict, field: str, key: str | None, increments: dict) -> None:
+    """Add `increments` to doc[field][key] (doc[field] when key is None), dropping zeros."""
+    counters = doc[field] if key is None else doc[field].setdefault(key, {})
+    for name, amount in increments.items():
+        value = counters.get(name, 0) + amount
+        if abs(value) < 1e-6:
+            counters.pop(name, None)
+        else:
+            counters[name] = value
+    if key is not None and not counters:
+        del doc[field][key]
 
 
 def _contribution(case: dict, facts: dict[str, float]) -> dict:
@@ -137,8 +151,14 @@ class Rollups:
         place = "|".join(((jurisdiction.get(level) or {}).get("id") or "") for level in ("district", "street"))
         kind = "|".join((((case.get("category") or {}).get("code") or ""), case.get("source") or ""))
         out: dict[str, float] = {}
+        seen = set(case.get("departments_seen") or ())
         for fact in all_facts(timeline, self.calendar, self.sign_deadline):
             department = timeline.department_at(fact.at or FAR)["id"] or ""
+            if department and department not in seen:
+                # Charged to its assigned department, which has not had the case yet: counted
+                # in that department's row, but not in the department's own report (a
+                # department sees the cases it has been given: `Scope.department`).
+                department = UNSEEN + department
             day = self._day(fact.at) if fact.at is not None else ""
             late = self._day(fact.late) if fact.late is not None else ""
             if late and late <= day:
@@ -256,25 +276,25 @@ class Rollups:
 
     @staticmethod
     async def _merged(items: list[dict], existing: dict, seq: int) -> list[dict]:
-        """Bucket documents hold `groups` {group: {counter: amount}}; pending ones `counters`
-        (their increments come under the group "")."""
+        """Bucket documents hold `groups` {"department|district|street[|category|source]":
+        {counter: amount}} and the same summed per street (`streets`) and per department
+        (`departments`), so a report grouped that way adds a few maps, not every group; pending
+        documents hold `counters` (their increments come under the group "")."""
         out = []
         for item in items:
             pending = "until" in item["fields"]
-            doc = existing.get(item["_id"]) or {"_id": item["_id"], **item["fields"], "seq": 0,
-                                                 **({"counters": {}} if pending else {"groups": {}})}
+            fresh = {"counters": {}} if pending else {"groups": {}, "streets": {}, "departments": {}}
+            doc = existing.get(item["_id"]) or {"_id": item["_id"], **item["fields"], "seq": 0, **fresh}
             if doc.get("seq", 0) >= seq:
                 continue  # this batch reached this document before the process stopped
             for group, increments in item["inc"].items():
-                counters = doc["counters"] if pending else doc["groups"].setdefault(group, {})
-                for name, amount in increments.items():
-                    value = counters.get(name, 0) + amount
-                    if abs(value) < 1e-6:
-                        counters.pop(name, None)
-                    else:
-                        counters[name] = value
-                if not pending and not counters:
-                    del doc["groups"][group]
+                if pending:
+                    _add(doc, "counters", None, increments)
+                    continue
+                department, _, street = group.split("|")[:3]
+                _add(doc, "groups", group, increments)
+                _add(doc, "streets", street, increments)
+                _add(doc, "departments", department, increments)
             doc["seq"] = seq
             out.append(doc)
         return out
@@ -283,12 +303,16 @@ class Rollups:
         """Before a report: apply what is pending here, or wait (briefly) for the process
         holding the lease to reach the changes this process has seen."""
         target = self.events.head
+        if target <= self.known:
+            return  # nothing logged since the last catch-up this process saw: no lease, no reads
         if await self.catch_up() is not None:
             return
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while loop.time() < deadline:
-            if int((await self.repo.state()).get("cursor") or 0) >= target:
+            cursor = int((await self.repo.state()).get("cursor") or 0)
+            if cursor >= target:
+                self.known = max(self.known, cursor)
                 return
             await asyncio.sleep(0.05)
         log.warning("KPI 汇总尚未追上事件日志，统计结果可能缺少最近几秒的变化")
@@ -347,11 +371,11 @@ class Rollups:
                     facts = self.contribution(case)
                     self._expand(facts, buckets, pending, horizon)
                     contributions.append(_contribution(case, facts))
-                await self.repo.save_contributions(contributions)
+                await self.repo.save_contributions(contributions, new=True)
                 cases += len(chunk)
             bucket_docs = await self._merged(list(buckets.values()), {}, head or 1)
             pending_docs = await self._merged(list(pending.values()), {}, head or 1)
-            await self.repo.save(bucket_docs, pending_docs)
+            await self.repo.save(bucket_docs, pending_docs, new=True)
             await self.repo.save_state({"cursor": head, "journal": None})
             await self.leases.release(LEASE, self.holder)
         return {"cases": cases, "buckets": len(bucket_docs), "pending": len(pending_docs), "cursor": head}
@@ -390,6 +414,7 @@ class Rollups:
         total = Counter()
 
         def add(ids: tuple[str, str, str], counters: dict, sign: int = 1) -> None:
+            ids = ((ids[0] or "").removeprefix(UNSEEN) or None, ids[1], ids[2])
             key = ids[("department", "district", "street").index(group_by)]
             row = rows.get(key)
             if row is None:
@@ -401,11 +426,21 @@ class Rollups:
             return ((department is None or dep == department) and place.get("district", district) == district
                     and place.get("street", street) == street)
 
-        for doc in (await self.repo.buckets_by_id(ids)).values():
-            for group, counters in doc["groups"].items():
-                dep, district, street = (part or None for part in group.split("|")[:3])
-                if wanted(dep, district, street):
-                    add((dep, district, street), counters)
+        docs = (await self.repo.buckets_by_id(ids)).values()
+        if department is None and group_by in ("district", "street") and "street" not in place:
+            for doc in docs:  # the per-street sums are enough
+                for street, counters in doc["streets"].items():
+                    add((None, doc.get("district"), street or None), counters)
+        elif department is None and group_by == "department" and "street" not in place:
+            for doc in docs:  # the per-department sums are enough
+                for dep, counters in doc["departments"].items():
+                    add((dep or None, doc.get("district"), None), counters)
+        else:
+            for doc in docs:
+                for group, counters in doc["groups"].items():
+                    dep, district, street = (part or None for part in group.split("|")[:3])
+                    if wanted(dep, district, street):
+                        add((dep, district, street), counters)
         for doc in await self.repo.pending_from(now):
             if first <= doc["day"] <= last and wanted(doc.get("department"), doc.get("district"), doc.get("street")):
                 add((doc.get("department"), doc.get("district"), doc.get("street")), doc["counters"], -1)

@@ -391,7 +391,7 @@ class MemoryRollups:
     async def contributions(self, case_ids: list[str]) -> dict[str, dict]:
         return {i: copied(self._contributions[i]) for i in case_ids if i in self._contributions}
 
-    async def save_contributions(self, docs: list[dict]) -> None:
+    async def save_contributions(self, docs: list[dict], new: bool = False) -> None:
         for doc in docs:
             self._contributions[doc["_id"]] = stored_value(doc)
 
@@ -408,13 +408,14 @@ class MemoryRollups:
     async def buckets_by_id(self, ids: list[str]) -> dict[str, dict]:
         # Copied level by level (numbers in dicts in dicts): the generic deep copy costs more
         # than the report that reads them.
-        return {i: {**d, "groups": {g: dict(c) for g, c in d["groups"].items()}}
+        maps = ("groups", "streets", "departments")
+        return {i: {**d, **{m: {k: dict(c) for k, c in d[m].items()} for m in maps if m in d}}
                 for i in ids if (d := self._buckets.get(i)) is not None}
 
     async def pending_by_id(self, ids: list[str]) -> dict[str, dict]:
         return {i: copied(self._pending[i]) for i in ids if i in self._pending}
 
-    async def save(self, buckets: list[dict], pending: list[dict]) -> None:
+    async def save(self, buckets: list[dict], pending: list[dict], new: bool = False) -> None:
         for doc in buckets:
             self._buckets[doc["_id"]] = stored_value(doc)
         for doc in pending:

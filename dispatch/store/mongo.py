@@ -775,28 +775,38 @@ class MongoRollups:
     async def save_state(self, state: dict) -> None:
         await self.states.replace_one({"_id": "applier"}, {**state, "_id": "applier"}, upsert=True)
 
-    @guarded
-    async def contributions(self, case_ids: list[str]) -> dict[str, dict]:
-        if not case_ids:
-            return {}
-        return {d["_id"]: d async for d in self.contribs.find({"_id": {"$in": list(case_ids)}})}
+    @staticmethod
+    async def _by_ids(collection, ids: list[str], projection: dict | None = None) -> dict[str, dict]:
+        """One `find_one` by `_id` each, a few at a time: FerretDB 1.24 answers `_id` equality
+        from its index but `{"_id": {"$in": [...]}}` by reading the whole collection."""
+        gate = asyncio.Semaphore(16)
+
+        async def one(doc_id):
+            async with gate:
+                return await collection.find_one({"_id": doc_id}, projection)
+
+        found = await asyncio.gather(*(one(i) for i in dict.fromkeys(ids)))
+        return {doc["_id"]: doc for doc in found if doc is not None}
 
     @guarded
-    async def save_contributions(self, docs: list[dict]) -> None:
-        await self._replace(self.contribs, docs)
+    async def contributions(self, case_ids: list[str]) -> dict[str, dict]:
+        return await self._by_ids(self.contribs, case_ids)
+
+    @guarded
+    async def save_contributions(self, docs: list[dict], new: bool = False) -> None:
+        """`new`: after `clear` (a rebuild), plain inserts, far cheaper than upserts on FerretDB."""
+        await (self._insert if new else self._replace)(self.contribs, docs)
 
     @guarded
     async def cases(self, case_ids: list[str], fields: tuple[str, ...]) -> dict[str, dict]:
-        if not case_ids:
-            return {}
-        cursor = self.cases_.find({"_id": {"$in": list(case_ids)}}, {f: 1 for f in fields})
-        return {d["_id"]: d async for d in cursor}
+        return await self._by_ids(self.cases_, case_ids, {f: 1 for f in fields})
 
     async def all_cases(self, fields: tuple[str, ...], batch: int = 1000):
         """Every case (projected), in lists of `batch`: one streamed query (FerretDB would scan
         the whole collection for each page of a keyset walk)."""
         chunk = []
-        async for doc in self.cases_.find({}, {f: 1 for f in fields}, batch_size=batch):
+        # Small server batches: each `getMore` stays well inside the socket timeout on a busy server.
+        async for doc in self.cases_.find({}, {f: 1 for f in fields}, batch_size=200):
             chunk.append(doc)
             if len(chunk) >= batch:
                 yield chunk
@@ -806,27 +816,30 @@ class MongoRollups:
 
     @guarded
     async def buckets_by_id(self, ids: list[str]) -> dict[str, dict]:
-        if not ids:
-            return {}
-        return {d["_id"]: d async for d in self.buckets.find({"_id": {"$in": list(ids)}})}
+        return await self._by_ids(self.buckets, ids)
 
     @guarded
     async def pending_by_id(self, ids: list[str]) -> dict[str, dict]:
-        if not ids:
-            return {}
-        return {d["_id"]: d async for d in self.pending.find({"_id": {"$in": list(ids)}})}
+        return await self._by_ids(self.pending, ids)
+
+    @staticmethod
+    async def _insert(collection, docs: list[dict]) -> None:
+        for i in range(0, len(docs), 500):
+            if docs[i:i + 500]:
+                await collection.insert_many(docs[i:i + 500], ordered=False)
 
     @staticmethod
     async def _replace(collection, docs: list[dict]) -> None:
-        for i in range(0, len(docs), 1000):
-            part = docs[i:i + 1000]
+        for i in range(0, len(docs), 200):
+            part = docs[i:i + 200]
             if part:
                 await collection.bulk_write([ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in part], ordered=False)
 
     @guarded
-    async def save(self, buckets: list[dict], pending: list[dict]) -> None:
-        await self._replace(self.buckets, buckets)
-        await self._replace(self.pending, pending)
+    async def save(self, buckets: list[dict], pending: list[dict], new: bool = False) -> None:
+        write = self._insert if new else self._replace
+        await write(self.buckets, buckets)
+        await write(self.pending, pending)
 
     @guarded
     async def pending_from(self, now: datetime) -> list[dict]:
