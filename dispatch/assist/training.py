@@ -90,6 +90,9 @@ class Suggester:
     """This process's category model, and the jobs that keep it current."""
 
     POLL_SECONDS = 2.0
+    # A process that finds no stored model trains one this long after it starts: a server
+    # that is stopped right away (tests, a failed start) never pays for it.
+    FIRST_TRAINING_DELAY = 3.0
 
     def __init__(self, city, storage, clock, config: dict):
         self.city = city
@@ -158,9 +161,15 @@ class Suggester:
 
     async def _run(self) -> None:
         first = True
+        started = time.monotonic()
         while not self._closed():
             try:
                 await self.adopt_latest()
+                if first and self.model is None and self.train_on_start:
+                    await asyncio.sleep(max(0.0, self.FIRST_TRAINING_DELAY - (time.monotonic() - started)))
+                    if self._closed():
+                        return
+                    await self.adopt_latest()  # another process may have trained meanwhile
                 if first and self.model is None and self.train_on_start:
                     await self.train(by="启动时训练", wait=False)
                 first = False
