@@ -10,7 +10,8 @@ A model is stored with its version and training-set size (`store.models`, versio
 insert-once). Every process polls the newest version every POLL_SECONDS, loads it when it
 changes, and reports the version it runs (`report_live`), so `train()` can return once the new
 model is live everywhere. Scheduled retraining (`assist.retrain_minutes`, 0 = never) runs under
-a lease, so one process trains per period. Fitting runs in a worker thread, off the event loop.
+a lease, so one process trains per period. Fitting runs in a child process, so the serving
+process's requests do not wait on it.
 """
 
 from __future__ import annotations
@@ -19,9 +20,11 @@ import asyncio
 import hashlib
 import json
 import logging
+import multiprocessing
 import os
 import time
 import uuid
+from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime, timedelta
 
 from dispatch.assist.classifier import CategoryModel, TooLittleData, category_texts, fit
@@ -215,7 +218,7 @@ class Suggester:
             pairs += from_store
             head = await self.repo.latest(NAME, with_blob=False)
             version = (head["version"] if head else 0) + 1
-            blob, examples = await asyncio.get_running_loop().run_in_executor(None, _fit_bytes, pairs)
+            blob, examples = await fit_elsewhere(pairs)
             now = self.clock()
             for _ in range(20):
                 doc = {"name": NAME, "version": version, "examples": examples, "trained_at": now, "blob": blob,
@@ -251,11 +254,18 @@ class Suggester:
 
 
 def _fit_bytes(pairs: list[tuple[str, str]]) -> tuple[bytes, int]:
+    model = fit([t for t, _ in pairs], [c for _, c in pairs], version=0)
+    return model.to_bytes(), model.examples
+
+
+async def fit_elsewhere(pairs: list[tuple[str, str]]) -> tuple[bytes, int]:
+    """Fit in a child process: seconds of numpy/scipy under the GIL in a thread of this process
+    would hold up every request meanwhile. The child lives for one training."""
     digest = hashlib.sha256(json.dumps(sorted(pairs), ensure_ascii=False).encode()).hexdigest()
     if digest in _FITTED:
         return _FITTED[digest]
-    model = fit([t for t, _ in pairs], [c for _, c in pairs], version=0)
-    result = (model.to_bytes(), model.examples)
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        result = await asyncio.get_running_loop().run_in_executor(pool, _fit_bytes, pairs)
     _FITTED.clear()
     _FITTED[digest] = result
     return result
