@@ -199,3 +199,36 @@ async def test_training_with_too_little_data_keeps_the_previous_model(small):
     assert body["error"]["code"] == "too_little_data" and "继续使用当前模型" in body["error"]["message"]
     status, after = await admin.get("/api/admin/assist/train")
     assert after == before
+
+
+async def test_a_model_trained_in_one_process_is_live_in_the_other_when_train_returns():
+    """Two server processes on one database (FerretDB in CI): the training answer comes once the
+    other process runs the new version, which it read from the store."""
+    from engines import new_database_name, server_uri
+    from support import DEMO_CITY, start_server
+
+    database = new_database_name()
+    server_uri()  # skips, or fails under CI, without a server
+    one, first = await start_server(DEMO_CITY, f"storage.database={database}", engine="server")
+    two, second = await start_server(DEMO_CITY, f"storage.database={database}", engine="server")
+    try:
+        await model_ready(first)
+        await model_ready(second)
+
+        async def both_reported():
+            live = await first.ctx.storage.models.live("category")
+            return len(live) == 2
+        await poll(both_reported, 30)
+        admin = await login_as(first, "admin")
+        status, trained = await admin.post("/api/admin/assist/train")
+        assert status == 200, trained
+        assert trained["processes"] == 2
+        assert second.ctx.assist.suggester.model.version == trained["version"]
+        operator = await login_as(second, "operator")
+        status, body = await assist(operator, text="路灯不亮")
+        assert body["model"]["version"] == trained["version"]
+    finally:
+        one.stop()
+        two.stop()
+        await second.ctx.storage.close()
+        await first.ctx.storage.close()

@@ -22,7 +22,7 @@ from sklearn.linear_model import LogisticRegression
 # Below this, a model would only echo the category names back: refuse and keep the old one.
 MIN_EXAMPLES = 100
 MIN_CATEGORIES = 2
-MAX_FEATURES = 40000
+MAX_FEATURES = 10000
 _SPACE = re.compile(r"\s+")
 
 

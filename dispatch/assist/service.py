@@ -11,6 +11,7 @@ from datetime import timedelta
 from dispatch.access.policy import case_scope
 from dispatch.assist.callers import phone_forms, point_of, repeat_candidate, similar_score
 from dispatch.assist.knowledge import KnowledgeBase
+from dispatch.assist.nearby import NearbyIndex
 from dispatch.assist.training import Suggester
 from dispatch.domain import OPEN_STATUSES, to_api
 from dispatch.rules import OutsideCity
@@ -33,6 +34,7 @@ class Assist:
         self.clock = clock
         self.suggester = Suggester(ctx.city, ctx.storage, clock, ctx.config)
         self.knowledge = KnowledgeBase(ctx.city, ctx.storage.knowledge, clock)
+        self.nearby = NearbyIndex(self.repeat_days)
         self._unsubscribe = None
         self._tasks: set[asyncio.Task] = set()
 
@@ -45,6 +47,19 @@ class Assist:
         await self.knowledge.seed()
         await self.suggester.start()
         self._unsubscribe = self.ctx.bus.subscribe(self._on_event)
+        self._spawn(self._load_nearby())
+
+    def _spawn(self, coroutine) -> None:
+        task = asyncio.ensure_future(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _load_nearby(self) -> None:
+        try:
+            await self.nearby.load(self.ctx.cases, self.clock())
+        except Exception:  # noqa: BLE001 - without the index the store answers (slower)
+            if not getattr(self.ctx.storage.events, "closed", False):
+                log.exception("接线辅助: 载入近期案件位置失败，改为直接查询")
 
     async def stop(self) -> None:
         if self._unsubscribe:
@@ -54,15 +69,15 @@ class Assist:
     # -- usage of articles: counted from the log of case changes ----------------------------
 
     def _on_event(self, event: dict) -> None:
-        """An `answer` that names an article counts one use of it. Every process sees the event;
-        the store keeps one use per (case, article)."""
+        """Every case change moves the place index; an `answer` that names an article counts one
+        use of it (every process sees the event; the store keeps one use per case and article)."""
+        if event.get("case"):
+            self.nearby.on_case(event["case"])
         answer = (event.get("case") or {}).get("answer") or {}
         article = answer.get("article")
         if event.get("type") != "case.updated" or not article:
             return
-        task = asyncio.ensure_future(self._count_use(article, event["case"]))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._spawn(self._count_use(article, event["case"]))
 
     async def _count_use(self, article: str, case: dict) -> None:
         try:
@@ -144,9 +159,17 @@ class Assist:
             return [], None
         dlat = self.radius_m / 110_540
         dlng = self.radius_m / (111_320 * max(0.2, math.cos(math.radians(place[1]))))
-        box = Box(place[0] - dlng, place[1] - dlat, place[0] + dlng, place[1] + dlat)
-        found = await self.ctx.cases.find(CaseQuery(scope=scope, open_only=True, box=box, limit=200,
-                                                    created_from=now - timedelta(days=self.repeat_days)))
+        since = now - timedelta(days=self.repeat_days)
+        if self.nearby.ready:
+            try:
+                await self.ctx.tail.caught_up(timeout=1.0)  # this process's own last writes are in
+            except TimeoutError:
+                pass
+            found = [c for c in self.nearby.near(place[0], place[1], self.radius_m, since) if scope.admits(c)]
+        else:
+            box = Box(place[0] - dlng, place[1] - dlat, place[0] + dlng, place[1] + dlat)
+            found = await self.ctx.cases.find(CaseQuery(scope=scope, open_only=True, box=box, limit=200,
+                                                        created_from=since))
         scored = []
         for case in found:
             if point_of(case) is None:

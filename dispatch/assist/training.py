@@ -10,7 +10,8 @@ A model is stored with its version and training-set size (`store.models`, versio
 insert-once). Every process polls the newest version every POLL_SECONDS, loads it when it
 changes, and reports the version it runs (`report_live`), so `train()` can return once the new
 model is live everywhere. Scheduled retraining (`assist.retrain_minutes`, 0 = never) runs under
-a lease, so one process trains per period. Fitting runs in a worker thread, off the event loop.
+a lease, so one process trains per period. Fitting runs in a child process, so the serving
+process's requests do not wait on it.
 """
 
 from __future__ import annotations
@@ -19,9 +20,11 @@ import asyncio
 import hashlib
 import json
 import logging
+import multiprocessing
 import os
 import time
 import uuid
+from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime, timedelta
 
 from dispatch.assist.classifier import CategoryModel, TooLittleData, category_texts, fit
@@ -90,6 +93,9 @@ class Suggester:
     """This process's category model, and the jobs that keep it current."""
 
     POLL_SECONDS = 2.0
+    # A process that finds no stored model trains one this long after it starts: a server
+    # that is stopped right away (tests, a failed start) never pays for it.
+    FIRST_TRAINING_DELAY = 3.0
 
     def __init__(self, city, storage, clock, config: dict):
         self.city = city
@@ -158,9 +164,15 @@ class Suggester:
 
     async def _run(self) -> None:
         first = True
+        started = time.monotonic()
         while not self._closed():
             try:
                 await self.adopt_latest()
+                if first and self.model is None and self.train_on_start:
+                    await asyncio.sleep(max(0.0, self.FIRST_TRAINING_DELAY - (time.monotonic() - started)))
+                    if self._closed():
+                        return
+                    await self.adopt_latest()  # another process may have trained meanwhile
                 if first and self.model is None and self.train_on_start:
                     await self.train(by="启动时训练", wait=False)
                 first = False
@@ -206,7 +218,7 @@ class Suggester:
             pairs += from_store
             head = await self.repo.latest(NAME, with_blob=False)
             version = (head["version"] if head else 0) + 1
-            blob, examples = await asyncio.get_running_loop().run_in_executor(None, _fit_bytes, pairs)
+            blob, examples = await fit_elsewhere(pairs)
             now = self.clock()
             for _ in range(20):
                 doc = {"name": NAME, "version": version, "examples": examples, "trained_at": now, "blob": blob,
@@ -242,11 +254,18 @@ class Suggester:
 
 
 def _fit_bytes(pairs: list[tuple[str, str]]) -> tuple[bytes, int]:
+    model = fit([t for t, _ in pairs], [c for _, c in pairs], version=0)
+    return model.to_bytes(), model.examples
+
+
+async def fit_elsewhere(pairs: list[tuple[str, str]]) -> tuple[bytes, int]:
+    """Fit in a child process: seconds of numpy/scipy under the GIL in a thread of this process
+    would hold up every request meanwhile. The child lives for one training."""
     digest = hashlib.sha256(json.dumps(sorted(pairs), ensure_ascii=False).encode()).hexdigest()
     if digest in _FITTED:
         return _FITTED[digest]
-    model = fit([t for t, _ in pairs], [c for _, c in pairs], version=0)
-    result = (model.to_bytes(), model.examples)
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        result = await asyncio.get_running_loop().run_in_executor(pool, _fit_bytes, pairs)
     _FITTED.clear()
     _FITTED[digest] = result
     return result
