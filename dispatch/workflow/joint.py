@@ -322,9 +322,10 @@ def disputed_entry(ctx, case: dict, department: dict) -> dict:
     rule = routing.get("rule") if (routing.get("department") or {}).get("id") == department["id"] else None
     from dispatch.rules.catalogue import level_of_jurisdiction  # the catalogue names levels
 
+    category = case.get("category") or {}
     entry = {
-        "category": case["category"]["code"],
-        "category_name": case["category"].get("name"),
+        "category": category.get("code"),
+        "category_name": category.get("name"),
         "rule": rule or "manual",
         "department_type": dept.type if dept else None,
         "level": level_of_jurisdiction(city, dept.jurisdiction) if dept else None,

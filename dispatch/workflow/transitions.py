@@ -366,7 +366,9 @@ def _has_handle_clock(case: dict) -> bool:
 
 
 def _extension_pending(ctx, case: dict, now: datetime) -> bool:
-    return bool(case["flags"].get("extension_pending") and case.get("extension_request"))
+    # Decided after a return under review (its clock is paused): approve_return drops it.
+    return bool(case["flags"].get("extension_pending") and case.get("extension_request")
+                and joint.not_return_pending(ctx, case, now))
 
 
 def _may_request_extension(ctx, case: dict, now: datetime) -> bool:

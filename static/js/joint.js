@@ -6,6 +6,7 @@
 //   isSupporting(c, department)            the department has an open 协办 part on the case
 //   jointPanel(c, {department, onUpdated}) the parts' progress and their buttons, or null
 //   mountReturnQueue(box, {onOpen})        the dispatcher's list of returns awaiting review
+//   supportField(directory), supportValues(form)   the 协办 picker of the dispatch form
 import { api, formatTime, toast } from "./api.js";
 import { el } from "./dom.js";
 import { formDialog } from "./case-detail.js";
@@ -105,6 +106,21 @@ async function run(action, c, onUpdated) {
   } catch (err) {
     toast(err.message, "error");
   }
+}
+
+// -- the dispatch form's 协办 picker (/command) -------------------------------------------------
+
+export function supportField(directory) {
+  return [
+    el("label", { for: "support-select" }, "协办部门（可选，按住 Ctrl 多选）"),
+    el("select", { id: "support-select", name: "support-select", multiple: true, size: 4 },
+      directory.departments.map((d) => el("option", { value: d.id }, d.name))),
+  ];
+}
+
+export function supportValues(form) {
+  const select = form.elements["support-select"];
+  return select ? [...select.selectedOptions].map((o) => o.value) : [];
 }
 
 // -- the dispatcher's review queue (/command) --------------------------------------------------

@@ -73,3 +73,43 @@ async def test_a_supporting_department_signs_and_gives_its_part(server, browser)
     await lead_page.wait_for_selector("#detail .joint-panel li[data-status=done]")
     guard.assert_clean()
     lead_guard.assert_clean()
+
+
+async def test_the_dispatcher_reviews_returns_on_command(server, browser):
+    """退单待审 on /command: one return rejected with a reason (back to the department), one
+    approved (back to 待派遣); the buttons are the case's own `actions`."""
+    cases = [await joint_case(server) for _ in range(2)]  # lead 上城区城管局, which returns them
+    lead = next(u for u in server.ctx.city.users if u.get("department") == LEAD)
+    lead_client = await client_as(server, lead["username"])
+    for case in cases:
+        status, body = await lead_client.post(f"/api/cases/{case['id']}/actions/return", {"reason": "应由街道属地处置"})
+        assert status == 200, body
+
+    account = user(server, "dispatcher")
+    page, guard = await open_page(browser, server, account["username"], account["password"], "/command",
+                                  viewport={"width": 1920, "height": 1080})
+    first, second = (page.locator(f"#return-queue li[data-id='{c['id']}']") for c in cases)
+    await first.wait_for()
+    await second.wait_for()
+    assert "应由街道属地处置" in await first.inner_text()
+
+    await first.locator("[data-action=reject_return]").click()
+    dialog = page.locator("dialog.dlg")
+    await dialog.wait_for()
+    await dialog.locator("#joint-text").fill("占道经营属城管职责，请继续办理")
+    await dialog.locator("button[type=submit]").click()
+    await dialog.wait_for(state="detached")
+    rejected = await wait_for(lambda: decided(server, cases[0]["id"]))
+    assert rejected["status"] == "dispatched" and rejected["counters"]["return_rejections"] == 1
+
+    await second.locator("[data-action=approve_return]").click()
+    approved = await wait_for(lambda: decided(server, cases[1]["id"]))
+    assert approved["status"] == "filed" and approved["counters"]["reassignments"] == 1
+    await first.wait_for(state="detached")
+    await second.wait_for(state="detached")
+    guard.assert_clean()
+
+
+async def decided(server, case_id: str):
+    doc = await server.ctx.cases.get(case_id)
+    return doc if not doc["flags"].get("return_pending") else None
