@@ -264,14 +264,7 @@ def reject_return(act) -> None:
     sets, unsets = act.ctx.workflow.resumed_clock(act.case, act.now)
     act.sets.update(sets)
     act.unsets.update(unsets)
-    paused_at = (act.case.get("clock") or {}).get("paused_at") or request.get("at")
-    case_parts = parts(act.case)
-    for part in case_parts:
-        if is_open(part) and part.get("due") is not None and paused_at is not None:
-            part["due"] = _shifted(act.ctx, part["due"], part["limit"], paused_at, act.now)
-            part["late"] = part["due"] <= act.now and bool(part.get("late"))
-    if case_parts:
-        _write_parts(act, case_parts)
+    resume_parts(act, (act.case.get("clock") or {}).get("paused_at") or request.get("at"))
     act.sets["flags.return_pending"] = False
     act.unsets.add("return_request")
     act.inc["counters.return_rejections"] = 1
@@ -281,6 +274,19 @@ def reject_return(act) -> None:
     deadline_field = next((k for k in sets if k.startswith("deadlines.")), None)
     if deadline_field:
         act.record[deadline_field.split(".", 1)[1]] = sets[deadline_field]
+
+
+def resume_parts(act, paused_at: datetime | None) -> None:
+    """The case's clock restarts (a rejected return, 恢复办理 after 挂账): every open part's
+    deadline moves by the time it stood still, on the part limit's own clock."""
+    case_parts = parts(act.case)
+    if not case_parts or paused_at is None:
+        return
+    for part in case_parts:
+        if is_open(part) and part.get("due") is not None:
+            part["due"] = _shifted(act.ctx, part["due"], part["limit"], paused_at, act.now)
+            part["late"] = part["due"] <= act.now and bool(part.get("late"))
+    _write_parts(act, case_parts)
 
 
 # --------------------------------------------------------------------------------------------

@@ -447,6 +447,7 @@ def _resume(act: Act) -> None:
     sets, unsets = act.ctx.workflow.resumed_clock(act.case, act.now)
     act.sets.update(sets)
     act.unsets.update(unsets)
+    joint.resume_parts(act, suspension.get("at"))  # 协办 parts stood still too
     act.unsets.add("suspension")
     act.append("suspensions", {**suspension, "until": act.now, "resumed_by": act.user.username})
     if "deadlines.handle_by" in sets:

@@ -127,8 +127,9 @@ export function supportValues(form) {
 
 export function mountReturnQueue(box, { onOpen } = {}) {
   const list = el("ul", { class: "return-queue", id: "return-queue", "aria-live": "polite" });
-  const section = el("section", { class: "panel joint-panel joint-return", hidden: true, "aria-label": "退单待审" },
-    el("h3", {}, "退单待审 ", el("a", { href: "/catalogue", class: "muted" }, "派单目录")), list);
+  const count = el("span", { class: "badge badge-return", id: "return-count" }, "0");
+  const section = el("section", { class: "panel joint-panel", id: "return-review", "aria-label": "退单待审" },
+    el("h3", {}, "退单待审 ", count, " ", el("a", { href: "/catalogue", class: "muted" }, "派单目录")), list);
   box.prepend(section);
   let timer = null;
 
@@ -141,7 +142,8 @@ export function mountReturnQueue(box, { onOpen } = {}) {
         el("button", { class: "btn-link", type: "button", onclick: () => onOpen && onOpen(c.id) }, c.number),
         ` ${(c.category || {}).name || ""}`),
       jointPanel(c, { onUpdated: () => schedule(0) }))));
-    section.hidden = !pending.length;
+    count.textContent = String(pending.length);
+    section.classList.toggle("joint-return", pending.length > 0);
   }
 
   function schedule(delay = 1000) {

@@ -113,3 +113,45 @@ async def test_the_dispatcher_reviews_returns_on_command(server, browser):
 async def decided(server, case_id: str):
     doc = await server.ctx.cases.get(case_id)
     return doc if not doc["flags"].get("return_pending") else None
+
+
+async def test_the_catalogue_page_marks_a_disputed_entry(server, browser):
+    operator = await client_as(server, user(server, "operator")["username"])
+    dispatcher = await client_as(server, user(server, "dispatcher")["username"])
+    status, case = await operator.post("/api/tickets", {
+        "type": "complaint", "content": "东坡路3号楼道堆放杂物", "address": ADDRESS, "category": "H-complaint"})
+    assert status == 201, case
+    for action in ("file", "dispatch"):  # to the routed department, by a rule of the catalogue
+        status, case = await dispatcher.post(f"/api/cases/{case['id']}/actions/{action}", {})
+        assert status == 200, (action, case)
+    routed = server.ctx.city.departments[case["assignment"]["department"]["id"]]
+    admin = await client_as(server, user(server, "admin")["username"])
+    status, body = await admin.post("/api/admin/users", {
+        "username": "lead-of-test", "password": "lead-password-2026", "role": "department",
+        "scope": routed.jurisdiction, "department": routed.id})
+    assert status == 201, body
+    lead_client = server.as_user()
+    await lead_client.login("lead-of-test", "lead-password-2026")
+    status, _ = await lead_client.post(f"/api/cases/{case['id']}/actions/return", {"reason": "楼道堆物属物业管理"})
+    assert status == 200
+    status, _ = await dispatcher.post(f"/api/cases/{case['id']}/actions/approve_return", {})
+    assert status == 200
+
+    account = user(server, "dispatcher")
+    page, guard = await open_page(browser, server, account["username"], account["password"], "/command",
+                                  viewport={"width": 1920, "height": 1080})
+    await page.click("#return-review a[href='/catalogue']")
+    await page.wait_for_url(server.base + "/catalogue")
+    await page.wait_for_selector("#catalogue-table[aria-busy=false]")
+    status, catalogue = await dispatcher.get("/api/catalogue")
+    assert await page.locator("#catalogue-body tr").count() == len(catalogue["items"])
+    await page.check("#catalogue-disputed")
+    disputed = page.locator("#catalogue-body tr.disputed")
+    assert await disputed.count() == 1
+    rule = next(r for r in catalogue["items"] if r["category"] == "H-complaint" and r["rule"] == case["assignment"]["rule"])
+    assert f"H-complaint {rule['category_name']}" in await disputed.inner_text()
+    assert rule["rule_name"] in await disputed.inner_text()
+    await page.wait_for_selector("#disputes-list li")
+    assert "楼道堆物属物业管理" in await page.inner_text("#disputes-list")
+    await screenshot(page, "catalogue")
+    guard.assert_clean()
