@@ -102,7 +102,10 @@ async def test_the_dispatcher_reviews_returns_on_command(server, browser):
     rejected = await wait_for(lambda: decided(server, cases[0]["id"]))
     assert rejected["status"] == "dispatched" and rejected["counters"]["return_rejections"] == 1
 
-    await second.locator("[data-action=approve_return]").click()
+    # The drawer shows the review too, with the same buttons.
+    await second.locator(".btn-link").click()
+    await page.wait_for_selector("#drawer-body .joint-return [data-action=approve_return]")
+    await page.click("#drawer-body .joint-return [data-action=approve_return]")
     approved = await wait_for(lambda: decided(server, cases[1]["id"]))
     assert approved["status"] == "filed" and approved["counters"]["reassignments"] == 1
     await first.wait_for(state="detached")
