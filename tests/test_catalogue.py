@@ -72,3 +72,19 @@ async def test_who_reads_the_catalogue_and_its_disputes(world: World):
         assert status == expected, username
     status, body = await world.as_("admin").get("/api/catalogue/disputes?limit=0")
     assert status == 400, body
+
+
+async def test_a_manual_dispatch_disputes_the_entries_of_that_department_type(world: World):
+    case = await world.report("0201", text="井盖缺失")  # routed by the manhole rule to 一街道城管中队
+    cid = case["id"]
+    await world.ok("disp-a", cid, "file")
+    await world.ok("disp-a", cid, "dispatch", {"department": "city-um"})  # by hand, to the city's bureau
+    await world.ok("cityum", cid, "return", {"reason": "应由街道城管中队处置"})
+    await world.ok("disp-a", cid, "approve_return")
+    assert (await world.stored(cid))["history"][-1]["catalogue_entry"] == "0201|manual|urban_management|city"
+    status, body = await world.as_("disp-a").get("/api/catalogue")
+    assert status == 200
+    # The entry of 0201 that sends it to urban management (at city, district or street level).
+    assert [(r["category"], r["rule"]) for r in body["items"] if r["disputed"]] == [("0201", "manhole")]
+    status, disputes = await world.as_("admin").get("/api/catalogue/disputes")
+    assert [d["key"] for d in disputes["items"]] == ["0201|manual|urban_management|city"]

@@ -10,6 +10,7 @@ from datetime import timedelta, timezone
 import pytest
 
 from dispatch.sweep.sweeper import run_sweep
+from dispatch.workflow.deadlines import Duration
 from test_workflow import World, at, city_dir, utc, world  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.asyncio
@@ -168,3 +169,20 @@ async def test_the_sweep_flags_each_departments_late_part(world):
     assert part(doc, "A1-um")["late"] is True
     late = [e for e in doc["history"] if e["action"] == "support_overdue"]
     assert [e["department"] for e in late] == ["A1a-cs", "A1-um"] and late[1]["stage"] == "handle"
+
+
+async def test_a_suspension_moves_the_open_parts_deadlines(world):
+    calendar = world.ctx.calendar
+    cid = await joint_case(world, ["A1-um"])
+    world.set_clock(MONDAY_9 + timedelta(minutes=10))
+    await world.ok("a1so", cid, "sign")
+    await world.ok("a1um", cid, "support_sign")
+    due = utc(part(await world.ok("disp-a", cid, "supervise"), "A1-um")["due"])
+    suspended_at, resumed_at = at(2026, 3, 2, 11, 0), at(2026, 3, 3, 10, 0)
+    world.set_clock(suspended_at)
+    await world.ok("disp-a", cid, "suspend", {"reason": "等待产权单位确认"})
+    world.set_clock(resumed_at)
+    resumed = await world.ok("disp-a", cid, "resume")
+    stood = calendar.working_seconds_between(suspended_at, resumed_at)
+    assert stood == 6.5 * 3600  # Monday 11:00–12:00 and 13:30–17:30, Tuesday 08:30–10:00
+    assert utc(part(resumed, "A1-um")["due"]) == calendar.add(due, Duration.working(stood))

@@ -163,3 +163,16 @@ async def test_a_return_on_a_joint_case_pauses_the_parts_too(world):
     await world.ok("a1so", cid, "return", REASON)
     approved = await world.ok("disp-a", cid, "approve_return")
     assert approved["support"] == [] and (await world.stored(cid))["history"][-1]["support_dropped"] == ["A1-um"]
+
+
+async def test_an_extension_request_waits_while_a_return_is_reviewed(world):
+    case = await world.accepted_case()
+    cid = case["id"]
+    await world.ok("a1so", cid, "request_extension", {"duration": "1wd", "reason": "需协调产权单位"})
+    await world.ok("a1so", cid, "return", REASON)
+    listed = set(await names(world, "disp-a", cid))
+    assert not {"approve_extension", "reject_extension"} & listed
+    await world.refused(409, "no_extension_pending", "disp-a", cid, "approve_extension")
+    rejected = await world.ok("disp-a", cid, "reject_return", {"reason": "请继续办理"})
+    assert rejected["flags"]["extension_pending"] is True
+    assert "approve_extension" in await names(world, "disp-a", cid)

@@ -8,7 +8,9 @@ category ends at the first rule without conditions (nothing after it can apply),
 fallback (属地兜底).
 
 Entries a department disputed (an approved 退单, `dispatch.workflow.joint.DISPUTES`) are marked
-with their count; the key of an entry is `category|rule|department_type|level`.
+with their count; the key of an entry is `category|rule|department_type|level` (rule `manual`
+when the dispatcher had chosen the department by hand: then every entry of the category with that
+department type and level is marked).
 """
 
 from __future__ import annotations
@@ -89,7 +91,9 @@ def entries(city: City, disputes: dict[str, int] | None = None) -> list[dict]:
                 + ("等" if len(departments) > 3 else ""),
                 "levels": levels, "level_names": "/".join(LEVEL_NAMES.get(lv, lv) for lv in levels),
             }
-            keys = [f"{category.code}|{rule.id}|{dtype}|{level}" for level in levels]
+            # A return of a manual dispatch disputes the category's entries of that department
+            # type and level, whichever rule they come from.
+            keys = [f"{category.code}|{name}|{dtype}|{level}" for level in levels for name in (rule.id, "manual")]
             row["disputes"] = sum(disputes.get(key, 0) for key in keys)
             row["disputed"] = row["disputes"] > 0
             out.append(row)

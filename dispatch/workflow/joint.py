@@ -265,14 +265,7 @@ def reject_return(act) -> None:
     sets, unsets = stageclock.resumed_clock(act.ctx, act.case, act.now)
     act.sets.update(sets)
     act.unsets.update(unsets)
-    paused_at = (act.case.get("clock") or {}).get("paused_at") or request.get("at")
-    case_parts = parts(act.case)
-    for part in case_parts:
-        if is_open(part) and part.get("due") is not None and paused_at is not None:
-            part["due"] = _shifted(act.ctx, part["due"], part["limit"], paused_at, act.now)
-            part["late"] = part["due"] <= act.now and bool(part.get("late"))
-    if case_parts:
-        _write_parts(act, case_parts)
+    resume_parts(act, (act.case.get("clock") or {}).get("paused_at") or request.get("at"))
     act.sets["flags.return_pending"] = False
     act.unsets.add("return_request")
     act.inc["counters.return_rejections"] = 1
@@ -282,6 +275,19 @@ def reject_return(act) -> None:
     deadline_field = next((k for k in sets if k.startswith("deadlines.")), None)
     if deadline_field:
         act.record[deadline_field.split(".", 1)[1]] = sets[deadline_field]
+
+
+def resume_parts(act, paused_at: datetime | None) -> None:
+    """The case's clock restarts (a rejected return, 恢复办理 after 挂账): every open part's
+    deadline moves by the time it stood still, on the part limit's own clock."""
+    case_parts = parts(act.case)
+    if not case_parts or paused_at is None:
+        return
+    for part in case_parts:
+        if is_open(part) and part.get("due") is not None:
+            part["due"] = _shifted(act.ctx, part["due"], part["limit"], paused_at, act.now)
+            part["late"] = part["due"] <= act.now and bool(part.get("late"))
+    _write_parts(act, case_parts)
 
 
 # --------------------------------------------------------------------------------------------
@@ -323,9 +329,10 @@ def disputed_entry(ctx, case: dict, department: dict) -> dict:
     rule = routing.get("rule") if (routing.get("department") or {}).get("id") == department["id"] else None
     from dispatch.rules.catalogue import level_of_jurisdiction  # the catalogue names levels
 
+    category = case.get("category") or {}
     entry = {
-        "category": case["category"]["code"],
-        "category_name": case["category"].get("name"),
+        "category": category.get("code"),
+        "category_name": category.get("name"),
         "rule": rule or "manual",
         "department_type": dept.type if dept else None,
         "level": level_of_jurisdiction(city, dept.jurisdiction) if dept else None,

@@ -366,7 +366,9 @@ def _has_handle_clock(case: dict) -> bool:
 
 
 def _extension_pending(ctx, case: dict, now: datetime) -> bool:
-    return bool(case["flags"].get("extension_pending") and case.get("extension_request"))
+    # Decided after a return under review (its clock is paused): approve_return drops it.
+    return bool(case["flags"].get("extension_pending") and case.get("extension_request")
+                and joint.not_return_pending(ctx, case, now))
 
 
 def _may_request_extension(ctx, case: dict, now: datetime) -> bool:
@@ -445,6 +447,7 @@ def _resume(act: Act) -> None:
     sets, unsets = stageclock.resumed_clock(act.ctx, act.case, act.now)
     act.sets.update(sets)
     act.unsets.update(unsets)
+    joint.resume_parts(act, suspension.get("at"))  # 协办 parts stood still too
     act.unsets.add("suspension")
     act.append("suspensions", {**suspension, "until": act.now, "resumed_by": act.user.username})
     if "deadlines.handle_by" in sets:

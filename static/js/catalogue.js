@@ -10,6 +10,7 @@ const filter = document.getElementById("catalogue-filter");
 const disputedOnly = document.getElementById("catalogue-disputed");
 const summary = document.getElementById("catalogue-summary");
 let rows = [];
+let levelNames = {};
 
 function matches(row, text) {
   if (disputedOnly.checked && !row.disputed) return false;
@@ -42,7 +43,7 @@ async function loadDisputes() {
   const list = document.getElementById("disputes-list");
   list.replaceChildren(...page.items.map((item) => el("li", {},
     el("strong", {}, `${item.category} ${item.category_name || ""}`),
-    ` → ${item.department.name}（规则 ${item.rule}，${item.level || "—"}）：${item.reason || ""}`,
+    ` → ${item.department.name}（规则 ${item.rule}，${levelNames[item.level] || item.level || "—"}）：${item.reason || ""}`,
     el("span", { class: "muted" }, ` 案件 ${item.number || item.case_id}，${formatTime(item.at)}`),
   )));
   section.hidden = !page.items.length;
@@ -52,6 +53,7 @@ async function main() {
   const me = await mountHeader("派单目录");
   const data = await api.get("/api/catalogue");
   rows = data.items;
+  levelNames = data.levels || {};
   document.getElementById("catalogue-table").setAttribute("aria-busy", "false");
   render();
   filter.addEventListener("input", render);

@@ -3,6 +3,7 @@
 import { ACTION_NAMES, api, formatTime } from "./api.js";
 import { el } from "./dom.js";
 import { confirmDialog, formDialog } from "./case-detail.js";
+import { supportField, supportValues } from "./joint.js";
 
 // Whether a button shows is the server's decision alone (`case.actions`, with its label); what
 // stays here is UI: how prominent each button is, its hint, and the form that asks for fields.
@@ -104,10 +105,11 @@ async function file(c) {
 }
 
 // Dispatch (or re-dispatch); a case still `reported` is filed first.
-export async function dispatchTo(c, department, note) {
+export async function dispatchTo(c, department, note, support = []) {
   let current = c;
   if (current.status === "reported") current = await post(current, "file", {});
-  return api.action(current.id, "dispatch", { department, version: current.version, ...(note ? { note } : {}) });
+  return api.action(current.id, "dispatch", { department, version: current.version, ...(note ? { note } : {}),
+                                              ...(support.length ? { support } : {}) });
 }
 
 async function dispatch(c, ctx) {
@@ -122,12 +124,13 @@ async function dispatch(c, ctx) {
       el("p", { class: "muted dlg-message" }, again ? `当前承办：${current.name || "—"}` :
         `系统建议：${current.name || "未能自动确定"}${(c.assignment || {}).reason ? `（${c.assignment.reason}）` : ""}`),
       el("label", { for: "dept-select" }, "责任部门"), select,
+      ...supportField(ctx.directory),  // 协办部门 (joint handling)
       ...textarea("dispatch-note", "派遣说明（可选）", { placeholder: "如：请重点核实现场情况" }),
     ],
     onSubmit: async (form) => {
       const department = form.elements["dept-select"].value;
       if (!department) { form.elements["dept-select"].focus(); throw new Error("请选择责任部门"); }
-      result = await dispatchTo(c, department, form.elements["dispatch-note"].value.trim());
+      result = await dispatchTo(c, department, form.elements["dispatch-note"].value.trim(), supportValues(form));
     },
   });
   return result;

@@ -4,6 +4,7 @@ import { ApiError, api, toast } from "./api.js";
 import { el } from "./dom.js";
 import { renderCaseDetail } from "./case-detail.js";
 import { availableActions, doneText, runAction } from "./command-actions.js";
+import { jointPanel } from "./joint.js";
 
 export function createPanel({ drawer, body, closeButton, me, directory, map, onChanged }) {
   let current = null;   // the case document shown
@@ -18,7 +19,10 @@ export function createPanel({ drawer, body, closeButton, me, directory, map, onC
     current = caseDoc;
     const actions = availableActions(caseDoc);
     handle = renderCaseDetail(body, caseDoc, { actions, onAction: (action) => perform(action), map: false });
-    if (!actions.length) {
+    // 主办/协办 parts and 退单待审 with their buttons (approve_return / reject_return).
+    const joint = jointPanel(caseDoc, { onUpdated: (updated) => { onChanged(updated); show(updated); } });
+    if (joint) body.querySelector(".cd-head").after(joint);
+    if (!actions.length && !joint) {
       const note = me.user.role === "commander" ? "该案件当前无需指挥长操作；在办案件可督办或吹哨。"
         : me.user.role === "dispatcher" ? "该案件已办结，无可执行的操作。" : "您可以查看案件详情，办理操作由指挥中心派遣员执行。";
       body.querySelector(".cd-head").after(el("p", { class: "cd-readonly" }, note));

@@ -6,6 +6,7 @@
 //   isSupporting(c, department)            the department has an open 协办 part on the case
 //   jointPanel(c, {department, onUpdated}) the parts' progress and their buttons, or null
 //   mountReturnQueue(box, {onOpen})        the dispatcher's list of returns awaiting review
+//   supportField(directory), supportValues(form)   the 协办 picker of the dispatch form
 import { api, formatTime, toast } from "./api.js";
 import { el } from "./dom.js";
 import { formDialog } from "./case-detail.js";
@@ -107,12 +108,28 @@ async function run(action, c, onUpdated) {
   }
 }
 
+// -- the dispatch form's 协办 picker (/command) -------------------------------------------------
+
+export function supportField(directory) {
+  return [
+    el("label", { for: "support-select" }, "协办部门（可选，按住 Ctrl 多选）"),
+    el("select", { id: "support-select", name: "support-select", multiple: true, size: 4 },
+      directory.departments.map((d) => el("option", { value: d.id }, d.name))),
+  ];
+}
+
+export function supportValues(form) {
+  const select = form.elements["support-select"];
+  return select ? [...select.selectedOptions].map((o) => o.value) : [];
+}
+
 // -- the dispatcher's review queue (/command) --------------------------------------------------
 
 export function mountReturnQueue(box, { onOpen } = {}) {
   const list = el("ul", { class: "return-queue", id: "return-queue", "aria-live": "polite" });
-  const section = el("section", { class: "panel joint-panel joint-return", hidden: true, "aria-label": "退单待审" },
-    el("h3", {}, "退单待审 ", el("a", { href: "/catalogue", class: "muted" }, "派单目录")), list);
+  const count = el("span", { class: "badge badge-return", id: "return-count" }, "0");
+  const section = el("section", { class: "panel joint-panel", id: "return-review", "aria-label": "退单待审" },
+    el("h3", {}, "退单待审 ", count, " ", el("a", { href: "/catalogue", class: "muted" }, "派单目录")), list);
   box.prepend(section);
   let timer = null;
 
@@ -125,7 +142,8 @@ export function mountReturnQueue(box, { onOpen } = {}) {
         el("button", { class: "btn-link", type: "button", onclick: () => onOpen && onOpen(c.id) }, c.number),
         ` ${(c.category || {}).name || ""}`),
       jointPanel(c, { onUpdated: () => schedule(0) }))));
-    section.hidden = !pending.length;
+    count.textContent = String(pending.length);
+    section.classList.toggle("joint-return", pending.length > 0);
   }
 
   function schedule(delay = 1000) {

@@ -73,3 +73,88 @@ async def test_a_supporting_department_signs_and_gives_its_part(server, browser)
     await lead_page.wait_for_selector("#detail .joint-panel li[data-status=done]")
     guard.assert_clean()
     lead_guard.assert_clean()
+
+
+async def test_the_dispatcher_reviews_returns_on_command(server, browser):
+    """退单待审 on /command: one return rejected with a reason (back to the department), one
+    approved (back to 待派遣); the buttons are the case's own `actions`."""
+    cases = [await joint_case(server) for _ in range(2)]  # lead 上城区城管局, which returns them
+    lead = next(u for u in server.ctx.city.users if u.get("department") == LEAD)
+    lead_client = await client_as(server, lead["username"])
+    for case in cases:
+        status, body = await lead_client.post(f"/api/cases/{case['id']}/actions/return", {"reason": "应由街道属地处置"})
+        assert status == 200, body
+
+    account = user(server, "dispatcher")
+    page, guard = await open_page(browser, server, account["username"], account["password"], "/command",
+                                  viewport={"width": 1920, "height": 1080})
+    first, second = (page.locator(f"#return-queue li[data-id='{c['id']}']") for c in cases)
+    await first.wait_for()
+    await second.wait_for()
+    assert "应由街道属地处置" in await first.inner_text()
+
+    await first.locator("[data-action=reject_return]").click()
+    dialog = page.locator("dialog.dlg")
+    await dialog.wait_for()
+    await dialog.locator("#joint-text").fill("占道经营属城管职责，请继续办理")
+    await dialog.locator("button[type=submit]").click()
+    await dialog.wait_for(state="detached")
+    rejected = await wait_for(lambda: decided(server, cases[0]["id"]))
+    assert rejected["status"] == "dispatched" and rejected["counters"]["return_rejections"] == 1
+
+    # The drawer shows the review too, with the same buttons.
+    await second.locator(".btn-link").click()
+    await page.wait_for_selector("#drawer-body .joint-return [data-action=approve_return]")
+    await page.click("#drawer-body .joint-return [data-action=approve_return]")
+    approved = await wait_for(lambda: decided(server, cases[1]["id"]))
+    assert approved["status"] == "filed" and approved["counters"]["reassignments"] == 1
+    await first.wait_for(state="detached")
+    await second.wait_for(state="detached")
+    guard.assert_clean()
+
+
+async def decided(server, case_id: str):
+    doc = await server.ctx.cases.get(case_id)
+    return doc if not doc["flags"].get("return_pending") else None
+
+
+async def test_the_catalogue_page_marks_a_disputed_entry(server, browser):
+    operator = await client_as(server, user(server, "operator")["username"])
+    dispatcher = await client_as(server, user(server, "dispatcher")["username"])
+    status, case = await operator.post("/api/tickets", {
+        "type": "complaint", "content": "东坡路3号楼道堆放杂物", "address": ADDRESS, "category": "H-complaint"})
+    assert status == 201, case
+    for action in ("file", "dispatch"):  # to the routed department, by a rule of the catalogue
+        status, case = await dispatcher.post(f"/api/cases/{case['id']}/actions/{action}", {})
+        assert status == 200, (action, case)
+    routed = server.ctx.city.departments[case["assignment"]["department"]["id"]]
+    admin = await client_as(server, user(server, "admin")["username"])
+    status, body = await admin.post("/api/admin/users", {
+        "username": "lead-of-test", "password": "lead-password-2026", "role": "department",
+        "scope": routed.jurisdiction, "department": routed.id})
+    assert status == 201, body
+    lead_client = server.as_user()
+    await lead_client.login("lead-of-test", "lead-password-2026")
+    status, _ = await lead_client.post(f"/api/cases/{case['id']}/actions/return", {"reason": "楼道堆物属物业管理"})
+    assert status == 200
+    status, _ = await dispatcher.post(f"/api/cases/{case['id']}/actions/approve_return", {})
+    assert status == 200
+
+    account = user(server, "dispatcher")
+    page, guard = await open_page(browser, server, account["username"], account["password"], "/command",
+                                  viewport={"width": 1920, "height": 1080})
+    await page.click("#return-review a[href='/catalogue']")
+    await page.wait_for_url(server.base + "/catalogue")
+    await page.wait_for_selector("#catalogue-table[aria-busy=false]")
+    status, catalogue = await dispatcher.get("/api/catalogue")
+    assert await page.locator("#catalogue-body tr").count() == len(catalogue["items"])
+    await page.check("#catalogue-disputed")
+    disputed = page.locator("#catalogue-body tr.disputed")
+    assert await disputed.count() == 1
+    rule = next(r for r in catalogue["items"] if r["category"] == "H-complaint" and r["rule"] == case["assignment"]["rule"])
+    assert f"H-complaint {rule['category_name']}" in await disputed.inner_text()
+    assert rule["rule_name"] in await disputed.inner_text()
+    await page.wait_for_selector("#disputes-list li")
+    assert "楼道堆物属物业管理" in await page.inner_text("#disputes-list")
+    await screenshot(page, "catalogue")
+    guard.assert_clean()
