@@ -655,7 +655,7 @@ async def compute(ctx, *, reader: Scope, scope: str, period: Period, group_by: s
             cases = await ctx.cases.open_overdue(reader, None if scope == city.id else scope, PROJECTION)
             if department is None:  # the list's order needs no history: read timelines of the top only
                 far = datetime.max.replace(tzinfo=timezone.utc)
-                cases = sorted(cases, key=lambda c: (_stage_deadline(c) or far, c.get("number") or ""))[:top]
+                cases = sorted(cases, key=lambda c: (stage_deadline(c) or far, c.get("number") or ""))[:top]
             aggregator = KpiAggregator(period=period, group_by=group_by, now=now, calendar=ctx.calendar,
                                        sign_deadline=None, department_names=department_names,
                                        department=department)
