@@ -84,7 +84,7 @@ def entries(city: City, disputes: dict[str, int] | None = None) -> list[dict]:
             row = {
                 "category": category.code, "category_name": category.name, "group": category.group,
                 "order": order, "rule": rule.id,
-                "rule_name": rule.description or ("属地兜底" if rule.is_fallback else rule.id),
+                "rule_name": rule.description or ("属地兜底" if rule is city.rules.fallback else rule.id),
                 "conditions": text, "department_type": dtype,
                 "department": ({"id": departments[0].id, "name": departments[0].name} if rule.department else None),
                 "department_examples": "、".join(d.name for d in departments[:3])
