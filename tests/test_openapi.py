@@ -121,7 +121,9 @@ async def test_jurisdiction_ids_are_a_pattern_and_an_unknown_one_is_a_documented
     of enumerated ids), and an id that fits the pattern but is not in the city is a 422 the
     document lists."""
     status, served = await demo.get("/api/openapi.json")
-    assert status == 200 and len(json.dumps(served, ensure_ascii=False)) < 100_000
+    text = json.dumps(served, ensure_ascii=False)
+    grids = [j.id for j in demo.ctx.city.jurisdictions.values() if j.level == "grid"]
+    assert status == 200 and not [g for g in grids if f'"{g}"' in text]
     pattern = served["components"]["schemas"]["JurisdictionId"]["pattern"]
     assert "enum" not in served["components"]["schemas"]["JurisdictionId"]
     assert re.fullmatch(pattern, "999999999")
