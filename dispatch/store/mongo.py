@@ -578,7 +578,7 @@ class MongoCases:
         """The creation times a walk covers: from the cursor (or `to`, or now) back to `from`
         (or the start of the history)."""
         now = _now()
-        newest = now + timedelta(days=1)
+        newest = now + timedelta(minutes=5)  # (other processes' clocks may run a little ahead)
         oldest = await self._history_start(now)
         if query.created_to is not None:
             newest = min(newest, _utc(query.created_to))
