@@ -9,12 +9,16 @@ from __future__ import annotations
 import dataclasses
 import random
 from datetime import datetime, timedelta, timezone
+from urllib.parse import quote
 
 import pytest
 
+from dispatch.store.buckets import TEXT_WINDOW
 from dispatch.store.memory import matches
 from dispatch.store.query import NEWEST, OLDEST, After, Box, CaseQuery, Change, Scope, TextSearch
 from engines import open_test_store
+from support import login_as
+from test_intake import report_body
 from test_store_contract import case, ids
 
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
@@ -154,3 +158,39 @@ async def test_due_finds_cases_after_a_long_pause(store):
     assert ids(await store.cases.due(NOW + timedelta(days=4), 10)) == ids(docs)
     await store.cases.update(docs[0]["_id"], 1, Change(unsets={"next_due_at"}))
     assert ids(await store.cases.due(NOW + timedelta(days=4), 10)) == ids(docs[1:])
+
+
+# -- over HTTP ----------------------------------------------------------------------------------
+
+
+async def test_the_map_counts_open_cases_by_jurisdiction_and_shows_cases_close_up(demo):
+    worker = await login_as(demo, "grid_worker")
+    commander = await login_as(demo, "commander")
+    created = [(await worker.post("/api/reports", report_body(demo.ctx, description=f"暴露垃圾 {i}")))[1]
+               for i in range(3)]
+    status, city_view = await commander.get("/api/cases/map?zoom=11")
+    assert status == 200 and city_view["level"] == "district"
+    district = created[0]["jurisdiction"]["district"]["id"]
+    assert {r["id"]: r["open"] for r in city_view["regions"]} == {district: 3}
+    assert city_view["total"] == {"open": 3, "overdue": 0}
+    status, street_view = await commander.get("/api/cases/map?zoom=13")
+    assert [r["id"] for r in street_view["regions"]] == [created[0]["jurisdiction"]["street"]["id"]]
+    lng, lat = created[0]["location"]["coordinates"]
+    box = f"{lng - 0.01},{lat - 0.01},{lng + 0.01},{lat + 0.01}"
+    status, close_up = await commander.get(f"/api/cases/map?zoom=16&bbox={box}")
+    assert status == 200 and close_up["level"] == "case" and close_up["more"] == 0
+    assert {f["id"] for f in close_up["features"]} == {c["id"] for c in created}
+    status, body = await commander.get("/api/cases/map?zoom=16")
+    assert status == 400 and body["error"]["field"] == "bbox"
+
+
+async def test_a_text_search_names_the_window_it_read(demo):
+    worker = await login_as(demo, "grid_worker")
+    dispatcher = await login_as(demo, "dispatcher")
+    _, made = await worker.post("/api/reports", report_body(demo.ctx, description="井盖破损"))
+    status, page = await dispatcher.get("/api/cases?q=" + quote("井盖"))
+    assert status == 200 and [c["id"] for c in page["items"]] == [made["id"]]
+    searched_from = datetime.fromisoformat(page["searched"]["from"])
+    assert abs(datetime.now(timezone.utc) - TEXT_WINDOW - searched_from) < timedelta(minutes=1)
+    status, by_number = await dispatcher.get("/api/cases?q=" + made["number"])
+    assert [c["id"] for c in by_number["items"]] == [made["id"]] and "searched" not in by_number

@@ -11,8 +11,9 @@ multikey index `(qk, created_at, _id)`, so a bucket comes back in order from the
 
 A facet is one necessary condition of a query (`open`, `cat=0102`, `in=<jurisdiction>` ...);
 the walk is driven by the most selective facet the query implies. Buckets exist at three
-grains, month / day / hour; an engine reads a month whole when it holds few cases, else its
-days, and a crowded day by its hours (a capped probe of each bucket tells which).
+grains, month / day / hour: the server engine reads the facets that hold a large share of all
+cases (`HOURLY`) by the hour and the others by the day; the month buckets serve the map's
+counts.
 
 The deadline sweep's `next_due_at <= now` becomes a walk over minute buckets (`due_minute`)
 from the sweep's floor up to now.
@@ -102,6 +103,21 @@ def driving_facet(q: CaseQuery) -> str:
         candidates.append((8, f"src={q.sources[0]}"))
     candidates.append((10, "all"))
     return min(candidates)[1]
+
+
+# Facets read by the hour: each holds a large share of all cases (the others are read by the day).
+HOURLY = ("all", "open", "src=", "status=", "in=")
+
+
+def days_between(newest: datetime, oldest: datetime) -> list[datetime]:
+    """First instants of the days from `newest`'s down to `oldest`'s, newest first."""
+    at = _utc(newest).replace(hour=0, minute=0, second=0, microsecond=0)
+    last = _utc(oldest).replace(hour=0, minute=0, second=0, microsecond=0)
+    out = []
+    while at >= last:
+        out.append(at)
+        at -= timedelta(days=1)
+    return out
 
 
 def months_between(newest: datetime, oldest: datetime) -> list[datetime]:

@@ -244,8 +244,6 @@ FERRETDB_SKIPS = ("qk_created", "due_keys")
 # A list page reads at most this many buckets; then it answers the rows found so far with a
 # cursor where it stopped (keyset pages may be short), so a rare filter costs a bounded time.
 BUCKET_BUDGET = 150
-# A month or day bucket holding more cases than this is read by its days or hours.
-BUCKET_ROWS = 200
 # How long the start of the history (the oldest year holding cases) is remembered.
 FLOOR_KEPT = timedelta(seconds=60)
 
@@ -424,6 +422,8 @@ class MongoCases:
         if not await claim(self.claims, event["key"], now, case_id=doc["_id"], version=doc["version"], event=event):
             raise DuplicateCase(doc["_id"])
         stored = {**doc, "client_key": key, **_point_fields(doc.get("location")), **_query_fields(doc, now)}
+        if self._floor is None or _utc(doc["created_at"]) < self._floor[0]:
+            await self._note_history_start([doc["created_at"]])
         try:
             await self.cases.insert_one(stored)
         except DuplicateKeyError:
@@ -500,9 +500,13 @@ class MongoCases:
         if await self.meta.find_one({"_id": "query_fields"}) is not None:
             return
         now = _now()
+        created = []
         async for doc in self.cases.find({"qk": {"$exists": False}}):
             await self.cases.update_one({"_id": doc["_id"], "version": doc.get("version")},
                                         {"$set": _query_fields(doc, now)})
+            created.append(doc["created_at"])
+        if created:
+            await self._note_history_start(created)
         try:
             await self.meta.insert_one({"_id": "query_fields", "at": now})
         except DuplicateKeyError:
@@ -515,7 +519,7 @@ class MongoCases:
         stored = [{**doc, "client_key": client_key(doc)[1], **_point_fields(doc.get("location")),
                    **_query_fields(doc, now)} for doc in docs]
         result = await self.cases.insert_many(stored, ordered=False)
-        self._floor = None
+        await self._note_history_start([doc["created_at"] for doc in docs])
         return len(result.inserted_ids)
 
     @guarded
@@ -547,12 +551,6 @@ class MongoCases:
             docs = await self.cases.find(flt).sort(SORTS[query.order]).limit(query.limit - len(found)).to_list(None)
             return [_out(doc) for doc in docs]
 
-        async def size(bucket_key: str) -> int:
-            """The bucket's rows, counted up to BUCKET_ROWS + 1 (an existence and density probe)."""
-            nonlocal reads
-            reads += 1
-            return len(await self.cases.find({"qk": bucket_key}, {"_id": 1}).limit(BUCKET_ROWS + 1).to_list(None))
-
         def order(items: list) -> list:
             return items if newest_first else list(reversed(items))
 
@@ -562,30 +560,21 @@ class MongoCases:
                 return After(end, "!")
             return After(start - timedelta(milliseconds=1), "\U0010ffff")
 
-        # A bucket is read whole when it holds at most BUCKET_ROWS cases, else by its days (a
-        # month) or hours (a day): the cost of a page follows the page, not the history.
-        for month in order(buckets.months_between(newest, oldest)):
+        # FerretDB 1.24 turns every row PostgreSQL returns into a document before it filters,
+        # sorts or limits, so a read costs the rows of its bucket, and an existence probe costs
+        # as much as the read: no probes. A facet holding a large share of all cases is read by
+        # the hour, the others by the day.
+        hourly = facet.startswith(buckets.HOURLY)
+        for day in order(buckets.days_between(newest, oldest)):
             if reads >= BUCKET_BUDGET:
-                return found, unread(month, (month + timedelta(days=32)).replace(day=1))
-            month_key = buckets.key(facet, buckets.bucket(buckets.MONTH, month))
-            rows = await size(month_key)
-            if rows and rows <= BUCKET_ROWS:
-                found += await fetch(month_key)
-            elif rows:
-                for day in order(buckets.days_of(month, newest, oldest)):
+                return found, unread(day, day + timedelta(days=1))
+            if not hourly:
+                found += await fetch(buckets.key(facet, buckets.bucket(buckets.DAY, day)))
+            else:
+                for hour in order(buckets.hours_of(day, newest, oldest)):
                     if reads >= BUCKET_BUDGET:
-                        return found, unread(day, day + timedelta(days=1))
-                    day_key = buckets.key(facet, buckets.bucket(buckets.DAY, day))
-                    rows = await size(day_key)
-                    if rows and rows <= BUCKET_ROWS:
-                        found += await fetch(day_key)
-                    elif rows:
-                        for hour in order(buckets.hours_of(day, newest, oldest)):
-                            if reads >= BUCKET_BUDGET:
-                                return found, unread(hour, hour + timedelta(hours=1))
-                            found += await fetch(buckets.key(facet, buckets.bucket(buckets.HOUR, hour)))
-                            if len(found) >= query.limit:
-                                return found[:query.limit], None
+                        return found, unread(hour, hour + timedelta(hours=1))
+                    found += await fetch(buckets.key(facet, buckets.bucket(buckets.HOUR, hour)))
                     if len(found) >= query.limit:
                         return found[:query.limit], None
             if len(found) >= query.limit:
@@ -596,7 +585,7 @@ class MongoCases:
         """The creation times a walk covers: from the cursor (or `to`, or now) back to `from`
         (or the start of the history)."""
         now = _now()
-        newest = now + timedelta(days=1)
+        newest = now + timedelta(minutes=5)  # (other processes' clocks may run a little ahead)
         oldest = await self._history_start(now)
         if query.created_to is not None:
             newest = min(newest, _utc(query.created_to))
@@ -610,16 +599,31 @@ class MongoCases:
         return newest, oldest
 
     async def _history_start(self, now: datetime) -> datetime:
-        """The first instant of the oldest year holding a case (each year one equality probe;
-        remembered for a minute)."""
+        """The oldest creation time on record (`store_meta` "history_start", kept by the
+        inserts; read once a minute): where a walk back through the buckets stops."""
         if self._floor is not None and now - self._floor[1] < FLOOR_KEPT:
             return self._floor[0]
-        year = now.year
-        while year > 1970 and await self.cases.find_one({"qk": f"all@{buckets.YEAR}{year - 1}"}, {"_id": 1}):
-            year -= 1
-        start = datetime(year, 1, 1, tzinfo=timezone.utc)
-        self._floor = (start, now)
-        return start
+        held = await self.meta.find_one({"_id": "history_start"})
+        if held is None:
+            return now  # no case stored yet
+        self._floor = (_utc(held["at"]), now)
+        return self._floor[0]
+
+    async def _note_history_start(self, created: list[datetime]) -> None:
+        """Lower `history_start` to the oldest of `created` where that is older (once per
+        process for new cases; each bulk load of history)."""
+        oldest = min(_utc(at) for at in created)
+        if self._floor is not None and self._floor[0] <= oldest:
+            return
+        held = await self.meta.find_one({"_id": "history_start"})
+        if held is None:
+            try:
+                await self.meta.insert_one({"_id": "history_start", "at": oldest})
+            except DuplicateKeyError:
+                held = await self.meta.find_one({"_id": "history_start"})
+        if held is not None and _utc(held["at"]) > oldest:
+            await self.meta.replace_one({"_id": "history_start"}, {"_id": "history_start", "at": oldest})
+        self._floor = (min(oldest, _utc(held["at"])) if held is not None else oldest, _now())
 
     @guarded
     async def open_counts(self, query: CaseQuery, level: str) -> dict[str, dict]:
