@@ -4,7 +4,7 @@
 Loads a year of the demo city (`data/cities/hangzhou-demo`): N synthetic cases spread over the
 365 days before now, with a realistic mix (every category and street, grid reports and hotline
 tickets, ~3 % open, returns and approved returns, failed checks, overdue cases, callbacks,
-repeat calls merged) — in bulk (`load_year`: `cases.load` then `Rollups.rebuild`, reusable by
+repeat calls merged) — in bulk (`load_year`: `cases.bulk_insert` then `Rollups.rebuild`, reusable by
 bench/scale.py). Then times `/api/stats`'s computation (`dispatch.kpi.stats.compute`) for the
 city, a district, a street and a department, over a day, a month and a year:
 
@@ -193,11 +193,11 @@ async def load_year(store, city, count: int, now: datetime, chunk: int = 5000, s
     for doc in year.cases(count):
         batch.append(doc)
         if len(batch) >= chunk:
-            loaded += await store.cases.load(batch)
+            loaded += await store.cases.bulk_insert(batch)
             batch = []
             progress(f"loaded {loaded:,} cases")
     if batch:
-        loaded += await store.cases.load(batch)
+        loaded += await store.cases.bulk_insert(batch)
     load_seconds = time.perf_counter() - started
     rollups = Rollups(store, city, BusinessCalendar.from_city_config(city.config), ZoneInfo(city.timezone))
     started = time.perf_counter()

@@ -295,7 +295,7 @@ async def test_bulk_loaded_cases_are_counted_after_a_rebuild(world):
     copies = []
     for case in [await world.cases.get(f"case{n:04d}") for n in range(made)]:
         copies.append({**case, "_id": "bulk-" + case["_id"], "number": "B" + case["number"]})
-    assert await world.cases.load(copies) == made
+    assert await world.cases.bulk_insert(copies) == made
     await world.rollups.rebuild()
     await assert_rollups_match(world, now)
 

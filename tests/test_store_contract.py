@@ -512,7 +512,7 @@ async def test_open_overdue_cases_in_scope_and_bulk_load(store):
     late = [case(n, status="accepted", flags={"overdue": True}) for n in range(3)]
     late[2]["scope_path"] = ["C", "D2"]
     others = [case(5, status="closed", flags={"overdue": True}), case(6, status="accepted")]
-    assert await store.cases.load(late + others) == 5
+    assert await store.cases.bulk_insert(late + others) == 5
     assert await store.events.last_seq() == 0  # history loaded in bulk is not news
     found = await store.cases.open_overdue(EVERYTHING, None, ("_id", "status"))
     assert sorted(d["_id"] for d in found) == sorted(ids(late))

@@ -332,20 +332,6 @@ class MemoryCases:
                 if doc.get("status") in OPEN_STATUSES and get_path(doc, "flags.overdue") is True
                 and scope.admits(doc) and (within is None or within in (doc.get("scope_path") or ()))]
 
-    async def load(self, docs: list[dict]) -> int:
-        """Bulk-load historic cases without logging them (tools and benchmarks; the KPI rollups
-        are then rebuilt from the cases). Refuses nothing: the caller gives unique ids."""
-        for doc in docs:
-            stored = stored_value(doc)
-            self._docs[stored["_id"]] = stored
-            self._client_keys[client_key(stored)] = stored["_id"]
-            if stored.get("number") is not None:
-                self._numbers_taken.add(stored["number"])
-            self._by_created.add((stored["created_at"], stored["_id"]))
-            self._by_id.add(stored["_id"])
-            self._index_due(None, stored)
-        return len(docs)
-
     def projected(self, case_ids, fields) -> dict[str, dict]:
         return {i: project(self._docs[i], fields) for i in case_ids if i in self._docs}
 

@@ -725,16 +725,6 @@ class MongoCases:
         return await self.cases.find(query, {f: 1 for f in fields}).to_list(None)
 
     @guarded
-    async def load(self, docs: list[dict]) -> int:
-        """Bulk-load historic cases without logging them (tools and benchmarks; the KPI rollups
-        are then rebuilt from the cases)."""
-        if not docs:
-            return 0
-        stored = [{**doc, "client_key": client_key(doc)[1], **_point_fields(doc.get("location"))} for doc in docs]
-        await self.cases.insert_many(stored, ordered=False)
-        return len(stored)
-
-    @guarded
     async def uses_attachment(self, attachment_id: str, scope: Scope, fields: tuple[str, ...]) -> bool:
         uses = {"$or": [{f: attachment_id} for f in fields]}
         read = scope_filter(scope)
