@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from engines import open_test_store
 from support import DEMO_CITY, serving
 
 
@@ -32,3 +33,12 @@ async def small(tmp_path_factory):
 
     async with serving(Path(write_small_city(tmp_path_factory.mktemp("city")))) as client:
         yield client
+
+
+@pytest.fixture(params=["embedded", "server"])
+async def store(request):
+    """An empty store on each engine (the store contract tests: tests/test_store_contract.py and
+    the repositories' own files)."""
+    store = await open_test_store(request.param)
+    yield store
+    await store.close_for_test()

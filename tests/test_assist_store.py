@@ -7,18 +7,9 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime, timedelta, timezone
 
-import pytest
 
-from engines import open_test_store
 
 T0 = datetime(2026, 11, 23, 1, 0, tzinfo=timezone.utc)
-
-
-@pytest.fixture(params=["embedded", "server"])
-async def store(request):
-    store = await open_test_store(request.param)
-    yield store
-    await store.close_for_test()
 
 
 def model(version: int, examples: int = 500) -> dict:

@@ -11,12 +11,10 @@ import random
 from datetime import datetime, timedelta, timezone
 from urllib.parse import quote
 
-import pytest
 
 from dispatch.store.buckets import TEXT_WINDOW
 from dispatch.store.memory import matches
 from dispatch.store.query import NEWEST, OLDEST, After, Box, CaseQuery, Change, Scope, TextSearch
-from engines import open_test_store
 from support import login_as
 from test_intake import report_body
 from test_store_contract import case, ids
@@ -25,13 +23,6 @@ NOW = datetime.now(timezone.utc).replace(microsecond=0)
 STATUSES = ("reported", "dispatched", "accepted", "closed", "closed", "closed", "void")
 CATEGORIES = ("0101", "0102", "0201", "0302")
 STREETS = {"D1": ("S1", "S2"), "D2": ("S3",)}
-
-
-@pytest.fixture(params=["embedded", "server"])
-async def store(request):
-    store = await open_test_store(request.param)
-    yield store
-    await store.close_for_test()
 
 
 def history(n: int, seed: int = 11) -> list[dict]:

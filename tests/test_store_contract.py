@@ -16,16 +16,8 @@ from dispatch.store import DuplicateCase, new_case_id
 from dispatch.store.query import (
     BY_ID, EVERYTHING, NEWEST, OLDEST, After, Box, CaseQuery, Change, PeriodQuery, Scope, TextSearch,
 )
-from engines import open_test_store
 
 T0 = datetime(2026, 11, 23, 1, 0, tzinfo=timezone.utc)
-
-
-@pytest.fixture(params=["embedded", "server"])
-async def store(request):
-    store = await open_test_store(request.param)
-    yield store
-    await store.close_for_test()
 
 
 def case(n: int, **fields) -> dict:

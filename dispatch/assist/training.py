@@ -28,6 +28,7 @@ from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime, timedelta
 
 from dispatch.assist.classifier import CategoryModel, TooLittleData, category_texts, fit
+from dispatch.background import cancel
 from dispatch.store import StoreUnavailable
 from dispatch.store.query import After, CaseQuery
 
@@ -152,12 +153,7 @@ class Suggester:
 
     async def stop(self) -> None:
         self._stopped = True
-        if self._task:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+        await cancel(self._task)
 
     def _closed(self) -> bool:
         return self._stopped or getattr(self.storage.events, "closed", False)

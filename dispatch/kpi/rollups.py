@@ -46,6 +46,7 @@ from dispatch.clock import utcnow
 from dispatch.kpi.stats import (
     NO_DEPARTMENT, NO_PLACE, PROJECTION, CaseTimeline, Period, Row, all_facts, category_sign_deadline,
 )
+from dispatch.background import cancel
 from dispatch.store import StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -322,13 +323,8 @@ class Rollups:
 
     async def stop(self) -> None:
         self._stopped = True
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        await cancel(self._task)
+        self._task = None
         try:
             await self.leases.release(LEASE, self.holder)
         except Exception:  # noqa: BLE001 - best effort; the lease expires anyway

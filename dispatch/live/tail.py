@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from dispatch.background import cancel
 from dispatch.store import StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -38,13 +39,8 @@ class LogTail:
 
     async def stop(self) -> None:
         self._stopped = True
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        await cancel(self._task)
+        self._task = None
 
     async def _run(self) -> None:
         while not self._stopped and not self.events.closed:
