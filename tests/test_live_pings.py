@@ -9,8 +9,7 @@ import os
 
 import pytest
 
-from conftest import DEMO_CITY
-from support import login_as, start_server
+from support import DEMO_CITY, login_as, start_server
 from test_live import connect, next_message
 
 
