@@ -21,7 +21,7 @@ a ticket type without a default category in this city (422). Every other refusal
 schema-valid data fails. The document is the one the server serves, with the city's categories
 and departments as enums and jurisdiction ids as a pattern; an optional query parameter sent
 empty is absent (the pages' forms send `scope=`), and the document says so (`or_empty`).
-""""""
+"""
 
 from __future__ import annotations
 
