@@ -520,7 +520,7 @@ OPERATIONS = [
     Op("GET", "/api/calendar/add", ("reference", "read"), "按城市工作日历计算：某时刻加上一段时长（如延期后的新时限预览）",
        "reference", parameters=[query("from", DAY_OR_INSTANT, "起始时刻（ISO）", required=True),
                                 query("duration", {"type": "string", "maxLength": 16, "pattern": "^[0-9]{1,5}(\\.[0-9]{1,3})?(m|h|d|wh|wd)$"},
-                                      "时长：m/h/d 自然时间，wh 工作小时，wd 工作日", required=True)],
+                                      "时长：m/h/d 自然时间，wh 工作小时，wd 工作日；最长 10 年（超出 → 400）", required=True)],
        responses={200: json_response(obj({"from": STRING, "duration": STRING, "at": STRING, "at_utc": STRING},
                                           ("from", "duration", "at", "at_utc")))}),
     Op("GET", "/api/departments", ("reference", "read"), "部门", "reference",

@@ -16,7 +16,8 @@ refusals in `SEMANTIC_REJECTIONS`, each matched by status, error code and field:
 makes the server refuse and a schema cannot state — a point outside the city (422
 outside_city), a bbox whose minimum is not below its maximum (400), an id of the right shape
 the city or store does not have (422 unknown_scope / unknown_jurisdiction / unknown_attachment),
-a cursor that no earlier page gave (400), lng without lat (400), a latitude beyond ±90 (400),
+a cursor that no earlier page gave (400), lng without lat (400), a duration over ten years
+(400), a latitude beyond ±90 (400),
 a ticket type without a default category in this city (422). Every other refusal of
 schema-valid data fails. The document is the one the server serves, with the city's categories
 and departments as enums and jurisdiction ids as a pattern; an optional query parameter sent
@@ -75,6 +76,9 @@ SEMANTIC_REJECTIONS = {
     # lng and lat come together: OpenAPI has no "both or neither" for query parameters.
     "GET /api/assist": {(400, "missing_parameter", "lng"), (400, "missing_parameter", "lat")},
     "GET /api/jurisdictions.geojson": {(400, "invalid_parameter", "bbox"), (422, "unknown_jurisdiction", "within")},
+    # A duration is at most ten years (geo/durations.MAX_DURATION_SECONDS) whatever its unit; a
+    # pattern bounds the digits, not the amount times its unit.
+    "GET /api/calendar/add": {(400, "invalid_parameter", "duration")},
     # An id of the right shape (a case, a photo, a jurisdiction) that the city does not have (the ids are a pattern, not an enum).
     "GET /api/stats": {(422, "unknown_scope", "scope")},
     "GET /api/stats.{format}": {(422, "unknown_scope", "scope")},
@@ -195,11 +199,19 @@ async def test_jurisdiction_ids_are_a_pattern_and_an_unknown_one_is_a_documented
 
 async def test_undeclared_method_answers_405_with_allow(small):
     for method, path, allow in (("DELETE", "/api/cases", "GET"), ("TRACE", "/api/admin/users", "GET, POST"),
-                                ("PUT", "/api/login", "POST"), ("TRACE", "/login", "GET"), ("TRACE", "/ws/live", "GET")):
+                                ("PUT", "/api/login", "POST"), ("TRACE", "/login", "GET"), ("TRACE", "/ws/live", "GET"),
+                                ("DELETE", "/favicon.ico", "GET"), ("TRACE", "/static/js/dom.js", "GET, HEAD")):
         response = await fetch(small, method, path)
         assert response.code == 405, (method, path, response.code)
         assert response.headers.get("Allow") == allow, (method, path, dict(response.headers))
     assert (await fetch(small, "TRACE", "/api/no-such-thing")).code == 404
+
+
+async def test_favicon_is_served_by_its_handler(small):
+    """Tornado's static_path setting put its own /favicon.ico route first: a 404 (no such file)
+    that hid FaviconHandler."""
+    response = await fetch(small, "GET", "/favicon.ico")
+    assert (response.code, response.headers["Content-Type"]) == (200, "image/svg+xml")
 
 
 async def fetch(client, method: str, path: str):
