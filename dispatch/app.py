@@ -100,10 +100,11 @@ class Application(tornado.web.Application):
     def __init__(self, ctx: Context):
         self.ctx = ctx
         super().__init__(
-            routes(),
+            # /static/ as a route of our own, not the static_path setting: that setting also puts
+            # Tornado's /favicon.ico and /robots.txt routes first, which hid FaviconHandler
+            # (a 404, and a 405 without Allow).
+            [*routes(), (r"/static/(.*)", StaticFiles, {"path": str(STATIC)})],
             default_handler_class=NotFoundHandler,
-            static_path=str(STATIC),
-            static_handler_class=StaticFiles,  # nosniff, and no page shells (served by their page handlers)
             compress_response=True,
             # A live client that stops answering pings (a laptop closed, a network gone) is
             # dropped, so its socket and subscription do not pile up (`live.ping_seconds`).

@@ -32,6 +32,12 @@ def nullable(schema: dict) -> dict:
     return {"anyOf": [schema, {"type": "null"}]}
 
 
+def or_empty(schema: dict) -> dict:
+    """A query parameter the server reads as absent when it is sent empty (`scope=` from a form
+    left at its default)."""
+    return {"anyOf": [schema, {"type": "string", "maxLength": 0}]}
+
+
 def obj(properties: dict, required: tuple = (), **extra) -> dict:
     out = {"type": "object", "properties": properties}
     if required:
@@ -51,6 +57,8 @@ def text(max_len: int, required: bool = False) -> dict:
     out = {"type": "string", "maxLength": max_len, "pattern": NO_NUL}
     if required:
         out.update(minLength=1, pattern=NOT_BLANK)
+    else:
+        out["type"] = ["string", "null"]  # an optional text sent as null is read as absent
     return out
 
 
@@ -89,7 +97,10 @@ NAMED = obj({"id": STRING, "name": STRING}, ("id", "name"))
 
 POINT = obj(
     {"type": {"const": "Point"},
-     "coordinates": {"type": "array", "minItems": 2, "maxItems": 3, "items": {"type": "number"},
+     # Each coordinate within ±180; the latitude's ±90 is in the description only, because the
+     # tuple form (prefixItems) breaks schemathesis 4.32's response validator.
+     "coordinates": {"type": "array", "minItems": 2, "maxItems": 3,
+                     "items": {"type": "number", "minimum": -180, "maximum": 180},
                      "description": "[经度 -180~180, 纬度 -90~90]"}},
     ("type", "coordinates"),
 )
@@ -299,7 +310,7 @@ _FIELD_SCHEMAS = {
     "photos": lambda f: {"type": "array", "maxItems": 9, "items": ATTACHMENT_ID},
     "id": lambda f: {"type": "string", "minLength": 1, "maxLength": 64},
     "ids": lambda f: {"type": "array", "maxItems": 20, "items": {"type": "string", "minLength": 1, "maxLength": 64}},
-    "duration": lambda f: {"type": "string", "pattern": "^[0-9]+(\\.[0-9]+)?(m|h|d|wh|wd)$"},
+    "duration": lambda f: {"type": "string", "pattern": "^[0-9]{1,5}(\\.[0-9]{1,3})?(m|h|d|wh|wd)$"},
     "instant": lambda f: {"type": "string", "format": "date-time"},
     "point": lambda f: ref("Point"),
 }
@@ -320,16 +331,17 @@ REPORT_BODY = obj(
     {"category": ref("ReportCategory"), "description": text(2000),
      "location": ref("Point"), "address": text(200),
      "photos": {"type": "array", "maxItems": 9, "items": ATTACHMENT_ID},
-     "client_id": text(64, required=True)},
+     "client_id": text(64)},  # empty or null: no retry to recognise
     ("category", "location"),
 )
 TICKET_BODY = obj(
     {"channel": {"enum": list(CHANNELS)}, "type": {"enum": list(TICKET_TYPES)},
      "content": text(4000, required=True),
-     "caller": obj({"name": text(50),
-                    "phone": {"type": "string", "pattern": "^\\+?[0-9][0-9\\- ]{2,19}$"}}),
-     "category": ref("CategoryCode"), "address": text(200),
-     "location": ref("Point"), "client_id": text(64, required=True)},
+     "caller": nullable(obj({"name": text(50),
+                    "phone": nullable(or_empty({"type": "string", "pattern": "^\\+?[0-9][0-9\\- ]{2,19}$"}))})),
+     "category": nullable(or_empty(ref("CategoryCode"))), "address": text(200),
+     # A caller may not know where: the ticket waits for a location before it is dispatched.
+     "location": nullable(ref("Point")), "client_id": text(64)},
     ("type", "content"),
 )
 LOGIN_BODY = obj({"username": text(64, required=True), "password": text(256, required=True)}, ("username", "password"))
@@ -363,27 +375,29 @@ def path(name: str, schema: dict) -> dict:
 
 
 CSV = {"type": "string", "maxLength": 1300}
+# Shared by the three case lists and the stats: named once so that the document stays small.
+SCHEMAS.update({"Day": DAY, "DayOrInstant": DAY_OR_INSTANT, "BBox": BBOX, "Near": NEAR})
 CASE_FILTERS = [
     query("status", csv(STATUSES), f"逗号分隔: {', '.join(STATUSES)}"),
     query("open", {"type": "boolean"}, "仅未办结的案件"),
     query("mine", {"type": "boolean"}, "仅我上报的案件"),
-    query("near", NEAR, "经度,纬度,半径米（≤5000）"),
+    query("near", or_empty(ref("Near")), "经度,纬度,半径米（≤5000）"),
     query("category", csv(), "类别代码，逗号分隔"),
     query("department", csv(), "部门 id，逗号分隔"),
     *[query(level, csv(), f"{level} id，逗号分隔") for level in LEVELS],
     query("source", csv(SOURCES), "grid, hotline"),
     query("overdue", {"type": "boolean"}),
-    query("bbox", BBOX, "最小经度,最小纬度,最大经度,最大纬度"),
+    query("bbox", or_empty(ref("BBox")), "最小经度,最小纬度,最大经度,最大纬度"),
     query("q", {"type": "string", "maxLength": 100},
           "在描述、编号、地址中搜索：只查最近 7 天（或 from/to 内最近 7 天）建立的案件，响应的 searched 给出范围；"
           "完整案件编号不受此限"),
-    query("from", DAY_OR_INSTANT, "ISO 日期或时间（含）"),
-    query("to", DAY_OR_INSTANT, "ISO 日期或时间（不含）"),
+    query("from", or_empty(ref("DayOrInstant")), "ISO 日期或时间（含）"),
+    query("to", or_empty(ref("DayOrInstant")), "ISO 日期或时间（不含）"),
 ]
 STATS_PARAMS = [
-    query("scope", ref("JurisdictionId"), "辖区 id（默认本人辖区）"),
-    query("from", DAY),
-    query("to", DAY, "含当日；须不早于 from"),
+    query("scope", or_empty(ref("JurisdictionId")), "辖区 id（空或不给 = 本人辖区）"),
+    query("from", or_empty(ref("Day")), "空或不给：与 to 同月的月初（都不给 = 本月）"),
+    query("to", or_empty(ref("Day")), "含当日；须不早于 from"),
     query("group_by", {"enum": ["department", "district", "street"]}),
     query("top", {"type": "integer", "minimum": 0, "maximum": 500}),
 ]
@@ -497,16 +511,16 @@ OPERATIONS = [
        parameters=[query("case", {"type": "string", "maxLength": 64})], responses={200: json_response("AuditVerify")},
        also=(("audit", "verify_all"),)),
     Op("GET", "/api/jurisdictions.geojson", ("reference", "read"), "辖区边界 GeoJSON", "reference",
-       parameters=[query("level", {"enum": list(LEVELS)}), query("within", ref("JurisdictionId")),
-                   query("bbox", BBOX, "最小经度,最小纬度,最大经度,最大纬度")],
+       parameters=[query("level", {"enum": list(LEVELS)}), query("within", or_empty(ref("JurisdictionId"))),
+                   query("bbox", or_empty(ref("BBox")), "最小经度,最小纬度,最大经度,最大纬度")],
        responses={200: json_response("JurisdictionFeatureCollection", GEOJSON)}),
     Op("GET", "/api/basemap/{layer}.geojson", ("reference", "read"), "底图图层：道路、兴趣点（城市包可选，缺则 404）",
        "reference", parameters=[path("layer", {"enum": ["roads", "pois"]})],
        responses={200: json_response("BaseMapLayer", GEOJSON)}),
     Op("GET", "/api/calendar/add", ("reference", "read"), "按城市工作日历计算：某时刻加上一段时长（如延期后的新时限预览）",
-       "reference", parameters=[query("from", {"type": "string", "maxLength": 40}, "起始时刻（ISO）", required=True),
-                                query("duration", {"type": "string", "maxLength": 16, "pattern": "^[0-9]+(\\.[0-9]+)?(m|h|d|wh|wd)$"},
-                                      "时长：m/h/d 自然时间，wh 工作小时，wd 工作日", required=True)],
+       "reference", parameters=[query("from", DAY_OR_INSTANT, "起始时刻（ISO）", required=True),
+                                query("duration", {"type": "string", "maxLength": 16, "pattern": "^[0-9]{1,5}(\\.[0-9]{1,3})?(m|h|d|wh|wd)$"},
+                                      "时长：m/h/d 自然时间，wh 工作小时，wd 工作日；最长 10 年（超出 → 400）", required=True)],
        responses={200: json_response(obj({"from": STRING, "duration": STRING, "at": STRING, "at_utc": STRING},
                                           ("from", "duration", "at", "at_utc")))}),
     Op("GET", "/api/departments", ("reference", "read"), "部门", "reference",
@@ -518,7 +532,7 @@ OPERATIONS = [
     Op("GET", "/api/stats", ("stats", "read"), "考核指标（本辖区内）", "stats", parameters=STATS_PARAMS,
        responses={200: json_response("Stats")}),
     Op("GET", "/api/stats/trend", ("stats", "read"), "近若干天每日上报、结案数与高发问题类型（指挥中心趋势图）", "stats",
-       parameters=[query("scope", ref("JurisdictionId"), "辖区 id（默认本人辖区）"),
+       parameters=[query("scope", or_empty(ref("JurisdictionId")), "辖区 id（空或不给 = 本人辖区）"),
                    query("days", {"type": "integer", "minimum": 1, "maximum": 90}, "天数（含今天），默认 30"),
                    query("category", ref("CategoryCode"), "只计该类别"),
                    query("department", ref("DepartmentId"), "只计当前派往该部门的案件")],
@@ -632,7 +646,9 @@ OPERATIONS += [
        parameters=[query("text", {"type": "string", "maxLength": 4000}, "诉求内容（可为空）"),
                    query("lng", {"type": "number", "minimum": -180, "maximum": 180}, "与 lat 同时给出"),
                    query("lat", {"type": "number", "minimum": -90, "maximum": 90}),
-                   query("phone", {"type": "string", "pattern": "^\\+?[0-9][0-9\\- ()（）]{2,24}$"}, "来电号码"),
+                   query("phone", or_empty({"type": "string", "maxLength": 25,
+                                                     "pattern": "^\\+?[0-9]([\\- ()（）]*[0-9]){4}[0-9\\- ()（）]*$"}),
+                         "来电号码（至少 5 位数字）"),
                    query("category", ref("CategoryCode"), "已选类别（相似案件按它加权）")],
        responses={200: json_response("Assist")}),
     Op("POST", "/api/admin/assist/train", ("assist", "train"),

@@ -152,6 +152,15 @@ async def test_bad_input_is_refused_with_a_clear_error(demo, params, status, cod
     assert code is None or body["error"]["code"] == code
 
 
+async def test_a_short_number_after_0086_is_looked_up_as_written(demo):
+    """The document asks for at least five digits; 0086-123 has seven, so it is looked up as
+    it is (it was a 400: the prefix was stripped and three digits remained)."""
+    operator = await login_as(demo, "operator")
+    status, body = await assist(operator, text="路灯", phone="0086-123")
+    assert status == 200, body
+    assert body["caller"]["recent"] == []
+
+
 async def test_empty_text_still_gives_the_caller_history(demo):
     operator = await login_as(demo, "operator")
     case = await ticket(operator, "投诉饭店油烟", category="H-complaint")

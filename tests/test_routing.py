@@ -8,6 +8,7 @@ hand-picked real places).
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import random
@@ -44,6 +45,14 @@ def router(small_city):
 
 def ids(chain):
     return {lvl: (v["id"] if v else None) for lvl, v in chain.items()}
+
+
+def chain_mismatches(raw, points, batch) -> list:
+    """(point, brute-force chain, batch chain) wherever `locate_many`'s chain differs; a point
+    outside the city is None on both sides."""
+    got = [ids(chain) if chain else None for chain in batch]
+    return [((lng, lat), want, have) for (lng, lat), have in zip(points, got)
+            for want in [raw.brute_chain(lng, lat)] if have != want]
 
 
 def route(router, lng, lat, code, **kw):
@@ -565,12 +574,7 @@ def test_demo_chain_matches_brute_force(demo_city):
         pts.append((rng.uniform(118.3, 120.75), rng.uniform(29.2, 30.6)))
     lngs, lats = zip(*pts)
     batch = router.locate_many(lngs, lats)
-    mismatches = []
-    for (lng, lat), got in zip(pts, batch):
-        want = raw.brute_chain(lng, lat)
-        got_ids = ids(got) if got else None
-        if got_ids != want:
-            mismatches.append(((lng, lat), want, got_ids))
+    mismatches = chain_mismatches(raw, pts, batch)
     assert not mismatches, mismatches[:5]
     assert sum(1 for b in batch if b and b["grid"]) > 300
 
@@ -626,27 +630,31 @@ def _candidates(raw, rule, rng):
 def test_demo_rule_fires_where_expected(demo_city, rule_id):
     city, router, raw = demo_city
     rule = next(r for r in raw.rules["rules"] if r["id"] == rule_id)
-    rng = random.Random(rule_id)
-    tried = 0
-    seen = {}
-    for lng, lat, code, src, text, minute in _candidates(raw, rule, rng):
-        if tried >= 400:
-            break
-        tried += 1
-        want = raw.reference(lng, lat, code, src, text, minute)
+    found, seen = first_input_where_rule_fires(raw, rule, random.Random(rule_id))
+    assert found, f"rule {rule_id} never fired on {TRIES} candidate inputs; reference outcomes: {seen}"
+    (lng, lat, code, src, text, minute), want = found
+    at = datetime(2026, 3, 2, minute // 60, minute % 60, tzinfo=SHANGHAI)
+    d = router.route(lng, lat, code, source=src, text=text, at=at)
+    assert (d.rule, d.department["id"]) == want, (lng, lat, code, src, text, minute, d.reason)
+    assert d.reason.endswith(d.department["name"])
+    assert d.priority == rule.get("set_priority", d.priority)
+
+
+TRIES = 400
+
+
+def first_input_where_rule_fires(raw, rule, rng) -> tuple[tuple | None, dict]:
+    """((input, reference outcome) of the first of `TRIES` candidates on which the reference
+    router picks `rule`, or None; and how often each rule won meanwhile)."""
+    seen: dict = {}
+    for candidate in itertools.islice(_candidates(raw, rule, rng), TRIES):
+        want = raw.reference(*candidate)
         if want in (None, "ambiguous"):
             continue
         seen[want[0]] = seen.get(want[0], 0) + 1
-        if want[0] != rule_id:
-            continue
-        at = datetime(2026, 3, 2, minute // 60, minute % 60, tzinfo=SHANGHAI)
-        d = router.route(lng, lat, code, source=src, text=text, at=at)
-        assert (d.rule, d.department["id"]) == want, (lng, lat, code, src, text, minute, d.reason)
-        assert d.reason.endswith(d.department["name"])
-        if rule.get("set_priority") == "urgent":
-            assert d.priority == "urgent"
-        return
-    pytest.fail(f"rule {rule_id} never fired on {tried} candidate inputs; reference outcomes: {seen}")
+        if want[0] == rule["id"]:
+            return (candidate, want), seen
+    return None, seen
 
 
 @needs_demo

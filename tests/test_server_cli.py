@@ -61,6 +61,15 @@ def children_of(pid: int) -> set[int]:
     return found
 
 
+def kill_tree(proc: subprocess.Popen) -> None:
+    """After a failed test: the server and its workers, if still running, killed."""
+    if proc.poll() is None:
+        for pid in children_of(proc.pid):
+            os.kill(pid, signal.SIGKILL)
+        proc.kill()
+        proc.wait(10)
+
+
 async def test_workers_share_a_port_and_a_dead_worker_is_replaced():
     from pymongo import AsyncMongoClient
 
@@ -105,11 +114,7 @@ async def test_workers_share_a_port_and_a_dead_worker_is_replaced():
         await poll(all_gone, 15, 0.2)
         assert "重新启动" in output()
     finally:
-        if proc.poll() is None:
-            for pid in children_of(proc.pid):
-                os.kill(pid, signal.SIGKILL)
-            proc.kill()
-            proc.wait(10)
+        kill_tree(proc)
         mongo = AsyncMongoClient(uri)
         await mongo.drop_database(name)
         await mongo.close()

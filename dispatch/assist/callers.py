@@ -37,7 +37,7 @@ def phone_forms(raw: str | None) -> list[str] | None:
     if len(raw) > 25 or not _PHONE_CHARS.match(raw):
         raise bad_request("来电号码格式无法识别：只能包含数字、+、-、空格和括号", code="invalid_value", field="phone")
     digits = re.sub(r"\D", "", raw)
-    if digits.startswith("0086"):
+    if digits.startswith("0086") and len(digits) >= 9:  # the prefix only when a number follows it
         digits = digits[4:]
     elif digits.startswith("86") and len(digits) == 13:
         digits = digits[2:]

@@ -116,10 +116,11 @@ class LoginPageHandler(PageHandler):
         return super().shell().replace(b'data-next=""', f'data-next="{html.escape(next_path)}"'.encode(), 1)
 
 
-class StaticFiles(tornado.web.StaticFileHandler):
+class StaticFiles(AllowOn405, tornado.web.StaticFileHandler):
     """/static/: scripts, styles, images, all with nosniff (a file is only ever what its type
     says). Page shells are refused here (404) so that they are reached only through their page
     handler, with its CSP, frame and login rules."""
+    access = {"GET": ("page", "view"), "HEAD": ("page", "view")}  # for `Allow` on a 405
 
     def set_default_headers(self):
         self.set_header("X-Content-Type-Options", "nosniff")

@@ -187,6 +187,10 @@ def _requested_version(body: dict) -> int | None:
     value = body.get("version")
     if value is None:
         return None
+    # JSON has one number type: 3.0 is the integer 3 (JSON Schema says so too, and the document
+    # declares `version` an integer).
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise bad_request("字段 version 必须是非负整数", code="invalid_type", field="version")
     return value
