@@ -100,14 +100,14 @@ async def test_back_closes_the_case_detail_instead_of_leaving_for_login(server, 
                                   has_touch=True, is_mobile=True)
     await page.click("#tab-mine")
     await page.click(f"#mine-list .case-item[data-case-id='{case['id']}']")
-    await page.wait_for_selector(".sheet .case-detail")
+    await page.wait_for_selector(".sheet .cd")
     await page.go_back()
     await page.wait_for_selector(".sheet", state="detached")
     assert page.url.startswith(server.base + "/report")
     assert await page.get_attribute("#tab-mine", "aria-selected") == "true"
     # Opened again and closed with its own button, Back still does not leave for the login.
     await page.click(f"#mine-list .case-item[data-case-id='{case['id']}']")
-    await page.wait_for_selector(".sheet .case-detail")
+    await page.wait_for_selector(".sheet .cd")
     await page.click(".sheet-back")
     await page.wait_for_selector(".sheet", state="detached")
     await wait_until(page, "() => !(history.state && history.state.sheet)")  # the sheet's entry is gone

@@ -93,5 +93,5 @@ async def test_similar_open_cases_nearby_are_shown_before_submitting(server, bro
     assert earlier["number"] in await page.inner_text("#similar-nearby")
     assert await page.is_enabled("#submit-report")  # a hint, not a block
     await page.click(f"#similar-nearby .similar-item[data-case-id='{earlier['id']}']")
-    await page.wait_for_selector(".sheet .case-detail")
+    await page.wait_for_selector(".sheet .cd")
     guard.assert_clean()
