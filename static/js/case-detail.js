@@ -228,7 +228,13 @@ function historyEntry(entry, caseDoc, me) {
       el("strong", {}, name), change,
       el("span", { class: "tl-meta" }, `${formatTime(entry.at)} · ${who}`)),
     entry.note ? el("div", { class: "tl-note" }, entry.note) : null,
-    extra.length ? el("div", { class: "tl-note muted" }, extra.join("；")) : null);
+    extra.length ? el("div", { class: "tl-note muted" }, joinNotes(extra)) : null);
+}
+
+// Notes after one another, each separated by "；" unless it already ends a sentence or clause
+// ("原因：已处理完毕。" then "申请延长：…" reads "…完毕。申请延长：…", not "。；").
+export function joinNotes(parts) {
+  return parts.reduce((text, part) => (!text ? part : /[。！？；;.!?，,：:]$/.test(text) ? text + part : text + "；" + part), "");
 }
 
 export function formatDuration(text) {

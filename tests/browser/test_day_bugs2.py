@@ -1,0 +1,47 @@
+"""Issue 12's leftovers (pages that fit the day's work): each test fails on the code before its fix."""
+
+from __future__ import annotations
+
+from browser_support import client_as, wait_until
+from test_command_page import open_command, report
+from test_dept_page import dispatched_case, open_workbench
+
+
+# Doubled punctuation in history ------------------------------------------------------------
+
+async def test_history_notes_after_a_full_stop_carry_no_second_separator(server, browser):
+    case = await dispatched_case(server, "路灯线路老化需要整体更换")
+    department = await client_as(server, "dept_hubin")
+    status, _ = await department.post(f"/api/cases/{case['id']}/actions/sign", {})
+    assert status == 200
+    status, _ = await department.post(f"/api/cases/{case['id']}/actions/request_extension",
+                                      {"duration": "2wd", "reason": "需协调供电公司停电施工。"})
+    assert status == 200
+    page, guard = await open_workbench(server, browser)
+    await page.locator(f".q-item[data-number='{case['number']}']").click()
+    note = page.locator("#detail .tl-note.muted", has_text="申请延长")
+    await note.wait_for()
+    text = await note.inner_text()
+    assert "施工。申请延长：2个工作日" in text, text
+    assert "。；" not in text, text
+    guard.assert_clean()
+
+
+# Heat mode switched off at once --------------------------------------------------------------
+
+async def test_heat_mode_switched_off_at_once_throws_nothing(server, browser):
+    await report(server, "人行道上有三辆机动车违停")
+    page, guard = await open_command(browser, server, "dispatcher")
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    # Both clicks in one task: the points come back well inside the heat layer's 300 ms redraw delay.
+    await page.evaluate("""() => { document.querySelector("#layer-seg button[data-layer='heat']").click();
+                                   document.querySelector("#layer-seg button[data-layer='points']").click(); }""")
+    await page.wait_for_selector("#map-legend .lg-dot")
+    await page.wait_for_timeout(600)  # past the 300 ms redraw: the error would have come by now
+    assert errors == []
+    # Heat mode still draws when switched on again.
+    await page.click("#layer-seg button[data-layer='heat']")
+    await wait_until(page, """() => { const c = document.querySelector('.leaflet-heatmap-layer');
+      return c && c.getContext('2d').getImageData(0, 0, c.width, c.height).data.some((v, i) => i % 4 === 3 && v > 0); }""")
+    guard.assert_clean()
