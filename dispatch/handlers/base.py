@@ -182,7 +182,7 @@ class BaseHandler(tornado.web.RequestHandler):
         """A case as every endpoint returns it: masked for `user`, with what `user` may do to it
         now (`actions`) and its running stage clock (`timer`)."""
         workflow = self.ctx.workflow
-        return to_api(case, user, self.ctx.tz, workflow.actions(user, case), workflow.timer(case))
+        return to_api(case, user, self.ctx.tz, workflow.actions(user, case), workflow.timer(case), self.ctx.people.name)
 
     def write_error(self, status_code: int, **kwargs) -> None:
         exc = kwargs.get("exc_info", (None, None, None))[1]

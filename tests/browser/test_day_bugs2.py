@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from browser_support import client_as, wait_until
+import copy
+import uuid
+
+from browser_support import client_as, user, wait_until
 from test_command_page import open_command, report
 from test_dept_page import dispatched_case, open_workbench
 
@@ -44,4 +47,49 @@ async def test_heat_mode_switched_off_at_once_throws_nothing(server, browser):
     await page.click("#layer-seg button[data-layer='heat']")
     await wait_until(page, """() => { const c = document.querySelector('.leaflet-heatmap-layer');
       return c && c.getContext('2d').getImageData(0, 0, c.width, c.height).data.some((v, i) => i % 4 === 3 && v > 0); }""")
+    guard.assert_clean()
+
+
+# People's names and the place words in the case detail ----------------------------------------
+
+def name_of(server, username: str) -> str:
+    return next(u["name"] for u in server.ctx.city.users if u["username"] == username)
+
+
+async def written_before_names(server, case: dict) -> dict:
+    """A stored copy of `case` as cases were written before names were recorded (no by_name)."""
+    doc = copy.deepcopy(await server.ctx.cases.get(case["id"]))
+    doc["_id"] = uuid.uuid4().hex
+    doc["number"] = await server.ctx.cases.next_number(doc["number"].split("-")[0])
+    doc.pop("client_id", None)
+    doc["history"] = [{k: v for k, v in entry.items() if k != "by_name"} for entry in doc["history"]]
+    await server.ctx.cases.insert(doc)
+    return {**case, "id": doc["_id"], "number": doc["number"]}
+
+
+async def test_department_sees_who_acted_by_name_and_the_nearest_door_plate(server, browser):
+    case = await written_before_names(server, await dispatched_case(server, "餐馆油烟直排，晚上尤其严重"))
+    assert case["place"]["text"].startswith("东坡路3号 · ")
+    page, guard = await open_workbench(server, browser)
+    await page.locator(f".q-item[data-number='{case['number']}']").click()
+    await page.wait_for_selector("#detail .timeline .tl-item")
+    metas = await page.locator("#detail .tl-meta").all_inner_texts()
+    operator, dispatcher = user(server, "operator")["username"], user(server, "dispatcher")["username"]
+    assert any(name_of(server, operator) in m for m in metas), metas
+    assert any(name_of(server, dispatcher) in m for m in metas), metas
+    assert not any(m.endswith(operator) or m.endswith(dispatcher) for m in metas), metas
+    facts = await page.inner_text("#detail .cd-facts")
+    assert case["place"]["text"] in facts, facts
+    guard.assert_clean()
+
+
+async def test_command_centre_sees_the_place_and_the_reporters_name(server, browser):
+    case = await report(server, "人行道上有三辆机动车违停")
+    page, guard = await open_command(browser, server, "dispatcher")
+    await page.click(f"#work-list .qi[data-id='{case['id']}'] .qi-main")
+    await page.wait_for_selector("#drawer .timeline .tl-item")
+    facts = await page.inner_text("#drawer .cd-facts")
+    assert case["place"]["text"] and case["place"]["text"] in facts, facts
+    meta = await page.inner_text("#drawer .tl-meta")
+    assert meta.endswith(name_of(server, user(server, "grid_worker")["username"])), meta
     guard.assert_clean()
