@@ -5,7 +5,7 @@ import { el } from "./dom.js";
 import { mountHeader } from "./header.js";
 import { connectLive } from "./live.js";
 import { countdownText, deadlineLevel, renderCaseDetail, stageDeadline } from "./case-detail.js";
-import { availableActions, DONE_MESSAGES, runAction } from "./dept-actions.js";
+import { availableActions, callerReveal, DONE_MESSAGES, runAction } from "./dept-actions.js";
 import { isSupporting, jointBadges, jointPanel, myPart } from "./joint.js";
 
 const TABS = [
@@ -344,6 +344,8 @@ function renderDetail(doc) {
     statusNames: QUEUE_STATUS_NAMES,
     onAction: (action) => act(action, c),
   });
+  const reveal = callerReveal(c);
+  if (reveal) body.querySelector(".cd-facts").after(reveal);
   const joint = jointPanel(c, { onUpdated: (updated) => upsertCase(updated) });  // 协办 parts, 退单待审
   if (joint) body.querySelector(".cd-head").after(joint);
   if (!actions.length && inQueue(c)) {

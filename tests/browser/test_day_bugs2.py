@@ -5,7 +5,10 @@ from __future__ import annotations
 import copy
 import uuid
 
+import pytest
+
 from browser_support import client_as, user, wait_until
+from support import DEMO_CITY, serving
 from test_command_page import open_command, report
 from test_dept_page import dispatched_case, open_workbench
 
@@ -92,4 +95,46 @@ async def test_command_centre_sees_the_place_and_the_reporters_name(server, brow
     assert case["place"]["text"] and case["place"]["text"] in facts, facts
     meta = await page.inner_text("#drawer .tl-meta")
     assert meta.endswith(name_of(server, user(server, "grid_worker")["username"])), meta
+    guard.assert_clean()
+
+
+# 联系来电人 on /dept, where the deployment lets departments unmask callers --------------------
+
+@pytest.fixture
+async def revealing():
+    """The demo city served with departments among `auth.reveal_roles`."""
+    async with serving(DEMO_CITY, "auth.reveal_roles=call_taker,callback_operator,admin,department") as client:
+        yield client
+
+
+async def test_department_reveals_the_caller_on_purpose_and_it_is_recorded(revealing, browser):
+    case = await dispatched_case(revealing, "楼上装修噪音扰民，请联系我核实")
+    page, guard = await open_workbench(revealing, browser)
+    await page.locator(f".q-item[data-number='{case['number']}']").click()
+    facts = await page.inner_text("#detail .cd-facts")
+    assert "13500003333" not in facts and "135****3333" in facts, facts
+    await page.click("#detail [data-reveal=caller]")
+    dialog = page.locator("dialog.dlg")
+    await dialog.wait_for()
+    await dialog.locator("#reveal-reason").fill("联系来电人核实噪音时段")
+    await dialog.locator("button[type=submit]").click()
+    await dialog.wait_for(state="detached")
+    await page.wait_for_selector("#detail .caller-reveal .caller-phone:text-is('13500003333')")
+    assert "陈女士" in await page.inner_text("#detail .caller-reveal")
+    admin = await client_as(revealing, user(revealing, "admin")["username"])
+    status, audit = await admin.get(f"/api/admin/audit?kind=reveals&case={case['id']}")
+    assert status == 200, audit
+    assert [(r["by"], r["reason"]) for r in audit["items"]] == [("dept_hubin", "联系来电人核实噪音时段")]
+    guard.assert_clean()
+
+
+async def test_no_reveal_button_where_the_policy_does_not_allow_it(server, browser):
+    case = await dispatched_case(server, "楼上装修噪音扰民，请联系我核实")
+    department = await client_as(server, "dept_hubin")
+    status, seen = await department.get(f"/api/cases/{case['id']}")
+    assert status == 200 and seen["may_reveal_caller"] is False
+    page, guard = await open_workbench(server, browser)
+    await page.locator(f".q-item[data-number='{case['number']}']").click()
+    await page.wait_for_selector("#detail .cd-facts")
+    assert await page.locator("#detail [data-reveal=caller]").count() == 0
     guard.assert_clean()
