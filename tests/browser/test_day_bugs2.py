@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from browser_support import client_as, user, wait_until
+from browser_support import PHONE, client_as, open_page, user, wait_until
 from support import DEMO_CITY, serving
 from test_command_page import open_command, report
 from test_dept_page import dispatched_case, open_workbench
@@ -137,4 +137,33 @@ async def test_no_reveal_button_where_the_policy_does_not_allow_it(server, brows
     await page.locator(f".q-item[data-number='{case['number']}']").click()
     await page.wait_for_selector("#detail .cd-facts")
     assert await page.locator("#detail [data-reveal=caller]").count() == 0
+    guard.assert_clean()
+
+
+# /dept on a phone: one column, the case as a full-screen sheet that Back closes ---------------
+
+SHEET = """() => { const r = document.querySelector('#detail').getBoundingClientRect();
+  return { left: r.left, top: r.top, width: r.width, height: r.height, open: document.body.classList.contains('show-detail') }; }"""
+
+
+async def test_department_page_on_a_phone_opens_the_case_as_a_sheet_that_back_closes(server, browser):
+    case = await dispatched_case(server, "东坡路人行道砖块翘起")
+    account = next(u for u in server.ctx.city.users if u["username"] == "dept_hubin")
+    page, guard = await open_page(browser, server, "dept_hubin", str(account["password"]), "/dept", viewport=PHONE,
+                                  has_touch=True, is_mobile=True)
+    item = page.locator(f".q-item[data-number='{case['number']}']")
+    await item.click()
+    await page.wait_for_selector("body.show-detail #detail .cd-facts")
+    sheet = await page.evaluate(SHEET)
+    assert (sheet["left"], sheet["top"], sheet["width"], sheet["height"]) == (0, 0, PHONE["width"], PHONE["height"]), sheet
+    await page.go_back()
+    await wait_until(page, "() => !document.body.classList.contains('show-detail')")
+    assert page.url.startswith(server.base + "/dept")
+    await item.wait_for()
+    # Opened again and closed with its own button: no entry left behind for a later Back.
+    await item.click()
+    await page.wait_for_selector("body.show-detail #detail .cd-facts")
+    await page.click("#detail .detail-top .back")
+    await wait_until(page, "() => !document.body.classList.contains('show-detail') && !(history.state && history.state.deptDetail)")
+    assert page.url.startswith(server.base + "/dept")
     guard.assert_clean()
