@@ -26,6 +26,7 @@ from dispatch.live.hub import LiveHub
 from dispatch.live.tail import LogTail
 from dispatch.kpi.rollups import Rollups
 from dispatch.rules import Router
+from dispatch.people import PeopleNames
 from dispatch.store import open_store
 from dispatch.access.throttle import LoginThrottle, RateLimit
 from dispatch.workflow.service import Workflow
@@ -61,6 +62,8 @@ class Context:
     def __post_init__(self):
         self.cases = self.storage.cases
         self.users = self.storage.users
+        # People's names by username for the case pages (loaded by `build_context`).
+        self.people = PeopleNames(self.users)
         self.attachments = self.storage.attachments
         self.sessions = Sessions(self.tokens, self.users, self.storage.revocations)
         self.audit_log = self.storage.audit
@@ -131,6 +134,7 @@ async def build_context(config: dict, city: City | None = None, router: Router |
         dummy_password_hash=hasher("not-a-real-account"),
     )
     await bootstrap_users(ctx.users, city, hasher, refuse_demo=demo_passwords_refused(config, storage.persistent))
+    await ctx.people.load()
     await ctx.tail.start()
     await ctx.assist.start()
     ctx.live.sequence = ctx.tail.seq  # clients resume by the log's numbers

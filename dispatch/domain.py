@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from typing import Callable
 from zoneinfo import ZoneInfo
 
 from dispatch.access.auth import User
 from dispatch.clock import utcnow  # noqa: F401 - the domain's "now", re-exported
 from dispatch.access.policy import may_see_caller
+from dispatch.people import with_names
 # Masking lives with the other access rules; re-exported here, where outputs are built.
 from dispatch.access.masking import NOT_TEXT, caller_secrets, mask_name, mask_phone, mask_text, mask_with  # noqa: F401
 
@@ -51,10 +53,11 @@ def _render(value, tz: ZoneInfo, secrets: list[tuple[str, str]] | None):
 
 
 def to_api(case: dict, user: User | None, tz: ZoneInfo, actions: list[dict] | None = None,
-           timer: dict | None = None) -> dict:
+           timer: dict | None = None, names: Callable[[str], str] | None = None) -> dict:
     """The case as `user` may see it; `actions` (`Workflow.actions`) is added as given, after
     masking: labels are the table's words, never the caller's. `timer` is the running stage
-    clock as the pages count it down (`dispatch.workflow.stageclock.timer`)."""
+    clock as the pages count it down (`dispatch.workflow.stageclock.timer`). `names`
+    (`PeopleNames.name`) puts the person's name (`by_name`) beside every `by` that has none."""
     out = {"id": case["_id"], **{k: v for k, v in case.items() if k not in _INTERNAL}, "timer": timer}
     if may_see_caller(user, case):
         out = _render(out, tz, None)
@@ -64,6 +67,8 @@ def to_api(case: dict, user: User | None, tz: ZoneInfo, actions: list[dict] | No
         out = _render(out, tz, caller_secrets(caller))
         if caller:
             out["caller"] = {"name": mask_name(caller.get("name")), "phone": mask_phone(caller.get("phone"))}
+    if names is not None:
+        out = with_names(out, names)
     if actions is not None:
         out["actions"] = actions
     return out

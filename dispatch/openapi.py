@@ -165,6 +165,8 @@ CASE = obj(
         "place": nullable(obj({"door_plate": nullable(obj({"address": STRING, "distance_m": INT})),
                                "community": NSTRING, "text": NSTRING},
                               description="受理时按位置反查：最近的门牌（200 米内）和所在社区")),
+        "may_reveal_caller": {"type": "boolean",
+                              "description": "来电人对请求者是掩码显示，且请求者可调用 reveal 查看明文（留痕审计）"},
         "actions": {"type": "array", "description": "请求者此刻可对本案件执行的操作及其显示名称；未列出的操作会被拒绝",
                     "items": obj({"name": {"enum": [t.action for t in TABLE]}, "label": STRING}, ("name", "label"))},
         "history": {"type": "array", "items": obj({"at": STRING, "by": STRING, "by_name": STRING, "action": STRING,

@@ -22,7 +22,7 @@ import tornado.web
 from dispatch.access.auth import SESSION_COOKIE, User
 from dispatch.access.masking import mask_text
 from dispatch.errors import ApiError, bad_request, forbidden, unauthorized
-from dispatch.access.policy import PERMISSIONS, PUBLIC, authorize
+from dispatch.access.policy import PERMISSIONS, PUBLIC, authorize, may_reveal_caller, may_see_caller
 from dispatch.domain import to_api
 
 log = logging.getLogger(__name__)
@@ -180,9 +180,14 @@ class BaseHandler(tornado.web.RequestHandler):
 
     def case_json(self, case: dict, user: User) -> dict:
         """A case as every endpoint returns it: masked for `user`, with what `user` may do to it
-        now (`actions`) and its running stage clock (`timer`)."""
+        now (`actions`, and `may_reveal_caller`: whether the audited reveal would unmask its
+        masked caller), its running stage clock (`timer`) and people's names (`by_name`)."""
         workflow = self.ctx.workflow
-        return to_api(case, user, self.ctx.tz, workflow.actions(user, case), workflow.timer(case))
+        out = to_api(case, user, self.ctx.tz, workflow.actions(user, case), workflow.timer(case), self.ctx.people.name)
+        caller = case.get("caller") or {}
+        out["may_reveal_caller"] = bool(caller.get("name") or caller.get("phone")) and not may_see_caller(user, case) \
+            and may_reveal_caller(user, case, self.ctx.city.id, self.ctx.config["auth"]["reveal_roles"])
+        return out
 
     def write_error(self, status_code: int, **kwargs) -> None:
         exc = kwargs.get("exc_info", (None, None, None))[1]

@@ -29,6 +29,7 @@ from dispatch.workflow.audit import chain_entry
 from dispatch.domain import OPEN_STATUSES, masked_search_text, scope_path
 from dispatch.errors import bad_request, conflict, unprocessable
 from dispatch.intake.attachments import check_photos
+from dispatch.intake.service import place_of
 from dispatch.access.policy import ASSIGNED, SUMMONED, SUPPORT_TO_FEED, SUPPORT_TO_SIGN, can_read_case
 from dispatch.rules import OutsideCity
 from dispatch.store.query import Change
@@ -287,6 +288,8 @@ def _relocate(act: Act) -> None:
         "assignment": {"department": decision.department, "rule": decision.rule, "reason": decision.reason},
         "priority": decision.priority,
         "flags.needs_location": False,
+        # Nearest door plate and community, as intake computes them for a case located at once.
+        "place": place_of(ctx.city, (lng, lat), jurisdiction),
     })
     if act.fields.get("address"):
         act.sets["address"] = act.fields["address"]

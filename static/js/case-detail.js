@@ -203,13 +203,19 @@ function deadlineRows(caseDoc, now) {
   return el("table", { class: "cd-deadlines" }, el("tbody", {}, rows));
 }
 
+// Who acted, as people read it: the server puts the person's name (by_name) beside the username.
+function personName(record, me) {
+  if (record.by === "system") return "系统";
+  if (me && record.by === me.user.username) return "我";
+  return record.by_name || record.by;
+}
+
 function historyEntry(entry, caseDoc, me) {
   let name = ACTION_NAMES[entry.action] || entry.action;
   if (entry.action === "report") name = caseDoc.source === "hotline" ? "登记" : "上报";
   if (entry.action === "check" && caseDoc.source === "hotline") name = "回访";
   if (entry.action === "escalate") name = entry.level || entry.escalated_to ? "上报上级" : "吹哨";
-  // People by name (as they were when they acted); older entries only carry the username.
-  const who = entry.by === "system" ? "系统" : me && entry.by === me.user.username ? "我" : entry.by_name || entry.by;
+  const who = personName(entry, me);
   const kind = { warn: "warning", overdue: "overdue", return: "overdue", supervise: "overdue" }[entry.action] || "";
   const change = entry.from && entry.to && entry.from !== entry.to
     ? el("span", { class: "tl-change" }, `${STATUS_NAMES[entry.from] || entry.from} → ${STATUS_NAMES[entry.to] || entry.to}`)
@@ -228,7 +234,13 @@ function historyEntry(entry, caseDoc, me) {
       el("strong", {}, name), change,
       el("span", { class: "tl-meta" }, `${formatTime(entry.at)} · ${who}`)),
     entry.note ? el("div", { class: "tl-note" }, entry.note) : null,
-    extra.length ? el("div", { class: "tl-note muted" }, extra.join("；")) : null);
+    extra.length ? el("div", { class: "tl-note muted" }, joinNotes(extra)) : null);
+}
+
+// Notes after one another, each separated by "；" unless it already ends a sentence or clause
+// ("原因：已处理完毕。" then "申请延长：…" reads "…完毕。申请延长：…", not "。；").
+export function joinNotes(parts) {
+  return parts.reduce((text, part) => (!text ? part : /[。！？；;.!?，,：:]$/.test(text) ? text + part : text + "；" + part), "");
 }
 
 export function formatDuration(text) {
@@ -291,6 +303,7 @@ export function renderCaseDetail(container, caseDoc, { onAction, actions, map: w
   const facts = el("dl", { class: "cd-facts" },
     fact("案件来源", origin),
     fact("发生地址", c.address || (c.location ? "（地图定位）" : "未提供")),
+    fact("附近", (c.place || {}).text),
     fact("属地", jurisdictionChain(c)),
     fact("责任部门", department ? department.name : "未派遣"),
     fact("派遣依据", assignment.reason || (c.routing || {}).reason || "—"),
@@ -302,7 +315,7 @@ export function renderCaseDetail(container, caseDoc, { onAction, actions, map: w
 
   const result = c.result ? section("处置结果",
     el("p", { class: "cd-text" }, c.result.text),
-    el("p", { class: "muted cd-small" }, `${formatTime(c.result.at)} · ${c.result.by}`),
+    el("p", { class: "muted cd-small" }, `${formatTime(c.result.at)} · ${personName(c.result, me)}`),
     photoStrip(c.result.photos, "处置照片")) : null;
 
   const extension = c.extension_request ? section("延期申请（待审批）",

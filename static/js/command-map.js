@@ -115,6 +115,9 @@ function createCaseLayer(map, container, { onCaseClick, onChange }) {
   }
 
   const refreshHeat = debounce(() => {
+    // Switched back to points within the 300 ms: leaflet.heat redraws on a layer off the map
+    // (no _map) and throws, so the data waits for the next switch to heat.
+    if (!map.hasLayer(heat)) return;
     heat.setLatLngs([...markers.values()].map((m) => {
       const s = m.caseSummary;
       return [s.coords[1], s.coords[0], level(s) === "overdue" ? 1 : 0.6];

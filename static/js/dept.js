@@ -5,7 +5,7 @@ import { el } from "./dom.js";
 import { mountHeader } from "./header.js";
 import { connectLive } from "./live.js";
 import { countdownText, deadlineLevel, renderCaseDetail, stageDeadline } from "./case-detail.js";
-import { availableActions, DONE_MESSAGES, runAction } from "./dept-actions.js";
+import { availableActions, callerReveal, DONE_MESSAGES, runAction } from "./dept-actions.js";
 import { isSupporting, jointBadges, jointPanel, myPart } from "./joint.js";
 
 const TABS = [
@@ -307,11 +307,32 @@ function tick() {
 
 // -- the detail ------------------------------------------------------------------------------
 
+// Below 1024 px the queue and the case take turns on one column (on a phone the case is a
+// full-screen sheet): opening a case pushes a history entry, so the phone's Back (and 返回列表)
+// closes the case instead of leaving the page, as /report's sheets do.
+const ONE_COLUMN = window.matchMedia("(max-width: 1023px)");
+
+function openDetail() {
+  document.body.classList.add("show-detail");
+  if (ONE_COLUMN.matches && !(history.state && history.state.deptDetail)) {
+    history.pushState({ ...(history.state || {}), deptDetail: true }, "", location.href);
+  }
+}
+
+function closeDetail() {
+  document.body.classList.remove("show-detail");
+  if (history.state && history.state.deptDetail) history.back();  // drop our entry
+}
+
+window.addEventListener("popstate", () => {
+  if (!(history.state && history.state.deptDetail)) document.body.classList.remove("show-detail");
+});
+
 function showEmptyDetail(message) {
   if (state.detail) state.detail.destroy();
   state.detail = null;
   state.shown = null;
-  document.body.classList.remove("show-detail");
+  closeDetail();
   detailBox.replaceChildren(el("div", { class: "detail-empty" },
     el("p", { class: "empty-title" }, message || "请从左侧选择一件案件"),
     el("p", { class: "muted" }, "新派遣给本部门的案件会自动出现在列表中，并有提示。")));
@@ -322,7 +343,7 @@ function select(id) {
   state.detailDoc = null;
   renderQueue();
   renderDetail();
-  document.body.classList.add("show-detail");
+  openDetail();
   // Fresh data for the panel (history may have grown since the list was loaded).
   refreshCase(id).catch((err) => toast(err.message, "error"));
 }
@@ -336,7 +357,7 @@ function renderDetail(doc) {
   const body = el("div", { class: "detail-body" });
   detailBox.replaceChildren(...[
     el("div", { class: "detail-top" },
-      el("button", { class: "btn btn-secondary btn-small back", type: "button", onclick: () => document.body.classList.remove("show-detail") }, "‹ 返回列表")),
+      el("button", { class: "btn btn-secondary btn-small back", type: "button", onclick: closeDetail }, "‹ 返回列表")),
     inQueue(c) ? null : el("p", { class: "detail-note" }, closedNote(c)),
     body].filter(Boolean));
   state.detail = renderCaseDetail(body, c, {
@@ -344,6 +365,8 @@ function renderDetail(doc) {
     statusNames: QUEUE_STATUS_NAMES,
     onAction: (action) => act(action, c),
   });
+  const reveal = callerReveal(c);
+  if (reveal) body.querySelector(".cd-facts").after(reveal);
   const joint = jointPanel(c, { onUpdated: (updated) => upsertCase(updated) });  // 协办 parts, 退单待审
   if (joint) body.querySelector(".cd-head").after(joint);
   if (!actions.length && inQueue(c)) {
