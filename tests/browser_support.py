@@ -116,3 +116,13 @@ async def stored_cases(ctx, **equal) -> list[dict]:
 
     cases = await ctx.cases.find(CaseQuery(order=OLDEST, limit=100_000))
     return [c for c in cases if all(c.get(k) == v for k, v in equal.items())]
+
+
+async def fill_dialog(page, field: str, text: str) -> None:
+    """Answer the page's form dialog (static/js/case-detail.js formDialog): fill `field`,
+    submit, and wait until the dialog has gone (the action was accepted)."""
+    dialog = page.locator("dialog.dlg")
+    await dialog.wait_for()
+    await dialog.locator(field).fill(text)
+    await dialog.locator("button[type=submit]").click()
+    await dialog.wait_for(state="detached")

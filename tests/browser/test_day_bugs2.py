@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from browser_support import PHONE, client_as, open_page, user, wait_until
+from browser_support import PHONE, client_as, fill_dialog, open_page, user, wait_until
 from support import DEMO_CITY, serving
 from test_command_page import open_command, report
 from test_dept_page import dispatched_case, open_workbench
@@ -114,11 +114,7 @@ async def test_department_reveals_the_caller_on_purpose_and_it_is_recorded(revea
     facts = await page.inner_text("#detail .cd-facts")
     assert "13500003333" not in facts and "135****3333" in facts, facts
     await page.click("#detail [data-reveal=caller]")
-    dialog = page.locator("dialog.dlg")
-    await dialog.wait_for()
-    await dialog.locator("#reveal-reason").fill("联系来电人核实噪音时段")
-    await dialog.locator("button[type=submit]").click()
-    await dialog.wait_for(state="detached")
+    await fill_dialog(page, "#reveal-reason", "联系来电人核实噪音时段")
     await page.wait_for_selector("#detail .caller-reveal .caller-phone:text-is('13500003333')")
     assert "陈女士" in await page.inner_text("#detail .caller-reveal")
     admin = await client_as(revealing, user(revealing, "admin")["username"])

@@ -4,7 +4,7 @@ buttons the server lists; the lead then sees the part done."""
 
 from __future__ import annotations
 
-from browser_support import DESKTOP, client_as, open_page, screenshot, user, wait_for
+from browser_support import DESKTOP, client_as, fill_dialog, open_page, screenshot, user, wait_for
 
 LEAD = "d330102-urban"  # 上城区城管局
 SUPPORT = "s330102001-office"  # 上城区湖滨街道办事处 (dept_hubin)
@@ -52,11 +52,7 @@ async def test_a_supporting_department_signs_and_gives_its_part(server, browser)
     assert await page.locator("#detail .joint-panel [data-action=support_sign]").count() == 0
 
     await page.click("#detail .joint-panel [data-action=support_feedback]")
-    dialog = page.locator("dialog.dlg")
-    await dialog.wait_for()
-    await dialog.locator("#joint-text").fill("街道已组织清理门前堆物，并约谈经营户")
-    await dialog.locator("button[type=submit]").click()
-    await dialog.wait_for(state="detached")
+    await fill_dialog(page, "#joint-text", "街道已组织清理门前堆物，并约谈经营户")
     done = await wait_for(lambda: part_status(server, case["id"], "done"))
     assert done["feedback"]["text"].startswith("街道已组织清理") and done["feedback"]["by"] == "dept_hubin"
     await page.wait_for_selector("#detail .joint-panel li[data-status=done]")
@@ -94,11 +90,7 @@ async def test_the_dispatcher_reviews_returns_on_command(server, browser):
     assert "应由街道属地处置" in await first.inner_text()
 
     await first.locator("[data-action=reject_return]").click()
-    dialog = page.locator("dialog.dlg")
-    await dialog.wait_for()
-    await dialog.locator("#joint-text").fill("占道经营属城管职责，请继续办理")
-    await dialog.locator("button[type=submit]").click()
-    await dialog.wait_for(state="detached")
+    await fill_dialog(page, "#joint-text", "占道经营属城管职责，请继续办理")
     rejected = await wait_for(lambda: decided(server, cases[0]["id"]))
     assert rejected["status"] == "dispatched" and rejected["counters"]["return_rejections"] == 1
 
