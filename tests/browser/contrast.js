@@ -37,6 +37,11 @@
     for (const layer of layers.reverse()) colour = over(layer, colour);
     return colour;
   }
+  // A row fading in (the ticker's, a toast) is judged as it will stand, not mid-fade: finish every
+  // transition and finite animation first (endless ones, such as the live dot's blink, stay).
+  for (const a of document.getAnimations()) {
+    if (a.effect && a.effect.getComputedTiming().endTime !== Infinity) a.finish();
+  }
   const failures = [];
   const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
   const seen = new Set();

@@ -4,6 +4,7 @@ buttons the server lists; the lead then sees the part done."""
 
 from __future__ import annotations
 
+from test_page_look import CONTRAST
 from browser_support import DESKTOP, client_as, fill_dialog, open_page, screenshot, user, wait_for
 
 LEAD = "d330102-urban"  # 上城区城管局
@@ -88,6 +89,8 @@ async def test_the_dispatcher_reviews_returns_on_command(server, browser):
     await first.wait_for()
     await second.wait_for()
     assert "应由街道属地处置" in await first.inner_text()
+    # The review sits on /command's dark panels: every text in it stays legible (WCAG AA).
+    assert await page.evaluate(CONTRAST) == []
 
     await first.locator("[data-action=reject_return]").click()
     await fill_dialog(page, "#joint-text", "占道经营属城管职责，请继续办理")
