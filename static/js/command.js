@@ -4,7 +4,7 @@
 import { api, toast } from "./api.js";
 import { el } from "./dom.js";
 import { clockText } from "./time.js";
-import { jurisdictions, labelCommunities } from "./map.js";
+import { fitSurely, jurisdictions, labelCommunities } from "./map.js";
 import { debounce } from "./util.js";
 import { mountHeader } from "./header.js";
 import { connectLive } from "./live.js";
@@ -258,7 +258,7 @@ function drilling(board, { scopeLevel, refreshStats }) {
     try {
       const data = await jurisdictions(step.level);
       const feature = data.features.filter((f) => f.properties.id === step.id);
-      if (feature.length) map.fitBounds(L.geoJSON({ type: "FeatureCollection", features: feature }).getBounds(), { padding: [16, 16] });
+      if (feature.length) fitSurely(map, L.geoJSON({ type: "FeatureCollection", features: feature }).getBounds(), { padding: [16, 16] });
     } catch { /* the statistics still follow */ }
   }
 

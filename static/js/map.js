@@ -8,6 +8,7 @@
 //   createCityMap(holder, options) an L.Map with the common options, the tile layer and, with
 //                                  `fitCity`, the city's bounds in view
 //   cityBounds(me)                 the city's bounds as Leaflet [[s, w], [n, e]]
+//   fitSurely(map, bounds, opts)   fitBounds that still happens when asked during a zoom animation
 //   jurisdictions(level, query)    the GeoJSON of one level (query: {within, bbox}), cached
 //   bboxOf(map, pad)               "w,s,e,n" of the visible area (padded), for ?bbox=; null
 //                                  when the map has no area on screen
@@ -124,6 +125,14 @@ export function createCityMap(holder, { me = city, fitCity = false, fitOptions, 
   addCityLayers(map, baseMap(me).layers);
   if (fitCity) map.fitBounds(cityBounds(me), fitOptions);
   return map;
+}
+
+// Leaflet ignores a new view asked for while a zoom animation runs (a second quick click in the
+// drill-down would leave the map on the first place), so the view is asked for again when the
+// running move ends. Asked for twice in a row, the second fit is a no-op.
+export function fitSurely(map, bounds, options) {
+  map.once("moveend", () => map.fitBounds(bounds, options));
+  map.fitBounds(bounds, options);
 }
 
 // Boundaries change only with a new city file: one request per level and area per page.
