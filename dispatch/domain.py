@@ -8,10 +8,10 @@ from zoneinfo import ZoneInfo
 
 from dispatch.access.auth import User
 from dispatch.clock import utcnow  # noqa: F401 - the domain's "now", re-exported
-from dispatch.access.policy import may_see_caller
+from dispatch.access.policy import may_see_caller, may_see_merged_caller
 from dispatch.people import with_names
 # Masking lives with the other access rules; re-exported here, where outputs are built.
-from dispatch.access.masking import NOT_TEXT, caller_secrets, mask_name, mask_phone, mask_text, mask_with  # noqa: F401
+from dispatch.access.masking import NOT_TEXT, case_secrets, caller_secrets, mask_name, mask_phone, mask_text, mask_with  # noqa: F401
 
 from geo.city import LEVELS, SOURCES, TICKET_TYPES  # noqa: F401 - the city model's words, re-exported
 
@@ -58,20 +58,29 @@ def to_api(case: dict, user: User | None, tz: ZoneInfo, actions: list[dict] | No
     masking: labels are the table's words, never the caller's. `timer` is the running stage
     clock as the pages count it down (`dispatch.workflow.stageclock.timer`). `names`
     (`PeopleNames.name`) puts the person's name (`by_name`) beside every `by` that has none."""
-    out = {"id": case["_id"], **{k: v for k, v in case.items() if k not in _INTERNAL}, "timer": timer}
+    out = {"id": case["_id"], **{k: v for k, v in case.items() if k not in _INTERNAL and k != "callers"},
+           "timer": timer}
     if may_see_caller(user, case):
         out = _render(out, tz, None)
     else:
         caller = case.get("caller")
         # Free text too: an operator may have typed the caller's number into the description.
-        out = _render(out, tz, caller_secrets(caller))
+        out = _render(out, tz, case_secrets(case))
         if caller:
-            out["caller"] = {"name": mask_name(caller.get("name")), "phone": mask_phone(caller.get("phone"))}
+            out["caller"] = _masked_caller(caller)
+    if case.get("callers"):
+        # Each repeat's caller as its own call taker's: seen by them and admins, masked for others.
+        out["callers"] = [_render(entry if may_see_merged_caller(user, entry) else {**entry, **_masked_caller(entry)}, tz, None)
+                          for entry in case["callers"]]
     if names is not None:
         out = with_names(out, names)
     if actions is not None:
         out["actions"] = actions
     return out
+
+
+def _masked_caller(caller: dict) -> dict:
+    return {"name": mask_name(caller.get("name")), "phone": mask_phone(caller.get("phone"))}
 
 
 FEATURE_PROPERTIES = (
@@ -95,7 +104,7 @@ def to_feature(case: dict, user: User | None, tz: ZoneInfo, timer: dict | None =
         node = jurisdiction.get(level)
         props[level] = node["name"] if node else None
     # Masked before it is cut: a number cut in half would no longer be recognised.
-    secrets = caller_secrets(case.get("caller"))
+    secrets = case_secrets(case)
     props["summary"] = mask_with(case.get("description") or "", secrets)[:80]
     props["timer"] = timer
     return {

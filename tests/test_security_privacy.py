@@ -12,7 +12,7 @@ import logging
 import pytest
 
 from dispatch.domain import mask_name, mask_phone, mask_text
-from security_world import NAME_A, NAME_B, PHONE_A, PHONE_B, close_world, make_world
+from security_world import G1_POINT, NAME_A, NAME_B, PHONE_A, PHONE_B, close_world, make_world
 from test_security_policy import connect, drain
 
 SECRETS = (PHONE_A, PHONE_B, NAME_A, NAME_B)
@@ -49,6 +49,34 @@ async def test_caller_is_unmasked_only_for_the_taking_operator_and_admins(world)
         assert status == 200, username
         assert body["caller"] == {"name": "张**", "phone": "138****5678"}, username
         assert not leaks(body), (username, leaks(body))  # description and history too
+
+
+async def test_a_merged_repeat_gives_the_original_its_caller_masked_as_a_caller(world):
+    """并案 (issue 13): the original gains the repeat's caller, so a callback reaches everyone who
+    asked; that caller is seen by the operator who took the repeat and admins, masked for the
+    rest (the original's own call taker included), and comes with the audited reveal."""
+    cA, phone, name = world.cases["cA"], "13700000009", "王五"
+    status, repeat = await world.as_("op2").post("/api/tickets", {
+        "channel": "12345", "type": "complaint", "category": "H01", "content": "还是夜间施工的噪声",
+        "caller": {"name": name, "phone": phone}, "location": {"type": "Point", "coordinates": G1_POINT}})
+    assert status == 201, repeat
+    for _ in range(2):  # a retried merge adds the caller once
+        status, body = await world.as_("disp-city").post(f"/api/cases/{repeat['id']}/actions/merge", {"into": cA})
+        assert status == 200, body
+    merged_in = {"case": repeat["id"], "number": repeat["number"], "taken_by": "op2"}
+    for username, seen in (("admin", (name, phone)), ("op2", (name, phone)),
+                           ("op1", ("王*", "137****0009")), ("disp-city", ("王*", "137****0009"))):
+        status, body = await world.as_(username).get(f"/api/cases/{cA}")
+        assert status == 200, body
+        assert [(c["name"], c["phone"]) for c in body["callers"]] == [seen], username
+        assert {k: body["callers"][0][k] for k in merged_in} == merged_in
+        if username == "disp-city":
+            assert phone not in json.dumps(body, ensure_ascii=False) and not leaks(body)
+    status, features = await world.as_("disp-city").get("/api/cases.geojson")
+    assert phone not in json.dumps(features)
+    status, revealed = await world.as_("op1").post(f"/api/cases/{cA}/reveal", {"reason": "回访全部来电人"})
+    assert status == 200, revealed
+    assert revealed["callers"] == [{"name": name, "phone": phone, "number": repeat["number"]}]
 
 
 async def test_lists_geojson_and_action_responses_are_masked(world):

@@ -78,6 +78,15 @@ def caller_secrets(caller: dict | None) -> list[tuple[str, str]]:
     return out
 
 
+def case_secrets(case: dict) -> list[tuple[str, str]]:
+    """The secrets of every caller of a case: its own, and those of the repeats merged into it
+    (`callers`, see `dispatch.workflow.transitions.merged_caller`)."""
+    out = caller_secrets(case.get("caller"))
+    for entry in case.get("callers") or []:
+        out += caller_secrets(entry)
+    return out
+
+
 def mask_with(text: str, secrets: list[tuple[str, str]]) -> str:
     """`text` with the given secrets and every phone or ID-card number masked.
 

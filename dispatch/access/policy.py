@@ -245,6 +245,12 @@ def may_see_caller(user: User | None, case: dict) -> bool:
     return user is not None and (user.role == "admin" or is_call_taker(user, case))
 
 
+def may_see_merged_caller(user: User | None, entry: dict) -> bool:
+    """A caller of a repeat merged into a case (`case.callers`): unmasked for admins and for the
+    operator who took that call, as the caller of a case of one's own."""
+    return user is not None and (user.role == "admin" or (user.role == "operator" and entry.get("taken_by") == user.username))
+
+
 def is_callback_operator(user: User, case: dict, city_id: str) -> bool:
     """An operator who may take the hotline case's `check` (回访) now, or who recorded a callback."""
     if user.role != "operator" or case.get("source") != "hotline":

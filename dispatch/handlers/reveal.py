@@ -45,6 +45,9 @@ class RevealHandler(BaseHandler):
             "case_id": case["_id"],
             "number": case.get("number"),
             "caller": {"name": caller.get("name"), "phone": caller.get("phone")},
+            # The callers of repeats merged into this case: a callback reaches everyone who asked.
+            "callers": [{"name": c.get("name"), "phone": c.get("phone"), "number": c.get("number")}
+                        for c in case.get("callers") or []],
             "revealed_at": now.astimezone(self.ctx.tz).isoformat(timespec="seconds"),
             "audited": True,
         })

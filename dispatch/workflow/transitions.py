@@ -582,11 +582,26 @@ def master_link(master: dict, source: dict, merge_entry: dict) -> Change | None:
         "at": at, "by": merge_entry["by"], "action": "merge_in", "from": master["status"],
         "to": master["status"], "note": merge_entry.get("note"), "source": source["_id"],
     })
-    return Change(
-        sets={"updated_at": at},
-        push={"history": [entry], "merged_from": [{"id": source["_id"], "number": source.get("number"), "at": at}]},
-        add_to_set={"reporters": added} if added else {},
-    )
+    push = {"history": [entry], "merged_from": [{"id": source["_id"], "number": source.get("number"), "at": at}]}
+    caller = merged_caller(master, source, at)
+    if caller is not None:
+        push["callers"] = [caller]
+    return Change(sets={"updated_at": at}, push=push, add_to_set={"reporters": added} if added else {})
+
+
+def merged_caller(master: dict, source: dict, at: datetime) -> dict | None:
+    """The repeat's caller as the master keeps them (`callers`), so a department calling back
+    reaches everyone who asked; None when the repeat had no caller or it is one the master
+    already has. `taken_by` is the operator who took that call: the one, with admins, who sees
+    this entry unmasked (`dispatch.domain.to_api`)."""
+    caller = source.get("caller") or {}
+    if not caller.get("phone") and not caller.get("name"):
+        return None
+    known = [master.get("caller") or {}, *(master.get("callers") or [])]
+    if any(k.get("phone") == caller.get("phone") and k.get("name") == caller.get("name") for k in known):
+        return None
+    return {"name": caller.get("name"), "phone": caller.get("phone"), "case": source["_id"],
+            "number": source.get("number"), "taken_by": source.get("created_by"), "at": at}
 
 
 def _answerable(ctx, case: dict, now: datetime) -> bool:

@@ -308,6 +308,8 @@ export function renderCaseDetail(container, caseDoc, { onAction, actions, map: w
     fact("责任部门", department ? department.name : "未派遣"),
     fact("派遣依据", assignment.reason || (c.routing || {}).reason || "—"),
     hotline && c.caller ? fact("来电人", [c.caller.name, c.caller.phone].filter(Boolean).join(" ") || "未留") : null,
+    (c.callers || []).length ? fact(`并案来电人（${c.callers.length}）`, c.callers.map((k) =>
+      `${[k.name, k.phone].filter(Boolean).join(" ") || "未留"}（${k.number || k.case}）`).join("；")) : null,
     fact("登记时间", formatTime(c.created_at)),
     (c.counters || {}).returns ? fact("退单次数", String(c.counters.returns), "text-overdue") : null,
     (c.counters || {}).reworks ? fact("返工次数", String(c.counters.reworks), "text-overdue") : null,
@@ -337,7 +339,7 @@ export function renderCaseDetail(container, caseDoc, { onAction, actions, map: w
 
   const answer = c.answer ? section("即时答复", el("p", { class: "cd-text" }, c.answer.text)) : null;
   const merged = c.merged_into ? section("并案", el("p", { class: "cd-text" }, `已并入案件 ${c.merged_into.number || c.merged_into.id}`)) : null;
-  const mergedFrom = (c.merged_from || []).length ? section("并入的重复诉求",
+  const mergedFrom = (c.merged_from || []).length ? section(`并入的重复诉求（${c.merged_from.length} 件）`,
     el("p", { class: "cd-text" }, c.merged_from.map((m) => m.number || m.id).join("、"))) : null;
   const returns = (c.returns || []).length ? section("退单记录",
     el("ul", { class: "cd-list" }, c.returns.map((r) => el("li", {}, `${formatTime(r.at)} ${r.department ? r.department.name : ""}：${r.reason}`)))) : null;

@@ -256,7 +256,12 @@ export function callerReveal(c) {
       el("span", { class: "caller-name" }, name || "来电人"), " ",
       // Plain text: dom.js lets only same-origin links through (no tel:); phones offer to call a number anyway.
       phone ? el("span", { class: "caller-phone" }, phone) : el("span", { class: "muted" }, "未留号码"),
-      el("span", { class: "muted cd-small" }, ` · 已留痕（${formatTime(data.revealed_at)}）`));
+      el("span", { class: "muted cd-small" }, ` · 已留痕（${formatTime(data.revealed_at)}）`),
+      // Callers of repeats merged into this case: a callback reaches everyone who asked.
+      ...(data.callers || []).map((k) => el("div", { class: "caller-merged" },
+        el("span", { class: "caller-name" }, k.name || "来电人"), " ",
+        k.phone ? el("span", { class: "caller-phone" }, k.phone) : el("span", { class: "muted" }, "未留号码"),
+        el("span", { class: "muted cd-small" }, ` · 并案 ${k.number || ""}`))));
   });
   box.append(open);
   return box;
