@@ -186,3 +186,32 @@ async def test_a_suspension_moves_the_open_parts_deadlines(world):
     stood = calendar.working_seconds_between(suspended_at, resumed_at)
     assert stood == 6.5 * 3600  # Monday 11:00–12:00 and 13:30–17:30, Tuesday 08:30–10:00
     assert utc(part(resumed, "A1-um")["due"]) == calendar.add(due, Duration.working(stood))
+
+
+async def test_each_supporting_departments_part_counts_in_its_own_kpis(world):
+    """协办 KPIs per department (issue 13): 协办任务数 and 协办按期反馈率 charged to the supporting
+    department, the same from the rollups as from the cases."""
+    from dispatch.kpi import stats
+    from dispatch.store.query import EVERYTHING
+
+    world.set_clock(MONDAY_9 - timedelta(minutes=30))  # reported the same day
+    cid = await joint_case(world)
+    world.set_clock(MONDAY_9 + timedelta(minutes=10))
+    await world.ok("a1so", cid, "sign")
+    await world.ok("a1um", cid, "support_sign")
+    await world.ok("a1um", cid, "support_feedback", {"result": "已配合"})
+    world.set_clock(world.ctx.calendar.add(MONDAY_9, "1wh"))  # 一社区居委会's part lapses
+    await world.ok("a1so", cid, "feedback", {"result": "已处理"})
+    ctx, day = world.ctx, MONDAY_9.astimezone(world.ctx.tz).date()
+    reports = [await stats.compute(ctx, reader=EVERYTHING, scope=ctx.city.id, period=stats.Period.days(day, day, ctx.tz),
+                                   group_by="department", now=ctx.clock.now(), scan=scan)
+               for scan in (True, False)]
+    for report in reports:
+        rows = {r["group"]["id"]: {k["key"]: k for k in r["kpis"]} for r in report["rows"]}
+        assert rows["A1-um"]["support_tasks"]["value"] == 1
+        assert rows["A1-um"]["support_on_time_rate"]["value"] == 1.0
+        assert rows["A1a-cs"]["support_tasks"]["value"] == 1
+        rate = rows["A1a-cs"]["support_on_time_rate"]
+        assert (rate["value"], rate["numerator"], rate["denominator"]) == (0.0, 0, 1)
+        assert rows["A1-so"]["support_tasks"]["value"] == 0  # the lead's row counts its own work
+    assert reports[0]["rows"] == reports[1]["rows"] and reports[0]["total"] == reports[1]["total"]

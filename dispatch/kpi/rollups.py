@@ -154,7 +154,7 @@ class Rollups:
         out: dict[str, float] = {}
         seen = set(case.get("departments_seen") or ())
         for fact in all_facts(timeline, self.calendar, self.sign_deadline):
-            department = timeline.department_at(fact.at or FAR)["id"] or ""
+            department = fact.department or timeline.department_at(fact.at or FAR)["id"] or ""
             if department and department not in seen:
                 # Charged to its assigned department, which has not had the case yet: counted
                 # in that department's row, but not in the department's own report (a

@@ -45,6 +45,7 @@ PROJECTION = (
     "callback", "callbacks", "closed_at", "created_at",
     "history.at", "history.action", "history.to", "history.passed", "history.department",
     "history.due_at",
+    "support",  # whole: FerretDB 1.24 does not project a path through an array
 )
 
 
@@ -104,6 +105,12 @@ FIGURES: tuple[Figure, ...] = (
     Figure("repeat_call_rate", "重复来电率", "ratio",
            "重复来电数 / 热线工单数；统计期内登记的热线工单中，作为重复来电并入在办原工单（并案）的件数 / 统计期内登记的热线工单数",
            "repeat_calls", "hotline_reported"),
+    Figure("support_tasks", "协办任务数", "count",
+           "统计期内派给协办部门的协办任务数（主办/协办案件中每个协办部门计一次），计入该协办部门"),
+    Figure("support_on_time_rate", "协办按期反馈率", "ratio",
+           "按期反馈的协办任务数 / 已了结的协办任务数；统计期内协办部门反馈，或主办反馈时已超时未反馈（记为失效）的协办任务中，"
+           "在协办时限内反馈的比例，计入该协办部门",
+           "support_on_time", "support_settled"),
     Figure("avg_handle_hours_working", "平均处置时长（工作小时）", "hours",
            "Σ（首次处置反馈时间 − 派遣时间）/ 处置件次，只计工作日的工作时间；统计期内反馈的计入",
            "handle_working_seconds", "handle_pairs"),
@@ -232,6 +239,7 @@ class CaseTimeline:
 
     def __init__(self, case: dict, department_names: dict[str, str]):
         self.case = case
+        self.names = department_names
         self.entries = [dict(e, at=at) for e in case.get("history") or [] if (at := _moment(e)) is not None]
         current = ((case.get("assignment") or {}).get("department")) or None
         self.current_department = self._department(current, department_names) or NO_DEPARTMENT
@@ -260,6 +268,9 @@ class CaseTimeline:
         if isinstance(value, str) and value:
             return {"id": value, "name": names.get(value, value)}
         return None
+
+    def named(self, department_id: str) -> dict:
+        return self._department(department_id, self.names)
 
     def department_at(self, moment: datetime) -> dict:
         if not self._owners:
@@ -338,6 +349,9 @@ class Fact(NamedTuple):
     at: datetime | None
     until: datetime | None = None
     late: datetime | None = None
+    # Charged to this department (id) rather than to the one responsible for the case at `at`:
+    # a supporting department's part of a joint case (主办/协办).
+    department: str | None = None
 
     def counts(self, period: Period, now: datetime) -> bool:
         if self.at is None:
@@ -370,13 +384,14 @@ def all_facts(timeline: CaseTimeline, calendar, sign_deadline):
     yield from _dispatch_facts(timeline, sign_deadline)
     yield from _feedback_facts(timeline, calendar)
     yield from _callback_facts(timeline)
+    yield from _support_facts(case)
 
 
 def case_facts(timeline: CaseTimeline, period: Period, now: datetime, calendar, sign_deadline):
     """(tally key, amount, instant) for everything one case contributes to the period."""
     for fact in all_facts(timeline, calendar, sign_deadline):
         if fact.counts(period, now):
-            yield fact.key, fact.amount, fact.at if fact.at is not None else now
+            yield fact.key, fact.amount, fact.at if fact.at is not None else now, fact.department
 
 
 def _due_facts(timeline: CaseTimeline):
@@ -452,6 +467,25 @@ def _sends_back(entry: dict) -> bool:
     return entry.get("action") == "reopen"
 
 
+def _support_facts(case: dict):
+    """协办 (主办/协办): each supporting department's part, charged to that department. A part is
+    settled by its feedback or when the lead's feedback found it lapsed (dispatch.workflow.joint);
+    on time = fed back with its clock never past due."""
+    for part in case.get("support") or []:
+        department = (part.get("department") or {}).get("id")
+        dispatched = _utc(part.get("dispatched_at"))
+        if not department or dispatched is None:
+            continue
+        yield Fact("support_tasks", 1, dispatched, department=department)
+        fed_back = _utc((part.get("feedback") or {}).get("at"))
+        settled = fed_back or _utc(part.get("lapsed_at"))
+        if settled is None:
+            continue
+        yield Fact("support_settled", 1, settled, department=department)
+        if fed_back is not None and not part.get("late"):
+            yield Fact("support_on_time", 1, settled, department=department)
+
+
 def _callback_facts(timeline: CaseTimeline):
     """A ticket counts once, with its latest successful callback (an unanswered call later on
     does not erase what the caller said before)."""
@@ -517,8 +551,8 @@ class KpiAggregator:
 
     def add(self, case: dict) -> None:
         timeline = CaseTimeline(case, self.department_names)
-        for key, amount, at in case_facts(timeline, self.period, self.now, self.calendar, self.sign_deadline):
-            department = timeline.department_at(at)
+        for key, amount, at, charged in case_facts(timeline, self.period, self.now, self.calendar, self.sign_deadline):
+            department = timeline.named(charged) if charged else timeline.department_at(at)
             if self.department is not None and department["id"] != self.department:
                 continue
             group = self._group(case, department)
