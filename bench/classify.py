@@ -124,7 +124,7 @@ def knowledge(city, n_articles):
     print(f"  baseline: substring scan: median {statistics.median(scan):6.2f} ms   p99 {scan[int(len(scan) * 0.99)]:6.2f} ms")
 
 
-async def assist_latency(city_path, rows, n_tickets, n_requests=300):
+async def assist_latency(city_path, rows, n_tickets, n_requests=300, uri="embedded"):
     import tornado.httpclient
     import tornado.httpserver
     import tornado.netutil
@@ -135,7 +135,11 @@ async def assist_latency(city_path, rows, n_tickets, n_requests=300):
     from dispatch.app import make_app
     from dispatch.config import load_config
 
-    config = load_config(None, [f"city.path={city_path}", "scheduler.enabled=false"])
+    overrides = [f"city.path={city_path}", "scheduler.enabled=false", f"storage.uri={uri}"]
+    if uri != "embedded":  # a throwaway database of this run's own, demo accounts allowed
+        overrides += [f"storage.database=bench_assist_{os.getpid()}", "auth.allow_demo_passwords=true",
+                      "auth.allow_random_secret=true"]
+    config = load_config(None, overrides)
     app = await make_app(config)
     server = tornado.httpserver.HTTPServer(app)
     sockets = tornado.netutil.bind_sockets(0, "127.0.0.1")
@@ -179,6 +183,8 @@ async def assist_latency(city_path, rows, n_tickets, n_requests=300):
             route_cpu))
     server.stop()
     await app.ctx.assist.stop()
+    if uri != "embedded":
+        await app.ctx.storage.drop()
     await app.ctx.storage.close()
     for name, ms, cpu in (("GET /api/assist", assist_ms, assist_cpu), ("baseline: GET /api/route", route_ms, route_cpu)):
         ms.sort()
@@ -193,16 +199,21 @@ def main():
     ap.add_argument("--city", default="data/cities/hangzhou-demo")
     ap.add_argument("--articles", type=int, default=10000)
     ap.add_argument("--tickets", type=int, default=3000, help="tickets filed before timing GET /api/assist (0: skip)")
+    ap.add_argument("--uri", default="embedded",
+                    help="the store for GET /api/assist: embedded, or a mongodb:// URI (a database of its own, dropped after)")
+    ap.add_argument("--skip-offline", action="store_true", help="only GET /api/assist (no classifier or knowledge figures)")
     args = ap.parse_args()
     print(f"machine: {platform.machine()} {os.cpu_count()} CPU, Python {platform.python_version()}")
     city = load_city(args.city)
     with open(os.path.join(args.city, "corpus.jsonl"), encoding="utf-8") as f:
         rows = [json.loads(line) for line in f]
-    classify(city, rows)
-    knowledge(city, args.articles)
+    if not args.skip_offline:
+        classify(city, rows)
+        knowledge(city, args.articles)
     if args.tickets:
-        print(f"GET /api/assist over HTTP, demo city, embedded store:")
-        asyncio.run(assist_latency(args.city, rows, args.tickets))
+        engine = "embedded store" if args.uri == "embedded" else f"MongoDB-protocol server {args.uri}"
+        print(f"GET /api/assist over HTTP, demo city, {engine}:")
+        asyncio.run(assist_latency(args.city, rows, args.tickets, uri=args.uri))
 
 
 if __name__ == "__main__":

@@ -120,10 +120,13 @@ class Assist:
                       "category": a.get("category"), "version": a.get("version")}
                      for a in self.knowledge.search(text, 5, on=now.astimezone(self.ctx.tz).date())] if text else []
         guess = category or (categories[0]["code"] if categories else None)
-        similar, repeat_of = await self._similar(user, scope, text, place, guess, now)
+        # The place's cases and the caller's tickets are two independent reads: asked together,
+        # the answer waits for the slower one only (on a server store each is a round trip).
+        (similar, repeat_of), recent = await asyncio.gather(
+            self._similar(user, scope, text, place, guess, now),
+            self.ctx.cases.by_caller(forms, now - timedelta(days=self.recent_days), scope, 10) if forms else _nothing())
         caller = {"recent": [], "repeat_of": None}
         if forms:
-            recent = await self.ctx.cases.by_caller(forms, now - timedelta(days=self.recent_days), scope, 10)
             caller["recent"] = [self.summary(user, c) for c in recent]
             caller["repeat_of"] = await self._caller_repeat(recent, text, guess, now)
         if caller["repeat_of"] is None and repeat_of is not None:
@@ -181,3 +184,7 @@ class Assist:
         repeat_of = next((c["_id"] for _, _, c in scored if repeat_candidate(text, place, category, c, False)), None)
         return [self.summary(user, c, score=round(s, 3), distance_m=p["distance_m"], text_similarity=p["text"])
                 for s, p, c in scored[:10]], repeat_of
+
+
+async def _nothing() -> list:
+    return []
