@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
 from typing import Callable
 from zoneinfo import ZoneInfo
@@ -24,6 +25,18 @@ CHANNELS = ("12345", "12315", "12319", "12328", "12333", "12350", "12369", "web"
 # Fields kept on the stored document for queries and bookkeeping, never shown to clients.
 _INTERNAL = ("_id", "scope_path", "next_due_at", "departments_seen", "caller_raw", "intake_digest",
              "search_masked")
+
+
+def phone_digits(raw: str) -> str:
+    """A phone number's digits as dialled inside China: separators, and a +86 / 0086 / 86
+    country prefix in front of a full number, dropped (so every written form of one number is
+    one string)."""
+    digits = re.sub(r"\D", "", raw or "")
+    if digits.startswith("0086") and len(digits) >= 9:  # the prefix only when a number follows it
+        digits = digits[4:]
+    elif digits.startswith("86") and len(digits) == 13:
+        digits = digits[2:]
+    return digits
 
 
 def scope_path(city_id: str, jurisdiction: dict | None) -> list[str]:

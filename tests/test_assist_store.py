@@ -107,9 +107,18 @@ async def test_a_callers_cases_are_found_by_number_newest_first_in_scope(store):
             ticket(4, "13812345678", 4, scope_path=("C", "D2")), ticket(5, "13812345678", -600), ticket(6, None, 5)]
     for d in docs:
         await store.cases.insert(d)
-    phones = ["13812345678", "138-1234-5678"]
-    found = await store.cases.by_caller(phones, T0, EVERYTHING, 10)
-    assert [d["number"] for d in found] == ["20261123-000004", "20261123-000002", "20261123-000001"]
-    in_d1 = await store.cases.by_caller(phones, T0, Scope(within="D1"), 10)
+    until = T0 + timedelta(minutes=60)
+    for phone in ("13812345678", "138-1234-5678", "+86 138 1234 5678"):  # any written form finds them all
+        found = await store.cases.by_caller(phone, T0, until, EVERYTHING, 10)
+        assert [d["number"] for d in found] == ["20261123-000004", "20261123-000002", "20261123-000001"]
+        assert all("qk" not in d for d in found)
+    in_d1 = await store.cases.by_caller("13812345678", T0, until, Scope(within="D1"), 10)
     assert [d["number"] for d in in_d1] == ["20261123-000002", "20261123-000001"]
-    assert [d["number"] for d in await store.cases.by_caller(phones, T0, EVERYTHING, 1)] == ["20261123-000004"]
+    assert [d["number"] for d in await store.cases.by_caller("13812345678", T0, until, EVERYTHING, 1)] == ["20261123-000004"]
+    early = await store.cases.by_caller("13812345678", T0, T0 + timedelta(minutes=3), EVERYTHING, 10)
+    assert [d["number"] for d in early] == ["20261123-000002", "20261123-000001"]  # created by `until`
+    # Across months: a call at the end of last month is found from this month's walk.
+    await store.cases.insert(ticket(7, "13812345678", -60 * 24 * 30))
+    older = await store.cases.by_caller("13812345678", T0 - timedelta(days=40), until, EVERYTHING, 10)
+    assert [d["number"] for d in older] == ["20261123-000004", "20261123-000002", "20261123-000001",
+                                            "20261123-000005", "20261123-000007"]

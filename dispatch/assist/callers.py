@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import re
 
+from dispatch.domain import phone_digits
 from dispatch.errors import bad_request
 
 _PHONE_CHARS = re.compile(r"^\+?[0-9][0-9\- ()（）]{2,24}$")
@@ -36,11 +37,7 @@ def phone_forms(raw: str | None) -> list[str] | None:
     raw = raw.strip()
     if len(raw) > 25 or not _PHONE_CHARS.match(raw):
         raise bad_request("来电号码格式无法识别：只能包含数字、+、-、空格和括号", code="invalid_value", field="phone")
-    digits = re.sub(r"\D", "", raw)
-    if digits.startswith("0086") and len(digits) >= 9:  # the prefix only when a number follows it
-        digits = digits[4:]
-    elif digits.startswith("86") and len(digits) == 13:
-        digits = digits[2:]
+    digits = phone_digits(raw)
     if len(digits) < 5:
         raise bad_request("来电号码太短，无法查询来电记录", code="invalid_value", field="phone")
     forms = {raw, digits}

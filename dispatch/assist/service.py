@@ -124,7 +124,7 @@ class Assist:
         # the answer waits for the slower one only (on a server store each is a round trip).
         (similar, repeat_of), recent = await asyncio.gather(
             self._similar(user, scope, text, place, guess, now),
-            self.ctx.cases.by_caller(forms, now - timedelta(days=self.recent_days), scope, 10) if forms else _nothing())
+            self.ctx.cases.by_caller(phone, now - timedelta(days=self.recent_days), now, scope, 10) if forms else _nothing())
         caller = {"recent": [], "repeat_of": None}
         if forms:
             caller["recent"] = [self.summary(user, c) for c in recent]

@@ -344,11 +344,14 @@ class MemoryCases:
                 return True
         return False
 
-    async def by_caller(self, phones: list[str], since: datetime, scope: Scope, limit: int) -> list[dict]:
-        phones, since, out = set(phones), stored_value(since), []
-        for created_at, case_id in self._by_created.irange(minimum=(since, ""), reverse=True):
+    async def by_caller(self, phone: str, since: datetime, until: datetime, scope: Scope, limit: int) -> list[dict]:
+        facet = buckets.caller_facet(phone)
+        entries = self._facets.get(facet) if facet else None
+        out = []
+        for _, case_id in (entries.irange((stored_value(since), ""), (stored_value(until), "\uffff"), reverse=True)
+                           if entries else ()):
             doc = self._docs[case_id]
-            if (doc.get("caller") or {}).get("phone") in phones and scope.admits(doc):
+            if scope.admits(doc):
                 out.append(copied(doc))
                 if len(out) >= limit:
                     break
