@@ -205,8 +205,7 @@ async def load_server(uri: str, database: str, generator: Generator, n: int, bat
 
     store = MongoStore(uri, database, timeout_ms=600000)
     # A fresh database: every case loaded carries its buckets, nothing to backfill.
-    await store.cases.meta.replace_one({"_id": "query_fields"}, {"_id": "query_fields", "at": datetime.now(timezone.utc)},
-                                       upsert=True)
+    await store.cases.mark_query_fields_current()
     # The indexes are built after the load (as for any bulk load): PostgreSQL builds an index
     # over loaded rows far faster than it maintains it row by row.
     started = time.perf_counter()

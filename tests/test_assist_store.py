@@ -122,3 +122,28 @@ async def test_a_callers_cases_are_found_by_number_newest_first_in_scope(store):
     older = await store.cases.by_caller("13812345678", T0 - timedelta(days=40), until, EVERYTHING, 10)
     assert [d["number"] for d in older] == ["20261123-000004", "20261123-000002", "20261123-000001",
                                             "20261123-000005", "20261123-000007"]
+
+
+async def test_cases_filed_under_older_query_keys_are_filed_again_at_start():
+    """A database written before the caller and 当前超期在办 facets existed (query keys version
+    1): the next start files its cases again, so the caller's history and the overdue list
+    find them; the version is recorded, so later starts do not."""
+    from dispatch.store import buckets
+    from dispatch.store.query import EVERYTHING
+    from engines import open_test_store
+
+    store = await open_test_store("server")
+    try:
+        doc = {**ticket(1, "13812345678", 1), "status": "accepted", "flags": {"overdue": True}}
+        await store.cases.insert(doc)
+        old_keys = [k for k in buckets.query_keys(doc) if not k.startswith(("tel=", "open_overdue@"))]
+        await store.cases.cases.update_one({"_id": doc["_id"]}, {"$set": {"qk": old_keys}})
+        await store.cases.meta.replace_one({"_id": "query_fields"}, {"_id": "query_fields", "at": T0}, upsert=True)
+        assert await store.cases.by_caller("13812345678", T0, T0 + timedelta(hours=1), EVERYTHING, 10) == []
+        await store.cases.ensure_indexes()  # what every start runs
+        found = await store.cases.by_caller("13812345678", T0, T0 + timedelta(hours=1), EVERYTHING, 10)
+        assert [d["_id"] for d in found] == [doc["_id"]]
+        assert [d["_id"] for d in await store.cases.open_overdue(EVERYTHING, None, ("_id",))] == [doc["_id"]]
+        assert (await store.cases.meta.find_one({"_id": "query_fields"}))["version"] == buckets.QUERY_KEYS_VERSION
+    finally:
+        await store.close_for_test()

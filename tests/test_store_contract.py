@@ -512,6 +512,14 @@ async def test_open_overdue_cases_in_scope_and_bulk_load(store):
     assert sorted(d["_id"] for d in found) == sorted(ids(late[:2]))
     assert await store.cases.open_overdue(Scope(department="X"), None, ("_id",)) == []
     assert (await store.cases.get(others[1]["_id"]))["status"] == "accepted"
+    # A case turning overdue joins the list; closed, it leaves it.
+    await store.cases.update(others[1]["_id"], others[1]["version"], Change(sets={"flags.overdue": True}))
+    found = await store.cases.open_overdue(EVERYTHING, None, ("_id", "status"))
+    assert sorted(d["_id"] for d in found) == sorted(ids(late) + [others[1]["_id"]])
+    assert {d["status"] for d in found} == {"accepted"}
+    await store.cases.update(late[0]["_id"], late[0]["version"], Change(sets={"status": "closed"}))
+    found = await store.cases.open_overdue(EVERYTHING, None, ("_id",))
+    assert sorted(d["_id"] for d in found) == sorted(ids(late[1:]) + [others[1]["_id"]])
 
 
 async def test_rollup_documents_state_and_contributions_round_trip(store):

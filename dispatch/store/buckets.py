@@ -40,6 +40,11 @@ def bucket(grain: str, at: datetime) -> str:
     return grain + _utc(at).strftime(_FORMATS[grain])
 
 
+# Bumped whenever `facets` or `query_keys` change what a case is filed under: a server store
+# files its stored cases again at the next start (`MongoCases._backfill_query_fields`).
+QUERY_KEYS_VERSION = 2
+
+
 def caller_facet(phone: str | None) -> str | None:
     """The facet of a caller's number (`tel=` + a hash of its digits, so that no number is
     spelt out in an index or a query plan): every written form of one number gives one facet."""
@@ -56,6 +61,8 @@ def facets(doc: dict) -> list[str]:
         out.append("open")
     if ((doc.get("flags") or {}).get("overdue")) is True:
         out.append("overdue")
+        if doc.get("status") in OPEN_STATUSES:
+            out.append("open_overdue")  # 当前超期在办: the KPI report's overdue list
     category = (doc.get("category") or {}).get("code")
     if category:
         out.append(f"cat={category}")

@@ -328,9 +328,9 @@ class MemoryCases:
 
     async def open_overdue(self, scope: Scope, within: str | None, fields: tuple[str, ...]) -> list[dict]:
         """The open cases flagged overdue, in `scope` (and inside `within`), for the KPI list."""
-        return [project(doc, fields) for doc in self._docs.values()
-                if doc.get("status") in OPEN_STATUSES and get_path(doc, "flags.overdue") is True
-                and scope.admits(doc) and (within is None or within in (doc.get("scope_path") or ()))]
+        docs = (self._docs[case_id] for _, case_id in self._facets.get("open_overdue", ()))
+        return [project(doc, fields) for doc in docs
+                if scope.admits(doc) and (within is None or within in (doc.get("scope_path") or ()))]
 
     def projected(self, case_ids, fields) -> dict[str, dict]:
         return {i: project(self._docs[i], fields) for i in case_ids if i in self._docs}

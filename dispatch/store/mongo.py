@@ -500,21 +500,33 @@ class MongoCases:
         return _out(await self.cases.find_one({"created_by": username, "client_key": client_id}))
 
     async def _backfill_query_fields(self) -> None:
-        """Cases stored before the equality buckets existed get them, once per database."""
-        if await self.meta.find_one({"_id": "query_fields"}) is not None:
+        """Cases stored before the equality buckets existed, or filed under an older version
+        of them (`buckets.QUERY_KEYS_VERSION`), get their keys again, once per database and
+        version. A case changed meanwhile got its new keys from that change (the version guard
+        skips it)."""
+        held = await self.meta.find_one({"_id": "query_fields"})
+        if held is not None and held.get("version", 1) >= buckets.QUERY_KEYS_VERSION:
             return
         now = _now()
         created = []
-        async for doc in self.cases.find({"qk": {"$exists": False}}):
+        todo = {} if held is not None else {"qk": {"$exists": False}}
+        if held is not None:
+            log.warning("存储: 案件查询键版本 %s → %s，正在为已存案件重建（每个数据库一次）",
+                        held.get("version", 1), buckets.QUERY_KEYS_VERSION)
+        async for doc in self.cases.find(todo):
             await self.cases.update_one({"_id": doc["_id"], "version": doc.get("version")},
                                         {"$set": _query_fields(doc, now)})
             created.append(doc["created_at"])
         if created:
             await self._note_history_start(created)
-        try:
-            await self.meta.insert_one({"_id": "query_fields", "at": now})
-        except DuplicateKeyError:
-            pass
+        await self.mark_query_fields_current()
+
+    async def mark_query_fields_current(self) -> None:
+        """Record that every stored case carries this version's keys (after a backfill, or
+        before loading history into a new database: each loaded case carries them)."""
+        await self.meta.replace_one({"_id": "query_fields"},
+                                    {"_id": "query_fields", "at": _now(), "version": buckets.QUERY_KEYS_VERSION},
+                                    upsert=True)
 
     async def bulk_insert(self, docs: list[dict]) -> int:
         """Store many new cases at once (loading history: bench/scale.py, imports). Their
@@ -721,12 +733,17 @@ class MongoCases:
 
     @guarded
     async def open_overdue(self, scope: Scope, within: str | None, fields: tuple[str, ...]) -> list[dict]:
-        """The open cases flagged overdue, in `scope` (and inside `within`), for the KPI list."""
-        clauses = [{"flags.overdue": True, "status": {"$in": list(OPEN_STATUSES)}}, scope_filter(scope),
-                   {"scope_path": within} if within else {}]
-        clauses = [c for c in clauses if c]
-        query = clauses[0] if len(clauses) == 1 else {"$and": clauses}
-        return await self.cases.find(query, {f: 1 for f in fields}).to_list(None)
+        """The open cases flagged overdue, in `scope` (and inside `within`), for the KPI list:
+        the `open_overdue` facet's month buckets over the history, each an equality on `qk`."""
+        now = _now()
+        out = []
+        for month in buckets.months_between(now + timedelta(minutes=5), await self._history_start(now)):
+            key = buckets.key("open_overdue", buckets.bucket(buckets.MONTH, month))
+            for doc in await self.cases.find({"qk": key}, {f: 1 for f in (*fields, "scope_path", "departments_seen",
+                                                                           "reporters")}).to_list(None):
+                if scope.admits(doc) and (within is None or within in (doc.get("scope_path") or ())):
+                    out.append(doc)
+        return out
 
     @guarded
     async def uses_attachment(self, attachment_id: str, scope: Scope, fields: tuple[str, ...]) -> bool:
@@ -746,13 +763,13 @@ class MongoCases:
             return []
         since, until = _as_utc(since), _as_utc(until)
         out: list[dict] = []
-        month = until.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-        while len(out) < limit and month >= since.replace(day=1, hour=0, minute=0, second=0, microsecond=0):
+        for month in buckets.months_between(until, since):
             docs = await self.cases.find({"qk": buckets.key(facet, buckets.bucket(buckets.MONTH, month))}).to_list(None)
             found = [d for d in docs if since <= _as_utc(d["created_at"]) <= until and scope.admits(d)]
             found.sort(key=lambda d: (_as_utc(d["created_at"]), d["_id"]), reverse=True)
             out += [_out(d) for d in found[:limit - len(out)]]
-            month = (month - timedelta(days=1)).replace(day=1)
+            if len(out) >= limit:
+                break
         return out
 
 
