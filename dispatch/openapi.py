@@ -213,6 +213,12 @@ KPI = obj({"key": STRING, "name": STRING, "formula": STRING, "value": {"type": [
           ("key", "name", "value"))
 KPI_ROW = obj({"group": obj({"id": NSTRING, "name": STRING}, ("name",)), "kpis": {"type": "array", "items": KPI},
                "by_status": {"type": "object", "additionalProperties": INT}}, ("group", "kpis"))
+# A group's row: the values only; each figure's name and formula are given once, in `total`.
+KPI_GROUP_ROW = obj({"group": obj({"id": NSTRING, "name": STRING}, ("name",)),
+                     "kpis": {"type": "array", "items": obj({"key": STRING, "value": {"type": ["number", "null"]},
+                                                             "numerator": {"type": "number"},
+                                                             "denominator": {"type": "number"}}, ("key", "value"))},
+                     "by_status": {"type": "object", "additionalProperties": INT}}, ("group", "kpis"))
 
 CATALOGUE_ENTRY = obj(
     {"category": STRING, "category_name": STRING, "group": NSTRING, "order": INT, "rule": STRING, "rule_name": STRING,
@@ -292,7 +298,7 @@ SCHEMAS = {
     "Stats": obj({"scope": obj({"id": STRING, "name": STRING}, ("id", "name")), "department": NSTRING,
                   "period": obj({"from": STRING, "to": STRING, "first_day": STRING, "last_day": STRING}),
                   "group_by": {"enum": ["department", "district", "street"]}, "generated_at": STRING,
-                  "total": KPI_ROW, "rows": {"type": "array", "items": KPI_ROW},
+                  "total": KPI_ROW, "rows": {"type": "array", "items": KPI_GROUP_ROW},
                   "overdue": obj({"count": {"type": ["integer", "number", "null"]},
                                   "items": {"type": "array", "items": {"type": "object"}}})},
                  ("scope", "period", "group_by", "total", "rows")),

@@ -516,9 +516,14 @@ class Row:
     group: dict
     tally: Counter
 
-    def as_dict(self) -> dict:
+    def as_dict(self, described: bool = True) -> dict:
+        """`described`: each figure with its name and formula (the total); the group rows give
+        values only — a city's hundreds of department rows would repeat the same texts."""
         by_status = {s: int(self.tally[f"status:{s}"]) for s in STATUSES}
-        return {"group": self.group, "kpis": figure_values(self.tally), "by_status": by_status}
+        kpis = figure_values(self.tally)
+        if not described:
+            kpis = [{k: v for k, v in item.items() if k not in ("name", "formula")} for item in kpis]
+        return {"group": self.group, "kpis": kpis, "by_status": by_status}
 
 
 def sorted_rows(rows: Iterable[Row], seeded: set) -> list[Row]:
@@ -719,7 +724,7 @@ async def compute(ctx, *, reader: Scope, scope: str, period: Period, group_by: s
         "group_by": group_by,
         "generated_at": iso(now, ctx.tz),
         "total": total,
-        "rows": [row.as_dict() for row in ordered],
+        "rows": [row.as_dict(described=False) for row in ordered],
         "overdue": {"count": total_value(total, "open_overdue"), "items": overdue},
     }
 
