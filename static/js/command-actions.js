@@ -2,6 +2,7 @@
 // commander's 督办 / 吹哨 — and the forms that collect each action's fields.
 import { ACTION_NAMES, api, formatTime } from "./api.js";
 import { el } from "./dom.js";
+import { needText, textarea } from "./form-fields.js";
 import { confirmDialog, formDialog } from "./case-detail.js";
 import { supportField, supportValues } from "./joint.js";
 
@@ -69,12 +70,6 @@ export function departmentSelect(directory, c, { id = "dept-select", exclude = n
 
 // -- the forms ----------------------------------------------------------------------------
 
-function textarea(id, label, { required = false, placeholder = "", rows = 3, max = 500, value = "" } = {}) {
-  const box = el("textarea", { id, name: id, rows, maxlength: max, required, placeholder });
-  box.value = value;
-  return [el("label", { for: id }, label, required ? el("span", { class: "req", "aria-hidden": "true" }, " *") : null), box];
-}
-
 function chips(target, options) {
   return el("div", { class: "chips", role: "group", "aria-label": "常用语" }, options.map((text) =>
     el("button", { class: "chip", type: "button", onclick: (e) => {
@@ -82,12 +77,6 @@ function chips(target, options) {
       box.value = text;
       box.focus();
     } }, text)));
-}
-
-function need(form, name, message) {
-  const value = form.elements[name].value.trim();
-  if (!value) { form.elements[name].focus(); throw new Error(message); }
-  return value;
 }
 
 const post = (c, action, body) => api.action(c.id, action, { ...body, version: c.version });
@@ -179,7 +168,7 @@ async function reject(c) {
   await formDialog({
     title: `驳回延期 · ${c.number}`, submit: "驳回", danger: true,
     body: textarea("reject-note", "驳回意见", { required: true, placeholder: "如：问题影响较大，请按原时限办结" }),
-    onSubmit: async (form) => { result = await post(c, "reject_extension", { note: need(form, "reject-note", "请填写驳回意见") }); },
+    onSubmit: async (form) => { result = await post(c, "reject_extension", { note: needText(form, "reject-note", "请填写驳回意见") }); },
   });
   return result;
 }
@@ -203,7 +192,7 @@ async function supervise(c) {
       ...textarea("supervise-note", "督办意见", { required: true, placeholder: "督办要求，将记入案件办理记录" }),
       chips("supervise-note", ["请立即处置并于今日内反馈结果", "该案件已超期，请加快办理", "群众反映强烈，请优先处置"]),
     ],
-    onSubmit: async (form) => { result = await post(c, "supervise", { note: need(form, "supervise-note", "请填写督办意见") }); },
+    onSubmit: async (form) => { result = await post(c, "supervise", { note: needText(form, "supervise-note", "请填写督办意见") }); },
   });
   return result;
 }
@@ -260,7 +249,7 @@ async function reasonAction(c, action, title, label, submit, quick, danger = tru
   await formDialog({
     title: `${title} · ${c.number}`, submit, danger,
     body: [...textarea(`${action}-reason`, label, { required: true }), quick ? chips(`${action}-reason`, quick) : null],
-    onSubmit: async (form) => { result = await post(c, action, { reason: need(form, `${action}-reason`, `请填写${label}`) }); },
+    onSubmit: async (form) => { result = await post(c, action, { reason: needText(form, `${action}-reason`, `请填写${label}`) }); },
   });
   return result;
 }
@@ -285,7 +274,7 @@ async function merge(c) {
       ...textarea("merge-note", "说明（可选）", { rows: 2 }),
     ],
     onSubmit: async (form) => {
-      const number = need(form, "merge-into", "请填写主案编号");
+      const number = needText(form, "merge-into", "请填写主案编号");
       const found = await api.get(`/api/cases?q=${encodeURIComponent(number)}&open=true&limit=5`);
       const master = found.items.find((m) => m.number === number && m.id !== c.id);
       if (!master) { form.elements["merge-into"].focus(); throw new Error("未找到该编号的在办案件"); }

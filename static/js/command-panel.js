@@ -3,6 +3,7 @@
 import { ApiError, api, toast } from "./api.js";
 import { el } from "./dom.js";
 import { renderCaseDetail } from "./case-detail.js";
+import { callerReveal } from "./caller-reveal.js";
 import { availableActions, doneText, runAction } from "./command-actions.js";
 import { jointPanel } from "./joint.js";
 
@@ -19,6 +20,8 @@ export function createPanel({ drawer, body, closeButton, me, directory, map, onC
     current = caseDoc;
     const actions = availableActions(caseDoc);
     handle = renderCaseDetail(body, caseDoc, { actions, onAction: (action) => perform(action), map: false });
+    const reveal = callerReveal(caseDoc);  // only where the city lets this role unmask (auth.reveal_roles)
+    if (reveal) body.querySelector(".cd-facts").after(reveal);
     // 主办/协办 parts and 退单待审 with their buttons (approve_return / reject_return).
     const joint = jointPanel(caseDoc, { onUpdated: (updated) => { onChanged(updated); show(updated); } });
     if (joint) body.querySelector(".cd-head").after(joint);

@@ -5,7 +5,8 @@ import { el } from "./dom.js";
 import { mountHeader } from "./header.js";
 import { connectLive } from "./live.js";
 import { countdownText, deadlineLevel, renderCaseDetail, stageDeadline } from "./case-detail.js";
-import { availableActions, callerReveal, DONE_MESSAGES, runAction } from "./dept-actions.js";
+import { availableActions, DONE_MESSAGES, runAction } from "./dept-actions.js";
+import { callerReveal } from "./caller-reveal.js";
 import { isSupporting, jointBadges, jointPanel, myPart } from "./joint.js";
 
 const TABS = [

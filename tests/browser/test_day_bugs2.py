@@ -136,6 +136,34 @@ async def test_no_reveal_button_where_the_policy_does_not_allow_it(server, brows
     guard.assert_clean()
 
 
+@pytest.fixture
+async def dispatchers_reveal():
+    """The demo city served with dispatchers among `auth.reveal_roles`."""
+    async with serving(DEMO_CITY, "auth.reveal_roles=call_taker,callback_operator,admin,dispatcher") as client:
+        yield client
+
+
+async def test_dispatcher_reveals_the_caller_in_the_command_drawer(dispatchers_reveal, browser):
+    server = dispatchers_reveal
+    operator = await client_as(server, user(server, "operator")["username"])
+    status, case = await operator.post("/api/tickets", {
+        "type": "complaint", "content": "小区门口夜间施工噪音扰民", "address": "杭州市上城区东坡路3号",
+        "category": "H-complaint", "caller": {"name": "陈女士", "phone": "13500003333"}})
+    assert status == 201, case
+    page, guard = await open_command(browser, server, "dispatcher")
+    await page.click(f"#work-list .qi[data-id='{case['id']}'] .qi-main")
+    facts = await page.inner_text("#drawer .cd-facts")
+    assert "13500003333" not in facts and "135****3333" in facts, facts
+    await page.click("#drawer [data-reveal=caller]")
+    await fill_dialog(page, "#reveal-reason", "回拨核实施工地点")
+    await page.wait_for_selector("#drawer .caller-reveal .caller-phone:text-is('13500003333')")
+    admin = await client_as(server, user(server, "admin")["username"])
+    status, audit = await admin.get(f"/api/admin/audit?kind=reveals&case={case['id']}")
+    assert status == 200, audit
+    assert [(r["by"], r["reason"]) for r in audit["items"]] == [(user(server, "dispatcher")["username"], "回拨核实施工地点")]
+    guard.assert_clean()
+
+
 # /dept on a phone: one column, the case as a full-screen sheet that Back closes ---------------
 
 SHEET = """() => { const r = document.querySelector('#detail').getBoundingClientRect();
