@@ -151,3 +151,14 @@ async def test_an_answer_names_its_article_which_is_counted_and_reviewed(demo):
     flagged = next(a for a in review["items"] if a["id"] == "KB-LJ-001")
     assert flagged["reasons"] == ["marked_wrong"] and flagged["flags"][0]["note"] == "投放时间已调整"
     assert review["items"][0]["id"] == "KB-LJ-001"  # marked wrong comes first
+
+
+async def test_an_article_without_tags_may_send_an_empty_list(demo):
+    # What the admin page's form sends when its tags field is empty; the API's schema allows it.
+    admin = await login_as(demo, "admin")
+    article = {"id": "KB-NOTAGS-1", "title": "没有标签的条目", "questions": ["怎么办"], "answer": "这样办。", "tags": []}
+    status, created = await admin.post("/api/admin/knowledge", article)
+    assert status == 201 and created["tags"] == [], created
+    status, changed = await admin.request("PUT", "/api/admin/knowledge/KB-NOTAGS-1", {**article, "version": 1})
+    assert status == 200 and changed["version"] == 2, changed
+
