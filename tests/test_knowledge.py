@@ -162,3 +162,41 @@ async def test_an_article_without_tags_may_send_an_empty_list(demo):
     status, changed = await admin.request("PUT", "/api/admin/knowledge/KB-NOTAGS-1", {**article, "version": 1})
     assert status == 200 and changed["version"] == 2, changed
 
+
+async def test_the_list_without_a_query_puts_the_newest_change_first(demo):
+    admin = await login_as(demo, "admin")
+    _, listed = await admin.get("/api/knowledge")
+    oldest = listed["items"][-1]
+    demo.ctx.clock.advance(minutes=5)
+    status, changed = await admin.request("PUT", f"/api/admin/knowledge/{oldest['id']}", {
+        **{k: oldest[k] for k in ("title", "questions", "answer", "tags")}, "version": oldest["version"]})
+    assert status == 200, changed
+    _, listed = await admin.get("/api/knowledge")
+    assert listed["items"][0]["id"] == oldest["id"] and listed["items"][0]["version"] == oldest["version"] + 1
+    assert listed["items"][0]["updated_at"] > listed["items"][1]["updated_at"]
+
+
+async def test_a_new_version_settles_the_marks_made_before_it(demo):
+    admin = await login_as(demo, "admin")
+    operator = await login_as(demo, "operator")
+    status, _ = await operator.post("/api/knowledge/KB-LJ-001/flag", {"note": "投放时间已调整"})
+    assert status == 201
+
+    async def review_of(article_id):
+        _, review = await admin.get("/api/admin/knowledge/review")
+        return next(a for a in review["items"] if a["id"] == article_id)
+
+    assert (await review_of("KB-LJ-001"))["reasons"] == ["never_used", "marked_wrong"]
+    demo.ctx.clock.advance(minutes=5)
+    _, seen = await admin.get("/api/knowledge/KB-LJ-001")
+    status, _ = await admin.request("PUT", "/api/admin/knowledge/KB-LJ-001", {
+        **{k: seen[k] for k in ("title", "questions", "tags")}, "answer": seen["answer"] + "（已按新时间调整）",
+        "version": seen["version"]})
+    assert status == 200
+    settled = await review_of("KB-LJ-001")
+    assert settled["reasons"] == ["never_used"] and settled["flags"] == []
+    demo.ctx.clock.advance(minutes=5)
+    status, _ = await operator.post("/api/knowledge/KB-LJ-001/flag", {"note": "还是不对"})
+    assert status == 201
+    again = await review_of("KB-LJ-001")
+    assert again["reasons"] == ["never_used", "marked_wrong"] and [f["note"] for f in again["flags"]] == ["还是不对"]
