@@ -20,9 +20,8 @@ async function loadNames() {
   const [categories, departments] = await Promise.all([loadKind("categories"), loadKind("departments")]);
   return {
     categories: categories.items.map((c) => [c.code, `${c.name}（${c.code}）`]),
-    departments: departments.items.map((d) => [d.id, d.name]),
+    departments: departments.items.map((d) => [d.id, `${d.name}（${d.id}）`]),
     category: Object.fromEntries(categories.items.map((c) => [c.code, c.name])),
-    department: Object.fromEntries(departments.items.map((d) => [d.id, d.name])),
   };
 }
 
@@ -170,9 +169,10 @@ export async function renderKnowledge(holder, { reload }) {
   const unused = review.items.filter((a) => !urgent.includes(a));
 
   const rows = el("tbody", {});
-  const count = el("span", { class: "muted", role: "status" });
+  const count = el("p", { class: "muted", role: "status" });
   function draw(items, query) {
-    count.textContent = query ? `“${query}”找到 ${items.length} 条（按相关度排序）` : `共 ${items.length} 条`;
+    count.textContent = query ? `“${query}”找到 ${items.length} 条，按相关度排序（与接线员检索结果一致，不含不在有效期内的条目）`
+      : `共 ${items.length} 条，最近修改的在前`;
     rows.replaceChildren(...items.map((a) => el("tr", { dataset: { article: a.id } },
       el("td", {}, el("b", {}, a.title), el("div", { class: "muted" }, a.id)),
       el("td", {}, categoryName(a)),
@@ -193,7 +193,8 @@ export async function renderKnowledge(holder, { reload }) {
   draw(all.items, "");  // as the server lists them: the newest change first
 
   holder.append(
-    heading("知识库", null, el("span", { class: "tag" }, `${all.items.length} 条`)),
+    heading("知识库", null, el("span", { class: "tag" }, `${all.items.length} 条`),
+      el("button", { class: "btn btn-small", type: "button", onclick: () => edit(null) }, "新增条目")),
     el("p", { class: "muted" }, "接线员接听时按来电内容检索这里的条目。每次修改都保存为新版本，可随时查看历史；删除后接线员检索不到，历史版本仍保留。"),
     out,
     el("h3", {}, `待复核（${review.items.length}）`),
@@ -205,9 +206,8 @@ export async function renderKnowledge(holder, { reload }) {
     el("h3", {}, "全部条目"),
     el("form", { class: "toolbar", role: "search", onsubmit: search }, box,
       el("button", { class: "btn btn-small", type: "submit" }, "搜索"),
-      el("button", { class: "btn btn-secondary btn-small", type: "button", onclick: () => { box.value = ""; search(); } }, "清除"),
-      count,
-      el("button", { class: "btn btn-small", type: "button", onclick: () => edit(null) }, "新增条目")),
+      el("button", { class: "btn btn-secondary btn-small", type: "button", onclick: () => { box.value = ""; search(); } }, "清除")),
+    count,
     el("table", { class: "grid-table kb-table" },
       el("thead", {}, el("tr", {}, ["标题", "事件分类", "有效期", "使用", "版本", "操作"].map((h) => el("th", {}, h)))),
       rows),

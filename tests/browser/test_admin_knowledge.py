@@ -1,7 +1,8 @@
 """/admin#knowledge in a browser: an admin searches the knowledge base as the operators do,
 edits an article (the operators get the next version), adds one, is shown every problem of a
-broken one (nothing stored), reads an article's versions, deletes one; sees what the operators
-flagged on the review list with their notes; is told when someone else changed an article first."""
+broken one (nothing stored), reads an article's versions, deletes one (the form opens and closes
+from the keyboard too); sees what the operators flagged on the review list with their notes; is
+told when someone else changed an article first."""
 
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ async def test_an_admin_searches_edits_adds_and_deletes_articles(browser, server
     await page.get_by_text("找到").wait_for()
     first = page.locator("table.kb-table tbody tr").first
     assert await first.get_attribute("data-article") == DEMO_ARTICLE
+    await screenshot(page, "admin-knowledge-search")
 
     # Edit the answer: the operators are served the next version.
     answer = "灵活就业人员可在“浙里办”APP搜索“灵活就业参保”在线登记，也可到街道社保窗口办理。"
@@ -51,9 +53,16 @@ async def test_an_admin_searches_edits_adds_and_deletes_articles(browser, server
     await history.get_by_role("button", name="关闭").click()
     await history.wait_for(state="detached")
 
+    # From the keyboard: the form opens on its first field, Esc leaves it.
+    await page.get_by_role("button", name="新增条目").focus()
+    await page.keyboard.press("Enter")
+    dialog = page.locator("dialog.dlg")
+    await wait_until(page, "() => document.activeElement && document.activeElement.id === 'kb-id'")
+    await page.keyboard.press("Escape")
+    await dialog.wait_for(state="detached")
+
     # A new article, found by the operators' search.
     await page.get_by_role("button", name="新增条目").click()
-    dialog = page.locator("dialog.dlg")
     await dialog.locator("#kb-id").fill("KB-DOG-001")
     await dialog.locator("#kb-title").fill("养犬登记怎么办")
     await dialog.locator("#kb-questions").fill("养狗要办证吗\n狗证在哪里办")
