@@ -200,3 +200,20 @@ async def test_a_new_version_settles_the_marks_made_before_it(demo):
     assert status == 201
     again = await review_of("KB-LJ-001")
     assert again["reasons"] == ["never_used", "marked_wrong"] and [f["note"] for f in again["flags"]] == ["还是不对"]
+
+
+async def test_an_article_beyond_the_documented_limits_is_refused_with_every_problem(demo):
+    # dispatch/openapi.py promises a title of at most 200 characters, an answer of 4000, at most
+    # 20 tags: the server holds to it, listing these beside the loader's own problems.
+    admin = await login_as(demo, "admin")
+    article = {"id": "KB-LONG-1", "title": "长" * 201, "questions": ["怎么办"], "answer": "答" * 4001,
+               "tags": [f"标签{i}" for i in range(21)], "category": "NOPE"}
+    status, refused = await admin.post("/api/admin/knowledge", article)
+    assert status == 422, refused
+    assert refused["error"]["problems"] == ["unknown category NOPE", "title is longer than 200 characters",
+                                            "answer is longer than 4000 characters", "tags has more than 20 items"]
+    status, _ = await admin.get("/api/knowledge/KB-LONG-1")
+    assert status == 404
+    status, stored = await admin.post("/api/admin/knowledge", {**article, "title": "长" * 200, "answer": "答" * 4000,
+                                                               "tags": article["tags"][:20], "category": None})
+    assert status == 201 and len(stored["title"]) == 200, stored
