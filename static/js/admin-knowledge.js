@@ -25,6 +25,13 @@ async function loadNames() {
   };
 }
 
+// The options of a select, keeping the article's own value even if the configuration no longer
+// has it (saving unchanged must not drop it silently; the server says whether it is still valid).
+function choices(options, value, none) {
+  const missing = value && !options.some(([v]) => v === value) ? [[value, `${value}（配置中已没有）`]] : [];
+  return [["", none], ...options, ...missing];
+}
+
 function field(id, label, control, hint) {
   return [el("label", { for: id }, label), control, hint ? el("p", { class: "field-hint" }, hint) : null];
 }
@@ -38,8 +45,8 @@ async function editArticle(article, names, reload) {
     title: input(a.title, { id: "kb-title", maxlength: "200" }),
     questions: el("textarea", { id: "kb-questions", rows: 4 }, (a.questions || []).join("\n")),
     answer: el("textarea", { id: "kb-answer", rows: 6 }, a.answer || ""),
-    category: select(a.category || "", [["", "（不关联分类）"], ...names.categories], { id: "kb-category" }),
-    department: select(a.department || "", [["", "（不指定部门）"], ...names.departments], { id: "kb-department" }),
+    category: select(a.category || "", choices(names.categories, a.category, "（不关联分类）"), { id: "kb-category" }),
+    department: select(a.department || "", choices(names.departments, a.department, "（不指定部门）"), { id: "kb-department" }),
     from: el("input", { type: "date", id: "kb-from", value: a.valid_from || "" }),
     to: el("input", { type: "date", id: "kb-to", value: a.valid_to || "" }),
     tags: input((a.tags || []).join("、"), { id: "kb-tags", placeholder: "如 社保、养老保险" }),
