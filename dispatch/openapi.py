@@ -624,7 +624,9 @@ ARTICLE_FIELDS = {"id": ARTICLE_ID, "title": text(200, required=True),
                   "answer": text(4000, required=True), "category": nullable(ref("CategoryCode")),
                   "department": nullable(ref("DepartmentId")), "valid_from": nullable(DAY), "valid_to": nullable(DAY),
                   "tags": {"type": "array", "maxItems": 20, "items": text(50, required=True)}}
-ARTICLE = obj({**ARTICLE_FIELDS, "version": INT, "score": {"type": "number"}}, ("id", "title", "answer"))
+ARTICLE = obj({**ARTICLE_FIELDS, "version": INT, "score": {"type": "number"},
+               "updated_at": {"type": "string", "description": "当前版本的保存时间（列出全部时给出）"}},
+              ("id", "title", "answer"))
 MODEL_STATUS = obj({"version": {"type": ["integer", "null"]}, "examples": INT, "trained_at": NSTRING},
                    ("version", "examples"))
 SCHEMAS.update({

@@ -859,7 +859,8 @@ def parse_articles(items: Any, categories: dict, departments: dict, file: str = 
         questions = _str_list(a.get("questions"))
         if questions is None or isinstance(a.get("questions"), str):
             p.add(file, where, "questions must be a non-empty list of the ways a caller asks")
-        tags = _str_list(a["tags"]) if a.get("tags") is not None else []
+        # No tags may be written as an empty list too (what a form with an empty tags field sends).
+        tags = _str_list(a["tags"]) if a.get("tags") not in (None, []) else []
         if tags is None:
             p.add(file, where, f"tags must be a list of strings, got {a.get('tags')!r}")
         category = _as_id(a.get("category"))

@@ -151,3 +151,69 @@ async def test_an_answer_names_its_article_which_is_counted_and_reviewed(demo):
     flagged = next(a for a in review["items"] if a["id"] == "KB-LJ-001")
     assert flagged["reasons"] == ["marked_wrong"] and flagged["flags"][0]["note"] == "投放时间已调整"
     assert review["items"][0]["id"] == "KB-LJ-001"  # marked wrong comes first
+
+
+async def test_an_article_without_tags_may_send_an_empty_list(demo):
+    # What the admin page's form sends when its tags field is empty; the API's schema allows it.
+    admin = await login_as(demo, "admin")
+    article = {"id": "KB-NOTAGS-1", "title": "没有标签的条目", "questions": ["怎么办"], "answer": "这样办。", "tags": []}
+    status, created = await admin.post("/api/admin/knowledge", article)
+    assert status == 201 and created["tags"] == [], created
+    status, changed = await admin.request("PUT", "/api/admin/knowledge/KB-NOTAGS-1", {**article, "version": 1})
+    assert status == 200 and changed["version"] == 2, changed
+
+
+async def test_the_list_without_a_query_puts_the_newest_change_first(demo):
+    admin = await login_as(demo, "admin")
+    _, listed = await admin.get("/api/knowledge")
+    oldest = listed["items"][-1]
+    demo.ctx.clock.advance(minutes=5)
+    status, changed = await admin.request("PUT", f"/api/admin/knowledge/{oldest['id']}", {
+        **{k: oldest[k] for k in ("title", "questions", "answer", "tags")}, "version": oldest["version"]})
+    assert status == 200, changed
+    _, listed = await admin.get("/api/knowledge")
+    assert listed["items"][0]["id"] == oldest["id"] and listed["items"][0]["version"] == oldest["version"] + 1
+    assert listed["items"][0]["updated_at"] > listed["items"][1]["updated_at"]
+
+
+async def test_a_new_version_settles_the_marks_made_before_it(demo):
+    admin = await login_as(demo, "admin")
+    operator = await login_as(demo, "operator")
+    status, _ = await operator.post("/api/knowledge/KB-LJ-001/flag", {"note": "投放时间已调整"})
+    assert status == 201
+
+    async def review_of(article_id):
+        _, review = await admin.get("/api/admin/knowledge/review")
+        return next(a for a in review["items"] if a["id"] == article_id)
+
+    assert (await review_of("KB-LJ-001"))["reasons"] == ["never_used", "marked_wrong"]
+    demo.ctx.clock.advance(minutes=5)
+    _, seen = await admin.get("/api/knowledge/KB-LJ-001")
+    status, _ = await admin.request("PUT", "/api/admin/knowledge/KB-LJ-001", {
+        **{k: seen[k] for k in ("title", "questions", "tags")}, "answer": seen["answer"] + "（已按新时间调整）",
+        "version": seen["version"]})
+    assert status == 200
+    settled = await review_of("KB-LJ-001")
+    assert settled["reasons"] == ["never_used"] and settled["flags"] == []
+    demo.ctx.clock.advance(minutes=5)
+    status, _ = await operator.post("/api/knowledge/KB-LJ-001/flag", {"note": "还是不对"})
+    assert status == 201
+    again = await review_of("KB-LJ-001")
+    assert again["reasons"] == ["never_used", "marked_wrong"] and [f["note"] for f in again["flags"]] == ["还是不对"]
+
+
+async def test_an_article_beyond_the_documented_limits_is_refused_with_every_problem(demo):
+    # dispatch/openapi.py promises a title of at most 200 characters, an answer of 4000, at most
+    # 20 tags: the server holds to it, listing these beside the loader's own problems.
+    admin = await login_as(demo, "admin")
+    article = {"id": "KB-LONG-1", "title": "长" * 201, "questions": ["怎么办"], "answer": "答" * 4001,
+               "tags": [f"标签{i}" for i in range(21)], "category": "NOPE"}
+    status, refused = await admin.post("/api/admin/knowledge", article)
+    assert status == 422, refused
+    assert refused["error"]["problems"] == ["unknown category NOPE", "title is longer than 200 characters",
+                                            "answer is longer than 4000 characters", "tags has more than 20 items"]
+    status, _ = await admin.get("/api/knowledge/KB-LONG-1")
+    assert status == 404
+    status, stored = await admin.post("/api/admin/knowledge", {**article, "title": "长" * 200, "answer": "答" * 4000,
+                                                               "tags": article["tags"][:20], "category": None})
+    assert status == 201 and len(stored["title"]) == 200, stored

@@ -18,6 +18,7 @@ from scipy import sparse
 from sklearn.feature_extraction.text import CountVectorizer
 
 from geo.city import Article
+from geo.errors import CityPackageError
 from geo.loader import parse_articles
 
 log = logging.getLogger(__name__)
@@ -90,10 +91,38 @@ def article_dict(a: Article) -> dict:
 FIELDS = ("id", "title", "questions", "answer", "category", "department", "valid_from", "valid_to", "tags")
 
 
+# What the API promises to keep (dispatch/openapi.py ARTICLE_FIELDS): text lengths and list sizes.
+TEXT_LIMITS = {"title": 200, "answer": 4000}
+LIST_LIMITS = {"questions": (50, 200), "tags": (20, 50)}  # at most n items of at most m characters
+
+
+def _too_long(body: dict) -> list[str]:
+    problems = []
+    for key, most in TEXT_LIMITS.items():
+        if isinstance(body.get(key), str) and len(body[key].strip()) > most:
+            problems.append(f"{key} is longer than {most} characters")
+    for key, (items, chars) in LIST_LIMITS.items():
+        value = body.get(key)
+        if not isinstance(value, list):
+            continue
+        if len(value) > items:
+            problems.append(f"{key} has more than {items} items")
+        if any(isinstance(x, str) and len(x.strip()) > chars for x in value):
+            problems.append(f"{key} has an item longer than {chars} characters")
+    return problems
+
+
 def checked_article(body: dict, city) -> dict:
-    """An article sent by an admin, checked by the city-package loader's rules (raises
-    CityPackageError listing every problem)."""
-    (a,) = parse_articles([body], city.categories, city.departments, file="knowledge")
+    """An article sent by an admin, checked by the city-package loader's rules and the API's
+    limits (raises CityPackageError listing every problem)."""
+    where = f"knowledge: article #1 (id {body.get('id')})"
+    limits = [f"{where}: {p}" for p in _too_long(body)]
+    try:
+        (a,) = parse_articles([body], city.categories, city.departments, file="knowledge")
+    except CityPackageError as exc:
+        raise CityPackageError(str(exc), exc.errors + limits) from None
+    if limits:
+        raise CityPackageError("; ".join(limits), limits)
     return article_dict(a)
 
 

@@ -1,13 +1,14 @@
 """The knowledge base (知识库, SPEC §9).
 
 * `GET /api/knowledge?q=&limit=` (operator, dispatcher, admin) → `{items: [article + score]}`,
-  best first; without `q`, every current article.
+  best first; without `q`, every current article with its `updated_at`, the newest change first.
 * `GET /api/knowledge/{id}` → the current version. `POST /api/knowledge/{id}/flag` `{note}`
   (operator, dispatcher): the article is wrong or out of date; it goes on the review list.
 * Admin: `POST /api/admin/knowledge` (article) → 201; `PUT /api/admin/knowledge/{id}`
   `{version, ...article}` → the next version, 409 if `version` is stale;
   `DELETE /api/admin/knowledge/{id}?version=`; `GET /api/admin/knowledge/{id}/history`;
-  `GET /api/admin/knowledge/review` → articles past `valid_to`, never used, or marked wrong.
+  `GET /api/admin/knowledge/review` → articles past `valid_to`, never used, or marked wrong
+  since their current version (a new version settles the marks made before it).
 Every version is kept in the store; the city package's knowledge.yaml is version 1.
 """
 
@@ -67,7 +68,10 @@ class KnowledgeSearchHandler(KnowledgeMixin, BaseHandler):
         if q:
             items = self.kb.search(q, limit, on=today)
         else:
-            items = [public(d) for d in self.kb.heads.values() if not d.get("deleted")]
+            # The newest change first (what an admin just wrote is on top), then by id.
+            heads = sorted((d for d in self.kb.heads.values() if not d.get("deleted")), key=lambda d: d["id"])
+            heads.sort(key=lambda d: d["at"], reverse=True)
+            items = [{**public(d), "updated_at": iso(d["at"], self.ctx.tz)} for d in heads]
         self.send({"items": items})
 
 
@@ -162,7 +166,7 @@ class AdminKnowledgeReviewHandler(KnowledgeMixin, BaseHandler):
         usage = await self.ctx.storage.knowledge.usage()
         flags: dict[str, list] = {}
         for f in await self.ctx.storage.knowledge.flags():
-            flags.setdefault(f["article"], []).append({"by": f["by"], "note": f["note"], "at": iso(f["at"], self.ctx.tz)})
+            flags.setdefault(f["article"], []).append(f)
         today = self.ctx.clock.now().astimezone(self.ctx.tz).date()
         items = []
         for head in self.kb.heads.values():
@@ -174,11 +178,14 @@ class AdminKnowledgeReviewHandler(KnowledgeMixin, BaseHandler):
                 reasons.append("expired")
             if not usage.get(article["id"]):
                 reasons.append("never_used")
-            if flags.get(article["id"]):
+            # A mark is about the version the operator read: a newer version (the admin's answer
+            # to it) settles it, so only the marks made since the current version keep it here.
+            marks = [{"by": f["by"], "note": f["note"], "at": iso(f["at"], self.ctx.tz)}
+                     for f in flags.get(article["id"], []) if f["at"] >= head["at"]]
+            if marks:
                 reasons.append("marked_wrong")
             if reasons:
-                items.append({**article, "reasons": reasons, "uses": usage.get(article["id"], 0),
-                              "flags": flags.get(article["id"], [])})
+                items.append({**article, "reasons": reasons, "uses": usage.get(article["id"], 0), "flags": marks})
         order = {"marked_wrong": 0, "expired": 1, "never_used": 2}
         items.sort(key=lambda a: (min(order[r] for r in a["reasons"]), a["id"]))
         self.send({"items": items, "uses": usage})

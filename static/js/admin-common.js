@@ -23,8 +23,9 @@ export function problemsBox(error) {
   const problems = (error.details && error.details.problems) || [];
   return el("div", { class: "problems", role: "alert" },
     el("h3", {}, error.message),
-    problems.length ? el("ul", {}, problems.map((p) => el("li", {},
-      p.file ? el("span", { class: "file" }, p.file + (p.item ? ` · ${p.item}` : "") + "：") : null, p.problem))) : null);
+    // A problem is {file, item?, problem} for the city configuration, a sentence for an article.
+    problems.length ? el("ul", {}, problems.map((p) => (typeof p === "string" ? el("li", {}, p) : el("li", {},
+      p.file ? el("span", { class: "file" }, p.file + (p.item ? ` · ${p.item}` : "") + "：") : null, p.problem)))) : null);
 }
 
 // The bar under an editor: a note and 发布. `items()` gives the proposed items (or throws an

@@ -1,6 +1,7 @@
 // 系统管理: accounts, and every kind of the city configuration (departments, categories,
-// routing rules, zones, door plates, calendar) with its version history. Each editor is a
-// module that draws into the right-hand card; the hash (#rules) keeps the place on reload.
+// routing rules, zones, door plates, calendar) with its version history; the knowledge base.
+// Each editor is a module that draws into the right-hand card; the hash (#rules) keeps the
+// place on reload.
 import { toast } from "./api.js";
 import { el } from "./dom.js";
 import { mountHeader } from "./header.js";
@@ -10,6 +11,7 @@ import { renderCalendar, renderCategories, renderDepartments } from "./admin-tab
 import { renderRules } from "./admin-rules.js";
 import { renderAddresses, renderZones } from "./admin-geo.js";
 import { renderHistory } from "./admin-history.js";
+import { renderKnowledge } from "./admin-knowledge.js";
 
 const SECTIONS = [
   { id: "users", label: "账号", render: renderUsers },
@@ -19,6 +21,7 @@ const SECTIONS = [
   { id: "zones", label: "区域与辖区", render: renderZones },
   { id: "addresses", label: "门牌地址", render: renderAddresses },
   { id: "calendar", label: "节假日与工作时间", render: renderCalendar },
+  { id: "knowledge", label: "知识库", render: renderKnowledge },
   { id: "history", label: "版本历史与回滚", render: renderHistory },
 ];
 
