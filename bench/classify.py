@@ -124,7 +124,7 @@ def knowledge(city, n_articles):
     print(f"  baseline: substring scan: median {statistics.median(scan):6.2f} ms   p99 {scan[int(len(scan) * 0.99)]:6.2f} ms")
 
 
-async def assist_latency(city_path, rows, n_tickets, n_requests=300, uri="embedded"):
+async def assist_latency(city_path, rows, n_tickets, n_requests=300, uri="embedded", tune=None):
     import tornado.httpclient
     import tornado.httpserver
     import tornado.netutil
@@ -136,8 +136,9 @@ async def assist_latency(city_path, rows, n_tickets, n_requests=300, uri="embedd
     from dispatch.config import load_config
 
     overrides = [f"city.path={city_path}", "scheduler.enabled=false", f"storage.uri={uri}"]
+    database = f"bench_assist_{os.getpid()}"
     if uri != "embedded":  # a throwaway database of this run's own, demo accounts allowed
-        overrides += [f"storage.database=bench_assist_{os.getpid()}", "auth.allow_demo_passwords=true",
+        overrides += [f"storage.database={database}", "auth.allow_demo_passwords=true",
                       "auth.allow_random_secret=true"]
     config = load_config(None, overrides)
     app = await make_app(config)
@@ -161,6 +162,9 @@ async def assist_latency(city_path, rows, n_tickets, n_requests=300, uri="embedd
                 "location": {"type": "Point", "coordinates": [row["lng"], row["lat"]]}}
         await http.fetch(base + "/api/tickets", method="POST", headers=headers, body=json.dumps(body))
     filed = time.perf_counter() - t0
+    if tune is not None:  # what a FerretDB deployment needs (docs/PERFORMANCE.md "FerretDB"): GIN indexes
+        statements = tune(database)
+        print(f"    PostgreSQL tuned: {len(statements)} GIN indexes (bench/scale.py tune_postgresql)")
     while app.ctx.assist.suggester.model is None:
         await asyncio.sleep(0.2)
     held = [r for r in rows if r["split"] == "heldout"]
@@ -202,6 +206,9 @@ def main():
     ap.add_argument("--uri", default="embedded",
                     help="the store for GET /api/assist: embedded, or a mongodb:// URI (a database of its own, dropped after)")
     ap.add_argument("--skip-offline", action="store_true", help="only GET /api/assist (no classifier or knowledge figures)")
+    ap.add_argument("--tuned-ferretdb", action="store_true",
+                    help="GET /api/assist on a FerretDB of its own started as bench/scale.py starts it "
+                         "(plan_cache_mode=force_custom_plan, GIN indexes; needs $DEVDB_FERRETDB, $DEVDB_POSTGRESQL_URL)")
     args = ap.parse_args()
     print(f"machine: {platform.machine()} {os.cpu_count()} CPU, Python {platform.python_version()}")
     city = load_city(args.city)
@@ -210,7 +217,21 @@ def main():
     if not args.skip_offline:
         classify(city, rows)
         knowledge(city, args.articles)
-    if args.tickets:
+    if args.tickets and args.tuned_ferretdb:
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        from scale import pg_url, psql, start_ferretdb, tune_postgresql
+
+        pg_base, pg_database = os.environ["DEVDB_POSTGRESQL_URL"], f"bench_assist_pg_{os.getpid()}"
+        ferret, port = start_ferretdb(os.environ["DEVDB_FERRETDB"], pg_base, pg_database, True)
+        try:
+            print("GET /api/assist over HTTP, demo city, FerretDB with custom plans and GIN indexes:")
+            asyncio.run(assist_latency(args.city, rows, args.tickets, uri=f"mongodb://127.0.0.1:{port}/",
+                                       tune=lambda db: tune_postgresql(pg_url(pg_base, pg_database), db)))
+        finally:
+            ferret.terminate()
+            ferret.wait(20)
+            psql(pg_url(pg_base, "postgres"), f'DROP DATABASE IF EXISTS "{pg_database}"')
+    elif args.tickets:
         engine = "embedded store" if args.uri == "embedded" else f"MongoDB-protocol server {args.uri}"
         print(f"GET /api/assist over HTTP, demo city, {engine}:")
         asyncio.run(assist_latency(args.city, rows, args.tickets, uri=args.uri))
