@@ -101,26 +101,32 @@ async def test_command_centre_sees_the_place_and_the_reporters_name(server, brow
 # 联系来电人 on /dept, where the deployment lets departments unmask callers --------------------
 
 @pytest.fixture
-async def revealing():
-    """The demo city served with departments among `auth.reveal_roles`."""
-    async with serving(DEMO_CITY, "auth.reveal_roles=call_taker,callback_operator,admin,department") as client:
+async def revealing(request):
+    """The demo city served with one more role (the test's parameter) among `auth.reveal_roles`."""
+    async with serving(DEMO_CITY, f"auth.reveal_roles=call_taker,callback_operator,admin,{request.param}") as client:
         yield client
 
 
+async def reveal_and_find_it_audited(server, page, holder: str, case: dict, username: str, reason: str) -> None:
+    """Unmask the caller in `holder` (the case view) and find the reveal in the audit log."""
+    facts = await page.inner_text(f"{holder} .cd-facts")
+    assert "13500003333" not in facts and "135****3333" in facts, facts
+    await page.click(f"{holder} [data-reveal=caller]")
+    await fill_dialog(page, "#reveal-reason", reason)
+    await page.wait_for_selector(f"{holder} .caller-reveal .caller-phone:text-is('13500003333')")
+    assert "陈女士" in await page.inner_text(f"{holder} .caller-reveal")
+    admin = await client_as(server, user(server, "admin")["username"])
+    status, audit = await admin.get(f"/api/admin/audit?kind=reveals&case={case['id']}")
+    assert status == 200, audit
+    assert [(r["by"], r["reason"]) for r in audit["items"]] == [(username, reason)]
+
+
+@pytest.mark.parametrize("revealing", ["department"], indirect=True)
 async def test_department_reveals_the_caller_on_purpose_and_it_is_recorded(revealing, browser):
     case = await dispatched_case(revealing, "楼上装修噪音扰民，请联系我核实")
     page, guard = await open_workbench(revealing, browser)
     await page.locator(f".q-item[data-number='{case['number']}']").click()
-    facts = await page.inner_text("#detail .cd-facts")
-    assert "13500003333" not in facts and "135****3333" in facts, facts
-    await page.click("#detail [data-reveal=caller]")
-    await fill_dialog(page, "#reveal-reason", "联系来电人核实噪音时段")
-    await page.wait_for_selector("#detail .caller-reveal .caller-phone:text-is('13500003333')")
-    assert "陈女士" in await page.inner_text("#detail .caller-reveal")
-    admin = await client_as(revealing, user(revealing, "admin")["username"])
-    status, audit = await admin.get(f"/api/admin/audit?kind=reveals&case={case['id']}")
-    assert status == 200, audit
-    assert [(r["by"], r["reason"]) for r in audit["items"]] == [("dept_hubin", "联系来电人核实噪音时段")]
+    await reveal_and_find_it_audited(revealing, page, "#detail", case, "dept_hubin", "联系来电人核实噪音时段")
     guard.assert_clean()
 
 
@@ -136,31 +142,18 @@ async def test_no_reveal_button_where_the_policy_does_not_allow_it(server, brows
     guard.assert_clean()
 
 
-@pytest.fixture
-async def dispatchers_reveal():
-    """The demo city served with dispatchers among `auth.reveal_roles`."""
-    async with serving(DEMO_CITY, "auth.reveal_roles=call_taker,callback_operator,admin,dispatcher") as client:
-        yield client
-
-
-async def test_dispatcher_reveals_the_caller_in_the_command_drawer(dispatchers_reveal, browser):
-    server = dispatchers_reveal
-    operator = await client_as(server, user(server, "operator")["username"])
+@pytest.mark.parametrize("revealing", ["dispatcher"], indirect=True)
+async def test_dispatcher_reveals_the_caller_in_the_command_drawer(revealing, browser):
+    operator = await client_as(revealing, user(revealing, "operator")["username"])
     status, case = await operator.post("/api/tickets", {
         "type": "complaint", "content": "小区门口夜间施工噪音扰民", "address": "杭州市上城区东坡路3号",
         "category": "H-complaint", "caller": {"name": "陈女士", "phone": "13500003333"}})
     assert status == 201, case
-    page, guard = await open_command(browser, server, "dispatcher")
+    page, guard = await open_command(browser, revealing, "dispatcher")
     await page.click(f"#work-list .qi[data-id='{case['id']}'] .qi-main")
-    facts = await page.inner_text("#drawer .cd-facts")
-    assert "13500003333" not in facts and "135****3333" in facts, facts
-    await page.click("#drawer [data-reveal=caller]")
-    await fill_dialog(page, "#reveal-reason", "回拨核实施工地点")
-    await page.wait_for_selector("#drawer .caller-reveal .caller-phone:text-is('13500003333')")
-    admin = await client_as(server, user(server, "admin")["username"])
-    status, audit = await admin.get(f"/api/admin/audit?kind=reveals&case={case['id']}")
-    assert status == 200, audit
-    assert [(r["by"], r["reason"]) for r in audit["items"]] == [(user(server, "dispatcher")["username"], "回拨核实施工地点")]
+    await page.wait_for_selector("#drawer .cd-facts")
+    await reveal_and_find_it_audited(revealing, page, "#drawer", case, user(revealing, "dispatcher")["username"],
+                                     "回拨核实施工地点")
     guard.assert_clean()
 
 
