@@ -81,15 +81,15 @@ async def test_dispatcher_watches_and_dispatches_live(server, browser):
 
     # More reports: the 上报数 figure follows (after the debounced refresh).
     for i in range(2):
-        await report(server, f"店门口垃圾堆放第{i + 1}处", category="S0102")
+        latest = await report(server, f"店门口垃圾堆放第{i + 1}处", category="S0102")
     await wait_until(page, 
         "n => Number(document.querySelector(\".count[data-kpi='reported'] .count-value\").textContent.replace(/,/g, '')) >= n",
         arg=reported_before + 3, timeout=45000)
 
-    # A case from the ticker (the reports just made are in it) opens the side panel with its
-    # history and the dispatcher's actions.
-    await page.click("#ticker .tk-button")
-    await page.wait_for_selector("#drawer:not([hidden]) .cd-number")
+    # The latest report, from its line in the ticker, opens the side panel with its history and
+    # the dispatcher's actions.
+    await page.click(f"#ticker .tk-button[title='查看案件 {latest['number']}']")
+    await page.wait_for_selector(f"#drawer:not([hidden]) .cd-number:has-text('{latest['number']}')")
     await page.wait_for_selector("#drawer .timeline .tl-item")
     assert await page.locator("#drawer .cd-actions button[data-action='supervise']").count() == 1
     await page.wait_for_timeout(900)  # the map flies to the case

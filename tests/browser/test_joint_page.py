@@ -153,3 +153,36 @@ async def test_the_catalogue_page_marks_a_disputed_entry(server, browser):
     assert "楼道堆物属物业管理" in await page.inner_text("#disputes-list")
     await screenshot(page, "catalogue")
     guard.assert_clean()
+
+
+async def test_a_busy_review_queue_leaves_the_work_list_its_room(server, browser):
+    """Seen in a test run: four pending returns grew 退单待审 over the whole right column and the
+    待派遣 list's buttons sat under the next panel. The queue now scrolls within a fifth of it."""
+    cases = [await joint_case(server) for _ in range(6)]
+    lead = next(u for u in server.ctx.city.users if u.get("department") == LEAD)
+    lead_client = await client_as(server, lead["username"])
+    for case in cases:
+        status, body = await lead_client.post(f"/api/cases/{case['id']}/actions/return", {"reason": "应由街道属地处置"})
+        assert status == 200, body
+    operator = await client_as(server, user(server, "operator")["username"])
+    status, waiting = await operator.post("/api/tickets", {
+        "type": "complaint", "content": "东坡路3号门口垃圾没人清", "address": ADDRESS, "category": "H-complaint"})
+    assert status == 201, waiting
+
+    account = user(server, "dispatcher")
+    page, guard = await open_page(browser, server, account["username"], account["password"], "/command",
+                                  viewport={"width": 1920, "height": 1080})
+    await page.wait_for_selector(f"#return-queue li[data-id='{cases[-1]['id']}']")
+    sizes = await page.evaluate("""() => {
+      const box = (s) => document.querySelector(s).getBoundingClientRect();
+      const queue = document.getElementById('return-queue');
+      return { column: box('.cmd-right').height, review: box('#return-review').height,
+               work: box('#work-list').height, status: box('.cmd-right .panel-status').height,
+               scrolls: queue.scrollHeight > queue.clientHeight };
+    }""")
+    assert sizes["review"] <= sizes["column"] * 0.21 and sizes["scrolls"], sizes
+    assert sizes["work"] >= 150, sizes  # two rows of the 待办 list at least
+    # The waiting ticket's 派遣 button can be pressed (nothing lies over it).
+    await page.locator(f"#work-list .qi[data-id='{waiting['id']}'] .qi-dispatch").click(timeout=10000)
+    await page.wait_for_selector(f"#work-list .qi[data-id='{waiting['id']}'] select")
+    guard.assert_clean()
