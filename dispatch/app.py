@@ -79,7 +79,7 @@ class Context:
         self.city_config = CityConfig(self)
         self.tail = LogTail(self.storage.events, self.bus, on_config=self.city_config.follow)
         # KPI rollups, kept from the same log (started by `build_context`).
-        self.rollups = Rollups(self.storage, self.city, self.calendar, self.tz)
+        self.rollups = Rollups(self.storage, self.city, self.calendar, self.tz, self.clock)
         # Operator assist (SPEC §9): category model, knowledge base, caller history; started by
         # `build_context` (its jobs need the loop).
         self.assist = Assist(self)

@@ -75,14 +75,29 @@ def test_tokens_are_signed_expiring_jwts_with_a_jti():
     now = time.time()
     token = signer.issue("op1", now=now)
     claims = signer.claims(token)
-    assert claims["sub"] == "op1" and claims["iat"] == round(now, 3) and claims["exp"] == int(now + 60)
+    assert claims["sub"] == "op1" and claims["iat"] == int(now * 1000) / 1000 and claims["exp"] == int(now + 60)
     assert len(claims["jti"]) == 24
     assert jwt.get_unverified_header(token)["alg"] == "HS256"
-    assert signer.claims(signer.issue("op1", now=now - 61)) is None  # expired
+    assert signer.claims(signer.issue("op1", now=now - 60 - TokenSigner.LEEWAY - 1)) is None  # expired
     body, sig = token.rsplit(".", 1)
     assert signer.claims(body + "." + sig[:-2] + ("AA" if not sig.endswith("AA") else "BB")) is None  # forged
     assert TokenSigner("other", 60).claims(token) is None
     assert signer.claims("x" * 5000) is None and signer.claims({"$ne": 1}) is None
+
+
+def test_a_token_is_valid_the_instant_it_is_issued():
+    """`iat` was rounded to the millisecond: issued in the last half-millisecond of a second, it
+    named the next second, and PyJWT refused the token as issued in the future when it was read
+    at once (the login's XSRF cookie: a 500 seen once in CI)."""
+    import jwt
+
+    signer = TokenSigner("secret", 60)
+    for fraction in (0.9995, 0.99951, 0.9999, 0.99999):
+        now = int(time.time()) - 1 + fraction
+        iat = jwt.decode(signer.issue("op1", now=now), options={"verify_signature": False})["iat"]
+        assert iat <= now and int(iat) == int(now)
+    # Another host's clock a few seconds ahead: its tokens are still good here.
+    assert signer.claims(signer.issue("op1", now=time.time() + TokenSigner.LEEWAY - 1))["sub"] == "op1"
 
 
 async def test_logout_revokes_the_bearer_token(world):

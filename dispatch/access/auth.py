@@ -8,6 +8,7 @@ import base64
 import hashlib
 import hmac
 import logging
+import math
 import re
 import secrets
 import time
@@ -88,6 +89,9 @@ class TokenSigner:
 
     ALGORITHM = "HS256"
     REQUIRED = ["sub", "iat", "exp", "jti"]
+    # Seconds the clocks of two server hosts may differ by: a token issued by a host whose
+    # clock runs ahead is not refused as issued in the future by another.
+    LEEWAY = 5
 
     def __init__(self, secret: str | None, ttl_seconds: int):
         # Empty secret: a random one per start (tokens do not survive a restart).
@@ -99,7 +103,10 @@ class TokenSigner:
 
     def issue(self, username: str, now: float | None = None) -> str:
         now = time.time() if now is None else now
-        payload = {"sub": username, "iat": round(now, 3), "exp": int(now + self.ttl),
+        # Cut, never rounded, to the millisecond: a rounded-up `iat` lies in the future for the
+        # first half-millisecond, and a token checked that soon (the login's own XSRF cookie)
+        # was refused as not yet valid.
+        payload = {"sub": username, "iat": math.floor(now * 1000) / 1000, "exp": int(now + self.ttl),
                    "jti": secrets.token_hex(12)}
         return jwt.encode(payload, self._key, algorithm=self.ALGORITHM)
 
@@ -138,7 +145,8 @@ class TokenSigner:
             return None
         try:
             # `algorithms` is fixed: the token's own `alg` header never chooses (no "none", no RS/HS mix-up).
-            claims = jwt.decode(token, key, algorithms=[self.ALGORITHM], options={"require": required})
+            claims = jwt.decode(token, key, algorithms=[self.ALGORITHM], options={"require": required},
+                                leeway=self.LEEWAY)
         except jwt.PyJWTError:
             return None
         if not isinstance(claims.get("sub"), str) or not isinstance(claims.get("iat", 0), (int, float)):

@@ -42,7 +42,7 @@ import uuid
 from collections import Counter
 from datetime import date, datetime, timedelta, timezone
 
-from dispatch.clock import utcnow
+from dispatch.clock import Clock
 from dispatch.kpi.stats import (
     NO_DEPARTMENT, NO_PLACE, PROJECTION, CaseTimeline, Period, Row, all_facts, category_sign_deadline,
 )
@@ -126,8 +126,11 @@ class Rollups:
         self.sign_deadline = category_sign_deadline(city.categories, calendar)
         self.department_names = {d.id: d.name for d in city.departments.values()}
 
-    def __init__(self, storage, city, calendar, tz):
+    def __init__(self, storage, city, calendar, tz, clock: Clock | None = None):
         self.repo = storage.rollups
+        # The application's clock: which pending facts are long past, and the applier's lease,
+        # follow the time the reports are asked at (a pinned clock in tests, the simulator's).
+        self.clock = clock or Clock()
         self.events = storage.events
         self.leases = storage.leases
         self.tz = tz
@@ -209,7 +212,7 @@ class Rollups:
         """Apply every logged change not applied yet; how many events, or None if another
         process holds the applier's lease."""
         async with self._lock:
-            if not await self.leases.acquire(LEASE, self.holder, utcnow(), LEASE_SECONDS):
+            if not await self.leases.acquire(LEASE, self.holder, self.clock.now(), LEASE_SECONDS):
                 return None
             state = await self.repo.state()
             if state.get("journal"):
@@ -239,7 +242,7 @@ class Rollups:
                 log.error("KPI 汇总落后于事件日志的保留期（游标 %d）：请运行 python -m dispatch.tools.rebuild_rollups", cursor)
 
     async def _purge(self) -> None:
-        now = utcnow()
+        now = self.clock.now()
         if self._purged_at is None or now - self._purged_at > timedelta(minutes=10):
             self._purged_at = now
             await self.repo.purge_pending(now - 2 * PENDING_MARGIN)
@@ -253,7 +256,7 @@ class Rollups:
         buckets: dict = {}
         pending: dict = {}
         contributions = []
-        horizon = utcnow() - PENDING_MARGIN
+        horizon = self.clock.now() - PENDING_MARGIN
         for case_id in ids:
             case = cases.get(case_id)
             old = stored.get(case_id)
@@ -351,7 +354,7 @@ class Rollups:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait_seconds
         async with self._lock:
-            while not await self.leases.acquire(LEASE, self.holder, utcnow(), 3600):
+            while not await self.leases.acquire(LEASE, self.holder, self.clock.now(), 3600):
                 if loop.time() >= deadline:
                     raise RuntimeError("另一个进程正在更新 KPI 汇总（租约 kpi-rollups）：请先停止服务，或加 --wait 等待")
                 await asyncio.sleep(1)
@@ -359,7 +362,7 @@ class Rollups:
             await self.repo.clear()
             buckets: dict = {}
             pending: dict = {}
-            horizon = utcnow() - PENDING_MARGIN
+            horizon = self.clock.now() - PENDING_MARGIN
             cases = 0
             async for chunk in self.repo.all_cases(FIELDS):
                 contributions = []
