@@ -445,7 +445,7 @@ def json_response(name_or_schema, media: str = JSON):
 # The city configuration's versions (SPEC §9, dispatch/admin). `items` is the kind's file as
 # JSON: categories, departments: lists as in the YAML; rules: {fallback, rules}; zones: GeoJSON
 # features; addresses: [{address, lng, lat}]; calendar: {work_hours, holidays, workdays}.
-CONFIG_KIND = {"enum": ["calendar", "zones", "departments", "categories", "rules", "addresses"]}
+CONFIG_KIND = {"enum": ["calendar", "zones", "departments", "categories", "rules", "addresses", "knowledge"]}
 CONFIG_ITEMS = {"type": ["array", "object"], "description": "该类配置的全部条目（与城市包文件同构）"}
 CONFIG_ITEMS_OF = obj({"version": INT, "items": CONFIG_ITEMS, "editable": BOOL}, ("version", "items", "editable"))
 CONFIG_VERSION = obj({"version": INT, "at": STRING, "by": STRING, "note": STRING,

@@ -310,7 +310,7 @@ async def test_bad_bodies_are_400(small):
     for body, code in cases:
         status, answer = await admin.request("PUT", "/api/admin/config/categories", body)
         assert (status, answer["error"]["code"]) == (400, code)
-    status, _ = await admin.get("/api/admin/config/knowledge")
+    status, _ = await admin.get("/api/admin/config/passwords")  # not a kind
     assert status == 404
     status, answer = await put_kind(admin, "categories", 1, (await get_kind(admin, "categories"))["items"])
     assert (status, answer["error"]["code"]) == (422, "no_change")

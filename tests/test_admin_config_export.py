@@ -17,6 +17,10 @@ from small_city import write_small_city
 from support import DEMO_CITY
 
 
+DOG = {"id": "KB-DOG", "title": "犬只登记", "questions": ["养狗要办证吗"], "answer": "", "category": None,
+       "department": None, "valid_from": None, "valid_to": None, "tags": ["养犬"]}
+
+
 def model(city) -> dict:
     """What the rest of the code uses of a City, comparable."""
     return {
@@ -89,6 +93,9 @@ def test_the_export_command_writes_the_current_version_from_the_database(tmp_pat
         await store.config.publish({"_id": 1, "by": "system", "at": at, "note": "", "diff": {}}, package_items(city))
         await store.config.publish({"_id": 2, "by": "admin", "at": at, "note": "", "diff": {}},
                                    {"rules": items["rules"]})
+        for version, answer in ((1, "旧答复"), (2, "在街道犬类登记点办理。")):
+            await store.knowledge.put({**DOG, "answer": answer, "version": version, "deleted": False, "at": at,
+                                       "by": "admin", "note": ""})
         await store.close()
 
     async def drop():
@@ -108,3 +115,5 @@ def test_the_export_command_writes_the_current_version_from_the_database(tmp_pat
     assert [r.id for r in exported.rules] == [r.id for r in load_city(city).rules if r.id != "river-water"]
     assert model(load_city(str(tmp_path / "v1"))) == model(load_city(city))
     assert not Path(tmp_path / "v9").exists()
+    # knowledge.yaml: the knowledge base as it is now, its newest version of each article.
+    assert [(a.id, a.answer, a.tags) for a in exported.knowledge] == [("KB-DOG", "在街道犬类登记点办理。", ("养犬",))]

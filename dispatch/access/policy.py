@@ -304,8 +304,15 @@ def _inside(user: User, city, jurisdiction_id) -> bool:
 DISTRICT_KINDS = ("departments", "rules")  # what a district's admin may edit (its own items of)
 
 
+# The knowledge base answers callers anywhere in the city: any admin keeps it, whole, as they
+# keep its articles one by one (("knowledge", "manage")).
+UNSCOPED_KINDS = ("knowledge",)
+
+
 def may_edit_config(user: User, city, kind: str) -> bool:
     """Whether `user` may change any item of `kind` (the pages show the editor or a read-only view)."""
+    if kind in UNSCOPED_KINDS:
+        return permitted(user, "knowledge", "manage")
     return is_city_admin(user, city) or (user.role == "admin" and kind in DISTRICT_KINDS)
 
 
@@ -313,6 +320,8 @@ def config_refusal(user: User, city, kind: str, before, after) -> ApiError | Non
     """Why `user` may not replace the items `before` of `kind` by `after`, or None."""
     if is_city_admin(user, city):
         return None
+    if kind in UNSCOPED_KINDS:
+        return None if may_edit_config(user, city, kind) else forbidden("无权修改知识库", code="forbidden")
     from dispatch.admin.diff import keyed  # what changed, item by item
 
     old, new = keyed(kind, before), keyed(kind, after)

@@ -1,8 +1,10 @@
 """A configuration version written as a city package folder (SPEC §2), the format version 1
 came from: loading the folder gives the same model (tests/test_admin_config_export.py).
 
-The kinds of the version are written from their items; every other file of the source package
-(jurisdictions.geojson, users.yaml, knowledge.yaml, a README...) is copied as it is.
+The kinds of the version are written from their items, and knowledge.yaml from the knowledge
+base's current articles when they are given (`items["knowledge"]`: the base is versioned by
+article, not with the configuration); every other file of the source package
+(jurisdictions.geojson, users.yaml, a README...) is copied as it is.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import shutil
 import yaml
 
 from geo.loader import CALENDAR_KEYS, KIND_FILES
+
+KNOWLEDGE_FILE = "knowledge.yaml"
 
 
 def _yaml(path: str, header: str, data) -> None:
@@ -49,5 +53,8 @@ def write_package(source: str, items: dict, out: str, version: int) -> list[str]
             writer.writerow(["address", "lng", "lat"])
             for plate in items.get("addresses") or []:
                 writer.writerow([plate["address"], repr(float(plate["lng"])), repr(float(plate["lat"]))])
+    if items.get("knowledge") is not None:
+        _yaml(os.path.join(out, KNOWLEDGE_FILE), header.rstrip("\n") + "；知识库为导出时的当前条目\n",
+              {"articles": items["knowledge"]})
     written += [f for f in KIND_FILES.values() if os.path.exists(os.path.join(out, f))]
     return sorted(set(written))

@@ -18,7 +18,7 @@ from scipy import sparse
 from sklearn.feature_extraction.text import CountVectorizer
 
 from geo.city import Article
-from geo.errors import CityPackageError
+from geo.errors import CityPackageError, where
 from geo.loader import parse_articles
 
 log = logging.getLogger(__name__)
@@ -112,18 +112,28 @@ def _too_long(body: dict) -> list[str]:
     return problems
 
 
-def checked_article(body: dict, city) -> dict:
-    """An article sent by an admin, checked by the city-package loader's rules and the API's
-    limits (raises CityPackageError listing every problem)."""
-    where = f"knowledge: article #1 (id {body.get('id')})"
-    limits = [f"{where}: {p}" for p in _too_long(body)]
+def article_problems(items, city, file: str = "knowledge.yaml") -> tuple[list[dict], list[str]]:
+    """Articles sent by an admin, checked by the city-package loader's rules and the API's
+    limits: (the articles, []) or ([], every problem as a `file: item: problem` line)."""
+    limits = []
+    for i, body in enumerate(items if isinstance(items, list) else []):
+        if isinstance(body, dict):
+            limits += [f"{file}: {where('article', i, body.get('id'))}: {p}" for p in _too_long(body)]
     try:
-        (a,) = parse_articles([body], city.categories, city.departments, file="knowledge")
+        articles = parse_articles(items, city.categories, city.departments, file=file)
     except CityPackageError as exc:
-        raise CityPackageError(str(exc), exc.errors + limits) from None
+        return [], exc.errors + limits
     if limits:
-        raise CityPackageError("; ".join(limits), limits)
-    return article_dict(a)
+        return [], limits
+    return [article_dict(a) for a in articles], []
+
+
+def checked_article(body: dict, city) -> dict:
+    """One article sent by an admin, checked (raises CityPackageError listing every problem)."""
+    articles, problems = article_problems([body], city, file="knowledge")
+    if problems:
+        raise CityPackageError("; ".join(problems), problems)
+    return articles[0]
 
 
 class KnowledgeBase:

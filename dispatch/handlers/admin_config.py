@@ -1,7 +1,9 @@
 """The city configuration's versions (SPEC §9; admins; every change audited in `admin_audit`).
 
 * `GET /api/admin/config/{kind}` → `{version, items, editable}` (kind: calendar, zones,
-  departments, categories, rules, addresses; `editable`: whether this admin may change it).
+  departments, categories, rules, addresses, knowledge; `editable`: whether this admin may
+  change it). `knowledge` is the whole knowledge base, versioned by its articles
+  (dispatch/admin/knowledge.py), not by the numbered city configuration.
 * `PUT /api/admin/config/{kind}` `{version, items, note?}` → 201 the new version
   `{version, at, by, note, kinds, diff}`; 409 `stale_version` if `version` is not the current
   one; 422 `invalid_config` with `problems: [{file, item, problem, text}]` (every one), and
@@ -16,14 +18,14 @@ from __future__ import annotations
 
 from dispatch import validation as v
 from dispatch.access import policy
-from dispatch.admin import dry_run
+from dispatch.admin import dry_run, knowledge
 from dispatch.admin.versions import KINDS
 from dispatch.clock import utcnow
 from dispatch.errors import ApiError, bad_request
 from dispatch.handlers.base import BaseHandler
 from dispatch.rules import Router
 
-KIND_IN_PATH = "(" + "|".join(KINDS) + ")"
+KIND_IN_PATH = "(" + "|".join((*KINDS, knowledge.KIND)) + ")"
 MAX_CONFIG_BYTES = 16 * 1024 * 1024  # a city's door plates run to megabytes
 MAX_DEPTH = 32
 
@@ -81,7 +83,10 @@ class ConfigKindHandler(ConfigMixin, BaseHandler):
     requires_json = True
 
     async def get(self, kind: str):
-        current = await self.ctx.city_config.get(kind)
+        if kind == knowledge.KIND:
+            current = await knowledge.get(self.ctx.assist.knowledge)
+        else:
+            current = await self.ctx.city_config.get(kind)
         self.send({**current, "editable": policy.may_edit_config(self.user, self.ctx.city, kind)})
 
     async def put(self, kind: str):
@@ -94,7 +99,12 @@ class ConfigKindHandler(ConfigMixin, BaseHandler):
         def allow(before, after):
             self.refuse(policy.config_refusal(user, city, kind, before, after))
 
-        published = await self.ctx.city_config.publish(user, kind, seen, body["items"], note, allow=allow)
+        if kind == knowledge.KIND:
+            allow(None, None)
+            published = await knowledge.publish(self.ctx.assist.knowledge, self.ctx.storage.knowledge, self.ctx.clock,
+                                                city, user, seen, body["items"], note)
+        else:
+            published = await self.ctx.city_config.publish(user, kind, seen, body["items"], note, allow=allow)
         await self.audit("publish_config", kind, version=published["version"], note=note,
                          counts=published["diff"][kind]["counts"])
         self.send(published, 201)

@@ -5,7 +5,8 @@ database:
 
 The folder loads to the same model as the version (`python server.py --city DIR` serves it),
 so it is also how a configuration edited in the admin pages goes back into version control or
-to another deployment. Without `--version`, the current one. The embedded store lives in the
+to another deployment. knowledge.yaml is the knowledge base as it is now (its articles are
+versioned one by one, not with the configuration). Without `--version`, the current one. The embedded store lives in the
 memory of one server process, which a command cannot reach: this tool refuses it.
 """
 
@@ -15,6 +16,7 @@ import argparse
 import asyncio
 import sys
 
+from dispatch.admin import knowledge
 from dispatch.admin.export import write_package
 from dispatch.admin.versions import KINDS
 from dispatch.config import ConfigError, load_config
@@ -43,6 +45,9 @@ async def export(config: dict, out: str, version: int | None) -> tuple[int, list
         for kind in KINDS:
             held = await store.config.items(kind, version)
             items[kind] = held[1] if held else None
+        heads = await store.knowledge.heads()
+        if heads:  # the knowledge base as it is now, whichever version of the rest
+            items["knowledge"] = knowledge.package_items(heads)
         return version, write_package(config["city"]["path"], items, out, version)
     finally:
         await store.close()
