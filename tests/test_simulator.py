@@ -16,7 +16,7 @@ from dispatch.workflow.audit import verify_chain
 from dispatch.config import ConfigError
 from dispatch.domain import OPEN_STATUSES
 from dispatch.demo.simulator import Simulator, SimClock, start_simulator, stop_simulator
-from support import DEMO_CITY, start_server
+from support import DEMO_CITY, login_as, start_server
 from dispatch.store.query import OLDEST, CaseQuery
 
 # A Tuesday (a working day), early morning: the day's rhythm starts slow and picks up.
@@ -140,3 +140,18 @@ async def test_bad_configuration_is_a_config_error(demo_embedded):
     demo_embedded.ctx.config["simulator"] = {"rate_per_minute": "many"}
     with pytest.raises(ConfigError):
         Simulator.from_config(demo_embedded.ctx)
+
+
+async def test_the_cast_follows_a_department_published_while_it_runs(demo_embedded):
+    """The simulator's cast read the city it started with: a department an admin published
+    afterwards (and a rule sending cases to it) made it fail with a KeyError."""
+    simulator = Simulator(demo_embedded.ctx, seed=3)
+    admin = await login_as(demo_embedded, "admin")
+    status, current = await admin.get("/api/admin/config/departments")
+    assert status == 200, current
+    added = {"id": "c-new", "name": "市新设执法局", "type": "urban_management", "jurisdiction": demo_embedded.ctx.city.id}
+    status, published = await admin.request("PUT", "/api/admin/config/departments",
+                                            {"version": current["version"], "items": [*current["items"], added]})
+    assert status == 201, published
+    on_duty = simulator.cast.department("c-new")
+    assert (on_duty.role, on_duty.department, on_duty.name) == ("department", "c-new", "市新设执法局值班员")

@@ -297,14 +297,21 @@ class Cast:
     "湖滨街道办事处值班员", "东坡路社区网格员".
     """
 
-    def __init__(self, city):
-        self.city = city
+    def __init__(self, ctx):
+        self.ctx = ctx
+        city = ctx.city
         self.users = [User(u["username"], u["role"], str(u["scope"]), u.get("department"), u.get("name"))
                       for u in city.users]
         self.dispatcher = self._city_user("dispatcher", "sim-dispatcher", "值班派遣员")
         self.operator = self._city_user("operator", "sim-operator", "12345 话务员")
         self.commander = self._city_user("commander", "sim-commander", "值班指挥长")
         self._stand_ins: dict[tuple, User] = {}
+
+    @property
+    def city(self):
+        """The configuration version the server serves now: a department or grid an admin
+        publishes while the simulator runs gets its stand-in like any other."""
+        return self.ctx.city
 
     def _city_user(self, role: str, username: str, name: str) -> User:
         for user in self.users:
@@ -371,7 +378,7 @@ class Simulator:
         self.late_share = float(late_share)
         self.warmup_hours = float(warmup_hours)
         self.sim_clock = clock
-        self.cast = Cast(ctx.city)
+        self.cast = Cast(ctx)
         self.tz = ctx.tz
         self._agenda: list = []
         self._seq = itertools.count()
