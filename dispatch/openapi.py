@@ -214,7 +214,9 @@ KPI = obj({"key": STRING, "name": STRING, "formula": STRING, "value": {"type": [
 KPI_ROW = obj({"group": obj({"id": NSTRING, "name": STRING}, ("name",)), "kpis": {"type": "array", "items": KPI},
                "by_status": {"type": "object", "additionalProperties": INT}}, ("group", "kpis"))
 # A group's row: the values only; each figure's name and formula are given once, in `total`.
-KPI_GROUP_ROW = obj({"group": obj({"id": NSTRING, "name": STRING}, ("name",)),
+KPI_GROUP_ROW = obj({"group": obj({"id": NSTRING, "name": STRING,
+                                   "district": {**NSTRING, "description": "按街道分组时：所属区县"},
+                                   "street": {**NSTRING, "description": "按社区分组时：所属街道"}}, ("name",)),
                      "kpis": {"type": "array", "items": obj({"key": STRING, "value": {"type": ["number", "null"]},
                                                              "numerator": {"type": "number"},
                                                              "denominator": {"type": "number"}}, ("key", "value"))},
@@ -297,7 +299,7 @@ SCHEMAS = {
                       ("scope", "days", "top_categories", "departments")),
     "Stats": obj({"scope": obj({"id": STRING, "name": STRING}, ("id", "name")), "department": NSTRING,
                   "period": obj({"from": STRING, "to": STRING, "first_day": STRING, "last_day": STRING}),
-                  "group_by": {"enum": ["department", "district", "street"]}, "generated_at": STRING,
+                  "group_by": {"enum": ["department", "district", "street", "community"]}, "generated_at": STRING,
                   "total": KPI_ROW, "rows": {"type": "array", "items": KPI_GROUP_ROW},
                   "overdue": obj({"count": {"type": ["integer", "number", "null"]},
                                   "items": {"type": "array", "items": {"type": "object"}}})},
@@ -412,7 +414,7 @@ STATS_PARAMS = [
     query("scope", or_empty(ref("JurisdictionId")), "辖区 id（空或不给 = 本人辖区）"),
     query("from", or_empty(ref("Day")), "空或不给：与 to 同月的月初（都不给 = 本月）"),
     query("to", or_empty(ref("Day")), "含当日；须不早于 from"),
-    query("group_by", {"enum": ["department", "district", "street"]}),
+    query("group_by", {"enum": ["department", "district", "street", "community"]}),
     query("top", {"type": "integer", "minimum": 0, "maximum": 500}),
 ]
 

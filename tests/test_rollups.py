@@ -199,7 +199,7 @@ def reports_to_compare(today: date, every: int = 1) -> list[dict]:
     out = []
     for first, last in periods:
         for reader, scope, department in readers:
-            for group_by in stats.GROUP_BY:
+            for group_by in stats.ROLLED_UP_GROUPS:
                 out.append({"first": first, "last": last, "reader": reader, "scope": scope,
                             "department": department, "group_by": group_by})
     return out

@@ -2,7 +2,7 @@
 
 Parameters: `scope` (a jurisdiction id inside the caller's scope; default the caller's scope),
 `from`/`to` (ISO dates in city time, `to` included; default the current month), `group_by`
-(department | district | street), `top` (length of the overdue list).
+(department | district | street | community), `top` (length of the overdue list).
 """
 
 from __future__ import annotations

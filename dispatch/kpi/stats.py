@@ -33,7 +33,12 @@ from dispatch.workflow.stageclock import stage_deadline
 
 log = logging.getLogger(__name__)
 
-GROUP_BY = ("department", "district", "street")
+GROUP_BY = ("department", "district", "street", "community")
+# What the rollups keep apart (dispatch/kpi/rollups.py); by community a report reads the cases
+# (asked for inside a street: a few thousand cases a month at most).
+ROLLED_UP_GROUPS = ("department", "district", "street")
+# The row's parent area, named beside it (a street's district, a community's street).
+PARENT_LEVEL = {"street": "district", "community": "street"}
 SATISFIED = ("satisfied", "basic")
 SATISFACTIONS = ("satisfied", "basic", "unsatisfied")
 DEFAULT_TOP = 20
@@ -585,8 +590,9 @@ class KpiAggregator:
         if not node:
             return NO_PLACE
         group = {"id": node["id"], "name": node.get("name") or node["id"]}
-        if self.group_by == "street":
-            group["district"] = (jurisdiction.get("district") or {}).get("name")
+        parent = PARENT_LEVEL.get(self.group_by)
+        if parent:
+            group[parent] = (jurisdiction.get(parent) or {}).get("name")
         return group
 
     def rows_sorted(self) -> list[Row]:
@@ -632,8 +638,8 @@ def scope_info(city, scope: str) -> dict:
 
 
 def seed_groups(city, scope: str, group_by: str, department: str | None) -> list[dict]:
-    """Rows shown even when empty: the scope's districts/streets, or the departments serving it.
-    (Walks only the districts, streets and departments, never the city's thousands of grids.)"""
+    """Rows shown even when empty: the scope's districts/streets/communities, or the departments
+    serving it. (Walks the jurisdictions of one level, never the city's thousands of grids.)"""
     if group_by == "department":
         if department:
             d = city.departments.get(department)
@@ -646,9 +652,10 @@ def seed_groups(city, scope: str, group_by: str, department: str | None) -> list
         if scope != city.id and scope not in city.ancestors(node.id):
             continue
         group = {"id": node.id, "name": node.name}
-        if group_by == "street":
+        if group_by in PARENT_LEVEL:
             parent = city.jurisdictions.get(node.parent) if node.parent else None
-            group["district"] = parent.name if parent is not None and parent.level == "district" else None
+            wanted = PARENT_LEVEL[group_by]
+            group[wanted] = parent.name if parent is not None and parent.level == wanted else None
         groups.append(group)
     return groups
 
@@ -682,7 +689,8 @@ async def compute(ctx, *, reader: Scope, scope: str, period: Period, group_by: s
     now = now or datetime.now(timezone.utc)
     department_names = {d.id: d.name for d in city.departments.values()}
     seeds = seed_groups(city, scope, group_by, department)
-    if not scan and from_rollups(city, ctx.tz, reader=reader, scope=scope, period=period):
+    if not scan and group_by in ROLLED_UP_GROUPS and from_rollups(city, ctx.tz, reader=reader, scope=scope,
+                                                                  period=period):
         await ctx.rollups.fresh()
         rows, tally = await ctx.rollups.tallies(scope=scope, period=period, group_by=group_by,
                                                 department=department, now=now)
@@ -769,7 +777,8 @@ async def snapshot_day(ctx, day: date) -> list[str]:
 # As a table (CSV / XLSX export)
 # --------------------------------------------------------------------------------------------
 
-GROUP_HEADERS = {"department": "部门", "district": "区县", "street": "街道"}
+GROUP_HEADERS = {"department": "部门", "district": "区县", "street": "街道", "community": "社区"}
+PARENT_HEADERS = {"district": "所属区县", "street": "所属街道"}
 
 
 def _cell(figure: dict):
@@ -783,12 +792,12 @@ def _cell(figure: dict):
 
 def table(report: dict) -> tuple[list[str], list[list]]:
     """Headers (Chinese, ratios in %) and one line per row, the total last; None = no basis."""
-    street = report["group_by"] == "street"
-    headers = [GROUP_HEADERS[report["group_by"]], "编码"] + (["所属区县"] if street else [])
+    parent = PARENT_LEVEL.get(report["group_by"])
+    headers = [GROUP_HEADERS[report["group_by"]], "编码"] + ([PARENT_HEADERS[parent]] if parent else [])
     headers += [f.name + ("(%)" if f.kind == "ratio" else "") for f in FIGURES]
     lines = []
     for row in [*report["rows"], report["total"]]:
         group = row["group"]
-        line = [group["name"], group["id"] or ""] + ([group.get("district") or ""] if street else [])
+        line = [group["name"], group["id"] or ""] + ([group.get(parent) or ""] if parent else [])
         lines.append(line + [_cell(k) for k in row["kpis"]])
     return headers, lines

@@ -20,7 +20,7 @@ const NO_BASIS = {
   close_rate: "暂无到期应结案件", on_time_close_rate: "暂无到期应结案件", on_time_handle_rate: "暂无到期应处置案件",
   response_rate: "暂无已到签收时限的派遣", satisfaction_rate: "暂无回访", rework_rate: "暂无处置反馈",
 };
-const GROUP_TITLES = { district: "各区县案件情况", street: "各街道案件情况", department: "各部门案件情况" };
+const GROUP_TITLES = { district: "各区县案件情况", street: "各街道案件情况", community: "各社区案件情况", department: "各部门案件情况" };
 const TEXT = "#cfe3ff", MUTED = "#7f9cc7", GRIDLINE = "rgba(80,140,220,.18)";
 
 function rateColor(value, lowerIsBetter) {
@@ -197,7 +197,7 @@ export function createKpis({ countsBox, ratesBox, statusChartBox, groupChartBox,
       return;
     }
     groupChart.off("click");
-    groupChart.on("click", (p) => { const r = rows[p.dataIndex]; if (r && r.id && onGroupClick) onGroupClick(r.id, report.group_by); });
+    groupChart.on("click", (p) => { const r = rows[p.dataIndex]; if (r && r.id && onGroupClick) onGroupClick(r.id, report.group_by, r.name); });
     const short = (name) => (name.length > 8 ? name.slice(0, 7) + "…" : name);
     const barLabel = (key) => ({ show: true, position: "right", color: TEXT, fontSize: 12,
       formatter: (p) => (key === "reported" && rows[p.dataIndex].overdue ? `${p.value} {o|超期${rows[p.dataIndex].overdue}}` : `${p.value}`),

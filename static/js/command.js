@@ -134,7 +134,7 @@ function createBoard(me, directory) {
   const board = {
     me, directory,
     filters: { window: "today", since: windowStart("today"), category: "", status: "", department: "" },
-    // Drill-down (区 → 街道): the trail from the user's own scope to the area in view.
+    // Drill-down (区 → 街道 → 社区): the trail from the user's own scope to the area in view.
     trail: [],
     cases: new Map(),      // id → summary (everything loaded or heard of)
     lastSeen: new Map(),   // id → summary as the live feed last reported it (for the ticker)
@@ -153,7 +153,7 @@ function createBoard(me, directory) {
     countsBox: $("counts"), ratesBox: $("rates"), statusChartBox: $("status-chart"), groupChartBox: $("group-chart"),
     groupTitle: $("group-title"), periodLabel: $("kpi-period"),
     subs: { group: $("group-sub"), status: $("status-sub"), rates: $("rates-sub") },
-    onGroupClick: (id) => board.drill && board.drill(id),
+    onGroupClick: (id, groupBy, name) => board.drill && board.drill(id, groupBy, name),
   });
   board.analysis = createAnalysis({
     tabsBox: $("analysis-tabs"), basis: $("status-sub"), trendBox: $("trend-chart"), topBox: $("top-types"),
@@ -174,11 +174,9 @@ function createBoard(me, directory) {
 
 function rendering(board) {
   const { cases, filters, mapView, queue } = board;
-  // Inside the drilled-into area (cases carry their district's and street's names).
-  const inArea = (s) => {
-    const here = board.trail[board.trail.length - 1];
-    return !here || s[here.level] === here.name;
-  };
+  // Inside the drilled-into area (cases carry their district's, street's and community's
+  // names; every step is compared, as two streets may each have a 东坡路社区).
+  const inArea = (s) => board.trail.every((step) => s[step.level] === step.name);
   const shown = (s) => matches(s, filters) && inArea(s);
   const visibleCases = () => [...cases.values()].filter(shown);
 
@@ -230,9 +228,11 @@ function rendering(board) {
   return { renderAll, applyCase, clearFilters };
 }
 
-// Drill-down: a district's or street's bar (or the trail) sets the area in view; the map zooms
+// Drill-down (区 → 街道 → 社区): an area's bar (or the trail) sets the area in view; the map zooms
 // to it and shows its cases, the statistics and the trend follow, the trail leads back up.
-const NEXT_LEVEL = { city: "district", district: "street", street: null };
+const NEXT_LEVEL = { city: "district", district: "street", street: "community", community: null };
+// What the area chart breaks a level into: its areas one level down, a community its departments.
+const GROUP_OF = { city: "district", district: "street", street: "community", community: "department" };
 function drilling(board, { scopeLevel, refreshStats }) {
   const { directory, me } = board;
   const home = { id: me.user.scope, name: me.scope_name || me.city.name, level: scopeLevel };
@@ -256,7 +256,8 @@ function drilling(board, { scopeLevel, refreshStats }) {
     const map = board.mapView.map;
     if (step.level === "city") { board.mapView.fitCases(); return; }
     try {
-      const data = await jurisdictions(step.level);
+      // Communities are many: only the street's own are fetched.
+      const data = await jurisdictions(step.level, step.within ? { within: step.within } : {});
       const feature = data.features.filter((f) => f.properties.id === step.id);
       if (feature.length) fitSurely(map, L.geoJSON({ type: "FeatureCollection", features: feature }).getBounds(), { padding: [16, 16] });
     } catch { /* the statistics still follow */ }
@@ -274,18 +275,19 @@ function drilling(board, { scopeLevel, refreshStats }) {
     show();
   }
 
-  // A bar of the area chart: one level down (districts → streets; a street's bars are departments).
-  board.drill = (id) => {
+  // A bar of the area chart: one level down (districts → streets → communities; a community's
+  // bars are departments). The chart says what its bars are (`groupBy`) and names them.
+  board.drill = (id, groupBy, name) => {
     const here = board.trail[board.trail.length - 1] || home;
     const level = NEXT_LEVEL[here.level];
-    if (!level || directory.level(id) !== level) return;
-    board.trail = [...board.trail, { id, name: directory.nameOf(id), level }];
+    if (!level || groupBy !== level) return;
+    board.trail = [...board.trail, { id, name: name || directory.nameOf(id) || id, level, within: here.id }];
     show();
   };
   drawTrail();
   return {
     scope: () => (board.trail[board.trail.length - 1] || home),
-    groupBy: () => ({ city: "district", district: "street", street: "department" })[(board.trail[board.trail.length - 1] || home).level] || "department",
+    groupBy: () => GROUP_OF[(board.trail[board.trail.length - 1] || home).level] || "department",
   };
 }
 

@@ -69,20 +69,22 @@ GROUP_OPTION = """() => {
 }"""
 
 
-async def test_street_commanders_department_bars_carry_their_own_numbers(server, browser):
+async def test_street_commanders_area_bars_carry_their_own_numbers(server, browser):
     await closed_hotline_case(server)
     await report(server, "湖滨路口井盖松动", category="S0406")
     page, guard = await open_command(browser, server, "commander", 1)  # 吴指挥（湖滨街道）
     await page.wait_for_selector(".count[data-kpi='reported'] .count-value")
-    assert await page.inner_text("#group-title") == "各部门案件情况"
+    # A street's chart breaks it into its communities (区 → 街道 → 社区).
+    await wait_until(page, "() => document.getElementById('group-title').textContent === '各社区案件情况'")
     commander = await client_as(server, "commander_hubin")
-    status, stats = await commander.get("/api/stats?group_by=department&top=0")
+    status, stats = await commander.get("/api/stats?group_by=community&top=0")
     assert status == 200
     figures = {r["group"]["name"]: {k["key"]: k["value"] for k in r["kpis"]} for r in stats["rows"]}
     busy = {name for name, f in figures.items() if f["reported"] or f["closed"] or f["overdue"]}
+    assert busy  # the two cases lie in the street
     await wait_until(page, GROUP_OPTION)
     option = await page.evaluate(GROUP_OPTION)
-    assert set(option["names"]) == busy  # a department with nothing to show takes no row
+    assert set(option["names"]) == busy  # a community with nothing to show takes no row
     reported, closed = option["series"]
     assert (reported["name"], closed["name"]) == ("上报", "结案")
     assert closed["label"] and reported["label"]  # each bar is labelled with its own number
