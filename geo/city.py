@@ -251,14 +251,14 @@ class City:
 def parse_hours_window(text: Any) -> HoursWindow:
     """'HH:MM-HH:MM' → HoursWindow; raises ValueError with the reason."""
     if not isinstance(text, str):
-        raise ValueError(f"hours must be a string 'HH:MM-HH:MM', got {text!r}")
+        raise ValueError(f"时段须为 'HH:MM-HH:MM' 形式的字符串，实际为 {text!r}")
     m = _HOURS_RE.match(text)
     if not m:
-        raise ValueError(f"bad hours window {text!r}: expected 'HH:MM-HH:MM'")
+        raise ValueError(f"时段 {text!r} 无效：应为 'HH:MM-HH:MM'")
     h1, m1, h2, m2 = (int(g) for g in m.groups())
     if h1 > 23 or m1 > 59 or h2 > 24 or m2 > 59 or (h2 == 24 and m2 != 0):
-        raise ValueError(f"bad hours window {text!r}: time out of range")
+        raise ValueError(f"时段 {text!r} 无效：时间超出范围")
     start, end = h1 * 60 + m1, h2 * 60 + m2
     if start == end % 1440:
-        raise ValueError(f"bad hours window {text!r}: start equals end")
+        raise ValueError(f"时段 {text!r} 无效：开始时间与结束时间相同")
     return HoursWindow(start, end, f"{h1:02d}:{m1:02d}-{h2:02d}:{m2:02d}")

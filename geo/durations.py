@@ -66,20 +66,20 @@ def parse_duration(text: DurationLike, working_day_seconds: float = DEFAULT_WORK
     if isinstance(text, Duration):
         return text
     if not isinstance(text, str):
-        raise ValueError(f"invalid duration {text!r}: expected a string like '4wh', '1wd', '2h', '3d'")
+        raise ValueError(f"时长 {text!r} 无效：应为字符串，如 '4wh'、'1wd'、'2h'、'3d'")
     match = _DURATION_RE.fullmatch(text.strip())
     if not match:
         raise ValueError(
-            f"invalid duration {text!r}: expected a number and a unit "
-            "(s, m, h, d natural time; wh working hours; wd working days), e.g. '4wh', '1.5wd', '2h'"
+            f"时长 {text!r} 无效：应为数字加单位（s、m、h、d 为自然时间的秒、分、时、天；"
+            "wh 为工作小时，wd 为工作日），如 '4wh'、'1.5wd'、'2h'"
         )
     try:
         amount = Decimal(match.group(1))
     except InvalidOperation:  # pragma: no cover - the regex only lets valid decimals through
-        raise ValueError(f"invalid duration {text!r}: bad number") from None
+        raise ValueError(f"时长 {text!r} 无效：数字有误") from None
     symbol = match.group(2)
     per_unit = Decimal(str(working_day_seconds)) if symbol == "wd" else Decimal(_UNIT_SECONDS[symbol])
     seconds = amount * per_unit
     if seconds > MAX_DURATION_SECONDS:
-        raise ValueError(f"invalid duration {text!r}: longer than the {MAX_DURATION_SECONDS // 86400}-day maximum")
+        raise ValueError(f"时长 {text!r} 无效：超过 {MAX_DURATION_SECONDS // 86400} 天的上限")
     return Duration(amount, _UNIT_CLOCK[symbol], float(seconds), symbol)

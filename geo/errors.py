@@ -37,9 +37,9 @@ class Problems:
         if len(self.items) == 1:
             message = self.items[0]
         else:
-            message = f"{len(self.items)} problems in the city package:\n  " + "\n  ".join(shown)
+            message = f"城市包有 {len(self.items)} 处问题：\n  " + "\n  ".join(shown)
             if more:
-                message += f"\n  ... and {more} more"
+                message += f"\n  ……另有 {more} 处问题"
         raise CityPackageError(message, list(self.items))
 
 

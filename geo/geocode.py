@@ -132,7 +132,7 @@ class AddressBook:
             with open(path, encoding="utf-8-sig", newline="") as fh:
                 return cls.from_lines(fh, city_name)
         except UnicodeDecodeError as exc:
-            raise CityPackageError(f"addresses.csv: not valid UTF-8 ({exc})") from None
+            raise CityPackageError(f"addresses.csv: 不是有效的 UTF-8 文本（{exc}）") from None
 
     @classmethod
     def from_lines(cls, lines, city_name: str | None = None) -> "AddressBook":
@@ -149,7 +149,7 @@ class AddressBook:
             try:
                 ia, ix, iy = cols.index("address"), cols.index("lng"), cols.index("lat")
             except ValueError:
-                raise CityPackageError(f"{file}: line 1: header must name the columns address,lng,lat") from None
+                raise CityPackageError(f"{file}: line 1: 表头须列出 address,lng,lat 三列") from None
             problems = []
             for line_no, row in enumerate(reader, start=2):
                 if not row or all(not c.strip() for c in row):
@@ -158,22 +158,22 @@ class AddressBook:
                     address = row[ia].strip()
                     lng, lat = float(row[ix]), float(row[iy])
                 except (IndexError, ValueError):
-                    problems.append(f"{file}: line {line_no}: expected address,lng,lat with numeric lng/lat")
+                    problems.append(f"{file}: line {line_no}: 应为 address,lng,lat 三列，且 lng（经度）、lat（纬度）为数字")
                     continue
                 if not address:
-                    problems.append(f"{file}: line {line_no}: empty address")
+                    problems.append(f"{file}: line {line_no}: 地址为空")
                     continue
                 if not (math.isfinite(lng) and math.isfinite(lat) and -180 <= lng <= 180 and -90 <= lat <= 90):
-                    problems.append(f"{file}: line {line_no} ({address}): coordinates out of range")
+                    problems.append(f"{file}: line {line_no} ({address}): 坐标超出范围（经度须在 -180 到 180 之间，纬度须在 -90 到 90 之间）")
                     continue
                 rows.append((address, lng, lat))
             if problems:
                 msg = problems[0] if len(problems) == 1 else (
-                    f"{len(problems)} problems in the city package:\n  " + "\n  ".join(problems[:25])
+                    f"城市包有 {len(problems)} 处问题：\n  " + "\n  ".join(problems[:25])
                 )
                 raise CityPackageError(msg, problems)
         except csv.Error as exc:
-            raise CityPackageError(f"{file}: CSV syntax error: {exc}") from None
+            raise CityPackageError(f"{file}: CSV 语法错误：{exc}") from None
         return cls(rows, city_name)
 
     # ------------------------------------------------------------------ normalization

@@ -12,7 +12,7 @@ points of interest Point features {name, kind?}; an id is optional, unique when 
 ``load_city(path)`` reads all of it, checks it and returns a :class:`geo.city.City`. Anything
 wrong raises :class:`geo.errors.CityPackageError` whose message names the file, the feature
 (index and id) and the problem, e.g. ``jurisdictions.geojson: feature #12 (id 330102001001):
-unknown parent '330102999'``. All problems found in one pass are reported together (``.errors``).
+上级区划 '330102999' 不存在``. All problems found in one pass are reported together (``.errors``).
 
 Nothing here is tied to Hangzhou: codes, ids, kinds and department types are data.
 """
@@ -82,9 +82,9 @@ def _read_text(path: str, file: str) -> str:
         with open(path, encoding="utf-8-sig") as fh:
             return fh.read()
     except UnicodeDecodeError as exc:
-        raise CityPackageError(f"{file}: not valid UTF-8 ({exc})") from None
+        raise CityPackageError(f"{file}: 不是有效的 UTF-8 文本（{exc}）") from None
     except OSError as exc:
-        raise CityPackageError(f"{file}: cannot read ({exc.strerror})") from None
+        raise CityPackageError(f"{file}: 无法读取（{exc.strerror}）") from None
 
 
 def _load_yaml(root: str, file: str) -> Any:
@@ -92,7 +92,7 @@ def _load_yaml(root: str, file: str) -> Any:
     try:
         return yaml.load(text, Loader=_YAML_LOADER)
     except yaml.YAMLError as exc:
-        raise CityPackageError(f"{file}: YAML syntax error: {exc}") from None
+        raise CityPackageError(f"{file}: YAML 语法错误：{exc}") from None
 
 
 def _load_json(root: str, file: str) -> Any:
@@ -100,7 +100,7 @@ def _load_json(root: str, file: str) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise CityPackageError(f"{file}: JSON syntax error at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+        raise CityPackageError(f"{file}: JSON 语法错误，位于第 {exc.lineno} 行第 {exc.colno} 列：{exc.msg}") from None
 
 
 def _as_id(value: Any) -> str | None:
@@ -121,14 +121,14 @@ def _list_items(data: Any, file: str, key: str) -> list:
     if data is None:
         return []
     if not isinstance(data, list):
-        raise CityPackageError(f"{file}: expected a list of {key} (or a mapping with a '{key}' list)")
+        raise CityPackageError(f"{file}: 应为 {key} 列表（或含 '{key}' 列表的映射）")
     return data
 
 
 def _check_duration(value: Any) -> str | None:
     """None if `value` is a valid duration string, else the reason (geo.durations decides)."""
     if not isinstance(value, str):
-        return f"duration must be a string like '4wh', got {value!r}"
+        return f"时长须为字符串，如 '4wh'，实际为 {value!r}"
     try:
         parse_duration(value)
     except Exception as exc:  # noqa: BLE001 - any refusal is a package problem
@@ -156,21 +156,21 @@ def _load_city_yaml(root: str) -> dict:
 def _city_meta(data: Any) -> dict:
     file = "city.yaml"
     if not isinstance(data, dict):
-        raise CityPackageError(f"{file}: expected a mapping with id, name, timezone, work_hours")
+        raise CityPackageError(f"{file}: 应为包含 id、name、timezone、work_hours 的映射")
     p = Problems()
     cid = _as_id(data.get("id"))
     if not cid:
-        p.add(file, None, "missing 'id' (the city's code, e.g. 330100)")
+        p.add(file, None, "缺少 'id'（城市的行政区划代码，如 330100）")
     if not isinstance(data.get("name"), str) or not data.get("name").strip():
-        p.add(file, None, "missing 'name'")
+        p.add(file, None, "缺少 'name'（名称）")
     tz = data.get("timezone") or DEFAULT_TIMEZONE
     try:
         ZoneInfo(str(tz))
     except (ZoneInfoNotFoundError, ValueError):
-        p.add(file, None, f"unknown timezone {tz!r}")
+        p.add(file, None, f"时区 {tz!r} 不存在（应为 IANA 时区名，如 Asia/Shanghai）")
     hours = data.get("work_hours", DEFAULT_WORK_HOURS)
     if not isinstance(hours, list) or not hours:
-        p.add(file, None, "work_hours must be a non-empty list like ['08:30-12:00', '13:30-17:30']")
+        p.add(file, None, "work_hours（工作时段）须为非空列表，如 ['08:30-12:00', '13:30-17:30']")
         hours = []
     last_end = -1
     for i, h in enumerate(hours):
@@ -180,22 +180,22 @@ def _city_meta(data: Any) -> dict:
             p.add(file, f"work_hours[{i}]", str(exc))
             continue
         if w.start >= w.end:
-            p.add(file, f"work_hours[{i}]", f"{h!r}: a working period must not cross midnight")
+            p.add(file, f"work_hours[{i}]", f"{h!r}：工作时段不能跨越午夜")
         elif w.start < last_end:
-            p.add(file, f"work_hours[{i}]", f"{h!r} overlaps or precedes the previous period")
+            p.add(file, f"work_hours[{i}]", f"{h!r} 与上一个时段重叠或早于上一个时段（时段须按先后顺序排列）")
         last_end = max(last_end, w.end)
     days = {}
     for key in ("holidays", "workdays"):
         raw = data.get(key) or []
         if not isinstance(raw, list):
-            p.add(file, None, f"{key} must be a list of dates (YYYY-MM-DD)")
+            p.add(file, None, f"{key} 须为日期列表（YYYY-MM-DD）")
             raw = []
         parsed = []
         for i, v in enumerate(raw):
             try:
                 parsed.append(_parse_day(v))
             except ValueError:
-                p.add(file, f"{key}[{i}]", f"not a date (YYYY-MM-DD): {v!r}")
+                p.add(file, f"{key}[{i}]", f"不是日期（应为 YYYY-MM-DD）：{v!r}")
         days[key] = parsed
     p.raise_if_any()
     return {
@@ -213,8 +213,37 @@ def _features(data: Any, file: str) -> list:
     if not isinstance(data, dict) or data.get("type") != "FeatureCollection" or not isinstance(
         data.get("features"), list
     ):
-        raise CityPackageError(f"{file}: expected a GeoJSON FeatureCollection with a 'features' list")
+        raise CityPackageError(f"{file}: 应为含 'features' 列表的 GeoJSON FeatureCollection")
     return data["features"]
+
+
+# The kinds of shapely.is_valid_reason (GEOS's IsValidOp) in words a city administrator reads;
+# the location GEOS appends ("Self-intersection[110.01 20.01]") is kept, a kind not listed here
+# is shown as GEOS words it.
+GEOMETRY_REASONS = {
+    "Self-intersection": "自相交",
+    "Ring Self-intersection": "边界环自相交",
+    "Too few points in geometry component": "几何组件的点太少",
+    "Too few distinct points in geometry component": "几何组件中不同的点太少",
+    "Hole lies outside shell": "内环（洞）位于外环之外",
+    "Holes are nested": "内环（洞）相互嵌套",
+    "Nested holes": "内环（洞）相互嵌套",
+    "Interior is disconnected": "内部不连通（被内环分割）",
+    "Nested shells": "外环相互嵌套（多个面相互包含）",
+    "Duplicate Rings": "存在重复的环",
+    "Ring is not closed": "环未闭合（首尾点须相同）",
+    "Invalid Coordinate": "坐标无效",
+    "Repeated Point": "存在重复的点",
+}
+
+
+def _geometry_reason(reason: str) -> str:
+    """'Self-intersection[110.015 20.015]' → '自相交（位置 [110.015 20.015]）'."""
+    kind, bracket, rest = reason.partition("[")
+    words = GEOMETRY_REASONS.get(kind.strip())
+    if words is None:
+        return reason
+    return f"{words}（位置 [{rest}）" if bracket else words
 
 
 def _geometries(p: Problems, file: str, items: list, allowed: tuple) -> list:
@@ -224,14 +253,14 @@ def _geometries(p: Problems, file: str, items: list, allowed: tuple) -> list:
     for k, (where, feature) in enumerate(items):
         raw = feature.get("geometry")
         if not isinstance(raw, dict) or "type" not in raw:
-            p.add(file, where, "missing geometry")
+            p.add(file, where, "缺少 geometry（几何图形）")
         elif raw["type"] not in allowed:
-            p.add(file, where, f"geometry type {raw['type']} not allowed (expected {' or '.join(allowed)})")
+            p.add(file, where, f"不允许的几何类型 {raw['type']}（应为 {' 或 '.join(allowed)}）")
         else:
             try:
                 texts.append(json.dumps(raw))
             except (TypeError, ValueError) as exc:
-                p.add(file, where, f"malformed {raw['type']} coordinates ({exc})")
+                p.add(file, where, f"{raw['type']} 坐标格式错误（{exc}）")
                 continue
             pos.append(k)
     if not pos:
@@ -246,7 +275,7 @@ def _geometries(p: Problems, file: str, items: list, allowed: tuple) -> list:
             try:
                 parsed[j] = shape(feature["geometry"])
             except Exception as exc:  # noqa: BLE001 - malformed coordinates of any sort
-                p.add(file, where, f"malformed {feature['geometry']['type']} coordinates ({exc})")
+                p.add(file, where, f"{feature['geometry']['type']} 坐标格式错误（{exc}）")
     ok = np.array([g is not None for g in parsed], dtype=bool)
     geoms = parsed[ok]
     idx_ok = np.array(pos)[ok]
@@ -259,11 +288,11 @@ def _geometries(p: Problems, file: str, items: list, allowed: tuple) -> list:
     for g, k, e, r, v in zip(geoms, idx_ok.tolist(), empty.tolist(), bad_range.tolist(), valid.tolist()):
         where = items[k][0]
         if e:
-            p.add(file, where, "empty geometry")
+            p.add(file, where, "几何图形为空")
         elif r:
-            p.add(file, where, "coordinates outside lng [-180, 180] / lat [-90, 90] (expected WGS84 lng, lat)")
+            p.add(file, where, "坐标超出范围：经度须在 [-180, 180]、纬度须在 [-90, 90] 之内（应为 WGS84 经纬度，经度在前）")
         elif not v:
-            p.add(file, where, f"invalid geometry: {shapely.is_valid_reason(g)}")
+            p.add(file, where, f"几何图形无效：{_geometry_reason(shapely.is_valid_reason(g))}")
         else:
             out[k] = g
     return out
@@ -279,26 +308,26 @@ def _load_jurisdictions(root: str, city_id: str) -> dict:
     for i, f in enumerate(feats):
         props = f.get("properties") if isinstance(f, dict) else None
         if not isinstance(props, dict):
-            p.add(file, _where("feature", i), "missing properties")
+            p.add(file, _where("feature", i), "缺少 properties（属性）")
             continue
         jid = _as_id(props.get("id"))
         where = _where("feature", i, jid)
         if not jid:
-            p.add(file, where, "missing or non-string 'id'")
+            p.add(file, where, "缺少 'id'，或 'id' 不是字符串")
             continue
         if jid == city_id:
-            p.add(file, where, f"id {jid} is the city's own id (city.yaml)")
+            p.add(file, where, f"id {jid} 与城市自身的 id（见 city.yaml）相同，不能用作区划 id")
             continue
         if jid in out:
-            p.add(file, where, f"duplicate id {jid} (first at {where_of[jid]})")
+            p.add(file, where, f"id {jid} 重复（首次出现在 {where_of[jid]}）")
             continue
         name = props.get("name")
         if not isinstance(name, str) or not name.strip():
-            p.add(file, where, "missing 'name'")
+            p.add(file, where, "缺少 'name'（名称）")
             continue
         level = props.get("level")
         if level not in LEVELS:
-            p.add(file, where, f"bad level {level!r} (expected one of {', '.join(LEVELS)})")
+            p.add(file, where, f"层级 level {level!r} 无效（应为 {'、'.join(LEVELS)} 之一）")
             continue
         parent = props.get("parent")
         parent = _as_id(parent) if parent is not None else None
@@ -315,26 +344,26 @@ def _load_jurisdictions(root: str, city_id: str) -> dict:
         where = where_of[jid]
         if j.level == "district":
             if j.parent not in (None, city_id):
-                p.add(file, where, f"a district's parent must be null (or the city id {city_id}), got {j.parent!r}")
+                p.add(file, where, f"区（district）的上级 parent 须为空（或为城市 id {city_id}），实际为 {j.parent!r}")
             elif j.parent == city_id:
                 out[jid] = Jurisdiction(jid, j.name, j.level, None, j.geometry)
             continue
         if j.parent is None:
-            p.add(file, where, f"a {j.level} needs a parent")
+            p.add(file, where, f"{j.level} 级区划须有上级 parent")
             continue
         parent = out.get(j.parent)
         if parent is None:
-            p.add(file, where, f"unknown parent {j.parent!r}")
+            p.add(file, where, f"上级区划 {j.parent!r} 不存在")
             continue
         if LEVEL_RANK[parent.level] >= LEVEL_RANK[j.level]:
             p.add(
                 file,
                 where,
-                f"level order wrong: a {j.level}'s parent must be of a higher level, "
-                f"but parent {parent.id} is a {parent.level}",
+                f"层级顺序错误：{j.level} 的上级须为更高层级，"
+                f"但上级 {parent.id} 是 {parent.level}",
             )
     if not p.items and not any(j.level == "district" for j in out.values()):
-        p.add(file, None, "no district features: the city has no area")
+        p.add(file, None, "没有区（district）级要素：城市没有辖区范围")
     p.raise_if_any()
     return out
 
@@ -356,23 +385,23 @@ def _zones_from(feats: list) -> list:
     for i, f in enumerate(feats):
         props = f.get("properties") if isinstance(f, dict) else None
         if not isinstance(props, dict):
-            p.add(file, _where("feature", i), "missing properties")
+            p.add(file, _where("feature", i), "缺少 properties（属性）")
             continue
         zid = _as_id(props.get("id"))
         where = _where("feature", i, zid)
         if not zid:
-            p.add(file, where, "missing or non-string 'id'")
+            p.add(file, where, "缺少 'id'，或 'id' 不是字符串")
             continue
         if zid in seen:
-            p.add(file, where, f"duplicate id {zid} (first at {seen[zid]})")
+            p.add(file, where, f"id {zid} 重复（首次出现在 {seen[zid]}）")
             continue
         seen[zid] = where
         name, kind = props.get("name"), props.get("kind")
         if not isinstance(name, str) or not name.strip():
-            p.add(file, where, "missing 'name'")
+            p.add(file, where, "缺少 'name'（名称）")
             continue
         if not isinstance(kind, str) or not kind.strip():
-            p.add(file, where, "missing 'kind' (a free string such as park, river, expressway)")
+            p.add(file, where, "缺少 'kind'（区域类型，可自由填写，如 park、river、expressway）")
             continue
         pending.append((where, f, (zid, name.strip(), kind.strip())))
     geoms = _geometries(p, file, [(w, f) for w, f, _ in pending], allowed)
@@ -402,27 +431,27 @@ def _load_base_layer(root: str, layer: str) -> dict | None:
     for i, f in enumerate(feats):
         props = f.get("properties") if isinstance(f, dict) else None
         if not isinstance(props, dict):
-            p.add(file, _where("feature", i), "missing properties")
+            p.add(file, _where("feature", i), "缺少 properties（属性）")
             continue
         fid = _as_id(props.get("id")) if props.get("id") is not None else None
         where = _where("feature", i, fid)
         if props.get("id") is not None and not fid:
-            p.add(file, where, "'id' must be a string or a number")
+            p.add(file, where, "'id' 须为字符串或数字")
             continue
         if fid and fid in seen:
-            p.add(file, where, f"duplicate id {fid} (first at {seen[fid]})")
+            p.add(file, where, f"id {fid} 重复（首次出现在 {seen[fid]}）")
             continue
         if fid:
             seen[fid] = where
         name, kind = props.get("name"), props.get("kind")
         if name is not None and (not isinstance(name, str) or not name.strip()):
-            p.add(file, where, "'name' must be a non-empty string")
+            p.add(file, where, "'name'（名称）须为非空字符串")
             continue
         if name_required and name is None:
-            p.add(file, where, "missing 'name'")
+            p.add(file, where, "缺少 'name'（名称）")
             continue
         if kind is not None and (not isinstance(kind, str) or not kind.strip()):
-            p.add(file, where, "'kind' must be a non-empty string (e.g. primary, school, hospital)")
+            p.add(file, where, "'kind'（类型）须为非空字符串（如 primary、school、hospital）")
             continue
         clean = {"id": fid or f"{layer}-{i}", "name": name.strip() if name else None,
                  "kind": kind.strip() if kind else None}
@@ -445,29 +474,29 @@ def _departments_from(items: list, city_id: str, jurisdictions: dict) -> dict:
     out: dict[str, Department] = {}
     for i, d in enumerate(items):
         if not isinstance(d, dict):
-            p.add(file, _where("department", i), "expected a mapping {id, name, type, jurisdiction}")
+            p.add(file, _where("department", i), "应为映射 {id, name, type, jurisdiction}")
             continue
         did = _as_id(d.get("id"))
         where = _where("department", i, did)
         if not did:
-            p.add(file, where, "missing 'id'")
+            p.add(file, where, "缺少 'id'")
             continue
         if did in out:
-            p.add(file, where, f"duplicate id {did}")
+            p.add(file, where, f"id {did} 重复")
             continue
         name, dtype = d.get("name"), d.get("type")
         if not isinstance(name, str) or not name.strip():
-            p.add(file, where, "missing 'name'")
+            p.add(file, where, "缺少 'name'（名称）")
             continue
         if not isinstance(dtype, str) or not dtype.strip():
-            p.add(file, where, "missing 'type' (e.g. street_office, water, parks)")
+            p.add(file, where, "缺少 'type'（部门类型，如 street_office、water、parks）")
             continue
         jur = _as_id(d.get("jurisdiction"))
         if not jur:
-            p.add(file, where, "missing 'jurisdiction'")
+            p.add(file, where, "缺少 'jurisdiction'（管辖区划）")
             continue
         if jur != city_id and jur not in jurisdictions:
-            p.add(file, where, f"unknown jurisdiction {jur!r} (not in jurisdictions.geojson, not the city id {city_id})")
+            p.add(file, where, f"管辖区划 {jur!r} 不存在（既不在 jurisdictions.geojson 中，也不是城市 id {city_id}）")
             continue
         out[did] = Department(did, name.strip(), dtype.strip(), jur)
     p.raise_if_any()
@@ -477,20 +506,20 @@ def _departments_from(items: list, city_id: str, jurisdictions: dict) -> dict:
 def _limits(p: Problems, file: str, where: str, raw: Any, key: str, required: bool) -> dict | None:
     if raw is None:
         if required:
-            p.add(file, where, f"missing '{key}' ({{sign, handle, check}} durations)")
+            p.add(file, where, f"缺少 '{key}'（时限：{{sign, handle, check}} 三项时长）")
         return None
     if not isinstance(raw, dict):
-        p.add(file, where, f"'{key}' must be a mapping {{sign, handle, check}}")
+        p.add(file, where, f"'{key}'（时限）须为映射 {{sign, handle, check}}")
         return None
     ok = True
     for stage in LIMIT_STAGES:
         if required and stage not in raw:
-            p.add(file, where, f"{key}.{stage} missing")
+            p.add(file, where, f"缺少 {key}.{stage}")
             ok = False
     for stage, value in raw.items():
         problem = _check_duration(value)
         if problem:
-            p.add(file, where, f"{key}.{stage}: {problem}")
+            p.add(file, where, f"{key}.{stage}：{problem}")
             ok = False
     return dict(raw) if ok else None
 
@@ -507,47 +536,47 @@ def _categories_from(items: list) -> dict:
     ticket_types_seen: dict[str, str] = {}
     for i, c in enumerate(items):
         if not isinstance(c, dict):
-            p.add(file, _where("category", i), "expected a mapping {code, name, kind, priority, limits}")
+            p.add(file, _where("category", i), "应为映射 {code, name, kind, priority, limits}")
             continue
         code = c.get("code")
         if isinstance(code, int) and not isinstance(code, bool):
-            p.add(file, _where("category", i, code), "code must be a string (quote it in YAML, e.g. '0101')")
+            p.add(file, _where("category", i, code), "code（编码）须为字符串（在 YAML 中加引号，如 '0101'）")
             continue
         code = _as_id(code)
         where = _where("category", i, code)
         if not code:
-            p.add(file, where, "missing 'code'")
+            p.add(file, where, "缺少 'code'（编码）")
             continue
         if code in out:
-            p.add(file, where, f"duplicate code {code}")
+            p.add(file, where, f"编码 code {code} 重复")
             continue
         name = c.get("name")
         if not isinstance(name, str) or not name.strip():
-            p.add(file, where, "missing 'name'")
+            p.add(file, where, "缺少 'name'（名称）")
             continue
         kind = c.get("kind")
         if kind not in CATEGORY_KINDS:
-            p.add(file, where, f"bad kind {kind!r} (expected one of {', '.join(CATEGORY_KINDS)})")
+            p.add(file, where, f"类型 kind {kind!r} 无效（应为 {'、'.join(CATEGORY_KINDS)} 之一）")
             continue
         priority = c.get("priority", "normal")
         if priority not in PRIORITIES:
-            p.add(file, where, f"bad priority {priority!r} (expected normal or urgent)")
+            p.add(file, where, f"优先级 priority {priority!r} 无效（应为 normal 或 urgent）")
             continue
         group = c.get("group")
         if group is not None and not isinstance(group, str):
-            p.add(file, where, f"group must be a string, got {group!r}")
+            p.add(file, where, f"group（分组）须为字符串，实际为 {group!r}")
             continue
         auto = c.get("auto_dispatch", False)
         if not isinstance(auto, bool):
-            p.add(file, where, f"auto_dispatch must be true or false, got {auto!r}")
+            p.add(file, where, f"auto_dispatch（自动派遣）须为 true 或 false，实际为 {auto!r}")
             continue
         ticket_type = c.get("ticket_type")
         if ticket_type is not None and (kind != "hotline" or ticket_type not in TICKET_TYPES):
-            p.add(file, where, f"ticket_type {ticket_type!r} is only for hotline categories and must be one of "
-                               f"{', '.join(TICKET_TYPES)}")
+            p.add(file, where, f"ticket_type {ticket_type!r} 只能用于热线（hotline）类别，"
+                               f"且须为 {'、'.join(TICKET_TYPES)} 之一")
             continue
         if ticket_type is not None and ticket_type in ticket_types_seen:
-            p.add(file, where, f"ticket_type {ticket_type!r} already belongs to category {ticket_types_seen[ticket_type]}")
+            p.add(file, where, f"ticket_type {ticket_type!r} 已属于类别 {ticket_types_seen[ticket_type]}")
             continue
         before = len(p.items)
         limits = _limits(p, file, where, c.get("limits"), "limits", True)
@@ -559,7 +588,7 @@ def _categories_from(items: list) -> dict:
             raw = c.get(key)
             words[key] = _str_list(raw) if raw is not None else []
             if words[key] is None or isinstance(raw, str):
-                p.add(file, where, f"{key} must be a list of non-empty strings, got {raw!r}")
+                p.add(file, where, f"{key} 须为非空字符串的列表，实际为 {raw!r}")
         if len(p.items) != before:
             continue
         if ticket_type is not None:
@@ -567,7 +596,7 @@ def _categories_from(items: list) -> dict:
         out[code] = Category(code, name.strip(), kind, group, priority, limits, urgent, auto, ticket_type,
                              tuple(words["keywords"]), tuple(words["examples"]))
     if not p.items and not out:
-        p.add(file, None, "no categories")
+        p.add(file, None, "没有任何类别（categories）")
     p.raise_if_any()
     return out
 
@@ -583,20 +612,20 @@ def _str_list(value: Any) -> list | None:
 def _parse_assign(p, file, where, raw: dict, departments: dict, dept_types: set) -> tuple | None:
     dep, dtype = raw.get("department"), raw.get("department_type")
     if (dep is None) == (dtype is None):
-        p.add(file, where, "assign must give exactly one of 'department' (an id) or 'department_type'")
+        p.add(file, where, "assign（指派）须给出 'department'（部门 id）或 'department_type'（部门类型）二者之一，且只能给一个")
         return None
     if dep is not None:
         did = _as_id(dep)
         if did not in departments:
-            p.add(file, where, f"unknown department {dep!r}")
+            p.add(file, where, f"部门 {dep!r} 不存在")
             return None
         return did, None
     if not isinstance(dtype, str) or dtype not in dept_types:
         p.add(
             file,
             where,
-            f"department_type {dtype!r}: no department has this type "
-            f"(known types: {', '.join(sorted(dept_types))})",
+            f"department_type {dtype!r}：没有任何部门属于此类型"
+            f"（已有类型：{'、'.join(sorted(dept_types))}）",
         )
         return None
     return None, dtype
@@ -606,7 +635,7 @@ def _parse_set_priority(p, file, where, value) -> str | None | bool:
     if value is None:
         return None
     if value not in PRIORITIES:
-        p.add(file, where, f"bad set_priority {value!r} (expected normal or urgent)")
+        p.add(file, where, f"set_priority {value!r} 无效（应为 normal 或 urgent）")
         return False
     return value
 
@@ -618,23 +647,23 @@ def _load_rules(root: str, categories: dict, departments: dict, zones: list) -> 
 def _rules_from(data: Any, categories: dict, departments: dict, zones: list) -> RuleSet:
     file = "rules.yaml"
     if not isinstance(data, dict):
-        raise CityPackageError(f"{file}: expected a mapping with 'fallback' and 'rules'")
+        raise CityPackageError(f"{file}: 应为包含 'fallback' 和 'rules' 的映射")
     p = Problems()
     dept_types = {d.type for d in departments.values()}
     zone_kinds = {z.kind for z in zones}
     polygon_kinds = {z.kind for z in zones if z.geometry.geom_type in ("Polygon", "MultiPolygon")}
     for key in data:
         if key not in ("fallback", "rules"):
-            p.add(file, None, f"unknown top-level key {key!r} (expected fallback, rules)")
+            p.add(file, None, f"未知的顶层键 {key!r}（只允许 fallback、rules）")
     # fallback
     fb_raw = data.get("fallback")
     fallback = None
     if not isinstance(fb_raw, dict):
-        p.add(file, "fallback", "missing fallback (属地兜底), e.g. fallback: {department_type: street_office}")
+        p.add(file, "fallback", "缺少 fallback（属地兜底规则），如 fallback: {department_type: street_office}")
     else:
         bad = [k for k in fb_raw if k not in FALLBACK_KEYS]
         if bad:
-            p.add(file, "fallback", f"unknown key(s) {', '.join(map(repr, bad))}")
+            p.add(file, "fallback", f"未知的键 {'、'.join(map(repr, bad))}（允许：{'、'.join(FALLBACK_KEYS)}）")
         assign = _parse_assign(p, file, "fallback", fb_raw, departments, dept_types)
         sp = _parse_set_priority(p, file, "fallback", fb_raw.get("set_priority"))
         if assign and sp is not False:
@@ -649,91 +678,91 @@ def _rules_from(data: Any, categories: dict, departments: dict, zones: list) -> 
             )
     raw_rules = data.get("rules") or []
     if not isinstance(raw_rules, list):
-        p.add(file, None, "'rules' must be a list")
+        p.add(file, None, "'rules'（规则）须为列表")
         raw_rules = []
     rules = []
     seen: set = set()
     for i, r in enumerate(raw_rules):
         if not isinstance(r, dict):
-            p.add(file, _where("rule", i), "expected a mapping {id, priority, when, assign}")
+            p.add(file, _where("rule", i), "应为映射 {id, priority, when, assign}")
             continue
         rid = _as_id(r.get("id"))
         where = _where("rule", i, rid)
         before = len(p.items)
         if not rid:
-            p.add(file, where, "missing 'id'")
+            p.add(file, where, "缺少 'id'")
             continue
         if rid == "fallback":
-            p.add(file, where, "'fallback' is reserved for the 属地兜底 rule")
+            p.add(file, where, "id 'fallback' 是属地兜底规则的保留名，请换一个 id")
         if rid in seen:
-            p.add(file, where, f"duplicate rule id {rid}")
+            p.add(file, where, f"规则 id {rid} 重复")
         seen.add(rid)
         bad = [k for k in r if k not in RULE_KEYS]
         if bad:
-            p.add(file, where, f"unknown key(s) {', '.join(map(repr, bad))} (allowed: {', '.join(RULE_KEYS)})")
+            p.add(file, where, f"未知的键 {'、'.join(map(repr, bad))}（允许：{'、'.join(RULE_KEYS)}）")
         prio = r.get("priority", 100)
         if isinstance(prio, bool) or not isinstance(prio, (int, float)) or not math.isfinite(prio):
-            p.add(file, where, f"priority must be a number, got {prio!r}")
+            p.add(file, where, f"priority（优先级）须为数字，实际为 {prio!r}")
             prio = 0
         when = r.get("when") or {}
         if not isinstance(when, dict):
-            p.add(file, where, "'when' must be a mapping of conditions")
+            p.add(file, where, "'when'（条件）须为条件的映射")
             when = {}
         bad = [k for k in when if k not in CONDITION_KEYS]
         if bad:
             p.add(
                 file,
                 where,
-                f"unknown condition(s) {', '.join(map(repr, bad))} (allowed: {', '.join(CONDITION_KEYS)})",
+                f"未知的条件 {'、'.join(map(repr, bad))}（允许：{'、'.join(CONDITION_KEYS)}）",
             )
         cats = None
         if "categories" in when:
             raw = when["categories"]
             if isinstance(raw, list) and any(isinstance(c, int) and not isinstance(c, bool) for c in raw):
-                p.add(file, where, "category codes must be strings (quote them in YAML, e.g. '0105')")
+                p.add(file, where, "类别编码须为字符串（在 YAML 中加引号，如 '0105'）")
             else:
                 lst = _str_list(raw)
                 if lst is None:
-                    p.add(file, where, f"categories must be a non-empty list of codes or ['*'], got {raw!r}")
+                    p.add(file, where, f"categories 须为非空的类别编码列表或 ['*']，实际为 {raw!r}")
                 elif "*" not in lst:
                     unknown = [c for c in lst if c not in categories]
                     if unknown:
-                        p.add(file, where, f"unknown categor{'y' if len(unknown) == 1 else 'ies'} {', '.join(unknown)}")
+                        p.add(file, where, f"类别 {'、'.join(unknown)} 不存在")
                     cats = frozenset(lst)
         sources = None
         if "sources" in when:
             lst = _str_list(when["sources"])
             if lst is None or any(s not in SOURCES for s in lst):
-                p.add(file, where, f"sources must be a list of {', '.join(SOURCES)}, got {when['sources']!r}")
+                p.add(file, where, f"sources（来源）须为由 {'、'.join(SOURCES)} 组成的列表，实际为 {when['sources']!r}")
             else:
                 sources = frozenset(lst)
         near = None
         if "near_zone" in when:
             raw = when["near_zone"]
             if not isinstance(raw, dict) or set(raw) - {"kind", "within_m"}:
-                p.add(file, where, f"near_zone must be {{kind, within_m}}, got {raw!r}")
+                p.add(file, where, f"near_zone 须为 {{kind, within_m}}，实际为 {raw!r}")
             else:
                 kind, dist = raw.get("kind"), raw.get("within_m")
                 if not isinstance(kind, str) or kind not in zone_kinds:
-                    p.add(file, where, f"near_zone kind {kind!r}: no zone of this kind in zones.geojson")
+                    p.add(file, where, f"near_zone 的 kind {kind!r}：zones.geojson 中没有此类型的区域")
                 elif isinstance(dist, bool) or not isinstance(dist, (int, float)) or not (0 <= dist < 1e6):
-                    p.add(file, where, f"near_zone within_m must be a distance in metres ≥ 0, got {dist!r}")
+                    p.add(file, where, f"near_zone 的 within_m 须为不小于 0 的距离（米），实际为 {dist!r}")
                 else:
                     near = NearZone(kind, float(dist))
         in_zone = None
         if "in_zone" in when:
             raw = when["in_zone"]
             if not isinstance(raw, dict) or set(raw) != {"kind"}:
-                p.add(file, where, f"in_zone must be {{kind}}, got {raw!r}")
+                p.add(file, where, f"in_zone 须为 {{kind}}，实际为 {raw!r}")
             elif raw["kind"] not in polygon_kinds:
-                p.add(file, where, f"in_zone kind {raw['kind']!r}: no polygon zone of this kind in zones.geojson")
+                p.add(file, where, f"in_zone 的 kind {raw['kind']!r}：zones.geojson 中没有此类型的面状区域")
             else:
                 in_zone = raw["kind"]
         keywords = None
         if "keywords" in when:
             lst = _str_list(when["keywords"])
             if lst is None:
-                p.add(file, where, f"keywords must be a non-empty list of strings, got {when['keywords']!r}")
+                p.add(file, where, f"keywords（关键词）须为非空的字符串列表，实际为 {when['keywords']!r}")
             else:
                 keywords = tuple(lst)
         hours = None
@@ -745,11 +774,11 @@ def _rules_from(data: Any, categories: dict, departments: dict, zones: list) -> 
         assign_raw = r.get("assign")
         assign = None
         if not isinstance(assign_raw, dict):
-            p.add(file, where, "missing 'assign' ({department: id} or {department_type: type})")
+            p.add(file, where, "缺少 'assign'（指派：{department: 部门 id} 或 {department_type: 部门类型}）")
         else:
             bad = [k for k in assign_raw if k not in ("department", "department_type")]
             if bad:
-                p.add(file, where, f"unknown assign key(s) {', '.join(map(repr, bad))}")
+                p.add(file, where, f"assign 中有未知的键 {'、'.join(map(repr, bad))}（只允许 department、department_type）")
             assign = _parse_assign(p, file, where, assign_raw, departments, dept_types)
         sp = _parse_set_priority(p, file, where, r.get("set_priority"))
         if len(p.items) != before or assign is None:
@@ -784,44 +813,44 @@ def _load_users(root: str, city_id: str, jurisdictions: dict, departments: dict)
     seen: set = set()
     for i, u in enumerate(items):
         if not isinstance(u, dict):
-            p.add(file, _where("user", i), "expected a mapping {username, password, role, scope}")
+            p.add(file, _where("user", i), "应为映射 {username, password, role, scope}")
             continue
         name = u.get("username")
         where = _where("user", i, name)
         if not isinstance(name, str) or not name.strip():
-            p.add(file, where, "missing 'username'")
+            p.add(file, where, "缺少 'username'（用户名）")
             continue
         if name in seen:
-            p.add(file, where, f"duplicate username {name!r}")
+            p.add(file, where, f"用户名 {name!r} 重复")
             continue
         seen.add(name)
         if not isinstance(u.get("password"), str) or not u["password"]:
-            p.add(file, where, "missing 'password'")
+            p.add(file, where, "缺少 'password'（密码）")
             continue
         role = u.get("role")
         if role not in ROLES:
-            p.add(file, where, f"bad role {role!r} (expected one of {', '.join(ROLES)})")
+            p.add(file, where, f"角色 role {role!r} 无效（应为 {'、'.join(ROLES)} 之一）")
             continue
         item = dict(u)
         dep = u.get("department")
         if dep is not None:
             dep = _as_id(dep)
             if dep not in departments:
-                p.add(file, where, f"unknown department {u.get('department')!r}")
+                p.add(file, where, f"部门 {u.get('department')!r} 不存在")
                 continue
             item["department"] = dep
         elif role == "department":
-            p.add(file, where, "a department user needs 'department'")
+            p.add(file, where, "部门用户（role: department）须填写 'department'（所属部门）")
             continue
         scope = u.get("scope")
         if scope is None and dep is not None:
             scope = departments[dep].jurisdiction
         scope = _as_id(scope)
         if scope is None:
-            p.add(file, where, "missing 'scope' (a jurisdiction id or the city id)")
+            p.add(file, where, "缺少 'scope'（管辖范围：区划 id 或城市 id）")
             continue
         if scope != city_id and scope not in jurisdictions:
-            p.add(file, where, f"unknown scope {scope!r} (not a jurisdiction id nor the city id {city_id})")
+            p.add(file, where, f"管辖范围 scope {scope!r} 不存在（既不是区划 id，也不是城市 id {city_id}）")
             continue
         item["scope"] = scope
         out.append(item)
@@ -841,34 +870,34 @@ def parse_articles(items: Any, categories: dict, departments: dict, file: str = 
     seen: set[str] = set()
     for i, a in enumerate(items):
         if not isinstance(a, dict):
-            p.add(file, _where("article", i), "expected a mapping {id, title, questions, answer, ...}")
+            p.add(file, _where("article", i), "应为映射 {id, title, questions, answer, ...}")
             continue
         aid = _as_id(a.get("id"))
         where = _where("article", i, aid)
         before = len(p.items)
         unknown = sorted(set(a) - set(ARTICLE_KEYS))
         if unknown:
-            p.add(file, where, f"unknown field(s) {', '.join(map(str, unknown))} (expected {', '.join(ARTICLE_KEYS)})")
+            p.add(file, where, f"未知的字段 {'、'.join(map(str, unknown))}（允许：{'、'.join(ARTICLE_KEYS)}）")
         if not aid:
-            p.add(file, where, "missing 'id'")
+            p.add(file, where, "缺少 'id'")
         elif aid in seen:
-            p.add(file, where, f"duplicate id {aid}")
+            p.add(file, where, f"id {aid} 重复")
         for key in ("title", "answer"):
             if not isinstance(a.get(key), str) or not a[key].strip():
-                p.add(file, where, f"missing '{key}' (a non-empty string)")
+                p.add(file, where, f"缺少 '{key}'（须为非空字符串）")
         questions = _str_list(a.get("questions"))
         if questions is None or isinstance(a.get("questions"), str):
-            p.add(file, where, "questions must be a non-empty list of the ways a caller asks")
+            p.add(file, where, "questions（问法）须为非空列表，列出来电人的各种问法")
         # No tags may be written as an empty list too (what a form with an empty tags field sends).
         tags = _str_list(a["tags"]) if a.get("tags") not in (None, []) else []
         if tags is None:
-            p.add(file, where, f"tags must be a list of strings, got {a.get('tags')!r}")
+            p.add(file, where, f"tags（标签）须为字符串列表，实际为 {a.get('tags')!r}")
         category = _as_id(a.get("category"))
         if category is not None and category not in categories:
-            p.add(file, where, f"unknown category {category}")
+            p.add(file, where, f"类别 {category} 不存在")
         department = _as_id(a.get("department"))
         if department is not None and department not in departments:
-            p.add(file, where, f"unknown department {department}")
+            p.add(file, where, f"部门 {department} 不存在")
         days = {}
         for key in ("valid_from", "valid_to"):
             if a.get(key) is None:
@@ -877,9 +906,9 @@ def parse_articles(items: Any, categories: dict, departments: dict, file: str = 
             try:
                 days[key] = _parse_day(a[key])
             except ValueError:
-                p.add(file, where, f"{key} must be a date YYYY-MM-DD, got {a[key]!r}")
+                p.add(file, where, f"{key} 须为日期（YYYY-MM-DD），实际为 {a[key]!r}")
         if days.get("valid_from") and days.get("valid_to") and days["valid_to"] < days["valid_from"]:
-            p.add(file, where, "valid_to is before valid_from")
+            p.add(file, where, "valid_to（失效日期）早于 valid_from（生效日期）")
         if len(p.items) != before:
             continue
         seen.add(aid)
@@ -903,10 +932,10 @@ def load_city(path: str) -> City:
     """Load and validate the city package at `path` (a folder). Raises CityPackageError."""
     root = os.path.abspath(os.fspath(path))
     if not os.path.isdir(root):
-        raise CityPackageError(f"{path}: not a city package folder")
+        raise CityPackageError(f"{path}: 不是城市包文件夹")
     missing = [f for f in REQUIRED_FILES if not os.path.isfile(os.path.join(root, f))]
     if missing:
-        raise CityPackageError(f"{', '.join(missing)}: missing required file(s) in {root}")
+        raise CityPackageError(f"{', '.join(missing)}: 缺少必需的文件（位于 {root}）")
     meta = _load_city_yaml(root)
     jurisdictions = _load_jurisdictions(root, meta["id"])
     zones = _load_zones(root)
@@ -1019,7 +1048,7 @@ def address_lines(items: Any) -> list:
     import io
 
     if not isinstance(items, list):
-        raise CityPackageError("addresses.csv: expected a list of {address, lng, lat}")
+        raise CityPackageError("addresses.csv: 应为 {address, lng, lat} 的列表")
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["address", "lng", "lat"])
@@ -1056,15 +1085,15 @@ def city_from_items(base: City, items: dict, reuse: City | None = None, unchange
     calendar = calendar if isinstance(calendar, dict) else {}
     unknown = [k for k in calendar if k not in CALENDAR_KEYS]
     if unknown:
-        problems.append(f"city.yaml: unknown calendar key(s) {', '.join(map(repr, unknown))} "
-                        f"(allowed: {', '.join(CALENDAR_KEYS)})")
+        problems.append(f"city.yaml: 未知的日历配置键 {'、'.join(map(repr, unknown))}"
+                        f"（允许：{'、'.join(CALENDAR_KEYS)}）")
     config = {k: v for k, v in base.config.items() if k not in CALENDAR_KEYS}
     config.update({k: calendar[k] for k in CALENDAR_KEYS if k in calendar})
     meta = attempt(_city_meta, config, kind="calendar")
     zones_raw = items.get("zones")
     zones = attempt(_zones_from, zones_raw if zones_raw is not None else [], kind="zones")
     if zones_raw is not None and not isinstance(zones_raw, list) and "zones" not in unchanged:
-        problems.append("zones.geojson: expected a list of GeoJSON features")
+        problems.append("zones.geojson: 应为 GeoJSON feature 的列表")
         zones = None
     departments = attempt(lambda: _departments_from(
         _list_items(items.get("departments"), "departments.yaml", "departments"), base.id, base.jurisdictions),
@@ -1083,7 +1112,7 @@ def city_from_items(base: City, items: dict, reuse: City | None = None, unchange
     if problems:
         shown = problems[:25]
         message = problems[0] if len(problems) == 1 else (
-            f"{len(problems)} problems in the city package:\n  " + "\n  ".join(shown))
+            f"城市包有 {len(problems)} 处问题：\n  " + "\n  ".join(shown))
         raise CityPackageError(message, problems)
     city = City(
         id=base.id,

@@ -168,30 +168,30 @@ def _addresses_bad():
 
 @pytest.mark.parametrize("kind, items, expected", [
     ("rules", BAD_RULES, [
-        ("rules.yaml", "rule #0 (id river-water)", "near_zone kind 'lava': no zone of this kind in zones.geojson"),
-        ("rules.yaml", "rule #1 (id gas-keyword)", "unknown department 'no-such-dept'"),
+        ("rules.yaml", "rule #0 (id river-water)", "near_zone 的 kind 'lava'：zones.geojson 中没有此类型的区域"),
+        ("rules.yaml", "rule #1 (id gas-keyword)", "部门 'no-such-dept' 不存在"),
         ("rules.yaml", "rule #4 (id manhole)",
-         "unknown condition(s) 'weather' (allowed: categories, sources, near_zone, in_zone, keywords, hours)"),
-        ("rules.yaml", "rule #4 (id manhole)", "unknown category 9999"),
+         "未知的条件 'weather'（允许：categories、sources、near_zone、in_zone、keywords、hours）"),
+        ("rules.yaml", "rule #4 (id manhole)", "类别 9999 不存在"),
     ]),
     ("departments", _departments_bad_type(), [
-        ("departments.yaml", "department #12 (id B-x)", "missing 'type' (e.g. street_office, water, parks)"),
+        ("departments.yaml", "department #12 (id B-x)", "缺少 'type'（部门类型，如 street_office、water、parks）"),
         ("departments.yaml", "department #13 (id B-y)",
-         "unknown jurisdiction 'nowhere' (not in jurisdictions.geojson, not the city id 990100)"),
-        ("rules.yaml", "rule #0 (id river-water)", "department_type 'water': no department has this type "
-         "(known types: community_service, gas, parks, street_office, transport, urban_management)"),
-        ("departments.yaml", "department A-water", "still has account(s) water-a; it cannot be deleted"),
+         "管辖区划 'nowhere' 不存在（既不在 jurisdictions.geojson 中，也不是城市 id 990100）"),
+        ("rules.yaml", "rule #0 (id river-water)", "department_type 'water'：没有任何部门属于此类型"
+         "（已有类型：community_service、gas、parks、street_office、transport、urban_management）"),
+        ("departments.yaml", "department A-water", "仍有账号 water-a 属于此部门，不能删除"),
     ]),
     ("zones", _zones_bad(), [
-        ("zones.geojson", "feature #0 (id P1)", "invalid geometry: Self-intersection[110.015 20.015]"),
+        ("zones.geojson", "feature #0 (id P1)", "几何图形无效：自相交（位置 [110.015 20.015]）"),
     ]),
     ("addresses", _addresses_bad(), [
-        ("addresses.csv", "line 3", "expected address,lng,lat with numeric lng/lat"),
-        ("addresses.csv", "line 4 (示例市甲区出界路3号)", "coordinates out of range"),
+        ("addresses.csv", "line 3", "应为 address,lng,lat 三列，且 lng（经度）、lat（纬度）为数字"),
+        ("addresses.csv", "line 4 (示例市甲区出界路3号)", "坐标超出范围（经度须在 -180 到 180 之间，纬度须在 -90 到 90 之间）"),
     ]),
     ("calendar", {"work_hours": ["08:30-12:00", "25:00-26:00"], "holidays": ["十月一日"], "workdays": []}, [
-        ("city.yaml", "work_hours[1]", "bad hours window '25:00-26:00': time out of range"),
-        ("city.yaml", "holidays[0]", "not a date (YYYY-MM-DD): '十月一日'"),
+        ("city.yaml", "work_hours[1]", "时段 '25:00-26:00' 无效：时间超出范围"),
+        ("city.yaml", "holidays[0]", "不是日期（应为 YYYY-MM-DD）：'十月一日'"),
     ]),
 ])
 async def test_every_problem_is_listed_and_nothing_changes(small, kind, items, expected):
@@ -213,13 +213,13 @@ async def test_places_outside_the_city_are_refused(small):
     status, body = await put_kind(admin, "addresses", 1, plates)
     assert status == 422
     assert [p["text"] for p in body["error"]["problems"]] == [
-        "addresses.csv: line 3 (示例市甲区城外路4号): coordinates outside the city (in no district)"]
+        "addresses.csv: line 3 (示例市甲区城外路4号): 坐标在城市范围之外（不在任何区内）"]
     zones = _zones_bad()
     zones[0] = small_city_data()["zones.geojson"]["features"][0]
     status, body = await put_kind(admin, "zones", 1, zones)
     assert status == 422
     assert [p["text"] for p in body["error"]["problems"]] == [
-        "zones.geojson: feature #6 (id far): orphan zone: outside the city (touches no district)"]
+        "zones.geojson: feature #6 (id far): 孤立区域：位于城市范围之外（不与任何区相交）"]
 
 
 async def test_a_category_in_use_cannot_be_deleted(small):
@@ -232,10 +232,10 @@ async def test_a_category_in_use_cannot_be_deleted(small):
     assert status == 422
     texts = [p["text"] for p in body["error"]["problems"]]
     assert texts == [
-        "rules.yaml: rule #0 (id river-water): unknown category 0105",
-        "rules.yaml: rule #8 (id expressway): unknown category 0401",
-        "rules.yaml: rule #9 (id metro-station): unknown category 0401",
-        "categories.yaml: category 0105: still used by 2 case(s); it cannot be deleted",
+        "rules.yaml: rule #0 (id river-water): 类别 0105 不存在",
+        "rules.yaml: rule #8 (id expressway): 类别 0401 不存在",
+        "rules.yaml: rule #9 (id metro-station): 类别 0401 不存在",
+        "categories.yaml: category 0105: 仍有 2 个案件使用此类别，不能删除",
     ]
     rules["rules"] = [r for r in rules["rules"] if r["id"] not in ("river-water", "expressway", "metro-station")]
     status, published = await put_kind(admin, "rules", 1, rules)
@@ -243,7 +243,7 @@ async def test_a_category_in_use_cannot_be_deleted(small):
     status, body = await put_kind(admin, "categories", 2, categories)
     assert status == 422
     assert [p["text"] for p in body["error"]["problems"]] == [
-        "categories.yaml: category 0105: still used by 2 case(s); it cannot be deleted"]
+        "categories.yaml: category 0105: 仍有 2 个案件使用此类别，不能删除"]
     unused = [c for c in (await get_kind(admin, "categories"))["items"] if c["code"] != "0401"]
     status, published = await put_kind(admin, "categories", 2, unused)
     assert status == 201 and published["diff"]["categories"]["removed"] == ["0401"]
@@ -256,7 +256,7 @@ async def test_a_department_with_accounts_cannot_be_deleted(small):
     status, body = await put_kind(admin, "departments", 1, departments)
     assert status == 422
     assert [p["text"] for p in body["error"]["problems"]] == [
-        "departments.yaml: department A-water: still has account(s) water-a; it cannot be deleted"]
+        "departments.yaml: department A-water: 仍有账号 water-a 属于此部门，不能删除"]
 
 
 async def test_the_dry_run_shows_what_would_move_and_changes_nothing(small):

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import datetime
+import re
 
 import pytest
 from small_city import A, A1, A1A, A2, B, CITY_ID, G1, G4, small_city_data, write_small_city
 
 from geo.geocode import AddressBook
 from geo.errors import CityPackageError
-from geo.loader import load_city
+from dispatch.admin.versions import problem_view
+from geo.loader import KIND_FILES, city_from_items, load_city, package_items
 
 
 @pytest.fixture(scope="module")
@@ -150,22 +152,22 @@ def _rule(data, rid):
 
 
 def test_missing_required_file(tmp_path):
-    expect_error(tmp_path, lambda d: d.update({"departments.yaml": None}), "departments.yaml", "missing")
+    expect_error(tmp_path, lambda d: d.update({"departments.yaml": None}), "departments.yaml", "缺少必需的文件")
 
 
 def test_not_a_folder(tmp_path):
-    with pytest.raises(CityPackageError, match="not a city package folder"):
+    with pytest.raises(CityPackageError, match="不是城市包文件夹"):
         load_city(tmp_path / "nope")
 
 
 def test_yaml_syntax_error(tmp_path):
     expect_error(tmp_path, lambda d: d.update({"rules.yaml": "rules: [\n  - id: x\n    when: {a: b\n"}),
-                 "rules.yaml", "YAML syntax error", "line")
+                 "rules.yaml", "YAML 语法错误", "line")
 
 
 def test_json_syntax_error(tmp_path):
     expect_error(tmp_path, lambda d: d.update({"jurisdictions.geojson": '{"type": "FeatureCollection",\n "features": [,]}'}),
-                 "jurisdictions.geojson", "JSON syntax error at line 2")
+                 "jurisdictions.geojson", "JSON 语法错误，位于第 2 行")
 
 
 def test_not_a_feature_collection(tmp_path):
@@ -178,7 +180,7 @@ def test_jurisdiction_geometry_type(tmp_path):
         i, f = _feature(data, A1)
         f["geometry"] = {"type": "LineString", "coordinates": [[110.0, 20.0], [110.01, 20.01]]}
 
-    expect_error(tmp_path, change, "jurisdictions.geojson", "feature #2 (id 990101001)", "geometry type LineString")
+    expect_error(tmp_path, change, "jurisdictions.geojson", "feature #2 (id 990101001)", "不允许的几何类型 LineString")
 
 
 def test_invalid_geometry_explained(tmp_path):
@@ -187,7 +189,7 @@ def test_invalid_geometry_explained(tmp_path):
         f["geometry"]["coordinates"] = [[[110.005, 20.005], [110.01, 20.01], [110.01, 20.005], [110.005, 20.01],
                                          [110.005, 20.005]]]  # bow-tie
 
-    expect_error(tmp_path, change, "jurisdictions.geojson", f"(id {G4})", "invalid geometry", "Self-intersection")
+    expect_error(tmp_path, change, "jurisdictions.geojson", f"(id {G4})", "几何图形无效：自相交（位置 [")
 
 
 def test_malformed_coordinates(tmp_path):
@@ -195,7 +197,7 @@ def test_malformed_coordinates(tmp_path):
         _, f = _feature(data, G1)
         f["geometry"]["coordinates"] = [[[110.0, 20.0], "x"]]
 
-    expect_error(tmp_path, change, "jurisdictions.geojson", f"(id {G1})", "malformed Polygon")
+    expect_error(tmp_path, change, "jurisdictions.geojson", f"(id {G1})", "Polygon 坐标格式错误")
 
 
 def test_duplicate_jurisdiction_id(tmp_path):
@@ -203,7 +205,7 @@ def test_duplicate_jurisdiction_id(tmp_path):
         _, f = _feature(data, "990101001001002")
         f["properties"]["id"] = G1
 
-    expect_error(tmp_path, change, "jurisdictions.geojson", f"feature #10 (id {G1})", "duplicate id")
+    expect_error(tmp_path, change, "jurisdictions.geojson", f"feature #10 (id {G1}): id {G1} 重复（首次出现在 feature #")
 
 
 def test_unknown_parent(tmp_path):
@@ -211,7 +213,7 @@ def test_unknown_parent(tmp_path):
         _, f = _feature(data, G4)
         f["properties"]["parent"] = "990101001999"
 
-    expect_error(tmp_path, change, "jurisdictions.geojson", f"(id {G4})", "unknown parent '990101001999'")
+    expect_error(tmp_path, change, "jurisdictions.geojson", f"(id {G4})", "上级区划 '990101001999' 不存在")
 
 
 def test_level_order_wrong(tmp_path):
@@ -219,7 +221,7 @@ def test_level_order_wrong(tmp_path):
         _, f = _feature(data, A1A)
         f["properties"]["parent"] = G4  # a community under a grid
 
-    expect_error(tmp_path, change, "jurisdictions.geojson", f"(id {A1A})", "level order wrong")
+    expect_error(tmp_path, change, "jurisdictions.geojson", f"(id {A1A})", "层级顺序错误")
 
 
 def test_bad_level_and_missing_parent(tmp_path):
@@ -227,128 +229,128 @@ def test_bad_level_and_missing_parent(tmp_path):
         _feature(data, A1)[1]["properties"]["level"] = "town"
         _feature(data, A2)[1]["properties"]["parent"] = None
 
-    err = expect_error(tmp_path, change, "bad level 'town'", "(id 990101002)", "needs a parent")
+    err = expect_error(tmp_path, change, "层级 level 'town' 无效", "(id 990101002)", "级区划须有上级 parent")
     assert len(err.errors) >= 2  # every problem of the file is reported at once
 
 
 def test_department_unknown_jurisdiction(tmp_path):
     expect_error(tmp_path, lambda d: d["departments.yaml"][5].update({"jurisdiction": "999999"}),
-                 "departments.yaml", "department #5 (id A-water)", "unknown jurisdiction '999999'")
+                 "departments.yaml", "department #5 (id A-water)", "管辖区划 '999999' 不存在")
 
 
 def test_duplicate_department(tmp_path):
     expect_error(tmp_path, lambda d: d["departments.yaml"].append(dict(d["departments.yaml"][0])),
-                 "departments.yaml", "(id city-parks)", "duplicate id")
+                 "departments.yaml", "(id city-parks): id city-parks 重复")
 
 
 def test_duplicate_category_code(tmp_path):
     expect_error(tmp_path, lambda d: d["categories.yaml"][1].update({"code": "0101"}),
-                 "categories.yaml", "category #1 (id 0101)", "duplicate code")
+                 "categories.yaml", "category #1 (id 0101): 编码 code 0101 重复")
 
 
 def test_category_code_must_be_string(tmp_path):
     expect_error(tmp_path, lambda d: d["categories.yaml"][0].update({"code": 101}),
-                 "categories.yaml", "category #0", "must be a string")
+                 "categories.yaml", "category #0", "code（编码）须为字符串")
 
 
 def test_bad_category_kind(tmp_path):
     expect_error(tmp_path, lambda d: d["categories.yaml"][2].update({"kind": "incident"}),
-                 "categories.yaml", "(id 0201)", "bad kind 'incident'")
+                 "categories.yaml", "(id 0201)", "类型 kind 'incident' 无效")
 
 
 def test_bad_category_priority(tmp_path):
     expect_error(tmp_path, lambda d: d["categories.yaml"][2].update({"priority": "high"}),
-                 "categories.yaml", "(id 0201)", "bad priority 'high'")
+                 "categories.yaml", "(id 0201)", "优先级 priority 'high' 无效")
 
 
 def test_bad_duration(tmp_path):
     expect_error(tmp_path, lambda d: d["categories.yaml"][3]["limits"].update({"handle": "3x"}),
-                 "categories.yaml", "(id 0301)", "limits.handle", "3x")
+                 "categories.yaml", "(id 0301)", "limits.handle：时长 '3x' 无效：应为数字加单位")
 
 
 def test_bad_urgent_duration(tmp_path):
     expect_error(tmp_path, lambda d: d["categories.yaml"][2]["urgent_limits"].update({"sign": 15}),
-                 "categories.yaml", "(id 0201)", "urgent_limits.sign")
+                 "categories.yaml", "(id 0201)", "urgent_limits.sign：时长须为字符串，如 '4wh'，实际为 15")
 
 
 def test_missing_limit_stage(tmp_path):
     expect_error(tmp_path, lambda d: d["categories.yaml"][0]["limits"].pop("check"),
-                 "categories.yaml", "(id 0101)", "limits.check missing")
+                 "categories.yaml", "(id 0101)", "缺少 limits.check")
 
 
 def test_rule_unknown_category(tmp_path):
     expect_error(tmp_path, lambda d: _rule(d, "river-water")["when"].update({"categories": ["0199"]}),
-                 "rules.yaml", "rule #0 (id river-water)", "unknown category 0199")
+                 "rules.yaml", "rule #0 (id river-water)", "类别 0199 不存在")
 
 
 def test_rule_unknown_department(tmp_path):
     expect_error(tmp_path, lambda d: _rule(d, "park-green").update({"assign": {"department": "nope"}}),
-                 "rules.yaml", "(id park-green)", "unknown department 'nope'")
+                 "rules.yaml", "(id park-green)", "部门 'nope' 不存在")
 
 
 def test_rule_unknown_department_type(tmp_path):
     expect_error(tmp_path, lambda d: _rule(d, "manhole").update({"assign": {"department_type": "police"}}),
-                 "rules.yaml", "(id manhole)", "department_type 'police'", "no department has this type")
+                 "rules.yaml", "(id manhole)", "department_type 'police'：没有任何部门属于此类型")
 
 
 def test_rule_assign_both(tmp_path):
     expect_error(tmp_path,
                  lambda d: _rule(d, "manhole").update({"assign": {"department": "A-um", "department_type": "water"}}),
-                 "rules.yaml", "(id manhole)", "exactly one of")
+                 "rules.yaml", "(id manhole)", "二者之一，且只能给一个")
 
 
 def test_rule_bad_hours(tmp_path):
     expect_error(tmp_path, lambda d: _rule(d, "noise-night")["when"].update({"hours": "25:00-06:00"}),
-                 "rules.yaml", "(id noise-night)", "bad hours window '25:00-06:00'")
+                 "rules.yaml", "(id noise-night)", "时段 '25:00-06:00' 无效：时间超出范围")
     expect_error(tmp_path, lambda d: _rule(d, "noise-night")["when"].update({"hours": "22h-6h"}),
-                 "rules.yaml", "(id noise-night)", "expected 'HH:MM-HH:MM'")
+                 "rules.yaml", "(id noise-night)", "时段 '22h-6h' 无效：应为 'HH:MM-HH:MM'")
 
 
 def test_rule_unknown_condition(tmp_path):
     expect_error(tmp_path, lambda d: _rule(d, "manhole")["when"].update({"weekday": "mon"}),
-                 "rules.yaml", "(id manhole)", "unknown condition(s) 'weekday'")
+                 "rules.yaml", "(id manhole)", "未知的条件 'weekday'")
 
 
 def test_rule_unknown_key(tmp_path):
     expect_error(tmp_path, lambda d: _rule(d, "manhole").update({"then": {}}),
-                 "rules.yaml", "(id manhole)", "unknown key(s) 'then'")
+                 "rules.yaml", "(id manhole)", "未知的键 'then'")
 
 
 def test_rule_bad_source(tmp_path):
     expect_error(tmp_path, lambda d: _rule(d, "manhole")["when"].update({"sources": ["phone"]}),
-                 "rules.yaml", "(id manhole)", "sources must be")
+                 "rules.yaml", "(id manhole)", "sources（来源）须为")
 
 
 def test_rule_zone_kind_unknown(tmp_path):
     expect_error(tmp_path, lambda d: _rule(d, "river-water")["when"].update({"near_zone": {"kind": "lake", "within_m": 30}}),
-                 "rules.yaml", "(id river-water)", "near_zone kind 'lake'")
+                 "rules.yaml", "(id river-water)", "near_zone 的 kind 'lake'：zones.geojson 中没有此类型的区域")
     expect_error(tmp_path, lambda d: _rule(d, "park-green")["when"].update({"in_zone": {"kind": "expressway"}}),
-                 "rules.yaml", "(id park-green)", "no polygon zone of this kind")
+                 "rules.yaml", "(id park-green)", "zones.geojson 中没有此类型的面状区域")
 
 
 def test_rule_bad_distance(tmp_path):
     expect_error(tmp_path,
                  lambda d: _rule(d, "river-water")["when"].update({"near_zone": {"kind": "river", "within_m": "30m"}}),
-                 "rules.yaml", "(id river-water)", "within_m")
+                 "rules.yaml", "(id river-water)", "within_m 须为不小于 0 的距离")
 
 
 def test_rule_duplicate_id(tmp_path):
     expect_error(tmp_path, lambda d: d["rules.yaml"]["rules"].append(dict(_rule(d, "manhole"))),
-                 "rules.yaml", "rule #10 (id manhole)", "duplicate rule id")
+                 "rules.yaml", "rule #10 (id manhole): 规则 id manhole 重复")
 
 
 def test_fallback_missing(tmp_path):
-    expect_error(tmp_path, lambda d: d["rules.yaml"].pop("fallback"), "rules.yaml", "fallback", "missing fallback")
+    expect_error(tmp_path, lambda d: d["rules.yaml"].pop("fallback"), "rules.yaml: fallback: 缺少 fallback（属地兜底规则）")
 
 
 def test_fallback_unknown_type(tmp_path):
     expect_error(tmp_path, lambda d: d["rules.yaml"].update({"fallback": {"department_type": "mayor"}}),
-                 "rules.yaml", "fallback", "department_type 'mayor'")
+                 "rules.yaml: fallback: department_type 'mayor'：没有任何部门属于此类型")
 
 
 def test_zone_missing_kind(tmp_path):
     expect_error(tmp_path, lambda d: d["zones.geojson"]["features"][1]["properties"].pop("kind"),
-                 "zones.geojson", "feature #1 (id R1)", "missing 'kind'")
+                 "zones.geojson", "feature #1 (id R1)", "缺少 'kind'（区域类型")
 
 
 def test_zone_invalid_geometry(tmp_path):
@@ -357,37 +359,70 @@ def test_zone_invalid_geometry(tmp_path):
             [[110.012, 20.012], [110.018, 20.018], [110.018, 20.012], [110.012, 20.018], [110.012, 20.012]]
         ]
 
-    expect_error(tmp_path, change, "zones.geojson", "feature #0 (id P1)", "invalid geometry")
+    expect_error(tmp_path, change, "zones.geojson: feature #0 (id P1): 几何图形无效：自相交（位置 [")
 
 
 def test_user_errors(tmp_path):
     expect_error(tmp_path, lambda d: d["users.yaml"][1].update({"role": "mayor"}),
-                 "users.yaml", "user #1 (id disp-a)", "bad role 'mayor'")
+                 "users.yaml", "user #1 (id disp-a)", "角色 role 'mayor' 无效")
     expect_error(tmp_path, lambda d: d["users.yaml"][2].update({"username": "admin"}),
-                 "users.yaml", "user #2 (id admin)", "duplicate username")
+                 "users.yaml", "user #2 (id admin)", "用户名 'admin' 重复")
     expect_error(tmp_path, lambda d: d["users.yaml"][3].update({"scope": "123"}),
-                 "users.yaml", "user #3 (id gw1)", "unknown scope '123'")
+                 "users.yaml", "user #3 (id gw1)", "管辖范围 scope '123' 不存在")
     expect_error(tmp_path, lambda d: d["users.yaml"][5].update({"department": "ghost"}),
-                 "users.yaml", "user #5 (id water-a)", "unknown department 'ghost'")
+                 "users.yaml", "user #5 (id water-a)", "部门 'ghost' 不存在")
     expect_error(tmp_path, lambda d: d["users.yaml"][5].pop("department"),
-                 "users.yaml", "user #5 (id water-a)", "needs 'department'")
+                 "users.yaml", "user #5 (id water-a)", "须填写 'department'")
 
 
 def test_city_yaml_errors(tmp_path):
-    expect_error(tmp_path, lambda d: d["city.yaml"].pop("id"), "city.yaml", "missing 'id'")
+    expect_error(tmp_path, lambda d: d["city.yaml"].pop("id"), "city.yaml: 缺少 'id'")
     expect_error(tmp_path, lambda d: d["city.yaml"].update({"timezone": "Mars/Olympus"}),
-                 "city.yaml", "unknown timezone")
+                 "city.yaml: 时区 'Mars/Olympus' 不存在")
     expect_error(tmp_path, lambda d: d["city.yaml"].update({"work_hours": ["13:30-17:30", "08:30-12:00"]}),
-                 "city.yaml", "work_hours[1]", "overlaps or precedes")
+                 "city.yaml: work_hours[1]: ", "与上一个时段重叠或早于上一个时段")
     expect_error(tmp_path, lambda d: d["city.yaml"].update({"holidays": ["2026-13-01"]}),
-                 "city.yaml", "holidays[0]", "not a date")
+                 "city.yaml: holidays[0]: 不是日期（应为 YYYY-MM-DD）：'2026-13-01'")
 
 
 def test_addresses_csv_errors(tmp_path):
     expect_error(tmp_path, lambda d: d["addresses.csv"].append(["某路1号", "east", "20.0"]),
-                 "addresses.csv", "line 5", "numeric")
+                 "addresses.csv: line 5: 应为 address,lng,lat 三列，且 lng（经度）、lat（纬度）为数字")
     expect_error(tmp_path, lambda d: d.update({"addresses.csv": "addr,x,y\n"}),
-                 "addresses.csv", "line 1", "address,lng,lat")
+                 "addresses.csv: line 1: 表头须列出 address,lng,lat 三列")
+
+
+def test_every_problem_is_worded_in_chinese(city):
+    """A city administrator reads these on /admin (SPEC §9): every problem of a configuration
+    broken in many ways says in Chinese what is wrong, keeps the ids and keys to look for, and
+    keeps the `file: item: problem` form the admin API splits."""
+    items = package_items(city.path)
+    items["calendar"] = {"work_hours": ["08:30-12:00", "25:00-26:00"], "holidays": ["十月一日"]}
+    items["zones"][0]["geometry"]["coordinates"] = [
+        [[110.012, 20.012], [110.018, 20.018], [110.018, 20.012], [110.012, 20.018], [110.012, 20.012]]]
+    items["zones"][1]["properties"].pop("kind")
+    items["departments"][5]["jurisdiction"] = "999999"
+    items["departments"].append(dict(items["departments"][0]))
+    items["categories"][3]["limits"]["handle"] = "3x"
+    items["categories"][2]["kind"] = "incident"
+    rules = {r["id"]: r for r in items["rules"]["rules"]}
+    rules["river-water"]["when"]["categories"] = ["0199"]
+    rules["manhole"]["then"] = {}
+    rules["noise-night"]["when"]["hours"] = "22h-6h"
+    items["rules"]["fallback"] = {"department_type": "mayor"}
+    items["addresses"] += [{"address": "某路1号", "lng": "east", "lat": 20.0},
+                           {"address": "某路2号", "lng": 500, "lat": 20.0}]
+    with pytest.raises(CityPackageError) as info:
+        city_from_items(city, items)
+    views = [problem_view(text) for text in info.value.errors]
+    assert {v["file"] for v in views} == set(KIND_FILES.values())
+    assert {"work_hours[1]", "holidays[0]", "feature #0 (id P1)", "feature #1 (id R1)", "department #5 (id A-water)",
+            "category #3 (id 0301)", "category #2 (id 0201)", "rule #0 (id river-water)", "rule #4 (id manhole)",
+            "rule #3 (id noise-night)", "fallback", "line 5", "line 6 (某路2号)"} <= {v["item"] for v in views}
+    english = re.compile(r"\b(missing|unknown|must|expected|duplicate|invalid|bad|not|got|is|the)\b", re.I)
+    for v in views:
+        assert re.search(r"[\u4e00-\u9fff]", v["problem"]) and not english.search(v["problem"]), v["text"]
+    assert "城市包有" in str(info.value)
 
 
 # --------------------------------------------------------------------------- geocoding

@@ -38,14 +38,14 @@ def test_articles_and_category_words_load(tmp_path):
 
 
 @pytest.mark.parametrize("change, fragments", [
-    ({"questions": "垃圾怎么分类"}, ["article #1 (id KB-2)", "questions must be a non-empty list"]),
-    ({"answer": ""}, ["article #1 (id KB-2)", "missing 'answer'"]),
-    ({"category": "9999"}, ["article #1 (id KB-2)", "unknown category 9999"]),
-    ({"department": "nobody"}, ["article #1 (id KB-2)", "unknown department nobody"]),
-    ({"valid_to": "2026-13-40"}, ["article #1 (id KB-2)", "valid_to must be a date"]),
-    ({"valid_from": "2027-01-01"}, ["article #1 (id KB-2)", "valid_to is before valid_from"]),
-    ({"answr": "拼错的字段"}, ["article #1 (id KB-2)", "unknown field(s) answr"]),
-    ({"id": "KB-1"}, ["article #1 (id KB-1)", "duplicate id KB-1"]),
+    ({"questions": "垃圾怎么分类"}, ["article #1 (id KB-2)", "questions（问法）须为非空列表，列出来电人的各种问法"]),
+    ({"answer": ""}, ["article #1 (id KB-2)", "缺少 'answer'（须为非空字符串）"]),
+    ({"category": "9999"}, ["article #1 (id KB-2)", "类别 9999 不存在"]),
+    ({"department": "nobody"}, ["article #1 (id KB-2)", "部门 nobody 不存在"]),
+    ({"valid_to": "2026-13-40"}, ["article #1 (id KB-2)", "valid_to 须为日期（YYYY-MM-DD），实际为 '2026-13-40'"]),
+    ({"valid_from": "2027-01-01"}, ["article #1 (id KB-2)", "valid_to（失效日期）早于 valid_from（生效日期）"]),
+    ({"answr": "拼错的字段"}, ["article #1 (id KB-2)", "未知的字段 answr（允许：id、title、questions"]),
+    ({"id": "KB-1"}, ["article #1 (id KB-1)", "id KB-1 重复"]),
 ])
 def test_a_broken_article_is_a_loader_error_naming_it(tmp_path, change, fragments):
     broken = {**GOOD, "id": "KB-2", **change}
@@ -68,7 +68,7 @@ def test_category_keywords_must_be_a_list_of_words(tmp_path):
         categories[0]["keywords"] = "垃圾"
     with pytest.raises(CityPackageError) as info:
         load_with_knowledge(tmp_path, [], bad)
-    assert "category #0 (id 0101): keywords must be a list of non-empty strings" in str(info.value)
+    assert "category #0 (id 0101): keywords 须为非空字符串的列表" in str(info.value)
 
 
 def test_the_demo_city_ships_articles_and_words_for_every_category():
@@ -115,7 +115,7 @@ async def test_admins_edit_articles_as_versions(demo):
     status, broken = await admin.request("PUT", "/api/admin/knowledge/KB-NEW-1",
                                          {**changed, "version": 2, "questions": [], "category": "NOPE"})
     assert status == 422, broken
-    assert "questions" in broken["error"]["message"] and "unknown category NOPE" in broken["error"]["message"]
+    assert "questions" in broken["error"]["message"] and "类别 NOPE 不存在" in broken["error"]["message"]
     status, _ = await admin.request("DELETE", "/api/admin/knowledge/KB-NEW-1?version=2")
     assert status == 204
     status, gone = await operator.get("/api/knowledge/KB-NEW-1")
@@ -210,8 +210,8 @@ async def test_an_article_beyond_the_documented_limits_is_refused_with_every_pro
                "tags": [f"标签{i}" for i in range(21)], "category": "NOPE"}
     status, refused = await admin.post("/api/admin/knowledge", article)
     assert status == 422, refused
-    assert refused["error"]["problems"] == ["unknown category NOPE", "title is longer than 200 characters",
-                                            "answer is longer than 4000 characters", "tags has more than 20 items"]
+    assert refused["error"]["problems"] == ["类别 NOPE 不存在", "title 超过 200 个字符",
+                                            "answer 超过 4000 个字符", "tags 超过 20 项"]
     status, _ = await admin.get("/api/knowledge/KB-LONG-1")
     assert status == 404
     status, stored = await admin.post("/api/admin/knowledge", {**article, "title": "长" * 200, "answer": "答" * 4000,

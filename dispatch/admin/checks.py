@@ -22,7 +22,7 @@ async def in_use_problems(kind: str, before, after, cases, users) -> list[str]:
         for code in removed:
             n = await cases.count(CaseQuery(categories=(code,)))
             if n:
-                problems.append(f"categories.yaml: category {code}: still used by {n} case(s); it cannot be deleted")
+                problems.append(f"categories.yaml: category {code}: 仍有 {n} 个案件使用此类别，不能删除")
     elif kind == "departments" and removed:
         accounts: dict[str, list[str]] = {}
         for account in await users.all():
@@ -30,13 +30,13 @@ async def in_use_problems(kind: str, before, after, cases, users) -> list[str]:
                 accounts.setdefault(account["department"], []).append(account["_id"])
         for did in removed:
             if did in accounts:
-                names = ", ".join(sorted(accounts[did])[:5])
-                problems.append(f"departments.yaml: department {did}: still has account(s) {names}; "
-                                "it cannot be deleted")
+                names = "、".join(sorted(accounts[did])[:5])
+                problems.append(f"departments.yaml: department {did}: 仍有账号 {names} 属于此部门，"
+                                "不能删除")
             n = await cases.count(CaseQuery(departments=(did,), open_only=True))
             if n:
-                problems.append(f"departments.yaml: department {did}: still assigned {n} open case(s); "
-                                "it cannot be deleted")
+                problems.append(f"departments.yaml: department {did}: 仍有 {n} 个未结案件派给此部门，"
+                                "不能删除")
     return problems
 
 
@@ -60,10 +60,10 @@ def place_problems(kind: str, city: City, items) -> list[str]:
         for (address, _lng, _lat), ok in zip(entries, inside):
             if not ok:
                 problems.append(f"addresses.csv: line {lines.get(address, '?')} ({address}): "
-                                "coordinates outside the city (in no district)")
+                                "坐标在城市范围之外（不在任何区内）")
     elif kind == "zones":
         for i, zone in enumerate(city.zones):
             if not area.intersects(zone.geometry):
-                problems.append(f"zones.geojson: {where('feature', i, zone.id)}: orphan zone: "
-                                "outside the city (touches no district)")
+                problems.append(f"zones.geojson: {where('feature', i, zone.id)}: 孤立区域："
+                                "位于城市范围之外（不与任何区相交）")
     return problems

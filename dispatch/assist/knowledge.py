@@ -100,15 +100,15 @@ def _too_long(body: dict) -> list[str]:
     problems = []
     for key, most in TEXT_LIMITS.items():
         if isinstance(body.get(key), str) and len(body[key].strip()) > most:
-            problems.append(f"{key} is longer than {most} characters")
+            problems.append(f"{key} 超过 {most} 个字符")
     for key, (items, chars) in LIST_LIMITS.items():
         value = body.get(key)
         if not isinstance(value, list):
             continue
         if len(value) > items:
-            problems.append(f"{key} has more than {items} items")
+            problems.append(f"{key} 超过 {items} 项")
         if any(isinstance(x, str) and len(x.strip()) > chars for x in value):
-            problems.append(f"{key} has an item longer than {chars} characters")
+            problems.append(f"{key} 中有一项超过 {chars} 个字符")
     return problems
 
 
@@ -132,7 +132,7 @@ def checked_article(body: dict, city) -> dict:
     """One article sent by an admin, checked (raises CityPackageError listing every problem)."""
     articles, problems = article_problems([body], city, file="knowledge")
     if problems:
-        raise CityPackageError("; ".join(problems), problems)
+        raise CityPackageError("；".join(problems), problems)
     return articles[0]
 
 

@@ -31,8 +31,8 @@ async def test_a_door_plate_csv_with_bad_coordinates_is_refused_then_a_good_one_
     await page.get_by_role("button", name="发布", exact=True).click()
     problems = page.locator(".problems")
     await problems.get_by_text("配置有 2 处问题").wait_for()
-    assert await problems.get_by_text("expected address,lng,lat with numeric lng/lat").count() == 1
-    assert await problems.get_by_text("coordinates out of range").count() == 1
+    assert await problems.get_by_text("应为 address,lng,lat 三列，且 lng（经度）、lat（纬度）为数字").count() == 1
+    assert await problems.get_by_text("坐标超出范围（经度须在 -180 到 180 之间，纬度须在 -90 到 90 之间）").count() == 1
     assert server.ctx.config_version == 1
 
     good = "address,lng,lat\n上城区示例路1号,120.17,30.25\n"
@@ -66,7 +66,7 @@ async def test_a_zones_file_is_diffed_on_the_map_and_a_self_intersection_refused
     await page.get_by_label("修改说明").fill("新增公园")
     await page.get_by_role("button", name="发布", exact=True).click()
     problems = page.locator(".problems")
-    await problems.get_by_text("invalid geometry: Self-intersection").wait_for()
+    await problems.get_by_text("几何图形无效：自相交（位置 [").wait_for()
     assert server.ctx.config_version == 1
     guard.assert_clean(allow_console=("422",))
 

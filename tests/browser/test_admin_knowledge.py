@@ -80,7 +80,7 @@ async def test_an_admin_searches_edits_adds_and_deletes_articles(browser, server
     await dialog.locator("button[type=submit]").click()
     problems = dialog.locator(".problems")
     await problems.get_by_text("条目有 1 处问题，未保存").wait_for()
-    assert await problems.get_by_role("listitem").all_inner_texts() == ["missing 'answer' (a non-empty string)"]
+    assert await problems.get_by_role("listitem").all_inner_texts() == ["缺少 'answer'（须为非空字符串）"]
     await screenshot(page, "admin-knowledge-problems")
     status, _ = await api.get("/api/knowledge/KB-EMPTY-001")
     assert status == 404

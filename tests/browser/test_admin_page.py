@@ -98,8 +98,8 @@ async def test_a_bad_rule_is_refused_with_every_problem_and_nothing_changes(brow
     await page.get_by_role("button", name="发布", exact=True).click()
     problems = page.locator(".problems")
     await problems.get_by_text("配置有 2 处问题").wait_for()
-    assert await problems.get_by_text("unknown category X9999").count() == 1
-    assert await problems.get_by_text("bad hours window '25:00-26:00': time out of range").count() == 1
+    assert await problems.get_by_text("类别 X9999 不存在").count() == 1
+    assert await problems.get_by_text("时段 '25:00-26:00' 无效：时间超出范围").count() == 1
     assert server.ctx.config_version == 1
     guard.assert_clean(allow_console=("422",))
 
