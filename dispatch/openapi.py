@@ -403,6 +403,7 @@ CASE_FILTERS = [
     *[query(level, csv(), f"{level} id，逗号分隔") for level in LEVELS],
     query("source", csv(SOURCES), "grid, hotline"),
     query("overdue", {"type": "boolean"}),
+    query("return_pending", {"type": "boolean"}, "仅承办部门申请退单、等待审核的案件（退单待审）"),
     query("bbox", or_empty(ref("BBox")), "最小经度,最小纬度,最大经度,最大纬度"),
     query("q", {"type": "string", "maxLength": 100},
           "在描述、编号、地址中搜索：只查最近 7 天（或 from/to 内最近 7 天）建立的案件，响应的 searched 给出范围；"

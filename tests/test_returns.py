@@ -42,6 +42,20 @@ async def test_a_return_waits_for_review_with_the_clock_paused(world):
     await world.refused(409, "return_pending", "a1so", cid, "return", REASON)
 
 
+async def test_the_review_queue_lists_exactly_the_pending_returns(world):
+    """/command's 退单待审 asked for 500 dispatched or accepted cases and kept the pending ones:
+    in a busy city a pending return fell beyond the first 500. The server now filters."""
+    cid = (await world.accepted_case())["id"]
+    await world.ok("a1so", cid, "return", REASON)
+    others = [(await world.accepted_case())["id"] for _ in range(3)]  # newer: first in the list
+    status, page = await world.as_("disp-a").get("/api/cases?return_pending=true&limit=1")
+    assert status == 200, page
+    assert [c["id"] for c in page["items"]] == [cid] and set(others).isdisjoint(c["id"] for c in page["items"])
+    await world.ok("disp-a", cid, "reject_return", REASON)
+    status, page = await world.as_("disp-a").get("/api/cases?return_pending=true")
+    assert status == 200 and page["items"] == []
+
+
 async def test_return_refusals(world):
     case = await world.accepted_case()
     cid = case["id"]

@@ -73,7 +73,7 @@ async def test_the_same_parameters_in_range_still_work(world):
 # -- every query parameter, fuzzed ------------------------------------------------------------
 
 CASE_PARAMS = ("status", "open", "mine", "near", "category", "department", "district", "street", "community",
-               "grid", "source", "overdue", "bbox", "q", "from", "to", "limit")
+               "grid", "source", "overdue", "return_pending", "bbox", "q", "from", "to", "limit")
 STATS_PARAMS = ("scope", "from", "to", "group_by", "top")
 ENDPOINTS = {
     "/api/cases": CASE_PARAMS + ("cursor",),

@@ -185,7 +185,7 @@ async def test_newest_first_with_keyset_pages_and_no_gaps(store):
 
 
 async def test_each_filter_keeps_exactly_its_cases(store):
-    a = case(1, status="dispatched", source="hotline", flags={"overdue": True},
+    a = case(1, status="dispatched", source="hotline", flags={"overdue": True, "return_pending": True},
              assignment={"department": {"id": "dep-a", "name": "A"}}, departments_seen=["dep-a"])
     b = case(2, category={"code": "0202", "name": "占道"}, reporters=["gw1", "gw2"],
              jurisdiction={"district": {"id": "D2", "name": "二区"}, "street": {"id": "S2", "name": "二街"}},
@@ -206,6 +206,7 @@ async def test_each_filter_keeps_exactly_its_cases(store):
     assert await found(sources=("hotline",)) == {A}
     assert await found(overdue=True) == {A}
     assert await found(overdue=False) == {B, C}
+    assert await found(return_pending=True) == {A}
     assert await found(reporter="gw2") == {B}
     assert await found(box=Box(120.1005, 30.2005, 120.1025, 30.2025)) == {A, B}
     assert await found(box=Box(0, 0, 1, 1)) == set()

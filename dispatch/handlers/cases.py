@@ -82,6 +82,7 @@ class CaseQueryMixin:
             jurisdictions=jurisdictions,
             sources=tuple(v.query_list(arg("source"), "source", SOURCES) or ()),
             overdue=v.query_bool(arg("overdue"), "overdue"),
+            return_pending=bool(v.query_bool(arg("return_pending"), "return_pending")),
             reporter=self.user.username if v.query_bool(arg("mine"), "mine") else None,
             box=box,
             text=text_search(self.user, q) if q else None,

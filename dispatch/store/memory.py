@@ -67,6 +67,8 @@ def matches(doc: dict, q: CaseQuery) -> bool:
         return False
     if q.overdue is not None and bool(get_path(doc, "flags.overdue")) != q.overdue:
         return False
+    if q.return_pending and get_path(doc, "flags.return_pending") is not True:
+        return False
     if q.reporter is not None and q.reporter not in (doc.get("reporters") or ()):
         return False
     if q.box is not None:

@@ -136,6 +136,8 @@ def case_filter(q: CaseQuery) -> dict:
         clauses.append({"source": {"$in": list(q.sources)}})
     if q.overdue is not None:
         clauses.append({"flags.overdue": True} if q.overdue else {"flags.overdue": {"$ne": True}})
+    if q.return_pending:
+        clauses.append({"flags.return_pending": True})
     if q.reporter is not None:
         clauses.append({"reporters": q.reporter})
     if q.box is not None:

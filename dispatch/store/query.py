@@ -97,6 +97,7 @@ class CaseQuery:
     jurisdictions: tuple[tuple[str, tuple[str, ...]], ...] = ()
     sources: tuple[str, ...] = ()
     overdue: bool | None = None
+    return_pending: bool = False  # only cases whose department asked to give them back (退单待审)
     reporter: str | None = None  # mine=true: cases this user reported
     box: Box | None = None  # cases located inside (cases without a location never match)
     text: TextSearch | None = None

@@ -134,9 +134,10 @@ export function mountReturnQueue(box, { onOpen } = {}) {
   let timer = null;
 
   async function refresh() {
-    // Returns wait in the dispatched / accepted states with the flag set.
-    const page = await api.get("/api/cases?status=dispatched,accepted&limit=500");
-    const pending = page.items.filter((c) => (c.flags || {}).return_pending);
+    // The server keeps to the cases waiting for review: a busy city's hundreds of dispatched
+    // cases no longer push a pending return out of the first page.
+    const page = await api.get("/api/cases?return_pending=true&limit=500");
+    const pending = page.items;
     list.replaceChildren(...pending.map((c) => el("li", { dataset: { id: c.id } },
       el("div", {},
         el("button", { class: "btn-link", type: "button", onclick: () => onOpen && onOpen(c.id) }, c.number),
