@@ -114,8 +114,17 @@ async function editArticle(article, names, reload) {
   return saved === true;
 }
 
+const ARTICLE_FIELDS = ["title", "questions", "answer", "category", "department", "valid_from", "valid_to", "tags"];
+
+// The article's versions, newest first; an older one is restored in one click, as a new
+// version (nothing is overwritten: the history keeps every step). True if one was restored.
 async function showHistory(article) {
   const { items } = await request("GET", `/api/admin/knowledge/${encodeURIComponent(article.id)}/history`);
+  let chosen = null;
+  const restore = (v) => el("button", {
+    class: "btn btn-secondary btn-small", type: "button", dataset: { restore: v.version },
+    onclick: (event) => { chosen = v; event.target.closest("dialog").close(); },
+  }, "恢复为此版本");
   await formDialog({
     title: `版本历史 · ${article.title}`,
     submit: "关闭",
@@ -125,10 +134,17 @@ async function showHistory(article) {
       el("header", {},
         el("b", {}, `第 ${v.version} 版`), el("span", { class: "muted" }, formatTime(v.at)), el("span", {}, v.by || ""),
         v.deleted ? el("span", { class: "tag tag-urgent" }, "已删除") : null,
-        v.version === article.version ? el("span", { class: "tag" }, "当前") : null),
+        v.version === article.version ? el("span", { class: "tag" }, "当前") : null,
+        v.version !== article.version && !v.deleted ? restore(v) : null),
       v.note ? el("div", {}, v.note) : null,
       v.deleted ? null : el("div", { class: "kb-answer muted" }, el("b", {}, v.title), "：", v.answer)))),
   });
+  if (!chosen) return false;
+  const body = Object.fromEntries(ARTICLE_FIELDS.map((k) => [k, chosen[k] === undefined ? null : chosen[k]]));
+  await request("PUT", `/api/admin/knowledge/${encodeURIComponent(article.id)}`,
+    { ...body, version: article.version, note: `恢复第 ${chosen.version} 版` });
+  toast(`已将“${chosen.title}”恢复为第 ${chosen.version} 版（保存为新版本）`, "success");
+  return true;
 }
 
 export async function renderKnowledge(holder, { reload }) {
@@ -155,7 +171,9 @@ export async function renderKnowledge(holder, { reload }) {
     } catch (err) { out.append(errorBox(err, reload)); }
   }
   async function history(article) {
-    try { await showHistory(article); } catch (err) { out.replaceChildren(errorBox(err, reload)); }
+    try {
+      if (await showHistory(article)) reload();
+    } catch (err) { out.replaceChildren(errorBox(err, reload)); }
   }
   const buttons = (article) => [
     el("button", { class: "btn btn-secondary btn-small", type: "button", onclick: () => edit(article) }, "修改"), " ",

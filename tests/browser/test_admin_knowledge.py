@@ -128,3 +128,30 @@ async def test_the_review_list_shows_flagged_articles_and_a_stale_edit_is_refuse
     _, kept = await api.get(f"/api/knowledge/{FLAGGED}")
     assert kept["answer"] == seen["answer"] and kept["version"] == seen["version"] + 1
     guard.assert_clean(allow_console=("409",))
+
+
+async def test_an_older_version_is_restored_in_one_click_as_a_new_version(browser, server):
+    admin, page, guard = await open_knowledge(browser, server)
+    api = await client_as(server, admin["username"])
+    _, first = await api.get(f"/api/knowledge/{DEMO_ARTICLE}")
+    status, edited = await api.request("PUT", f"/api/admin/knowledge/{DEMO_ARTICLE}",
+                                       {**{k: first[k] for k in ("title", "questions", "answer", "category", "department",
+                                                                 "valid_from", "valid_to", "tags")},
+                                        "answer": "一条写错的答复。", "version": first["version"]})
+    assert status == 200, edited
+    await page.reload()
+    await page.get_by_role("tab", name="知识库").click()
+    row = page.locator(f'tr[data-article="{DEMO_ARTICLE}"]')
+    await row.get_by_text(f"第 {edited['version']} 版").wait_for()
+    await row.get_by_role("button", name="版本历史").click()
+    history = page.locator("dialog.dlg")
+    assert await history.locator(f'article[data-version="{edited["version"]}"] [data-restore]').count() == 0  # current
+    await history.locator(f'article[data-version="{first["version"]}"]').get_by_role("button", name="恢复为此版本").click()
+    await history.wait_for(state="detached")
+    await row.get_by_text(f"第 {edited['version'] + 1} 版").wait_for()
+    _, restored = await api.get(f"/api/knowledge/{DEMO_ARTICLE}")
+    assert restored["answer"] == first["answer"] and restored["version"] == edited["version"] + 1
+    _, versions = await api.get(f"/api/admin/knowledge/{DEMO_ARTICLE}/history")
+    assert versions["items"][-1]["note"] == f"恢复第 {first['version']} 版"
+    assert [v["answer"] for v in versions["items"]][-2] == "一条写错的答复。"  # the history keeps every step
+    guard.assert_clean()
