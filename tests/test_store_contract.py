@@ -104,6 +104,18 @@ async def test_concurrent_inserts_of_one_client_id_store_one_case(store):
     assert await store.cases.count(CaseQuery()) == 1
 
 
+async def test_numbers_of_loaded_cases_are_not_given_again(store):
+    """Cases loaded in bulk (history, an import) keep their numbers: the next report of that
+    day gets the number after them, not a taken one (which was a 500 at intake)."""
+    assert await store.cases.bulk_insert([case(n) for n in (1, 2, 5)]) == 3
+    assert await store.cases.next_number("20261123") == "20261123-000006"
+    fresh = case(6)
+    await store.cases.insert(fresh)
+    assert (await store.cases.get(fresh["_id"]))["number"] == "20261123-000006"
+    assert await store.cases.bulk_insert([case(7)]) == 1
+    assert await store.cases.next_number("20261123") == "20261123-000008"
+
+
 async def test_case_numbers_are_unique_under_concurrency(store):
     numbers = await asyncio.gather(*(store.cases.next_number("20261123") for _ in range(30)))
     assert sorted(numbers) == [f"20261123-{n:06d}" for n in range(1, 31)]

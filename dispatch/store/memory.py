@@ -24,7 +24,7 @@ from typing import Any, Iterable
 from sortedcontainers import SortedList
 
 from dispatch.store.query import (
-    BY_ID, EVERYTHING, NEWEST, OLDEST, After, CaseQuery, Change, DuplicateCase, PeriodQuery, Scope,
+    BY_ID, EVERYTHING, NEWEST, OLDEST, After, CaseQuery, Change, DuplicateCase, PeriodQuery, Scope, number_parts,
 )
 from dispatch.store import buckets
 from dispatch.store.assist_memory import MemoryKnowledge, MemoryModels
@@ -238,6 +238,9 @@ class MemoryCases:
             if stored.get("number") is not None:
                 self._numbers_taken.add(stored["number"])
                 self._by_number[stored["number"]] = stored["_id"]
+                parts = number_parts(stored["number"])
+                if parts:  # `next_number` goes on after the loaded ones
+                    self._numbers[parts[0]] = max(self._numbers.get(parts[0], 0), parts[1])
             self._by_created.add((stored["created_at"], stored["_id"]))
             self._by_id.add(stored["_id"])
             self._index_due(None, stored)

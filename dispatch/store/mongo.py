@@ -34,11 +34,12 @@ from datetime import datetime, timedelta, timezone
 
 from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel, ReplaceOne, ReturnDocument
-from pymongo.errors import ConnectionFailure, DuplicateKeyError, OperationFailure, PyMongoError
+from pymongo.errors import BulkWriteError, ConnectionFailure, DuplicateKeyError, OperationFailure, PyMongoError
 
 from dispatch.store import buckets
 from dispatch.store.query import (
     BY_ID, EVERYTHING, NEWEST, OLDEST, After, CaseQuery, Change, DuplicateCase, PeriodQuery, Scope, StoreUnavailable,
+    number_parts,
 )
 from dispatch.clock import stored_instant
 from dispatch.store.change import apply_change
@@ -538,7 +539,22 @@ class MongoCases:
                    **_query_fields(doc, now)} for doc in docs]
         result = await self.cases.insert_many(stored, ordered=False)
         await self._note_history_start([doc["created_at"] for doc in docs])
+        await self._claim_numbers([doc.get("number") for doc in docs])
         return len(result.inserted_ids)
+
+    async def _claim_numbers(self, numbers: list) -> None:
+        """Claim the case numbers of loaded cases, so `next_number` never hands one out again
+        (a report after a bulk load was refused with 500: its number was taken)."""
+        claims = [{"_id": number, "day": parts[0], "seq": parts[1]}
+                  for number, parts in ((n, number_parts(n)) for n in numbers) if parts]
+        if not claims:
+            return
+        try:
+            await self.numbers.insert_many(claims, ordered=False)
+        except BulkWriteError as exc:  # already claimed: loaded twice, or taken by intake
+            if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", ())):
+                raise
+        self._last_numbers = {}  # read the day's highest again
 
     @guarded
     async def find(self, query: CaseQuery) -> list[dict]:

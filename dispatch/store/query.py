@@ -159,5 +159,15 @@ class StoreUnavailable(ApiError):
 RETRY_AFTER_SECONDS = 5
 
 
+def number_parts(number) -> tuple[str, int] | None:
+    """(day, sequence) of a case number as `next_number` gives it ("20261123-000042"), else None."""
+    if not isinstance(number, str):
+        return None
+    day, _, seq = number.partition("-")
+    if len(day) != 8 or not day.isdigit() or not seq.isdigit():
+        return None
+    return day, int(seq)
+
+
 class DuplicateCase(Exception):
     """A case with this id, or this (user, client_id), is stored already."""
