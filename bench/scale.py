@@ -10,6 +10,8 @@ real server (`server.py`, a separate process) over HTTP:
     from the KPI rollups, which are rebuilt from the loaded cases first (a bulk load logs no
     events; `python -m dispatch.tools.rebuild_rollups` on the server engine);
   * the deadline sweep (the first one after loading, and one that finds nothing);
+  * /command opened by a dispatcher in Chromium: ms until ready and until the network is idle,
+    and the bytes downloaded (`--no-page` skips it);
   * intake p99 at 50 reports/s with that history loaded;
   * the server's RSS after start and after the measurements.
 
@@ -385,11 +387,60 @@ async def measure(port: int, pid: int, args, city) -> None:
         except Exception as exc:  # noqa: BLE001
             print(f"| department, {period} | failed: {str(exc)[:80]} | | |", flush=True)
 
+    if not args.no_page:
+        await page_figures(port)
+
     grid_http = grid
     result = await intake_at(grid_http, args.rate, args.intake_seconds)
     print(f"\nintake at {args.rate:.0f} reports/s for {args.intake_seconds:.0f} s: p50 {result['p50']:.0f} ms, "
           f"p99 {result['p99']:.0f} ms, statuses {result['codes']}", flush=True)
     print(f"server RSS after the measurements: {rss_mb(pid):.0f} MB", flush=True)
+
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+async def page_figures(port: int) -> None:
+    """/command as a dispatcher opens it in Chromium at 1366×768: the time until the page says it
+    is ready (`body[data-ready]`: map, statistics, queue and cases drawn) and until the network
+    is idle, and the bytes the page downloaded, with the largest answers."""
+    from playwright.async_api import async_playwright
+
+    base = f"http://127.0.0.1:{port}"
+    print("\n| /command (dispatcher, 1366×768, Chromium) | ms | bytes |\n|---|---|---|")
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        try:
+            for attempt in ("cold", "again"):
+                context = await browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN")
+                login = await context.request.post(base + "/api/login", data={
+                    "username": "dispatcher01", "password": "demo-dispatcher-2026"})
+                assert login.ok, await login.text()
+                page = await context.new_page()
+                sizes: dict[str, int] = {}
+
+                async def finished(request):
+                    body = (await request.sizes())["responseBodySize"]
+                    path = request.url[len(base):]
+                    sizes[path] = sizes.get(path, 0) + body
+
+                page.on("requestfinished", finished)
+                start = time.perf_counter()
+                await page.goto(base + "/command")
+                await page.wait_for_selector("body[data-ready='1']", timeout=300_000)
+                ready = (time.perf_counter() - start) * 1000
+                await page.wait_for_load_state("networkidle", timeout=300_000)
+                idle = (time.perf_counter() - start) * 1000
+                total = sum(sizes.values())
+                print(f"| {attempt}: ready | {ready:.0f} | |", flush=True)
+                print(f"| {attempt}: network idle, every request | {idle:.0f} | {total / 1024:.0f} KB |", flush=True)
+                if attempt == "cold":
+                    for path, size in sorted(sizes.items(), key=lambda kv: -kv[1])[:4]:
+                        print(f"| largest answer: `{path[:80]}` | | {size / 1024:.0f} KB |", flush=True)
+                await context.close()
+        finally:
+            await browser.close()
 
 
 async def sweep_figures(uri: str, database: str) -> None:
@@ -474,6 +525,7 @@ async def main() -> None:
     parser.add_argument("--rate", type=float, default=50.0, help="intake reports/s")
     parser.add_argument("--intake-seconds", type=float, default=20.0)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--no-page", action="store_true", help="do not open /command in Chromium")
     parser.add_argument("--serve-embedded", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_embedded:

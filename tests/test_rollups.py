@@ -19,7 +19,7 @@ import pytest
 
 from dispatch.clock import Clock
 from dispatch.domain import scope_path
-from dispatch.kpi import stats
+from dispatch.kpi import stats, trend
 from dispatch.kpi.rollups import Rollups, decompose
 from dispatch.store.query import EVERYTHING, Change, Scope
 from dispatch.workflow.deadlines import BusinessCalendar
@@ -236,6 +236,32 @@ async def test_rollups_equal_the_figures_computed_from_the_cases(world, seed, no
     rng = random.Random(seed)
     await make_history(world, rng, 120, now)
     assert await assert_rollups_match(world, now) == len(compared_reports(world, now))
+
+
+# The trend panel (dispatch/kpi/trend.py): (reader, scope, days, category, department filter).
+TRENDS = [(reader, scope, days, category, department)
+          for reader, scope, own in ((EVERYTHING, CITY_ID, None), (Scope(within=A), A, None), (Scope(within=A), A1, None),
+                                     (EVERYTHING, B1, None), (Scope(department="A-water"), CITY_ID, "A-water"),
+                                     (Scope(department="B1-so"), B, "B1-so"))
+          for days in (1, 7, 30, 90)
+          for category, department in ((None, own), ("0105", own), (None, own or "A1-so"), ("H01", own or "B1-so"))]
+
+
+@pytest.mark.parametrize("seed,now", [(3, INSTANTS[0]), (4, INSTANTS[1])])
+async def test_the_trend_from_the_rollups_equals_the_trend_from_the_cases(world, seed, now):
+    world.clock.set(now)
+    await make_history(world, random.Random(seed), 120, now)
+    for reader, scope, days, category, department in TRENDS:
+        first = now.astimezone(TZ).date() - timedelta(days=days - 1)
+        assert stats.from_rollups(world.city, TZ, reader=reader, scope=scope,
+                                  period=stats.Period.days(first, now.astimezone(TZ).date(), TZ))
+        kw = dict(reader=reader, scope=scope, days=days, now=now, category=category, department=department)
+        summed = await trend.compute(world, **kw)
+        scanned = await trend.compute(world, **kw, scan=True)
+        assert summed == scanned, (reader, scope, days, category, department)
+    city = await trend.compute(world, reader=EVERYTHING, scope=CITY_ID, days=90, now=now)
+    assert sum(d["reported"] for d in city["days"]) > 0 and sum(d["closed"] for d in city["days"]) > 0
+    assert len(city["top_categories"]) == len(CATEGORIES)
 
 
 async def test_the_random_history_exercises_every_figure(tmp_path):

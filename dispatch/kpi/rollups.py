@@ -45,6 +45,7 @@ from datetime import date, datetime, timedelta, timezone
 from dispatch.clock import Clock
 from dispatch.kpi.stats import (
     NO_DEPARTMENT, NO_PLACE, PROJECTION, CaseTimeline, Period, Row, all_facts, category_sign_deadline,
+    trend_reported,
 )
 from dispatch.background import cancel
 from dispatch.store import StoreUnavailable
@@ -394,6 +395,41 @@ class Rollups:
             parent = self.city.jurisdictions.get(node.parent) if node is not None and node.parent else None
             group["district"] = parent.name if parent is not None else None
         return group
+
+    async def daily(self, *, scope: str, first: date, last: date, category: str | None,
+                    department: str | None, own_share: bool) -> dict[str, Counter]:
+        """The trend panel's counts (dispatch/kpi/trend.py) from the day buckets of [first, last]:
+        {"reported": {day: n}, "closed": {day: n}, "types": {category: n}}. `department`
+        narrows to what is charged to it; `own_share`: only what it has been given (a
+        department's own view), not what is charged to it before it had the case."""
+        place: dict[str, str] = {}
+        if scope == self.city.id:
+            districts = [j.id for j in self.city.jurisdictions.values() if j.level == "district"] + [""]
+        else:
+            node = self.city.jurisdictions[scope]
+            place[node.level] = scope
+            districts = [scope if node.level == "district" else node.parent]
+        days = [(first + timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
+        docs = await self.repo.buckets_by_id([bucket_id(DAY, day, district) for day in days for district in districts])
+        out = {"reported": Counter(), "closed": Counter(), "types": Counter()}
+        for doc in docs.values():
+            day = doc["bucket"]
+            for group, counters in doc["groups"].items():
+                charged, district, street, code = group.split("|")[:4]
+                if department is not None and (charged.removeprefix(UNSEEN) != department
+                                               or (own_share and charged.startswith(UNSEEN))):
+                    continue
+                if place.get("district", district) != district or place.get("street", street) != street:
+                    continue
+                if category is not None and code != category:
+                    continue
+                tally = Counter()
+                resolve(counters, day, tally)
+                reported = trend_reported(tally)
+                out["reported"][day] += reported
+                out["types"][code] += reported
+                out["closed"][day] += tally["closed"]
+        return out
 
     async def tallies(self, *, scope: str, period: Period, group_by: str, department: str | None,
                       now: datetime) -> tuple[dict, Counter]:

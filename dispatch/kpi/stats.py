@@ -392,6 +392,12 @@ def all_facts(timeline: CaseTimeline, calendar, sign_deadline):
     yield from _support_facts(case)
 
 
+def trend_reported(tally) -> float:
+    """Cases reported, less those later voided or merged (the trend panel's 上报: a case that
+    turned out to be nothing, or the same as another, is not a problem of that day)."""
+    return tally["reported"] - tally["status:void"] - tally["status:merged"]
+
+
 def case_facts(timeline: CaseTimeline, period: Period, now: datetime, calendar, sign_deadline):
     """(tally key, amount, instant) for everything one case contributes to the period."""
     for fact in all_facts(timeline, calendar, sign_deadline):
