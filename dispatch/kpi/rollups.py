@@ -396,19 +396,21 @@ class Rollups:
             group["district"] = parent.name if parent is not None else None
         return group
 
+    def _where(self, scope: str) -> tuple[dict[str, str], list[str]]:
+        """A report's place ({level: id} to match groups against; empty for the city) and the
+        districts whose bucket documents hold it ("" too for the city: cases without a place)."""
+        if scope == self.city.id:
+            return {}, [j.id for j in self.city.jurisdictions.values() if j.level == "district"] + [""]
+        node = self.city.jurisdictions[scope]
+        return {node.level: scope}, [scope if node.level == "district" else node.parent]
+
     async def daily(self, *, scope: str, first: date, last: date, category: str | None,
                     department: str | None, own_share: bool) -> dict[str, Counter]:
         """The trend panel's counts (dispatch/kpi/trend.py) from the day buckets of [first, last]:
         {"reported": {day: n}, "closed": {day: n}, "types": {category: n}}. `department`
         narrows to what is charged to it; `own_share`: only what it has been given (a
         department's own view), not what is charged to it before it had the case."""
-        place: dict[str, str] = {}
-        if scope == self.city.id:
-            districts = [j.id for j in self.city.jurisdictions.values() if j.level == "district"] + [""]
-        else:
-            node = self.city.jurisdictions[scope]
-            place[node.level] = scope
-            districts = [scope if node.level == "district" else node.parent]
+        place, districts = self._where(scope)
         days = [(first + timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
         docs = await self.repo.buckets_by_id([bucket_id(DAY, day, district) for day in days for district in districts])
         out = {"reported": Counter(), "closed": Counter(), "types": Counter()}
@@ -434,13 +436,7 @@ class Rollups:
     async def tallies(self, *, scope: str, period: Period, group_by: str, department: str | None,
                       now: datetime) -> tuple[dict, Counter]:
         """{group id: Row} and the total, summed from the buckets of `period` (whole days)."""
-        place: dict[str, str] = {}
-        if scope == self.city.id:
-            districts = [j.id for j in self.city.jurisdictions.values() if j.level == "district"] + [""]
-        else:
-            node = self.city.jurisdictions[scope]
-            place[node.level] = scope
-            districts = [scope if node.level == "district" else node.parent]
+        place, districts = self._where(scope)
         first, last = period.first_day.isoformat(), period.last_day.isoformat()
         ids = [bucket_id(level, bucket, district) for level, bucket in decompose(period.first_day, period.last_day)
                for district in districts]
