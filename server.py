@@ -118,6 +118,7 @@ async def serve(config: dict, simulate: bool = False, sockets=None) -> None:
     server.stop()
     await stop_simulator(simulation)
     await stop_scheduler(scheduler)
+    await ctx.stop()
     await ctx.storage.close()
 
 

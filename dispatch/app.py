@@ -94,6 +94,14 @@ class Context:
         self.rollups.adopt(city, self.calendar)
         self.assist.adopt(city)
 
+    async def stop(self) -> None:
+        """Stop the background work that reads the store (the KPI applier, the assist's jobs,
+        the log tail), before the store is closed: a read still waiting on a closed client
+        ended in a traceback at every shutdown."""
+        await self.rollups.stop()
+        await self.assist.stop()
+        await self.tail.stop()
+
     @property
     def warning_fraction(self) -> float:
         return float(self.config["deadlines"]["warning_fraction"])
