@@ -403,6 +403,8 @@ CASE_FILTERS = [
     *[query(level, csv(), f"{level} id，逗号分隔") for level in LEVELS],
     query("source", csv(SOURCES), "grid, hotline"),
     query("overdue", {"type": "boolean"}),
+    query("warning", {"type": "boolean"}, "仅临期预警（已预警、尚未超期）的案件"),
+    query("supervised", {"type": "boolean"}, "仅督办中的案件"),
     query("return_pending", {"type": "boolean"}, "仅承办部门申请退单、等待审核的案件（退单待审）"),
     query("bbox", or_empty(ref("BBox")), "最小经度,最小纬度,最大经度,最大纬度"),
     query("q", {"type": "string", "maxLength": 100},

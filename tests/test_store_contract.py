@@ -220,12 +220,40 @@ async def test_each_filter_keeps_exactly_its_cases(store):
     assert await found(overdue=False) == {B, C}
     assert await found(return_pending=True) == {A}
     assert await found(reporter="gw2") == {B}
+    assert await found(warning=True) == set()  # A is warned of nothing; overdue is not 临期
+    assert await found(supervised=True) == set()
+    assert await store.cases.update(b["_id"], 1, Change(sets={"flags.supervised": True, "flags.warning": True})) is not None
+    assert await found(supervised=True) == {B}
+    assert await found(warning=True) == {B}
     assert await found(box=Box(120.1005, 30.2005, 120.1025, 30.2025)) == {A, B}
     assert await found(box=Box(0, 0, 1, 1)) == set()
     assert await found(created_from=T0 + timedelta(minutes=2)) == {B, C}
     assert await found(created_to=T0 + timedelta(minutes=2)) == {A}
     assert await found(statuses=("dispatched",), sources=("grid",)) == set()
     assert await store.cases.count(CaseQuery(open_only=True)) == 2
+
+
+async def test_the_command_centres_flag_lists_reach_back_through_the_whole_history(store):
+    """临期 and 超期 lists of open cases (`warning`, `overdue` with `open`): a case opened ten
+    months ago and still open is on them, in one page, however many days lie between."""
+    old = T0 - timedelta(days=300)
+    warned = case(1, status="accepted", created_at=old, flags={"warning": True})
+    overdue = case(2, status="dispatched", created_at=old + timedelta(days=3), flags={"warning": True, "overdue": True})
+    recent = case(3, status="handled", flags={"warning": True})
+    done = case(4, status="closed", created_at=old, flags={"warning": True, "overdue": True})
+    await insert_many(store, [warned, overdue, recent, done])
+
+    async def page(**filters):
+        docs, resume = await store.cases.find_page(CaseQuery(limit=50, **filters))
+        return ids(docs), resume
+
+    assert await page(open_only=True, warning=True) == ([recent["_id"], warned["_id"]], None)
+    assert await page(open_only=True, overdue=True) == ([overdue["_id"]], None)
+    assert await store.cases.update(overdue["_id"], 1, Change(sets={"flags.return_pending": True})) is not None
+    assert await page(return_pending=True) == ([overdue["_id"]], None)
+    # A case that leaves the list leaves its bucket: 结案 takes it off both.
+    assert await store.cases.update(warned["_id"], 1, Change(sets={"status": "closed"})) is not None
+    assert await page(open_only=True, warning=True) == ([recent["_id"]], None)
 
 
 async def test_scopes_see_what_the_policy_says(store):

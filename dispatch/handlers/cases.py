@@ -82,6 +82,8 @@ class CaseQueryMixin:
             jurisdictions=jurisdictions,
             sources=tuple(v.query_list(arg("source"), "source", SOURCES) or ()),
             overdue=v.query_bool(arg("overdue"), "overdue"),
+            warning=bool(v.query_bool(arg("warning"), "warning")),
+            supervised=bool(v.query_bool(arg("supervised"), "supervised")),
             return_pending=bool(v.query_bool(arg("return_pending"), "return_pending")),
             reporter=self.user.username if v.query_bool(arg("mine"), "mine") else None,
             box=box,

@@ -12,8 +12,8 @@ multikey index `(qk, created_at, _id)`, so a bucket comes back in order from the
 A facet is one necessary condition of a query (`open`, `cat=0102`, `in=<jurisdiction>` ...);
 the walk is driven by the most selective facet the query implies. Buckets exist at three
 grains, month / day / hour: the server engine reads the facets that hold a large share of all
-cases (`HOURLY`) by the hour and the others by the day; the month buckets serve the map's
-counts.
+cases (`HOURLY`) by the hour, those holding only cases open now (`MONTHLY`: overdue, 临期, 退单待审) by
+the month and the others by the day; the month buckets also serve the map's counts.
 
 The deadline sweep's `next_due_at <= now` becomes a walk over minute buckets (`due_minute`)
 from the sweep's floor up to now.
@@ -42,7 +42,7 @@ def bucket(grain: str, at: datetime) -> str:
 
 # Bumped whenever `facets` or `query_keys` change what a case is filed under: a server store
 # files its stored cases again at the next start (`MongoCases._backfill_query_fields`).
-QUERY_KEYS_VERSION = 2
+QUERY_KEYS_VERSION = 3
 
 
 def caller_facet(phone: str | None) -> str | None:
@@ -59,10 +59,15 @@ def facets(doc: dict) -> list[str]:
     out = ["all", f"status={doc.get('status')}", f"src={doc.get('source')}"]
     if doc.get("status") in OPEN_STATUSES:
         out.append("open")
-    if ((doc.get("flags") or {}).get("overdue")) is True:
+    flags = doc.get("flags") or {}
+    if flags.get("overdue") is True:
         out.append("overdue")
         if doc.get("status") in OPEN_STATUSES:
-            out.append("open_overdue")  # 当前超期在办: the KPI report's overdue list
+            out.append("open_overdue")  # 当前超期在办: the KPI report's and the command centre's list
+    elif flags.get("warning") is True and doc.get("status") in OPEN_STATUSES:
+        out.append("open_warning")  # 临期: the command centre's list
+    if flags.get("return_pending") is True:
+        out.append("return_pending")  # 退单待审: the dispatcher's review queue
     category = (doc.get("category") or {}).get("code")
     if category:
         out.append(f"cat={category}")
@@ -113,11 +118,16 @@ def driving_facet(q: CaseQuery) -> str:
         candidates.append((2, f"dept={q.departments[0]}"))
     if len(q.categories) == 1:
         candidates.append((3, f"cat={q.categories[0]}"))
+    open_only = q.open_only or bool(q.statuses and all(s in OPEN_STATUSES for s in q.statuses))
+    if q.warning and open_only:
+        candidates.append((1, "open_warning"))
+    if q.return_pending:
+        candidates.append((1, "return_pending"))
     if q.overdue is True:
-        candidates.append((4, "overdue"))
+        candidates.append((2, "open_overdue") if open_only else (4, "overdue"))
     if len(q.statuses) == 1:
         candidates.append((5 if q.statuses[0] in OPEN_STATUSES else 9, f"status={q.statuses[0]}"))
-    if q.open_only or (q.statuses and all(s in OPEN_STATUSES for s in q.statuses)):
+    if open_only:
         candidates.append((7, "open"))
     if len(q.sources) == 1:
         candidates.append((8, f"src={q.sources[0]}"))
@@ -125,8 +135,10 @@ def driving_facet(q: CaseQuery) -> str:
     return min(candidates)[1]
 
 
-# Facets read by the hour: each holds a large share of all cases (the others are read by the day).
+# Facets read by the hour: each holds a large share of all cases. Facets read by the month: each
+# holds only cases open now, few in any month however old (the others are read by the day).
 HOURLY = ("all", "open", "src=", "status=", "in=")
+MONTHLY = ("open_overdue", "open_warning", "return_pending")
 
 
 def days_between(newest: datetime, oldest: datetime) -> list[datetime]:
@@ -149,6 +161,11 @@ def months_between(newest: datetime, oldest: datetime) -> list[datetime]:
         out.append(at)
         at = (at - timedelta(days=1)).replace(day=1)
     return out
+
+
+def next_month(month: datetime) -> datetime:
+    """The first instant of the month after `month`'s."""
+    return (_utc(month).replace(day=1, hour=0, minute=0, second=0, microsecond=0) + timedelta(days=32)).replace(day=1)
 
 
 def days_of(month: datetime, newest: datetime, oldest: datetime) -> list[datetime]:

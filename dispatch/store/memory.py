@@ -67,6 +67,10 @@ def matches(doc: dict, q: CaseQuery) -> bool:
         return False
     if q.overdue is not None and bool(get_path(doc, "flags.overdue")) != q.overdue:
         return False
+    if q.warning and (get_path(doc, "flags.warning") is not True or get_path(doc, "flags.overdue") is True):
+        return False
+    if q.supervised and get_path(doc, "flags.supervised") is not True:
+        return False
     if q.return_pending and get_path(doc, "flags.return_pending") is not True:
         return False
     if q.reporter is not None and q.reporter not in (doc.get("reporters") or ()):

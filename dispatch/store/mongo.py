@@ -137,6 +137,10 @@ def case_filter(q: CaseQuery) -> dict:
         clauses.append({"source": {"$in": list(q.sources)}})
     if q.overdue is not None:
         clauses.append({"flags.overdue": True} if q.overdue else {"flags.overdue": {"$ne": True}})
+    if q.warning:
+        clauses.append({"flags.warning": True, "flags.overdue": {"$ne": True}})
+    if q.supervised:
+        clauses.append({"flags.supervised": True})
     if q.return_pending:
         clauses.append({"flags.return_pending": True})
     if q.reporter is not None:
@@ -597,7 +601,15 @@ class MongoCases:
         # FerretDB 1.24 turns every row PostgreSQL returns into a document before it filters,
         # sorts or limits, so a read costs the rows of its bucket, and an existence probe costs
         # as much as the read: no probes. A facet holding a large share of all cases is read by
-        # the hour, the others by the day.
+        # the hour, one holding only cases open now by the month, the others by the day.
+        if facet.startswith(buckets.MONTHLY):
+            for month in order(buckets.months_between(newest, oldest)):
+                if reads >= BUCKET_BUDGET:
+                    return found, unread(month, buckets.next_month(month))
+                found += await fetch(buckets.key(facet, buckets.bucket(buckets.MONTH, month)))
+                if len(found) >= query.limit:
+                    return found[:query.limit], None
+            return found, None
         hourly = facet.startswith(buckets.HOURLY)
         for day in order(buckets.days_between(newest, oldest)):
             if reads >= BUCKET_BUDGET:

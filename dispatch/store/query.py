@@ -97,6 +97,8 @@ class CaseQuery:
     jurisdictions: tuple[tuple[str, tuple[str, ...]], ...] = ()
     sources: tuple[str, ...] = ()
     overdue: bool | None = None
+    warning: bool = False  # only 临期 cases: warned of their deadline and not yet overdue
+    supervised: bool = False  # only cases under 督办
     return_pending: bool = False  # only cases whose department asked to give them back (退单待审)
     reporter: str | None = None  # mine=true: cases this user reported
     box: Box | None = None  # cases located inside (cases without a location never match)

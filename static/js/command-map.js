@@ -6,7 +6,7 @@ import { STATUS_NAMES, api } from "./api.js";
 import { el } from "./dom.js";
 import { cityBounds, createCityMap, bboxOf, jurisdictions } from "./map.js";
 import { debounce } from "./util.js";
-import { GROUP_OF_STATUS, STATUS_GROUPS, departmentName, level, place } from "./command-model.js";
+import { GROUP_OF_STATUS, STATUS_GROUPS, departmentName, fromFeature, level, place } from "./command-model.js";
 
 const DISTRICT_STYLE = { color: "#3ea6ff", weight: 1.6, opacity: 0.9, fillColor: "#0c3a7d", fillOpacity: 0.28 };
 const DISTRICT_OUTSIDE = { color: "#2a5690", weight: 1, opacity: 0.6, fillColor: "#0a2350", fillOpacity: 0.15 };
@@ -93,9 +93,11 @@ function makeLeafletMap(container, me) {
 
 // -- cases: clustered markers or a heat layer --------------------------------------------------
 
-function createCaseLayer(map, container, { onCaseClick, onChange }) {
+function createCaseLayer(map, container) {
   const markers = new Map();
   let mode = "points";
+  let onCaseClick = () => {};
+  let regionHeat = [];  // [lat, lng, weight] of the regions' counts, when no case is drawn
   const clusters = L.markerClusterGroup({
     chunkedLoading: true, maxClusterRadius: 46, showCoverageOnHover: false, spiderfyOnMaxZoom: true,
     disableClusteringAtZoom: 17, iconCreateFunction: clusterIcon,
@@ -118,19 +120,19 @@ function createCaseLayer(map, container, { onCaseClick, onChange }) {
     // Switched back to points within the 300 ms: leaflet.heat redraws on a layer off the map
     // (no _map) and throws, so the data waits for the next switch to heat.
     if (!map.hasLayer(heat)) return;
-    heat.setLatLngs([...markers.values()].map((m) => {
+    heat.setLatLngs(markers.size ? [...markers.values()].map((m) => {
       const s = m.caseSummary;
       return [s.coords[1], s.coords[0], level(s) === "overdue" ? 1 : 0.6];
-    }));
+    }) : regionHeat);
   }, 300);
 
   function afterChange() {
     container.dataset.cases = String(markers.size);
     if (mode === "heat") refreshHeat();
-    onChange();
   }
 
-  function setCases(summaries) {
+  function setCases(summaries, heatPoints = []) {
+    regionHeat = heatPoints;
     clusters.clearLayers();
     markers.clear();
     const list = [];
@@ -191,7 +193,7 @@ function createCaseLayer(map, container, { onCaseClick, onChange }) {
     }
   }
 
-  return { markers, setCases, upsert, setMode };
+  return { markers, setCases, upsert, setMode, onClick: (handler) => { onCaseClick = handler; } };
 }
 
 // -- a pulse where something happens, the ring around the open case ----------------------------
@@ -263,24 +265,9 @@ function createDistrictLabels(map) {
     }
   }
 
-  // Counts from the server (open cases per district, the whole history) once it has answered;
-  // until then those of the cases on the board.
-  let served = null;
+  // Open cases per district, from the server (the whole history, the toolbar's filters).
   function setServed(regions) {
-    served = new Map(regions.map((r) => [r.name, r.open]));
-    count(null);
-  }
-
-  function count(markers) {
-    const counts = new Map();
-    if (served) {
-      for (const [name, n] of served) counts.set(name, n);
-    } else {
-      for (const m of markers.values()) {
-        const name = m.caseSummary.district;
-        if (name) counts.set(name, (counts.get(name) || 0) + 1);
-      }
-    }
+    const counts = new Map(regions.map((r) => [r.name, r.open]));
     for (const [name, label] of labels) {
       label.count = counts.get(name) || 0;
       label.node.querySelector(".dl-count").textContent = label.count ? `${label.count} 件` : "";
@@ -289,16 +276,22 @@ function createDistrictLabels(map) {
   }
 
   map.on("zoomend", declutter);
-  return { add, count, setServed };
+  return { add, setServed };
 }
 
-// -- open cases counted per street / community by the server (GET /api/cases/map) --------------
+// -- what the map shows, from the server (GET /api/cases/map) -----------------------------------
+// Below CASES_FROM_ZOOM: open cases counted per district / street / community (badges); from it
+// on: the open cases inside the view, newest first, at most the server's cap, and how many more.
+// The page never downloads a scope's cases: `query()` says what the toolbar and the drill-down
+// ask for (category, department, status, area), the server counts and picks.
 
-function createRegionCounts(map, container, me, districtLabels) {
+function createMapView(map, container, me, districtLabels, cases, { query, onView }) {
   const badges = L.layerGroup([], { pane: "labels" });
   badges.addTo(map);
   const scope = me.user.scope === me.city.id ? "" : me.user.scope;
   let request = 0;
+  let view = null;  // the last answer: {level, total} or {level: "case", shown, more}
+  let placed = false;  // the map has a centre and a zoom (set by `ready()`): nothing to ask before
 
   function badge(feature, region) {
     const at = labelPoint(feature.geometry);
@@ -310,46 +303,118 @@ function createRegionCounts(map, container, me, districtLabels) {
                           icon: L.divIcon({ className: "dl-wrap", html: node, iconSize: [0, 0] }) });
   }
 
+  // Region counts also feed the heat layer away from the cases: each region's open cases at
+  // its label point.
+  function heatOf(shapes, byId) {
+    const points = [];
+    const top = Math.max(1, ...[...byId.values()].map((r) => r.open));
+    for (const f of shapes.features) {
+      const region = byId.get(f.properties.id);
+      const at = region && labelPoint(f.geometry);
+      if (at) points.push([at[0], at[1], Math.max(0.15, region.open / top)]);
+    }
+    return points;
+  }
+
+  // The districts' labels carry their open cases at street level too: the streets' summed.
+  async function districtTotals(regions, streets) {
+    const districts = await jurisdictions("district");
+    const parentOf = new Map(streets.features.map((f) => [f.properties.id, f.properties.parent]));
+    const nameOf = new Map(districts.features.map((f) => [f.properties.id, f.properties.name]));
+    const open = new Map();
+    for (const r of regions) {
+      const name = nameOf.get(parentOf.get(r.id));
+      if (name) open.set(name, (open.get(name) || 0) + r.open);
+    }
+    return [...open].map(([name, n]) => ({ name, open: n }));
+  }
+
+  async function showRegions(zoom, mine) {
+    const answer = await api.get(`/api/cases/map?zoom=${zoom}${query()}`);
+    if (mine !== request) return;
+    let shapes;
+    if (answer.level === "district") shapes = await jurisdictions("district");
+    else if (answer.level === "street") shapes = await jurisdictions("street", { within: scope });
+    else shapes = await jurisdictions(answer.level, { bbox: bboxOf(map, 0.2), cached: false });
+    if (mine !== request) return;
+    const byId = new Map(answer.regions.map((r) => [r.id, r]));
+    badges.clearLayers();
+    if (answer.level === "district") {
+      districtLabels.setServed(answer.regions);
+    } else {
+      if (answer.level === "street") districtLabels.setServed(await districtTotals(answer.regions, shapes));
+      for (const f of shapes.features) {
+        const region = byId.get(f.properties.id);
+        const marker = region ? badge(f, region) : null;
+        if (marker) badges.addLayer(marker);
+      }
+    }
+    cases.setCases([], heatOf(shapes, byId));
+    container.dataset.openTotal = String(answer.total.open);
+    container.dataset.regionLevel = answer.level;
+    container.dataset.regions = String(answer.regions.length);
+    view = { level: answer.level, total: answer.total };
+  }
+
+  async function showCases(zoom, mine) {
+    const answer = await api.get(`/api/cases/map?zoom=${zoom}&bbox=${bboxOf(map, 0.05)}${query()}`);
+    if (mine !== request) return;
+    badges.clearLayers();
+    cases.setCases(answer.features.map(fromFeature));
+    container.dataset.regionLevel = "case";
+    container.dataset.regions = "0";
+    view = { level: "case", shown: answer.features.length, more: answer.more };
+  }
+
   async function refresh() {
+    if (!placed) return;
     const zoom = Math.floor(map.getZoom());
     const mine = ++request;
-    if (zoom >= CASES_FROM_ZOOM) {
-      badges.clearLayers();
-      container.dataset.regionLevel = "case";
-      container.dataset.regions = "0";
-      return;
-    }
     try {
-      const view = await api.get(`/api/cases/map?zoom=${zoom}`);
-      if (mine !== request) return;
-      container.dataset.openTotal = String(view.total.open);
-      if (view.level === "district") {
-        badges.clearLayers();
-        districtLabels.setServed(view.regions);
-      } else {
-        const shapes = view.level === "street"
-          ? await jurisdictions("street", { within: scope })
-          : await jurisdictions(view.level, { bbox: bboxOf(map, 0.2), cached: false });
-        if (mine !== request) return;
-        const byId = new Map(view.regions.map((r) => [r.id, r]));
-        badges.clearLayers();
-        for (const f of shapes.features) {
-          const region = byId.get(f.properties.id);
-          const marker = region ? badge(f, region) : null;
-          if (marker) badges.addLayer(marker);
-        }
-      }
-      container.dataset.regionLevel = view.level;
-      container.dataset.regions = String(view.regions.length);
+      await (zoom >= CASES_FROM_ZOOM ? showCases(zoom, mine) : showRegions(zoom, mine));
+      if (mine === request) onView(view);
     } catch (err) {
-      // The counts are a summary: the map stays usable without them.
+      if (mine === request) onView({ level: "error", message: err.message });
     }
   }
 
   const refreshSoon = debounce(refresh, 400);
   map.on("zoomend moveend", refreshSoon);
   setInterval(refreshSoon, 30000);  // cases move on: the counts follow within half a minute
-  return { refresh, refreshSoon };
+
+  // A case changed: drawn in place when the map shows cases and it is in view; counted by the
+  // next refresh otherwise.
+  function changed(s, wanted) {
+    if (!view || view.level !== "case") { refreshSoon(); return; }
+    const inView = s.coords && map.getBounds().pad(0.05).contains([s.coords[1], s.coords[0]]);
+    cases.upsert(s, wanted && inView);
+  }
+
+  // The part of the area where the open cases are: the streets holding four fifths of them
+  // (a handful of cases says nothing of where the work is).
+  async function busyBounds() {
+    const answer = await api.get(`/api/cases/map?zoom=12${query()}`);
+    if (answer.level !== "street" || answer.total.open < 10) return null;
+    const shapes = await jurisdictions("street", { within: scope });
+    const byId = new Map(shapes.features.map((f) => [f.properties.id, f]));
+    let bounds = null, counted = 0;
+    for (const region of answer.regions) {  // busiest first
+      const feature = byId.get(region.id);
+      if (!feature) continue;
+      const b = L.geoJSON(feature).getBounds();
+      bounds = bounds ? bounds.extend(b) : b;
+      counted += region.open;
+      if (counted >= 0.8 * answer.total.open) break;
+    }
+    return bounds;
+  }
+
+  async function start() {
+    placed = true;
+    await refresh();
+  }
+
+  return { start, refresh, refreshSoon, changed, busyBounds, view: () => view };
 }
 
 // -- boundaries: districts, streets, the user's scope, finer levels when zoomed in -------------
@@ -491,14 +556,10 @@ function createPicker(map, container) {
 
 // -- views -------------------------------------------------------------------------------------
 
-// The part of the scope where the cases are (5th–95th percentile of their positions).
-function fitCases(map, markers) {
-  const points = [...markers.values()].map((m) => m.caseSummary.coords);
-  if (points.length < 10) return false;
-  const pick = (values, q) => values[Math.min(values.length - 1, Math.max(0, Math.round(q * (values.length - 1))))];
-  const lngs = points.map((p) => p[0]).sort((a, b) => a - b), lats = points.map((p) => p[1]).sort((a, b) => a - b);
-  const bounds = L.latLngBounds([pick(lats, 0.05), pick(lngs, 0.05)], [pick(lats, 0.95), pick(lngs, 0.95)]).pad(0.25);
-  map.fitBounds(bounds, { maxZoom: 14 });
+async function fitBusy(map, view) {
+  const bounds = await view.busyBounds().catch(() => null);
+  if (!bounds) return false;
+  map.fitBounds(bounds.pad(0.1), { maxZoom: 14 });
   return true;
 }
 
@@ -517,29 +578,29 @@ function addViewControl(map, { whole, busy }) {
 
 // -- the live map ------------------------------------------------------------------------------
 
-export function createMap(container, { me, onCaseClick, occludedRight }) {
+export function createMap(container, { me, onCaseClick, occludedRight, query, onView }) {
   const map = makeLeafletMap(container, me);
   const districtLabels = createDistrictLabels(map);
-  const refreshLabels = debounce(() => districtLabels.count(cases.markers), 400);
-  const cases = createCaseLayer(map, container, { onCaseClick, onChange: refreshLabels });
+  const cases = createCaseLayer(map, container);
   const highlights = createHighlights(map, container, cases.markers, occludedRight);
   const boundaries = createBoundaries(map, container, me, districtLabels);
-  const regions = createRegionCounts(map, container, me, districtLabels);
+  const view = createMapView(map, container, me, districtLabels, cases, { query, onView });
   const picker = createPicker(map, container);
+  cases.onClick(onCaseClick);
 
   async function ready() {
     await boundaries.fitScope(true);
     await boundaries.load();
-    regions.refresh();
-    addViewControl(map, { whole: () => boundaries.fitScope(false), busy: () => fitCases(map, cases.markers) });
+    await view.start();
+    addViewControl(map, { whole: () => boundaries.fitScope(false), busy: () => fitBusy(map, view) });
   }
 
   return {
     map, ready, ...highlights, ...picker,
-    setCases: cases.setCases, upsert: cases.upsert, setMode: cases.setMode,
-    fitCases: () => fitCases(map, cases.markers),
+    changed: view.changed, setMode: cases.setMode, refresh: view.refresh,
+    fitBusy: () => fitBusy(map, view),
     invalidate: () => map.invalidateSize(),
-    refreshCounts: regions.refreshSoon,
+    refreshCounts: view.refreshSoon,
     count: () => cases.markers.size,
   };
 }

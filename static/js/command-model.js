@@ -115,12 +115,15 @@ export function level(s) {
 export function describeChange(type, now, before) {
   const dept = departmentName(now);
   const to = dept ? ` → ${dept}` : "";
-  if (type === "case.created" || !before) {
+  if (type === "case.created") {
     const intake = now.source === "hotline" ? "热线登记" : "网格上报";
     if (now.status === "dispatched") return { text: `${intake}，自动派遣${to}`, kind: "new" };
     if (now.status === "closed") return { text: `${intake}，即时办结`, kind: "done" };
     return { text: now.flags.needs_location ? `${intake}，待补充定位` : intake, kind: "new" };
   }
+  // A case this screen had not seen before (the page holds work lists, not the whole scope):
+  // what it stands at now.
+  if (!before) return standing(now);
   const f = now.flags || {}, g = before.flags || {};
   if (now.status !== before.status) {
     const from = before.status;
@@ -148,4 +151,16 @@ export function describeChange(type, now, before) {
   if (f.extension_pending && !g.extension_pending) return { text: "申请延期", kind: "warning" };
   if (!f.needs_location && g.needs_location) return { text: "已补充定位" + to, kind: "move" };
   return null;
+}
+
+const STANDING = { reported: "待立案", filed: "已立案，待派遣", dispatched: "已派遣", accepted: "处置中", handled: "已反馈，待核查",
+                   checked: "核查通过，待结案", closed: "已结案", suspended: "已挂账" };
+
+// Where a case stands, as a ticker line ({text, kind}; null for void and merged cases).
+export function standing(s) {
+  const text = STANDING[s.status];
+  if (!text) return null;
+  const dept = departmentName(s);
+  const kind = (s.flags || {}).overdue ? "overdue" : s.status === "closed" ? "done" : "move";
+  return { text: ((s.flags || {}).overdue ? "超期 · " : "") + text + (dept && s.status !== "closed" ? ` → ${dept}` : ""), kind };
 }

@@ -1,7 +1,9 @@
 // The right-hand work lists: the manual dispatch queue (待派遣: reported and filed cases, with
 // the routed department and the reason, and inline 立案 / 派遣 / 作废 for the dispatcher), the
-// overdue cases and the ones about to be. Rows are keyed by case id and only rebuilt when the
-// case changed, so an open inline form survives other cases' updates.
+// overdue cases and the ones about to be. Each list is a page the server sent (command.js asks
+// for it); the live feed adds and removes cases as they join or leave a list. Rows are keyed by
+// case id and only rebuilt when the case changed, so an open inline form survives other cases'
+// updates.
 import { api, toast } from "./api.js";
 import { el } from "./dom.js";
 import { stageDeadline } from "./case-detail.js";
@@ -39,7 +41,7 @@ function signature(s) {
 export function createQueue({ tabsBox, listBox, noteBox, me, directory, onOpen, onChanged, onClearFilters, startTab = "queue" }) {
   const dispatcher = me.user.role === "dispatcher";
   let active = startTab;
-  let lastAll = [], lastVisible = [];
+  let lastAll = [], lastVisible = [], lastMore = new Set();
   const rows = new Map(); // id → {node, sig}
 
   const tabButtons = TABS.map((t) => el("button", {
@@ -58,7 +60,7 @@ export function createQueue({ tabsBox, listBox, noteBox, me, directory, onOpen, 
   function select(key) {
     active = key;
     for (const b of tabButtons) b.setAttribute("aria-selected", b.dataset.tab === key ? "true" : "false");
-    render(lastAll, lastVisible);
+    render(lastAll, lastVisible, lastMore);
   }
 
   async function act(button, work) {
@@ -181,13 +183,15 @@ export function createQueue({ tabsBox, listBox, noteBox, me, directory, onOpen, 
     return node;
   }
 
-  // all: every known case; visible: those passing the toolbar filters.
-  function render(all, visible) {
-    lastAll = all; lastVisible = visible;
+  // all: the lists' cases; visible: those passing the toolbar's status filter and the area;
+  // more: the lists the server has more cases of than its page held.
+  function render(all, visible, more = new Set()) {
+    lastAll = all; lastVisible = visible; lastMore = more;
     const tab = TABS.find((t) => t.key === active);
     for (const t of TABS) {
       const count = visible.filter(t.test).length;
-      tabButtons.find((b) => b.dataset.tab === t.key).querySelector(".tab-count").textContent = count > 999 ? "999+" : String(count);
+      tabButtons.find((b) => b.dataset.tab === t.key).querySelector(".tab-count").textContent =
+        count > 999 ? "999+" : more.has(t.key) ? `${count}+` : String(count);
     }
     const items = visible.filter(tab.test).sort(active === "queue" ? byQueueOrder : byDeadline);
     const hidden = all.filter(tab.test).length - items.length;
@@ -215,14 +219,19 @@ export function createQueue({ tabsBox, listBox, noteBox, me, directory, onOpen, 
     });
     rows.clear();
     for (const [k, v] of keep) rows.set(k, v);
-    if (items.length > MAX_ROWS) nodes.push(el("p", { class: "panel-empty" }, `仅显示前 ${MAX_ROWS} 件，请用上方筛选缩小范围`));
+    if (items.length > MAX_ROWS || more.has(active)) {
+      nodes.push(el("p", { class: "panel-empty" }, `仅显示最新上报的 ${Math.min(items.length, MAX_ROWS)} 件，更多案件请用上方筛选或左下图表逐级缩小范围`));
+    }
     // Replace only when the order or the nodes changed: keeps focus and open forms.
     const current = [...listBox.children];
     if (current.length !== nodes.length || current.some((n, i) => n !== nodes[i])) listBox.replaceChildren(...nodes);
   }
 
   // Countdowns move with time; refresh the visible ones.
-  setInterval(() => { if (active !== "queue") { rows.clear(); render(lastAll, lastVisible); } }, 30000);
+  setInterval(() => { if (active !== "queue") { rows.clear(); render(lastAll, lastVisible, lastMore); } }, 30000);
 
-  return { render, select, active: () => active };
+  // Whether a case belongs on one of the lists (the live feed keeps them current).
+  const belongs = (s) => TABS.some((t) => t.test(s));
+
+  return { render, select, belongs, active: () => active };
 }

@@ -1,6 +1,8 @@
 /* global L */
 // 城运指挥中心: the live map of the user's scope, KPIs, the dispatch queue and the event ticker.
-// Everything on screen is built from one set of case summaries kept current by the live feed.
+// The page never loads a scope's cases: the map asks the server for counts per area (and, close
+// up, the open cases in view), the work lists for pages of their own cases; the live feed keeps
+// what is on screen current.
 import { api, toast } from "./api.js";
 import { el } from "./dom.js";
 import { clockText } from "./time.js";
@@ -16,13 +18,18 @@ import { createPanel } from "./command-panel.js";
 import { mountReturnQueue } from "./joint.js";
 import { createAnalysis } from "./command-trend.js";
 import {
-  STATUS_FILTERS, STATUS_GROUPS, WINDOWS, describeChange, fromCase, fromFeature, isoDate, matches, windowStart,
+  OPEN, STATUS_FILTERS, STATUS_GROUPS, WINDOWS, describeChange, fromCase, fromFeature, isoDate, matches, standing, windowStart,
 } from "./command-model.js";
 
 const COMMAND_ROLES = ["dispatcher", "commander", "admin"];
 const KPI_EVERY_MS = 30000;
 const KPI_AFTER_EVENT_MS = 4000;
 const KPI_MIN_GAP_MS = 15000;
+// The work lists (待派遣, 超期, 临期), each a page of the server's list: these many rows at most.
+const LISTS = { queue: "status=reported,filed", overdue: "open=true&overdue=true", warning: "open=true&warning=true" };
+const LIST_LIMIT = 200;
+// The status filter as the map asks for it (the map shows open cases only).
+const MAP_STATUS = { open: {}, overdue: { overdue: "true" }, warning: { warning: "true" }, supervised: { supervised: "true" } };
 const $ = (id) => document.getElementById(id);
 
 function startClock(header) {
@@ -96,7 +103,8 @@ function legend(box, mode = "points") {
   }
   box.setAttribute("aria-label", "图例");
   box.replaceChildren(
-    ...STATUS_GROUPS.map((g) => el("span", { class: "lg" }, el("i", { class: `lg-dot cm-${g.key}` }), g.name)),
+    // The map shows open cases only: no 已结案 colour.
+    ...STATUS_GROUPS.filter((g) => g.key !== "closed").map((g) => el("span", { class: "lg" }, el("i", { class: `lg-dot cm-${g.key}` }), g.name)),
     el("span", { class: "lg" }, el("i", { class: "lg-dot lg-ring lv-warning" }), "临期"),
     el("span", { class: "lg" }, el("i", { class: "lg-dot lg-ring lv-overdue" }), "超期"));
 }
@@ -136,13 +144,16 @@ function createBoard(me, directory) {
     filters: { window: "today", since: windowStart("today"), category: "", status: "", department: "" },
     // Drill-down (区 → 街道 → 社区): the trail from the user's own scope to the area in view.
     trail: [],
-    cases: new Map(),      // id → summary (everything loaded or heard of)
+    cases: new Map(),      // id → summary (the work lists' cases, kept current by the live feed)
+    more: new Set(),       // the work lists that have more cases than the page holds
     lastSeen: new Map(),   // id → summary as the live feed last reported it (for the ticker)
   };
   const open = (id, intent) => board.panel.open(id, intent);
   const onChanged = (c) => board.applyCase(fromCase(c));
   board.mapView = createMap($("map"), {
     me, onCaseClick: (id) => open(id),
+    query: () => mapQuery(board),
+    onView: (view) => updateCount(board, view),
     occludedRight: (rect) => {
       const drawer = $("drawer");
       if (drawer.hidden) return 0;
@@ -172,6 +183,53 @@ function createBoard(me, directory) {
   return board;
 }
 
+// What the toolbar's category and department and the drill-down's area ask of the server.
+function areaParams(board) {
+  const params = new URLSearchParams();
+  if (board.filters.category) params.set("category", board.filters.category);
+  if (board.filters.department) params.set("department", board.filters.department);
+  const here = board.trail[board.trail.length - 1];
+  if (here) params.set(here.level, here.id);
+  return params;
+}
+
+function mapQuery(board) {
+  const params = areaParams(board);
+  const status = board.filters.status;
+  if (status) for (const [k, v] of Object.entries(MAP_STATUS[status] || { status })) params.set(k, v);
+  const text = params.toString();
+  return text ? `&${text}` : "";
+}
+
+// The box under the map says what the map shows: counts of open cases per area, or close up
+// the open cases in view (newest first, capped by the server) and how many more there are.
+function updateCount(board, view) {
+  const { filters } = board;
+  const filtered = filters.category || filters.status || filters.department;
+  const box = $("map-count");
+  $("map-loading").hidden = view.level !== "error";
+  if (view.level === "error") {
+    $("map-loading").textContent = `地图数据加载失败：${view.message}`;
+    return;
+  }
+  const basis = el("span", { class: "map-count-basis" }, filtered ? "地图（按筛选）" : "地图", "：");
+  const closedOnly = filters.status === "closed";
+  const note = el("span", { class: "map-count-note" }, closedOnly ? "地图只显示在办案件" : "仅含有定位的在办案件，不限上报日期，与左侧统计期内的数字口径不同");
+  if (view.level === "case") {
+    box.replaceChildren(basis, "视野内在办 ", el("strong", {}, (view.shown + view.more).toLocaleString("zh-CN")), " 件",
+      view.more ? el("span", { class: "map-count-more" }, `，显示最新 ${view.shown} 件，还有 ${view.more.toLocaleString("zh-CN")} 件（放大地图可逐一查看）`) : null,
+      note);
+    box.title = "放大到街巷时，地图逐一显示视野内的在办案件（最新的在前）；左侧统计按统计期内发生的上报、结案计数，包括未定位的案件。";
+  } else {
+    const unit = { district: "区", street: "街道", community: "社区" }[view.level] || "辖区";
+    box.replaceChildren(basis, "在办 ", el("strong", {}, view.total.open.toLocaleString("zh-CN")), " 件",
+      view.total.overdue ? el("span", { class: "map-count-overdue" }, "，其中超期 ", el("strong", {}, view.total.overdue.toLocaleString("zh-CN")), " 件") : null,
+      el("span", { class: "map-count-window" }, ` · 按${unit}统计，放大到街巷可逐一查看`),
+      note);
+    box.title = "地图按辖区显示当前所有在办案件的数量，只包括有位置的案件；左侧统计按统计期内发生的上报、结案计数，包括未定位的案件。";
+  }
+}
+
 function rendering(board) {
   const { cases, filters, mapView, queue } = board;
   // Inside the drilled-into area (cases carry their district's, street's and community's
@@ -180,42 +238,26 @@ function rendering(board) {
   const shown = (s) => matches(s, filters) && inArea(s);
   const visibleCases = () => [...cases.values()].filter(shown);
 
-  // The map's figures are not the statistics' (those count every case reported in the
-  // period, located or not): the box says what it counts, and why the two may differ.
-  function updateCount(visible) {
-    const onMap = visible.filter((s) => s.coords);
-    const unlocated = visible.length - onMap.length;
-    const closed = onMap.filter((s) => s.status === "closed").length;
-    const filtered = filters.category || filters.status || filters.department;
-    const box = $("map-count");
-    box.replaceChildren(
-      el("span", { class: "map-count-basis" }, filtered ? "地图（按筛选）" : "地图", "：在办 "),
-      el("strong", {}, (onMap.length - closed).toLocaleString("zh-CN")), " 件",
-      el("span", { class: "map-count-window" }, ` · ${WINDOWS[filters.window]}结案 `),
-      el("strong", { class: "map-count-closed" }, closed.toLocaleString("zh-CN")), " 件",
-      el("span", { class: "map-count-note" }, `仅含有定位的案件${unlocated ? `（另有 ${unlocated} 件待补充定位）` : ""}；在办不限上报日期，与左侧统计期内的数字口径不同`));
-    box.title = "地图显示当前所有在办案件和统计期内结案的案件，只包括有位置的案件；左侧统计按统计期内发生的上报、结案计数，包括未定位的案件。";
+  function renderLists() {
+    queue.render([...cases.values()], visibleCases(), board.more);
   }
 
+  // The toolbar or the area changed: the map and the lists are asked again.
   function renderAll() {
-    const visible = visibleCases();
-    mapView.setCases(visible);
-    queue.render([...cases.values()], visible);
-    updateCount(visible);
     const filtered = filters.category || filters.status || filters.department;
     $("f-clear").hidden = !filtered;
     $("filter-note").hidden = !filtered;
+    mapView.refresh();
+    return board.loadLists();
   }
-  const renderListsSoon = debounce(() => {
-    const visible = visibleCases();
-    queue.render([...cases.values()], visible);
-    updateCount(visible);
-  }, 250);
+  const renderListsSoon = debounce(renderLists, 250);
 
-  // A case changed (live event or own action): update it in place everywhere.
+  // A case changed (live event or own action): update it in place everywhere. It stays in the
+  // work lists while it belongs to one of them.
   function applyCase(s) {
-    cases.set(s.id, s);
-    mapView.upsert(s, shown(s));
+    if (queue.belongs(s)) cases.set(s.id, s);
+    else cases.delete(s.id);
+    mapView.changed(s, OPEN.includes(s.status) && shown(s));
     renderListsSoon();
   }
 
@@ -225,7 +267,7 @@ function rendering(board) {
     renderAll();
   }
 
-  return { renderAll, applyCase, clearFilters };
+  return { renderAll, renderLists, applyCase, clearFilters };
 }
 
 // Drill-down (区 → 街道 → 社区): an area's bar (or the trail) sets the area in view; the map zooms
@@ -254,7 +296,7 @@ function drilling(board, { scopeLevel, refreshStats }) {
 
   async function zoom(step) {
     const map = board.mapView.map;
-    if (step.level === "city") { board.mapView.fitCases(); return; }
+    if (step.level === "city") { board.mapView.fitBusy(); return; }
     try {
       // Communities are many: only the street's own are fetched.
       const data = await jurisdictions(step.level, step.within ? { within: step.within } : {});
@@ -291,59 +333,47 @@ function drilling(board, { scopeLevel, refreshStats }) {
   };
 }
 
-// Recent changes already on record, so the ticker is not blank when the screen opens.
-function prefillTicker(board) {
-  const recent = [...board.cases.values()].filter((s) => s.updated_at)
-    .sort((a, b) => String(a.updated_at).localeCompare(String(b.updated_at))).slice(-12);
-  for (const s of recent) {
-    const text = { reported: "待立案", filed: "已立案，待派遣", dispatched: "已派遣", accepted: "处置中", handled: "已反馈，待核查",
-                   checked: "核查通过，待结案", closed: "已结案", suspended: "已挂账" }[s.status];
-    if (!text) continue;
-    const dept = s.assignment && s.assignment.department ? s.assignment.department.name : null;
-    const kind = s.flags.overdue ? "overdue" : s.status === "closed" ? "done" : "move";
-    board.ticker.add(s, { text: (s.flags.overdue ? "超期 · " : "") + text + (dept && s.status !== "closed" ? ` → ${dept}` : ""), kind });
+// The latest cases as they stand, so the ticker is not blank when the screen opens.
+async function prefillTicker(board) {
+  const recent = await api.get(`/api/cases?limit=12&${areaParams(board)}`).catch(() => ({ items: [] }));
+  for (const c of recent.items.reverse()) {
+    const s = fromCase(c);
+    const line = standing(s);
+    if (line) board.ticker.add(s, line);
   }
 }
 
-// `loadCases()`: every open case, the recently closed ones and those waiting for a location.
-function caseLoader(board) {
-  const { cases, lastSeen, filters, me } = board;
-  let firstLoad = true;
-  return async function loadCases() {
-    // Finished cases are filtered by when they were closed (client side); the query goes by
-    // registration date, so it reaches a week further back.
-    const closedFrom = isoDate(new Date(filters.since.getTime() - 7 * 86400000));
-    $("map-loading").hidden = false;
-    $("map-loading").textContent = "正在加载案件…";
+// `loadLists()`: a page of each work list (待派遣, 超期, 临期) for the toolbar's filters and the
+// area in view. The list API's items carry this user's `actions` for the rows' buttons.
+function listLoader(board) {
+  const { cases, lastSeen } = board;
+  let request = 0;
+  return async function loadLists() {
+    const mine = ++request;
+    const params = areaParams(board).toString();
     try {
-      const [open, closed, queued] = await Promise.all([
-        api.get("/api/cases.geojson?open=true&limit=10000"),
-        api.get(`/api/cases.geojson?status=closed&from=${closedFrom}&limit=10000`),
-        // Cases waiting for a location have no point: the queue needs them from the list API.
-        api.get("/api/cases?status=reported,filed&limit=500"),
-      ]);
+      const answers = await Promise.all(Object.entries(LISTS).map(([key, query]) =>
+        api.get(`/api/cases?${query}&limit=${LIST_LIMIT}${params ? `&${params}` : ""}`).then((r) => [key, r])));
+      if (mine !== request) return;
       cases.clear();
-      lastSeen.clear();
-      for (const f of [...open.features, ...closed.features]) cases.set(f.properties.id, fromFeature(f));
-      // The queue's own rows come from the list API: they carry this user's `actions`.
-      for (const c of queued.items) cases.set(c.id, fromCase(c));
+      board.more.clear();
+      for (const [key, answer] of answers) {
+        for (const c of answer.items) cases.set(c.id, fromCase(c));
+        if (answer.next) board.more.add(key);
+      }
       for (const [id, s] of cases) lastSeen.set(id, s);
-      board.renderAll();
-      $("map-loading").hidden = true;
-      if (!board.ticker.count()) prefillTicker(board);
-      // A whole city is mostly countryside: open on the area where the cases are.
-      if (firstLoad && me.user.scope === me.city.id) board.mapView.fitCases();
-      firstLoad = false;
+      board.renderLists();
+      if (!board.ticker.count()) await prefillTicker(board);
     } catch (err) {
-      $("map-loading").textContent = `案件加载失败：${err.message}`;
+      toast(`工作清单加载失败：${err.message}`, "error");
     }
   };
 }
 
 // The statistics: `refresh()` now, `afterEvents()` a few seconds after live events (never
 // more often than every 15 s, so a busy hour does not hammer them), and every 30 s anyway;
-// at the city's midnight "今日" moves on (`onNewDay`).
-function kpiSchedule(board, area, onNewDay) {
+// at the city's midnight "今日" moves on.
+function kpiSchedule(board, area) {
   const { filters, kpis } = board;
   let lastKpi = 0, kpiTimer = null;
   async function refresh() {
@@ -367,7 +397,6 @@ function kpiSchedule(board, area, onNewDay) {
     const since = windowStart(filters.window);
     if (since.getTime() !== filters.since.getTime()) {
       filters.since = since;
-      onNewDay();
       refresh();
     } else if (Date.now() - lastKpi >= KPI_EVERY_MS - 500) {
       refresh();
@@ -393,6 +422,7 @@ function onLiveEvent(board, event, kpis) {
   const s = fromFeature(event.case);
   const before = lastSeen.get(s.id) || null;
   lastSeen.set(s.id, s);
+  if (lastSeen.size > 5000) lastSeen.delete(lastSeen.keys().next().value);  // a wall screen runs for days
   const change = describeChange(event.type, s, before);
   board.applyCase(s);
   if (change && matches(s, { ...filters, status: "" }) && s.status !== "void" && s.status !== "merged") {
@@ -416,7 +446,7 @@ function pressOnly(group, button) {
 }
 
 // The time window, the filters and the map layer switch.
-function wireControls(board, { loadCases, kpis }) {
+function wireControls(board, { kpis }) {
   const { filters } = board;
   for (const button of $("window-seg").querySelectorAll("button")) {
     button.addEventListener("click", async () => {
@@ -424,7 +454,7 @@ function wireControls(board, { loadCases, kpis }) {
       pressOnly($("window-seg"), button);
       filters.window = button.dataset.window;
       filters.since = windowStart(filters.window);
-      await Promise.all([loadCases(), kpis.refresh()]);
+      await kpis.refresh();
     });
   }
   for (const [id, key] of [["f-category", "category"], ["f-status", "status"], ["f-department", "department"]]) {
@@ -458,16 +488,21 @@ async function main() {
   const board = createBoard(me, directory);
   // 退单待审: the dispatcher's review of returns (approve → 改派, reject → back to the department).
   const returns = me.user.role === "dispatcher" ? mountReturnQueue(document.querySelector(".cmd-right"), { onOpen: (id) => board.panel.open(id) }) : null;
-  const loadCases = caseLoader(board);
+  board.loadLists = listLoader(board);
   let kpis = null;
   const area = drilling(board, { scopeLevel, refreshStats: () => kpis.refresh() });
-  kpis = kpiSchedule(board, area, loadCases);
-  wireControls(board, { loadCases, kpis });
+  kpis = kpiSchedule(board, area);
+  wireControls(board, { kpis });
 
-  await board.mapView.ready();
-  labelCommunities(board.mapView.map, { minZoom: 14 });
-  connectLive({ onEvent: (event) => { onLiveEvent(board, event, kpis); if (returns) returns.refresh(); }, onResync: () => { loadCases(); kpis.refresh(); }, onStatus: setLive });
-  await Promise.all([loadCases(), kpis.refresh()]);
+  const shown = board.mapView.ready().then(() => {
+    labelCommunities(board.mapView.map, { minZoom: 14 });
+    // A whole city is mostly countryside: open on the area where the cases are.
+    if (me.user.scope === me.city.id) return board.mapView.fitBusy();
+    return null;
+  });
+  connectLive({ onEvent: (event) => { onLiveEvent(board, event, kpis); if (returns) returns.refresh(); },
+                onResync: () => { board.renderAll(); kpis.refresh(); }, onStatus: setLive });
+  await Promise.all([shown, board.loadLists(), kpis.refresh()]);
   $("cmd").setAttribute("aria-busy", "false");
   document.body.dataset.ready = "1";
 }

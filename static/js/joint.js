@@ -136,14 +136,14 @@ export function mountReturnQueue(box, { onOpen } = {}) {
   async function refresh() {
     // The server keeps to the cases waiting for review: a busy city's hundreds of dispatched
     // cases no longer push a pending return out of the first page.
-    const page = await api.get("/api/cases?return_pending=true&limit=500");
+    const page = await api.get("/api/cases?return_pending=true&limit=100");
     const pending = page.items;
     list.replaceChildren(...pending.map((c) => el("li", { dataset: { id: c.id } },
       el("div", {},
         el("button", { class: "btn-link", type: "button", onclick: () => onOpen && onOpen(c.id) }, c.number),
         ` ${(c.category || {}).name || ""}`),
       jointPanel(c, { onUpdated: () => schedule(0) }))));
-    count.textContent = String(pending.length);
+    count.textContent = page.next ? `${pending.length}+` : String(pending.length);
     section.classList.toggle("joint-return", pending.length > 0);
   }
 

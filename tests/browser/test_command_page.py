@@ -55,12 +55,15 @@ async def test_dispatcher_watches_and_dispatches_live(server, browser):
     await screenshot(page, "command")
 
     reported_before = int((await page.text_content(".count[data-kpi='reported'] .count-value")).replace(",", ""))
-    on_map_before = int(await page.get_attribute("#map", "data-cases"))
+    # At city zoom the map counts open cases per area (it never downloads them).
+    assert await page.get_attribute("#map", "data-region-level") in ("district", "street")
+    assert await page.get_attribute("#map", "data-cases") == "0"
+    open_before = int(await page.get_attribute("#map", "data-open-total"))
 
-    # A grid report made elsewhere shows up without a reload: on the map and in the ticker.
+    # A grid report made elsewhere shows up without a reload: in the map's counts and the ticker.
     case = await report(server, "人行道上有三辆机动车违停，影响行人通行")
     await page.wait_for_selector(f"#ticker .tk-button[title='查看案件 {case['number']}']", timeout=15000)
-    await wait_until(page, "n => Number(document.getElementById('map').dataset.cases) > n", arg=on_map_before, timeout=15000)
+    await wait_until(page, "n => Number(document.getElementById('map').dataset.openTotal) > n", arg=open_before, timeout=15000)
     ticker_line = await page.text_content("#ticker li:first-child")
     assert "机动车乱停放" in ticker_line and "网格上报" in ticker_line
 
@@ -92,7 +95,9 @@ async def test_dispatcher_watches_and_dispatches_live(server, browser):
     await page.wait_for_selector(f"#drawer:not([hidden]) .cd-number:has-text('{latest['number']}')")
     await page.wait_for_selector("#drawer .timeline .tl-item")
     assert await page.locator("#drawer .cd-actions button[data-action='supervise']").count() == 1
-    await page.wait_for_timeout(900)  # the map flies to the case
+    # The map flies to the case: close up it shows the open cases in view, this one among them.
+    await wait_until(page, "() => document.getElementById('map').dataset.regionLevel === 'case' && Number(document.getElementById('map').dataset.cases) > 0", timeout=15000)
+    assert "视野内在办" in await page.inner_text("#map-count")
     await screenshot(page, "command-case-panel")
     await page.keyboard.press("Escape")
     await page.wait_for_selector("#drawer", state="hidden")
@@ -190,4 +195,48 @@ async def test_the_map_counts_open_cases_per_jurisdiction_from_the_server(server
     await badge.wait_for(timeout=15000)
     places = {first["jurisdiction"]["street"]["id"], first["jurisdiction"]["community"]["id"]}
     assert await badge.get_attribute("data-region") in places
+    guard.assert_clean()
+
+
+async def test_the_command_centre_never_downloads_the_scope_and_says_how_many_more(server, browser):
+    """Issue 11: at city zoom the map shows counts per area; close up at most the server's cap
+    of open cases in view, newest first, and how many more there are; the work lists are pages.
+    No request asks for a scope's cases as GeoJSON or for more than a page."""
+    from dispatch.handlers.cases import MAP_CASE_CAP
+    from dispatch.store import new_case_id
+
+    first = await report(server, "人行道上有暴露垃圾")
+    stored = await server.ctx.cases.get(first["id"])
+    extra = 20
+    copies = []
+    for n in range(MAP_CASE_CAP + extra - 1):
+        lng, lat = HUBIN[0] + (n % 20) * 0.00003, HUBIN[1] + (n // 20) * 0.00003
+        copies.append({**stored, "_id": new_case_id(), "number": f"{stored['number'][:9]}{900000 + n:06d}",
+                       "client_id": None, "created_at": stored["created_at"] - timedelta(minutes=n + 1),
+                       "location": {"type": "Point", "coordinates": [lng, lat]}})
+    await server.ctx.cases.bulk_insert(copies)
+
+    account = user(server, "dispatcher")
+    page, guard = await open_page(browser, server, account["username"], account["password"], "/command", viewport=WIDE)
+    asked: list[str] = []
+    page.on("request", lambda request: asked.append(request.url))
+    await page.reload()
+    await page.wait_for_selector("body[data-ready='1']", timeout=30000)
+    await wait_until(page, "() => Number(document.getElementById('map').dataset.openTotal) > 0", timeout=15000)
+    total = MAP_CASE_CAP + extra
+    assert int(await page.get_attribute("#map", "data-open-total")) == total
+    assert await page.get_attribute("#map", "data-cases") == "0"  # counts, no case drawn
+    # The 待派遣 list is a page: its tab says there are more.
+    assert (await page.text_content("#tab-queue .tab-count")).endswith("+")
+
+    # Close up on the cluster (the ticker's line of the newest opens it and the map flies there):
+    # the newest MAP_CASE_CAP are drawn, the rest counted.
+    await page.click(f"#ticker .tk-button[title='查看案件 {first['number']}']")
+    await wait_until(page, "() => document.getElementById('map').dataset.regionLevel === 'case'", timeout=30000)
+    await wait_until(page, f"() => Number(document.getElementById('map').dataset.cases) === {MAP_CASE_CAP}", timeout=15000)
+    assert f"还有 {extra} 件" in await page.inner_text("#map-count")
+
+    assert not [u for u in asked if "/api/cases.geojson" in u]
+    limits = [int(q.split("limit=")[1].split("&")[0]) for q in asked if "/api/cases?" in q and "limit=" in q]
+    assert limits and max(limits) <= 200
     guard.assert_clean()
