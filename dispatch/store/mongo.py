@@ -520,10 +520,19 @@ class MongoCases:
         if held is not None:
             log.warning("存储: 案件查询键版本 %s → %s，正在为已存案件重建（每个数据库一次）",
                         held.get("version", 1), buckets.QUERY_KEYS_VERSION)
-        async for doc in self.cases.find(todo):
-            await self.cases.update_one({"_id": doc["_id"], "version": doc.get("version")},
-                                        {"$set": _query_fields(doc, now)})
+        # A case whose keys this version leaves as they were is not written again: a version that
+        # adds a facet of open cases rewrites those, not a year of history. (The history, which
+        # no key is made from, is not read.)
+        rewritten = 0
+        async for doc in self.cases.find(todo, {"history": 0}):
             created.append(doc["created_at"])
+            fields = _query_fields(doc, now)
+            if fields["qk"] == doc.get("qk"):
+                continue
+            await self.cases.update_one({"_id": doc["_id"], "version": doc.get("version")}, {"$set": fields})
+            rewritten += 1
+        if held is not None:
+            log.warning("存储: 查询键已更新，%s 件中改写 %s 件", len(created), rewritten)
         if created:
             await self._note_history_start(created)
         await self.mark_query_fields_current()
