@@ -95,6 +95,11 @@ QUERIES = {
     "district scope": CaseQuery(scope=Scope(within="D1")),
     "grid worker scope": CaseQuery(scope=Scope(within="S3", reporter="gw1")),
     "bbox": CaseQuery(box=Box(120.1, 30.2, 120.2, 30.3)),
+    "small box (its cells)": CaseQuery(box=Box(120.115, 30.215, 120.135, 30.235)),
+    "open in a small box": CaseQuery(box=Box(120.115, 30.215, 120.155, 30.255), open_only=True),
+    "small box, oldest first": CaseQuery(box=Box(120.115, 30.215, 120.135, 30.235), order=OLDEST),
+    "grid worker scope, open": CaseQuery(scope=Scope(within="S1", reporter="gw3"), open_only=True),
+    "overdue, open": CaseQuery(overdue=True, open_only=True),
     "period": CaseQuery(created_from=NOW - timedelta(days=200), created_to=NOW - timedelta(days=2)),
     "text": CaseQuery(text=TextSearch("垃圾"), created_from=NOW - timedelta(days=7)),
     "oldest first": CaseQuery(categories=("0201",), order=OLDEST),
@@ -130,14 +135,17 @@ async def test_open_counts_per_jurisdiction(store):
     docs = history(200, seed=3)
     await store.cases.bulk_insert(docs)
     stored = [await store.cases.get(d["_id"]) for d in docs]
-    query = CaseQuery(open_only=True)
-    for level in ("district", "street"):
-        want: dict[str, dict] = {}
-        for d in (d for d in stored if matches(d, query)):
-            n = want.setdefault(d["jurisdiction"][level]["id"], {"open": 0, "overdue": 0})
-            n["open"] += 1
-            n["overdue"] += d["flags"]["overdue"] is True
-        assert await store.cases.open_counts(CaseQuery(), level) == want
+    small_box = Box(120.115, 30.215, 120.165, 30.245)  # counted over its cells' open cases
+    for asked in (CaseQuery(), CaseQuery(box=small_box), CaseQuery(scope=Scope(within="S1", reporter="gw3"))):
+        query = dataclasses.replace(asked, open_only=True)
+        for level in ("district", "street"):
+            want: dict[str, dict] = {}
+            for d in (d for d in stored if matches(d, query)):
+                n = want.setdefault(d["jurisdiction"][level]["id"], {"open": 0, "overdue": 0})
+                n["open"] += 1
+                n["overdue"] += d["flags"]["overdue"] is True
+            assert want or asked.box is None
+            assert await store.cases.open_counts(asked, level) == want
 
 
 async def test_due_finds_cases_after_a_long_pause(store):

@@ -12,7 +12,7 @@ multikey index `(qk, created_at, _id)`, so a bucket comes back in order from the
 A facet is one necessary condition of a query (`open`, `cat=0102`, `in=<jurisdiction>` ...);
 the walk is driven by the most selective facet the query implies. Buckets exist at three
 grains, month / day / hour: the server engine reads the facets that hold a large share of all
-cases (`HOURLY`) by the hour, those holding only cases open now (`MONTHLY`: overdue, 临期, 退单待审) by
+cases (`HOURLY`) by the hour, those holding only cases open now (`MONTHLY`: overdue, 临期, 退单待审, open in a cell) by
 the month and the others by the day; the month buckets also serve the map's counts.
 
 The deadline sweep's `next_due_at <= now` becomes a walk over minute buckets (`due_minute`)
@@ -22,6 +22,7 @@ from the sweep's floor up to now.
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from datetime import datetime, timedelta, timezone
 
@@ -54,6 +55,27 @@ def caller_facet(phone: str | None) -> str | None:
     return "tel=" + hashlib.sha256(digits.encode()).hexdigest()[:16]
 
 
+# A located case is also filed under its cell of GEO_CELL degrees (about 1 km here): a list of
+# a small box (the map close up, "similar cases nearby") reads the cells it covers, at most
+# MAX_CELLS of them, instead of walking every case.
+GEO_CELL = 0.01
+MAX_CELLS = 16
+
+
+def geo_facet(lng: float, lat: float) -> str:
+    return f"geo={math.floor(lng / GEO_CELL)}:{math.floor(lat / GEO_CELL)}"
+
+
+def box_facets(box) -> tuple[str, ...] | None:
+    """The cells a box touches (a point on a cell's edge is in the cell `geo_facet` names),
+    or None when there are more than MAX_CELLS."""
+    x0, x1 = math.floor(box.west / GEO_CELL), math.floor(box.east / GEO_CELL)
+    y0, y1 = math.floor(box.south / GEO_CELL), math.floor(box.north / GEO_CELL)
+    if x1 < x0 or y1 < y0 or (x1 - x0 + 1) * (y1 - y0 + 1) > MAX_CELLS:
+        return None
+    return tuple(f"geo={x}:{y}" for x in range(x0, x1 + 1) for y in range(y0, y1 + 1))
+
+
 def facets(doc: dict) -> list[str]:
     """Every facet a case belongs to (the conditions a list can be driven by)."""
     out = ["all", f"status={doc.get('status')}", f"src={doc.get('source')}"]
@@ -80,6 +102,12 @@ def facets(doc: dict) -> list[str]:
     caller = caller_facet((doc.get("caller") or {}).get("phone"))
     if caller:
         out.append(caller)
+    coordinates = (doc.get("location") or {}).get("coordinates")
+    if coordinates:
+        cell = geo_facet(coordinates[0], coordinates[1])
+        out.append(cell)
+        if doc.get("status") in OPEN_STATUSES:
+            out.append("open_" + cell)  # the map close up: the open cases in view
     return list(dict.fromkeys(out))
 
 
@@ -100,6 +128,26 @@ def key(facet: str, grain_bucket: str) -> str:
 
 def driving_facet(q: CaseQuery) -> str:
     """The most selective facet `q` implies (every case `q` matches belongs to it)."""
+    return min(_candidates(q))[1]
+
+
+def driving_facets(q: CaseQuery, disjoint: bool = False) -> tuple[str, ...]:
+    """The most selective facet, or set of facets, `q` implies: every case `q` matches belongs to
+    one of them. A set is a scope of "within or reported by" (a grid worker's) or the cells of a
+    small box; each of its facets is read and the rows merged. `disjoint`: only sets no case
+    belongs to twice (the cells), for counting."""
+    candidates = [(rank, 1, (facet,)) for rank, facet in _candidates(q)]
+    scope = q.scope
+    if not disjoint and scope.department is None and scope.within is not None and scope.reporter is not None:
+        candidates.append((5, 0, (f"in={scope.within}", f"rep={scope.reporter}")))
+    cells = box_facets(q.box) if q.box is not None else None
+    if cells:
+        open_only = q.open_only or bool(q.statuses and all(s in OPEN_STATUSES for s in q.statuses))
+        candidates.append((1, 0, tuple("open_" + cell for cell in cells)) if open_only else (2, 0, cells))
+    return min(candidates)[2]
+
+
+def _candidates(q: CaseQuery) -> list[tuple[int, str]]:
     candidates: list[tuple[int, str]] = []
     scope = q.scope
     if scope.department is not None:
@@ -132,13 +180,13 @@ def driving_facet(q: CaseQuery) -> str:
     if len(q.sources) == 1:
         candidates.append((8, f"src={q.sources[0]}"))
     candidates.append((10, "all"))
-    return min(candidates)[1]
+    return candidates
 
 
 # Facets read by the hour: each holds a large share of all cases. Facets read by the month: each
 # holds only cases open now, few in any month however old (the others are read by the day).
 HOURLY = ("all", "open", "src=", "status=", "in=")
-MONTHLY = ("open_overdue", "open_warning", "return_pending")
+MONTHLY = ("open_overdue", "open_warning", "return_pending", "open_geo=")
 
 
 def days_between(newest: datetime, oldest: datetime) -> list[datetime]:

@@ -585,18 +585,25 @@ class MongoCases:
             # A case number is unique: one equality, however old the case.
             docs = await self.cases.find({"number": query.text.text, "$and": [rest]}).to_list(None)
             return [_out(doc) for doc in docs][:query.limit], None
-        facet = buckets.driving_facet(query)
+        facets = buckets.driving_facets(query)
         newest, oldest = await self._window(query)
         newest_first = query.order == NEWEST
         found: list[dict] = []
         reads = 0
 
-        async def fetch(bucket_key: str) -> list[dict]:
+        async def fetch(grain: str, at: datetime) -> list[dict]:
+            """One period's bucket of each driving facet, merged in the query's order."""
             nonlocal reads
-            reads += 1
-            flt = {"qk": bucket_key, "$and": [rest]} if rest else {"qk": bucket_key}
-            docs = await self.cases.find(flt).sort(SORTS[query.order]).limit(query.limit - len(found)).to_list(None)
-            return [_out(doc) for doc in docs]
+            reads += len(facets)
+            wanted = query.limit - len(found)
+            rows = await asyncio.gather(*(
+                self.cases.find({"qk": buckets.key(facet, buckets.bucket(grain, at)), **({"$and": [rest]} if rest else {})})
+                .sort(SORTS[query.order]).limit(wanted).to_list(None) for facet in facets))
+            if len(rows) == 1:
+                return [_out(doc) for doc in rows[0]]
+            merged = {doc["_id"]: doc for part in rows for doc in part}  # a case may be in two
+            ordered = sorted(merged.values(), key=lambda d: (_utc(d["created_at"]), d["_id"]), reverse=newest_first)
+            return [_out(doc) for doc in ordered[:wanted]]
 
         def order(items: list) -> list:
             return items if newest_first else list(reversed(items))
@@ -607,29 +614,32 @@ class MongoCases:
                 return After(end, "!")
             return After(start - timedelta(milliseconds=1), "\U0010ffff")
 
+        def spent() -> bool:
+            return reads + len(facets) > BUCKET_BUDGET
+
         # FerretDB 1.24 turns every row PostgreSQL returns into a document before it filters,
         # sorts or limits, so a read costs the rows of its bucket, and an existence probe costs
         # as much as the read: no probes. A facet holding a large share of all cases is read by
         # the hour, one holding only cases open now by the month, the others by the day.
-        if facet.startswith(buckets.MONTHLY):
+        if all(facet.startswith(buckets.MONTHLY) for facet in facets):
             for month in order(buckets.months_between(newest, oldest)):
-                if reads >= BUCKET_BUDGET:
+                if spent():
                     return found, unread(month, buckets.next_month(month))
-                found += await fetch(buckets.key(facet, buckets.bucket(buckets.MONTH, month)))
+                found += await fetch(buckets.MONTH, month)
                 if len(found) >= query.limit:
                     return found[:query.limit], None
             return found, None
-        hourly = facet.startswith(buckets.HOURLY)
+        hourly = any(facet.startswith(buckets.HOURLY) for facet in facets)
         for day in order(buckets.days_between(newest, oldest)):
-            if reads >= BUCKET_BUDGET:
+            if spent():
                 return found, unread(day, day + timedelta(days=1))
             if not hourly:
-                found += await fetch(buckets.key(facet, buckets.bucket(buckets.DAY, day)))
+                found += await fetch(buckets.DAY, day)
             else:
                 for hour in order(buckets.hours_of(day, newest, oldest)):
-                    if reads >= BUCKET_BUDGET:
+                    if spent():
                         return found, unread(hour, hour + timedelta(hours=1))
-                    found += await fetch(buckets.key(facet, buckets.bucket(buckets.HOUR, hour)))
+                    found += await fetch(buckets.HOUR, hour)
                     if len(found) >= query.limit:
                         return found[:query.limit], None
             if len(found) >= query.limit:
@@ -688,13 +698,14 @@ class MongoCases:
         open_query = dataclasses.replace(query, open_only=True, after=None)
         rest = case_filter(open_query)
         newest, oldest = await self._window(open_query)
-        facet = buckets.driving_facet(open_query)
+        # A small box is counted over the open cases of its cells (a case is in one cell only).
+        facets = buckets.driving_facets(open_query, disjoint=True)
         out: dict[str, dict] = {}
-        for month in buckets.months_between(newest, oldest):
+        group = {"_id": {"j": f"$jurisdiction.{level}.id", "o": "$flags.overdue"}, "n": {"$sum": 1}}
+        for month, facet in ((m, f) for m in buckets.months_between(newest, oldest) for f in facets):
             match = {"qk": buckets.key(facet, buckets.bucket(buckets.MONTH, month))}
             if rest:
                 match["$and"] = [rest]
-            group = {"_id": {"j": f"$jurisdiction.{level}.id", "o": "$flags.overdue"}, "n": {"$sum": 1}}
             async for row in await self.cases.aggregate([{"$match": match}, {"$group": group}]):
                 jid = row["_id"].get("j")
                 if jid is None:
