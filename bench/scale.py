@@ -375,7 +375,11 @@ async def measure(port: int, pid: int, args, city) -> None:
 
     print("\n| /api/stats | ms (first) | ms (again) | bytes |\n|---|---|---|---|")
     today = datetime.now(timezone.utc).date()
-    for scope_name, scope in (("city", ""), ("district", f"&scope={district.id}")):
+    # The default report groups by department (SPEC §3); /command asks the city by district and a
+    # district by street.
+    for scope_name, scope in (("city", ""), ("city by district (/command)", "&group_by=district"),
+                              ("district", f"&scope={district.id}"),
+                              ("district by street (/command)", f"&scope={district.id}&group_by=street")):
         for period, start_day in (("day", today), ("month", today - timedelta(days=30)), ("year", today - timedelta(days=364))):
             try:
                 first_ms, size, _ = await dispatcher.get(f"/api/stats?from={start_day}&to={today}{scope}")
