@@ -718,7 +718,16 @@ class MongoCases:
 
     @guarded
     async def count(self, query: CaseQuery) -> int:
-        return await self.cases.count_documents(case_filter(query))
+        """How many cases match: a count per month bucket of the driving facet (a badge of 待回访
+        cases reads the few handled ones of each month, not a year of cases)."""
+        rest = case_filter(dataclasses.replace(query, after=None))
+        newest, oldest = await self._window(dataclasses.replace(query, after=None))
+        keys = [buckets.key(facet, buckets.bucket(buckets.MONTH, month))
+                for month in buckets.months_between(newest, oldest)
+                for facet in buckets.driving_facets(query, disjoint=True)]
+        counts = await asyncio.gather(*(
+            self.cases.count_documents({"qk": key, **({"$and": [rest]} if rest else {})}) for key in keys))
+        return sum(counts)
 
     @guarded
     async def due(self, now: datetime, limit: int, exclude=()) -> list[dict]:
