@@ -368,9 +368,13 @@ async def measure(port: int, pid: int, args, city) -> None:
                        ("city (zoom 11 → district counts)", "/api/cases/map?zoom=11"),
                        ("close-up (zoom 16, 1 km² box)", "/api/cases/map?zoom=16&bbox=120.16,30.25,120.17,30.26")):
         times, size = [], 0
-        for _ in range(args.reps):
-            ms, size, _ = await commander.get(path)
-            times.append(ms)
+        try:
+            for _ in range(args.reps):
+                ms, size, _ = await commander.get(path)
+                times.append(ms)
+        except Exception as exc:  # noqa: BLE001 - a refusal (503 after the store's 20 s) is a figure too
+            print(f"| {name} | failed: {str(exc)[:80]} | |", flush=True)
+            continue
         print(f"| {name} (first {times[0]:.0f} ms) | {stats_line(times)} | {size / 1024:.1f} KB |", flush=True)
 
     print("\n| /api/stats | ms (first) | ms (again) | bytes |\n|---|---|---|---|")
