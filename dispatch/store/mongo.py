@@ -629,7 +629,9 @@ class MongoCases:
                 if len(found) >= query.limit:
                     return found[:query.limit], None
             return found, None
-        hourly = any(facet.startswith(buckets.HOURLY) for facet in facets)
+        # A set of facets (a box's cells, a grid worker's area and own reports) holds a small
+        # share of all cases: read by the day, or its reads would multiply by the hour.
+        hourly = len(facets) == 1 and facets[0].startswith(buckets.HOURLY)
         for day in order(buckets.days_between(newest, oldest)):
             if spent():
                 return found, unread(day, day + timedelta(days=1))
