@@ -133,13 +133,17 @@ def driving_facet(q: CaseQuery) -> str:
 
 def driving_facets(q: CaseQuery, disjoint: bool = False) -> tuple[str, ...]:
     """The most selective facet, or set of facets, `q` implies: every case `q` matches belongs to
-    one of them. A set is a scope of "within or reported by" (a grid worker's) or the cells of a
-    small box; each of its facets is read and the rows merged. `disjoint`: only sets no case
-    belongs to twice (the cells), for counting."""
+    one of them. A set is a scope of "within or reported by" (a grid worker's), the statuses
+    asked for, or the cells of a small box; each of its facets is read and the rows merged.
+    `disjoint`: only sets no case belongs to twice (statuses, cells), for counting."""
     candidates = [(rank, 1, (facet,)) for rank, facet in _candidates(q)]
     scope = q.scope
     if not disjoint and scope.department is None and scope.within is not None and scope.reporter is not None:
         candidates.append((5, 0, (f"in={scope.within}", f"rep={scope.reporter}")))
+    # The 待派遣 queue: reported or filed (a case has one status). Open statuses only: a set is
+    # read by the day, and a day of closed cases is the bulk of a day.
+    if len(q.statuses) > 1 and all(st in OPEN_STATUSES for st in q.statuses):
+        candidates.append((5, 0, tuple(f"status={st}" for st in q.statuses)))
     cells = box_facets(q.box) if q.box is not None else None
     if cells:
         open_only = q.open_only or bool(q.statuses and all(s in OPEN_STATUSES for s in q.statuses))
