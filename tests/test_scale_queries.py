@@ -83,6 +83,7 @@ QUERIES = {
     "open": CaseQuery(open_only=True),
     "status": CaseQuery(statuses=("accepted",)),
     "two statuses": CaseQuery(statuses=("reported", "closed")),
+    "two open statuses (the 待派遣 queue)": CaseQuery(statuses=("reported", "dispatched")),
     "category": CaseQuery(categories=("0102",)),
     "department": CaseQuery(departments=("dA",)),
     "district": CaseQuery(jurisdictions=(("district", ("D2",)),)),
