@@ -129,6 +129,7 @@ async def run(ports: list[int], clients: int, changes: int, bodies, processes: i
 
     http = tornado.httpclient.AsyncHTTPClient()
     sent: dict[str, tuple[float, int]] = {}
+    posts: list[float] = []  # the report's round trip: the part of each delay before the fan-out
     for i in range(changes):
         port = ports[i % len(ports)]
         at = time.time()
@@ -136,6 +137,7 @@ async def run(ports: list[int], clients: int, changes: int, bodies, processes: i
                                     headers={"Authorization": f"Bearer {reporter}", "Content-Type": "application/json"},
                                     request_timeout=60)
         sent[json.loads(response.body)["id"]] = (at, port)
+        posts.append(time.time() - at)
         await asyncio.sleep(gap)  # one change at a time: measure fan-out, not a backlog
     delays: dict[str, list[float]] = {"all": [], "same": [], "other": []}
     for _ in workers:
@@ -148,7 +150,7 @@ async def run(ports: list[int], clients: int, changes: int, bodies, processes: i
             delays["same" if written_on == port else "other"].append(arrived - at)
     for worker in workers:
         worker.join()
-    return {"delays": delays, "expected": clients * changes}
+    return {"delays": delays, "expected": clients * changes, "posts": posts}
 
 
 def ms(values: list[float], p: float) -> str:
@@ -168,6 +170,9 @@ def table(rows: list[tuple[str, dict]], kinds: list[str]) -> None:
             name = label if kind == "all" else f"{label}, {kind} process"
             top = f"{max(values) * 1000:,.1f}" if values else "—"
             print(f"| {name} | {count} | {ms(values, 50)} | {ms(values, 99)} | {top} |")
+        posts = result["posts"]
+        print(f"| {label}: the report's POST round trip | {len(posts)} | {ms(posts, 50)} | {ms(posts, 99)} | "
+              f"{max(posts) * 1000:,.1f} |")
 
 
 def raise_open_files(needed: int) -> None:
