@@ -146,9 +146,13 @@ def driving_facets(q: CaseQuery, disjoint: bool = False) -> tuple[str, ...]:
         candidates.append((5, 0, tuple(f"status={st}" for st in q.statuses)))
     cells = box_facets(q.box) if q.box is not None else None
     if cells:
-        open_only = q.open_only or bool(q.statuses and all(s in OPEN_STATUSES for s in q.statuses))
-        candidates.append((1, 0, tuple("open_" + cell for cell in cells)) if open_only else (2, 0, cells))
+        candidates.append((1, 0, tuple("open_" + cell for cell in cells)) if _open_only(q) else (2, 0, cells))
     return min(candidates)[2]
+
+
+def _open_only(q: CaseQuery) -> bool:
+    """Whether `q` keeps to cases open now (asked for, or implied by the statuses)."""
+    return q.open_only or bool(q.statuses and all(s in OPEN_STATUSES for s in q.statuses))
 
 
 def _candidates(q: CaseQuery) -> list[tuple[int, str]]:
@@ -170,7 +174,7 @@ def _candidates(q: CaseQuery) -> list[tuple[int, str]]:
         candidates.append((2, f"dept={q.departments[0]}"))
     if len(q.categories) == 1:
         candidates.append((3, f"cat={q.categories[0]}"))
-    open_only = q.open_only or bool(q.statuses and all(s in OPEN_STATUSES for s in q.statuses))
+    open_only = _open_only(q)
     if q.warning and open_only:
         candidates.append((1, "open_warning"))
     if q.return_pending:
