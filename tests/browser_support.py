@@ -13,6 +13,8 @@ CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1600, "height": 900}
+# WCAG AA contrast of every visible text: `await page.evaluate(CONTRAST)` lists the texts below it.
+CONTRAST = (Path(__file__).resolve().parent / "browser" / "contrast.js").read_text(encoding="utf-8")
 
 
 class PageGuard:

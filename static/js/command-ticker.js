@@ -9,14 +9,13 @@ export function createTicker(list, { onOpen }) {
 
   function add(s, change) {
     if (empty) { list.replaceChildren(); empty = false; }
-    const line = el("li", { class: `tk tk-${change.kind} tk-enter` },
+    const line = el("li", { class: `tk tk-${change.kind}` },
       el("button", { type: "button", class: "tk-button", title: `查看案件 ${s.number || ""}`, onclick: () => onOpen(s.id) },
         el("time", { class: "tk-time", datetime: s.updated_at || "" }, clockTime(s.updated_at || s.created_at)),
         el("span", { class: "tk-place" }, place(s)),
         el("span", { class: "tk-cat" }, (s.category || {}).name || ""),
         el("span", { class: "tk-text" }, change.text)));
     list.prepend(line);
-    requestAnimationFrame(() => requestAnimationFrame(() => line.classList.remove("tk-enter")));
     while (list.children.length > MAX_LINES) list.lastElementChild.remove();
   }
 

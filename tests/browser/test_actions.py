@@ -9,7 +9,7 @@ import time
 
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 
-from browser_support import client_as, open_page, user, wait_for
+from browser_support import client_as, user, wait_for
 from test_command_page import open_command, report
 from test_dept_page import dispatched_case, open_workbench
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from browser_support import open_page, screenshot, user, wait_until
+from browser_support import CONTRAST, open_page, screenshot, user, wait_until
 from dispatch.domain import utcnow
 from dispatch.demo.simulator import SimClock, Simulator
 
@@ -239,4 +239,24 @@ async def test_the_command_centre_never_downloads_the_scope_and_says_how_many_mo
     assert not [u for u in asked if "/api/cases.geojson" in u]
     limits = [int(q.split("limit=")[1].split("&")[0]) for q in asked if "/api/cases?" in q and "limit=" in q]
     assert limits and max(limits) <= 200
+    guard.assert_clean()
+
+
+async def test_a_ticker_line_is_legible_the_moment_it_arrives(server, browser):
+    """A new 最新动态 line slides in. Judged in the same task that adds it, it must count as the line
+    it will be (the CI failure of 2026-11-28: the line sat at opacity 0 until two animation frames
+    later, so a contrast check that ran first read its text as 1:1)."""
+    page, guard = await open_command(browser, server, "dispatcher")
+    add_and_judge = """async () => {
+        const { createTicker } = await import("/static/js/command-ticker.js");
+        const list = document.getElementById("ticker");
+        createTicker(list, { onOpen: () => {} }).add(
+            { id: "x", number: "T1", updated_at: new Date().toISOString(),
+              district: "上城区", street: "湖滨街道", category: { name: "暴露垃圾" } },
+            { kind: "new", text: "新上报" });
+        return { text: list.firstElementChild.textContent, bad: (CONTRAST)() };
+    }""".replace("CONTRAST", CONTRAST.strip().rstrip(";"))
+    failures = await page.evaluate(add_and_judge)
+    assert "新上报" in failures["text"]
+    assert failures["bad"] == []
     guard.assert_clean()

@@ -5,8 +5,8 @@ from __future__ import annotations
 import copy
 import uuid
 
-from browser_support import DESKTOP, PHONE, client_as, open_page, user, wait_until
-from test_command_page import WIDE, open_command, report
+from browser_support import PHONE, client_as, open_page, user, wait_until
+from test_command_page import open_command, report
 from test_hotline_page import handled_hotline_case, open_console
 
 

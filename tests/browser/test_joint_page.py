@@ -4,8 +4,7 @@ buttons the server lists; the lead then sees the part done."""
 
 from __future__ import annotations
 
-from test_page_look import CONTRAST
-from browser_support import DESKTOP, client_as, fill_dialog, open_page, screenshot, user, wait_for
+from browser_support import CONTRAST, DESKTOP, client_as, fill_dialog, open_page, screenshot, user, wait_for
 
 LEAD = "d330102-urban"  # 上城区城管局
 SUPPORT = "s330102001-office"  # 上城区湖滨街道办事处 (dept_hubin)

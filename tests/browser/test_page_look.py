@@ -4,14 +4,11 @@ and every visible text passes WCAG AA contrast (4.5:1; 3:1 for large text)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from browser_support import open_page, screenshot, user
+from browser_support import CONTRAST, open_page, screenshot, user
 from test_command_page import simulate_working_day
 
-CONTRAST = (Path(__file__).parent / "contrast.js").read_text(encoding="utf-8")
 WIDTHS = {390: 844, 1366: 768, 1920: 1080}
 # page, account (role, index) and what shows that the page has drawn its data
 PAGES = [
