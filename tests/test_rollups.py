@@ -20,12 +20,12 @@ import pytest
 from dispatch.clock import Clock
 from dispatch.domain import scope_path
 from dispatch.kpi import stats, trend
-from dispatch.kpi.rollups import Rollups, decompose
-from dispatch.store.query import EVERYTHING, Change, Scope
+from dispatch.kpi.rollups import Rollups, decompose, open_counts_place
+from dispatch.store.query import EVERYTHING, CaseQuery, Change, Scope
 from dispatch.workflow.deadlines import BusinessCalendar
 from engines import ENGINES, open_test_store
 from geo.loader import load_city
-from small_city import A, A1, A2, B, B1, CITY_ID, write_small_city
+from small_city import A, A1, A1A, A2, B, B1, CITY_ID, write_small_city
 
 TZ = ZoneInfo("Asia/Shanghai")
 PLACES = {A1: (A, "甲区", "一街道"), A2: (A, "甲区", "二街道"), B1: (B, "乙区", "北街道")}
@@ -340,6 +340,50 @@ async def test_bulk_loaded_cases_are_counted_after_a_rebuild(world):
     assert await world.cases.bulk_insert(copies) == made
     await world.rollups.rebuild()
     await assert_rollups_match(world, now)
+
+
+# The command map's badges for a whole place (reader, area drilled into, the place counted).
+MAP_VIEWS = [(EVERYTHING, None, CITY_ID), (Scope(within=A), None, A), (Scope(within=A), ("street", A1), A1),
+             (EVERYTHING, ("street", B1), B1), (Scope(within=A1), ("district", A), A1), (EVERYTHING, ("district", A), A)]
+
+
+@pytest.mark.parametrize("seed,now", [(16, INSTANTS[0]), (25, INSTANTS[1])])  # seeds leaving overdue open cases
+async def test_the_maps_open_counts_from_the_rollups_equal_the_open_cases(world, seed, now):
+    """The map counts a whole place's open cases from the rollups (a few documents, whatever the
+    history): the same figures as the store's count of the open cases, per district and per
+    street, all of them or the overdue ones, after a random history."""
+    world.clock.set(now)
+    await make_history(world, random.Random(seed), 120, now)
+    since = await world.cases.history_start()
+    await world.rollups.catch_up()
+    seen = {"open": 0, "overdue": 0}
+    for reader, area, place in MAP_VIEWS:
+        for overdue in (None, True):
+            query = CaseQuery(scope=reader, open_only=True, overdue=overdue,
+                              jurisdictions=((area[0], (area[1],)),) if area else ())
+            assert open_counts_place(world.city, query) == place
+            for level in ("district", "street"):
+                want = await world.cases.open_counts(query, level)
+                got = await world.rollups.open_counts(scope=place, level=level, since=since, overdue_only=overdue is True)
+                assert got == want, (reader, area, overdue, level)
+                for counts in want.values():
+                    seen["open"] += counts["open"]
+                    seen["overdue"] += counts["overdue"]
+    assert seen["open"] > seen["overdue"] > 0  # the history left open cases, some overdue
+
+
+def test_the_rollups_leave_a_filtered_or_partial_map_to_the_cases(tmp_path):
+    """A map filtered by anything but place and 超期, or seen by a department or a grid worker
+    (whose share is not a place), is counted over the cases."""
+    city = load_city(write_small_city(tmp_path))
+    for query in (CaseQuery(categories=("0101",)), CaseQuery(statuses=("dispatched",)), CaseQuery(sources=("grid",)),
+                  CaseQuery(departments=("A-water",)), CaseQuery(overdue=False), CaseQuery(warning=True),
+                  CaseQuery(scope=Scope(department="A-water")), CaseQuery(scope=Scope(within=A1, reporter="gw")),
+                  CaseQuery(jurisdictions=(("community", (A1A,)),)), CaseQuery(jurisdictions=(("street", (A1, A2)),))):
+        assert open_counts_place(city, query) is None, query
+    # An area outside the reader's own holds nothing the reader may see: left to the cases too.
+    assert open_counts_place(city, CaseQuery(scope=Scope(within=A1), jurisdictions=(("street", (B1,)),))) is None
+    assert open_counts_place(city, CaseQuery(overdue=True)) == CITY_ID
 
 
 def test_a_period_is_read_as_whole_years_months_and_days():

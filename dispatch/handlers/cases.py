@@ -15,6 +15,7 @@ from dispatch.domain import SOURCES, STATUSES, to_feature
 from dispatch.errors import bad_request, not_found
 from dispatch.handlers.base import BaseHandler
 from dispatch.access.policy import can_read_case, case_scope, text_search
+from dispatch.kpi.rollups import open_counts_place
 from dispatch.clock import utcnow
 from dispatch.store.buckets import CASE_NUMBER, TEXT_WINDOW
 from dispatch.store.query import LEVELS, After, Box, CaseQuery
@@ -178,13 +179,23 @@ class CasesGeoJSONHandler(CaseQueryMixin, BaseHandler):
 MAP_LEVELS = ((11, "district"), (13, "street"), (14, "community"))  # zoom ≤ n → counted by level
 CASE_ZOOM = 15
 MAP_CASE_CAP = 300
-# On a server store, counts are kept this long per (reader's query, level): the open set of a
-# year is read once per interval, not once per viewer.
+# On a server store, counts the rollups cannot give (a filtered map) are kept this long per
+# (reader's query, level): the open set of a year is read once per interval, not once per viewer.
 MAP_COUNTS_KEPT = 15.0
 _counts_kept: dict = {}
 
 
 async def open_counts(ctx, query: CaseQuery, level: str) -> dict:
+    """Open cases per jurisdiction at `level`: from the KPI rollups where they hold the answer
+    (the map's usual view: a whole place, all open cases or the overdue ones, by district or
+    street), a few documents whatever the history; otherwise counted over the open cases."""
+    place = open_counts_place(ctx.city, query) if level in ("district", "street") else None
+    if place is not None:
+        since = await ctx.cases.history_start()
+        if since is None:
+            return {}
+        await ctx.rollups.fresh()
+        return await ctx.rollups.open_counts(scope=place, level=level, since=since, overdue_only=query.overdue is True)
     if not ctx.storage.persistent:
         return await ctx.cases.open_counts(query, level)
     key = (id(ctx), query, level)

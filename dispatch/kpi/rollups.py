@@ -48,7 +48,9 @@ from dispatch.kpi.stats import (
     trend_reported,
 )
 from dispatch.background import cancel
+from dispatch.domain import OPEN_STATUSES
 from dispatch.store import StoreUnavailable
+from dispatch.store.query import CaseQuery
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +112,46 @@ def _add(doc: dict, field: str, key: str | None, increments: dict) -> None:
             counters[name] = value
     if key is not None and not counters:
         del doc[field][key]
+
+
+def open_counts_place(city, query: CaseQuery) -> str | None:
+    """The place (the city, a district or a street) whose open cases per district or street
+    the rollups can count for `query` (`Rollups.open_counts`): a reader who sees the whole
+    place — the city, or a jurisdiction of their own — asking for open cases, perhaps only the
+    overdue ones, in one area. None when some other filter needs the cases themselves."""
+    if (query.statuses or query.categories or query.departments or query.sources or query.warning
+            or query.supervised or query.return_pending or query.reporter is not None or query.box is not None
+            or query.text is not None or query.created_from is not None or query.created_to is not None
+            or query.overdue is False or len(query.jurisdictions) > 1):
+        return None
+    scope = query.scope
+    if scope.everything:
+        place = city.id
+    elif scope.within is not None and scope.department is None and scope.reporter is None:
+        place = scope.within
+    else:
+        return None
+    if query.jurisdictions:
+        _, ids = query.jurisdictions[0]
+        if len(ids) != 1 or ids[0] not in city.jurisdictions:
+            return None
+        area = ids[0]
+        if place in _chain(city, area):
+            place = area  # an area inside the reader's
+        elif area not in _chain(city, place):
+            return None  # outside the reader's: nothing to count, as the cases would say
+    if place != city.id and (place not in city.jurisdictions or city.jurisdictions[place].level not in ("district", "street")):
+        return None
+    return place
+
+
+def _chain(city, jurisdiction_id: str) -> list[str]:
+    """The jurisdiction, its parents, and the city."""
+    out, node = [], city.jurisdictions.get(jurisdiction_id)
+    while node is not None:
+        out.append(node.id)
+        node = city.jurisdictions.get(node.parent) if node.parent else None
+    return out + [city.id]
 
 
 def _contribution(case: dict, facts: dict[str, float]) -> dict:
@@ -403,6 +445,42 @@ class Rollups:
             return {}, [j.id for j in self.city.jurisdictions.values() if j.level == "district"] + [""]
         node = self.city.jurisdictions[scope]
         return {node.level: scope}, [scope if node.level == "district" else node.parent]
+
+    async def open_counts(self, *, scope: str, level: str, since: datetime, overdue_only: bool = False) -> dict[str, dict]:
+        """Cases open now per district or street of `scope` ({id: {open, overdue}}, the command
+        map's badges): every case's `status:<status>` is counted on the day it was created, so
+        the open ones are the open statuses summed over the year buckets since `since` (the
+        oldest case), and 当前超期在办 is in the state bucket — one document per year and
+        district, whatever the number of cases. `overdue_only`: only the overdue ones."""
+        place, districts = self._where(scope)
+        districts = [d for d in districts if d]  # cases without a place are on no map
+        since = since if since.tzinfo is not None else since.replace(tzinfo=timezone.utc)
+        first, this = since.astimezone(self.tz).year, self.clock.now().astimezone(self.tz).year
+        years = range(first, max(first, this) + 2)  # and next year's: a clock a little behind
+        ids = [bucket_id(YEAR, f"{year:04d}", d) for year in years for d in districts]
+        ids += [bucket_id(STATE, "", d) for d in districts]
+        opened = [f"status:{status}" for status in OPEN_STATUSES]
+        counts: dict[str, Counter] = {}
+        for doc in (await self.repo.buckets_by_id(ids)).values():
+            for street, counters in doc["streets"].items():
+                if place.get("street", street) != street:
+                    continue
+                jid = street if level == "street" else doc.get("district")
+                if jid:
+                    tally = Counter()
+                    resolve(counters, "9999-12-31", tally)
+                    held = counts.setdefault(jid, Counter())
+                    if doc["level"] == STATE:
+                        held["overdue"] += tally["open_overdue"]
+                    else:
+                        held["open"] += sum(tally[name] for name in opened)
+        out = {}
+        for jid, held in counts.items():
+            overdue = round(held["overdue"])
+            shown = overdue if overdue_only else round(held["open"])
+            if shown:
+                out[jid] = {"open": shown, "overdue": overdue}
+        return out
 
     async def daily(self, *, scope: str, first: date, last: date, category: str | None,
                     department: str | None, own_share: bool) -> dict[str, Counter]:

@@ -303,6 +303,10 @@ class MemoryCases:
                     break
         return out, None
 
+    async def history_start(self) -> datetime | None:
+        """When the oldest stored case was created (None: no case yet)."""
+        return self._by_created[0][0] if self._by_created else None
+
     async def open_counts(self, query: CaseQuery, level: str) -> dict[str, dict]:
         """Open cases matching `query` per jurisdiction at `level`: {id: {open, overdue}}."""
         open_query = dataclasses.replace(query, open_only=True, after=None)

@@ -653,7 +653,7 @@ class MongoCases:
         (or the start of the history)."""
         now = _now()
         newest = now + timedelta(minutes=5)  # (other processes' clocks may run a little ahead)
-        oldest = await self._history_start(now)
+        oldest = await self.history_start() or now
         if query.created_to is not None:
             newest = min(newest, _utc(query.created_to))
         if query.created_from is not None:
@@ -665,14 +665,17 @@ class MongoCases:
                 oldest = max(oldest, _utc(query.after.created_at))
         return newest, oldest
 
-    async def _history_start(self, now: datetime) -> datetime:
-        """The oldest creation time on record (`store_meta` "history_start", kept by the
-        inserts; read once a minute): where a walk back through the buckets stops."""
+    @guarded
+    async def history_start(self) -> datetime | None:
+        """The oldest creation time on record, None before the first case (`store_meta`
+        "history_start", kept by the inserts; read once a minute): where a walk back through
+        the buckets stops."""
+        now = _now()
         if self._floor is not None and now - self._floor[1] < FLOOR_KEPT:
             return self._floor[0]
         held = await self.meta.find_one({"_id": "history_start"})
         if held is None:
-            return now  # no case stored yet
+            return None
         self._floor = (_utc(held["at"]), now)
         return self._floor[0]
 
@@ -798,7 +801,7 @@ class MongoCases:
         the `open_overdue` facet's month buckets over the history, each an equality on `qk`."""
         now = _now()
         out = []
-        for month in buckets.months_between(now + timedelta(minutes=5), await self._history_start(now)):
+        for month in buckets.months_between(now + timedelta(minutes=5), (await self.history_start() or now)):
             key = buckets.key("open_overdue", buckets.bucket(buckets.MONTH, month))
             for doc in await self.cases.find({"qk": key}, {f: 1 for f in (*fields, "scope_path", "departments_seen",
                                                                            "reporters")}).to_list(None):
