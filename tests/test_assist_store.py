@@ -136,7 +136,7 @@ async def test_cases_filed_under_older_query_keys_are_filed_again_at_start():
     try:
         doc = {**ticket(1, "13812345678", 1), "status": "accepted", "flags": {"overdue": True}}
         await store.cases.insert(doc)
-        old_keys = [k for k in buckets.query_keys(doc) if not k.startswith(("tel=", "open_overdue@"))]
+        old_keys = [k for k in buckets.query_keys(doc) if not k.startswith(("tel=", "open_overdue@", "overdue_by@"))]
         await store.cases.cases.update_one({"_id": doc["_id"]}, {"$set": {"qk": old_keys}})
         await store.cases.meta.replace_one({"_id": "query_fields"}, {"_id": "query_fields", "at": T0}, upsert=True)
         assert await store.cases.by_caller("13812345678", T0, T0 + timedelta(hours=1), EVERYTHING, 10) == []
@@ -144,6 +144,7 @@ async def test_cases_filed_under_older_query_keys_are_filed_again_at_start():
         found = await store.cases.by_caller("13812345678", T0, T0 + timedelta(hours=1), EVERYTHING, 10)
         assert [d["_id"] for d in found] == [doc["_id"]]
         assert [d["_id"] for d in await store.cases.open_overdue(EVERYTHING, None, ("_id",))] == [doc["_id"]]
+        assert [d["_id"] for d in await store.cases.open_overdue(EVERYTHING, None, ("_id",), first=1)] == [doc["_id"]]
         assert (await store.cases.meta.find_one({"_id": "query_fields"}))["version"] == buckets.QUERY_KEYS_VERSION
     finally:
         await store.close_for_test()

@@ -563,6 +563,35 @@ async def test_open_overdue_cases_in_scope_and_bulk_load(store):
     assert sorted(d["_id"] for d in found) == sorted(ids(late[1:]) + [others[1]["_id"]])
 
 
+async def test_the_most_overdue_are_read_from_the_oldest_deadlines_on(store):
+    """`first`: the KPI list of the most overdue reads from the oldest deadline on — at least the
+    `first` whose stage clock ran out earliest, every case due before any left out, and those
+    without a stage clock — in scope, whatever else it leaves out."""
+    now = datetime.now(timezone.utc)
+    due_days = {1: 200, 2: 120, 3: 45, 4: 44, 5: 6, 6: -20}  # days ago (6: extended into the future)
+
+    def late(n: int, days: int | None, **fields) -> dict:
+        clock = None if days is None else {"stage": "handle", "deadline": now - timedelta(days=days)}
+        return case(n, status="accepted", flags={"overdue": True}, clock=clock,
+                    created_at=now - timedelta(days=300 - n), **fields)
+
+    cases = [late(n, days) for n, days in due_days.items()]
+    no_clock = late(7, None)
+    elsewhere = late(8, 300, scope_path=["C", "D2"])
+    await store.cases.bulk_insert(cases + [no_clock, elsewhere])
+    found = {d["_id"] for d in await store.cases.open_overdue(EVERYTHING, "D1", ("_id", "clock"), first=2)}
+    assert {cases[0]["_id"], cases[1]["_id"], no_clock["_id"]} <= found
+    assert elsewhere["_id"] not in found
+    every = {d["_id"] for d in await store.cases.open_overdue(EVERYTHING, "D1", ("_id",))}
+    assert found <= every == set(ids(cases)) | {no_clock["_id"]}
+    cutoff = max(c["clock"]["deadline"] for c in cases if c["_id"] in found)
+    assert all(c["clock"]["deadline"] >= cutoff for c in cases if c["_id"] not in found)
+    if store.persistent:  # the server engine reads no further than the second month holding one
+        assert found == {cases[0]["_id"], cases[1]["_id"], no_clock["_id"]}
+    # Asked for more than there are: all of them.
+    assert {d["_id"] for d in await store.cases.open_overdue(EVERYTHING, "D1", ("_id",), first=50)} == every
+
+
 async def test_rollup_documents_state_and_contributions_round_trip(store):
     repo = store.rollups
     assert await repo.state() == {}

@@ -455,8 +455,10 @@ class Rollups:
         place, districts = self._where(scope)
         districts = [d for d in districts if d]  # cases without a place are on no map
         since = since if since.tzinfo is not None else since.replace(tzinfo=timezone.utc)
-        first, this = since.astimezone(self.tz).year, self.clock.now().astimezone(self.tz).year
-        years = range(first, max(first, this) + 2)  # and next year's: a clock a little behind
+        now = self.clock.now()
+        # (and on the year's last day the next one's: another process's clock may be ahead)
+        last = (now + timedelta(days=1)).astimezone(self.tz).year
+        years = range(since.astimezone(self.tz).year, last + 1)
         ids = [bucket_id(YEAR, f"{year:04d}", d) for year in years for d in districts]
         ids += [bucket_id(STATE, "", d) for d in districts]
         opened = [f"status:{status}" for status in OPEN_STATUSES]
@@ -511,12 +513,26 @@ class Rollups:
                 out["closed"][day] += tally["closed"]
         return out
 
+    def _read_until(self, period: Period, now: datetime) -> date:
+        """The last day of the buckets a report reads. A period reaching today is read through
+        the end of its month or year when that takes fewer buckets ("this year" is one bucket,
+        not ten months and the days of this one): a day after today holds only facts still
+        waiting for their deadline (an `until` after now), all of them pending, and the report
+        subtracts the pending facts of every day it reads."""
+        today = now.astimezone(self.tz).date()
+        last = period.last_day
+        if last < today:
+            return last
+        return min((last, _month_end(last), date(last.year, 12, 31)),
+                   key=lambda until: (len(decompose(period.first_day, until)), until))
+
     async def tallies(self, *, scope: str, period: Period, group_by: str, department: str | None,
                       now: datetime) -> tuple[dict, Counter]:
         """{group id: Row} and the total, summed from the buckets of `period` (whole days)."""
         place, districts = self._where(scope)
-        first, last = period.first_day.isoformat(), period.last_day.isoformat()
-        ids = [bucket_id(level, bucket, district) for level, bucket in decompose(period.first_day, period.last_day)
+        read_until = self._read_until(period, now)
+        first, last, read_last = period.first_day.isoformat(), period.last_day.isoformat(), read_until.isoformat()
+        ids = [bucket_id(level, bucket, district) for level, bucket in decompose(period.first_day, read_until)
                for district in districts]
         ids += [bucket_id(STATE, "", district) for district in districts]
         rows: dict = {}
@@ -551,7 +567,7 @@ class Rollups:
                     if wanted(dep, district, street):
                         add((dep, district, street), counters)
         for doc in await self.repo.pending_from(now):
-            if first <= doc["day"] <= last and wanted(doc.get("department"), doc.get("district"), doc.get("street")):
+            if first <= doc["day"] <= read_last and wanted(doc.get("department"), doc.get("district"), doc.get("street")):
                 add((doc.get("department"), doc.get("district"), doc.get("street")), doc["counters"], -1)
         rows = {row.group["id"]: row for row in rows.values()}
         for row in rows.values():

@@ -19,6 +19,7 @@ The exact definition of every figure is `FIGURES[...].formula`, returned next to
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from bisect import bisect_right
 from collections import Counter
@@ -679,6 +680,10 @@ def from_rollups(city, tz, *, reader: Scope, scope: str, period: Period) -> bool
     return reader.within is not None and reader.within in city.ancestors(scope)
 
 
+async def _nothing() -> list:
+    return []
+
+
 async def compute(ctx, *, reader: Scope, scope: str, period: Period, group_by: str,
                   department: str | None = None, top: int = DEFAULT_TOP, now: datetime | None = None,
                   scan: bool = False) -> dict:
@@ -698,14 +703,16 @@ async def compute(ctx, *, reader: Scope, scope: str, period: Period, group_by: s
     if not scan and group_by in ROLLED_UP_GROUPS and from_rollups(city, ctx.tz, reader=reader, scope=scope,
                                                                   period=period):
         await ctx.rollups.fresh()
-        rows, tally = await ctx.rollups.tallies(scope=scope, period=period, group_by=group_by,
-                                                department=department, now=now)
+        # The figures and the list of open overdue cases are read at once (neither waits for the other).
+        (rows, tally), cases = await asyncio.gather(
+            ctx.rollups.tallies(scope=scope, period=period, group_by=group_by, department=department, now=now),
+            ctx.cases.open_overdue(reader, None if scope == city.id else scope, PROJECTION,
+                                   first=top if department is None else None) if top else _nothing())
         for group in seeds:
             rows.setdefault(group["id"], Row(group, Counter()))
         ordered = sorted_rows(rows.values(), {g["id"] for g in seeds})
         overdue = []
         if top:
-            cases = await ctx.cases.open_overdue(reader, None if scope == city.id else scope, PROJECTION)
             if department is None:  # the list's order needs no history: read timelines of the top only
                 far = datetime.max.replace(tzinfo=timezone.utc)
                 cases = sorted(cases, key=lambda c: (stage_deadline(c) or far, c.get("number") or ""))[:top]

@@ -43,7 +43,7 @@ def bucket(grain: str, at: datetime) -> str:
 
 # Bumped whenever `facets` or `query_keys` change what a case is filed under: a server store
 # files its stored cases again at the next start (`MongoCases._backfill_query_fields`).
-QUERY_KEYS_VERSION = 3
+QUERY_KEYS_VERSION = 4
 
 
 def caller_facet(phone: str | None) -> str | None:
@@ -113,13 +113,22 @@ def facets(doc: dict) -> list[str]:
 
 def query_keys(doc: dict) -> list[str]:
     """The `qk` values of one case: each facet at month, day and hour grain (and the year of
-    `all`, which tells a walk where the history begins)."""
+    `all`, which tells a walk where the history begins); an open overdue case also under the
+    month its stage clock ran out (`overdue_by`, "none" without a stage clock), so the KPI list
+    of the most overdue reads the oldest deadlines first, not every overdue case."""
     created = doc["created_at"]
     grains = [bucket(g, created) for g in (MONTH, DAY, HOUR)]
     keys = [f"all@{YEAR}{_utc(created).year}"]
-    for facet in facets(doc):
+    held = facets(doc)
+    for facet in held:
         keys += [f"{facet}@{g}" for g in grains]
+    if "open_overdue" in held:
+        deadline = (doc.get("clock") or {}).get("deadline")
+        keys.append(key(OVERDUE_BY, bucket(MONTH, deadline) if isinstance(deadline, datetime) else "none"))
     return keys
+
+
+OVERDUE_BY = "overdue_by"
 
 
 def key(facet: str, grain_bucket: str) -> str:

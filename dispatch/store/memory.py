@@ -339,8 +339,11 @@ class MemoryCases:
     async def period_cases(self, query: PeriodQuery, fields: tuple[str, ...]) -> list[dict]:
         return [project(doc, fields) for doc in self._docs.values() if touches_period(doc, query)]
 
-    async def open_overdue(self, scope: Scope, within: str | None, fields: tuple[str, ...]) -> list[dict]:
-        """The open cases flagged overdue, in `scope` (and inside `within`), for the KPI list."""
+    async def open_overdue(self, scope: Scope, within: str | None, fields: tuple[str, ...],
+                           first: int | None = None) -> list[dict]:
+        """The open cases flagged overdue, in `scope` (and inside `within`), for the KPI list.
+        (`first`, which lets the server engine read only the earliest deadlines, asks for no
+        fewer than all of them; reading them all here costs nothing.)"""
         docs = (self._docs[case_id] for _, case_id in self._facets.get("open_overdue", ()))
         return [project(doc, fields) for doc in docs
                 if scope.admits(doc) and (within is None or within in (doc.get("scope_path") or ()))]

@@ -796,18 +796,42 @@ class MongoCases:
         return await self.cases.find(period_filter(query), {f: 1 for f in fields}).to_list(None)
 
     @guarded
-    async def open_overdue(self, scope: Scope, within: str | None, fields: tuple[str, ...]) -> list[dict]:
+    async def open_overdue(self, scope: Scope, within: str | None, fields: tuple[str, ...],
+                           first: int | None = None) -> list[dict]:
         """The open cases flagged overdue, in `scope` (and inside `within`), for the KPI list:
-        the `open_overdue` facet's month buckets over the history, each an equality on `qk`."""
+        the `open_overdue` facet's month buckets over the history, each an equality on `qk`.
+        With `first`: at least the `first` whose stage clock ran out earliest, with every case
+        whose deadline comes before that of any left out (and those without a stage clock) —
+        read from the oldest deadline month on (`overdue_by`), not every overdue case."""
         now = _now()
-        out = []
-        for month in buckets.months_between(now + timedelta(minutes=5), (await self.history_start() or now)):
-            key = buckets.key("open_overdue", buckets.bucket(buckets.MONTH, month))
-            for doc in await self.cases.find({"qk": key}, {f: 1 for f in (*fields, "scope_path", "departments_seen",
-                                                                           "reporters")}).to_list(None):
-                if scope.admits(doc) and (within is None or within in (doc.get("scope_path") or ())):
-                    out.append(doc)
-        return out
+        projection = {f: 1 for f in (*fields, "scope_path", "departments_seen", "reporters")}
+
+        def kept(docs: list[dict]) -> list[dict]:
+            return [doc for doc in docs if scope.admits(doc) and (within is None or within in (doc.get("scope_path") or ()))]
+
+        async def read(qk: str) -> list[dict]:
+            return kept(await self.cases.find({"qk": qk}, projection).to_list(None))
+
+        start = await self.history_start() or now
+        if first is not None:
+            out = await read(buckets.key(buckets.OVERDUE_BY, "none"))
+            dated = 0
+            # A deadline lies after the case's creation; one extended after it was flagged may
+            # lie ahead: the walk goes a few months past now.
+            for month in reversed(buckets.months_between(now + timedelta(days=92), start)):
+                found = await read(buckets.key(buckets.OVERDUE_BY, buckets.bucket(buckets.MONTH, month)))
+                out += found
+                dated += len(found)
+                if dated >= first:
+                    return out
+        gate = asyncio.Semaphore(4)  # the months at once, a few at a time
+
+        async def month(at: datetime) -> list[dict]:
+            async with gate:
+                return await read(buckets.key("open_overdue", buckets.bucket(buckets.MONTH, at)))
+
+        return [doc for part in await asyncio.gather(*(month(m) for m in buckets.months_between(now + timedelta(minutes=5), start)))
+                for doc in part]
 
     @guarded
     async def uses_attachment(self, attachment_id: str, scope: Scope, fields: tuple[str, ...]) -> bool:
