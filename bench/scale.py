@@ -55,6 +55,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import tornado.httpclient  # noqa: E402
 
+from dispatch.tools import tune_ferretdb  # noqa: E402
+
 from intake import PASSWORD, SECRET, free_port, machine, percentile, report_bodies, start, wait_port  # noqa: E402
 
 PYTHON = sys.executable
@@ -172,33 +174,17 @@ def start_ferretdb(binary: str, pg_base: str, database: str, custom_plans: bool)
     # table's documents live in TOAST, so its heap looks tiny to the planner, which then costs a
     # sequential scan below the GIN scan (499 vs 656 at 20,000 cases) although the scan reads
     # every document (373 ms vs 2.8 ms): no sequential scan where an index serves.
-    url = pg_url(pg_base, database, **({"plan_cache_mode": "force_custom_plan", "enable_seqscan": "off"}
-                                       if custom_plans else {}))
+    url = pg_url(pg_base, database) + (f"?{tune_ferretdb.FERRETDB_URL_PARAMETERS}" if custom_plans else "")
     process = start([binary, "--handler=postgresql", f"--postgresql-url={url}", f"--listen-addr=127.0.0.1:{port}",
                      "--debug-addr=-", "--telemetry=disable", f"--state-dir={state}"], str(state / "log"))
     wait_port(port, 30)
     return process, port
 
 
-# Fields FerretDB filters by equality, per collection: GIN expression indexes serve its `@>`.
-GIN_FIELDS = {"cases": ("_id", "qk", "due_keys", "number", "created_by"), "events": ("_id", "key"),
-              "limit_events": ("_id", "key"), "case_numbers": ("_id", "day")}
-
-
 def tune_postgresql(pg: str, database: str) -> list[str]:
-    """GIN indexes on `_jsonb->'<field>'` of the FerretDB tables (`_id` of every one); returns
-    the statements run."""
-    done = []
-    tables = psql(pg, f"SELECT _jsonb->>'_id', _jsonb->>'table' FROM \"{database}\"._ferretdb_database_metadata")
-    for line in tables.splitlines():
-        collection, table = line.split("|")
-        for field in GIN_FIELDS.get(collection, ("_id",)):
-            sql = (f'CREATE INDEX IF NOT EXISTS "{table}_{field}_gin" ON "{database}"."{table}" '
-                   f"USING gin ((_jsonb->'{field}') jsonb_path_ops)")
-            psql(pg, sql)
-            done.append(sql)
-        psql(pg, f'ANALYZE "{database}"."{table}"')
-    return done
+    """What a FerretDB deployment runs once (`python -m dispatch.tools.tune_ferretdb`): GIN
+    indexes on the fields FerretDB filters by, then ANALYZE; returns the statements run."""
+    return tune_ferretdb.tune(pg, database)
 
 
 # --------------------------------------------------------------------------------------------

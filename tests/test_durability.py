@@ -225,9 +225,10 @@ class PrivateFerretDB(Child):
     """A FerretDB of this test's own on the shared PostgreSQL: killing it is an outage for the
     server under test only."""
 
-    def __init__(self):
+    def __init__(self, url_parameters: str = ""):
         self.binary = devdb_env("DEVDB_FERRETDB")
         self.postgresql = devdb_env("DEVDB_POSTGRESQL_URL")
+        self.url_parameters = url_parameters  # for its `--postgresql-url` (tests/test_tune_ferretdb.py)
         self.port = free_port()
         self.state = tempfile.TemporaryDirectory()
         self.proc = None
@@ -238,7 +239,8 @@ class PrivateFerretDB(Child):
 
     async def start(self):
         self.proc = subprocess.Popen(
-            [self.binary, "--handler=postgresql", f"--postgresql-url={self.postgresql}",
+            [self.binary, "--handler=postgresql",
+             f"--postgresql-url={self.postgresql}" + (f"?{self.url_parameters}" if self.url_parameters else ""),
              f"--listen-addr=127.0.0.1:{self.port}", "--debug-addr=-", "--telemetry=disable",
              f"--state-dir={self.state.name}", "--log-level=error"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

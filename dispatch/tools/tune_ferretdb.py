@@ -1,0 +1,83 @@
+"""What a FerretDB 1.24 deployment needs from its PostgreSQL (docs/PERFORMANCE.md, "FerretDB 1.24:
+what its PostgreSQL needs"), done once after the first server start and again after an upgrade:
+
+    python -m dispatch.tools.tune_ferretdb --postgresql-url postgres://USER@HOST:PORT/PGDATABASE \\
+                                           --database city
+
+* GIN indexes on `_jsonb->'<field>'` for the fields the store filters by equality (every
+  collection's `_id`; the cases' `qk` buckets, `due_keys`, `number`, `created_by`; the event
+  log's `key` ...): FerretDB's own btree indexes cannot serve the `@>` it sends, so without them
+  every read is a sequential scan. Then `ANALYZE`.
+* It prints the parameters FerretDB's own `--postgresql-url` must carry, which no index can
+  replace: `plan_cache_mode=force_custom_plan` (under a generic plan the field is a parameter
+  and no expression index matches) and `enable_seqscan=off` (a FerretDB table's documents live
+  in TOAST, so its heap looks tiny and the planner prefers a sequential scan that reads every
+  document).
+
+`--database` is the FerretDB database (`storage.database`), a schema in PostgreSQL. FerretDB
+creates a collection's table on its first write: run this after the servers have started once
+(it says which collections it found). This tool speaks SQL to PostgreSQL through `psql`; the
+application itself speaks only the MongoDB protocol.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+
+# Fields FerretDB filters by equality, per collection (every other collection: `_id`).
+GIN_FIELDS = {"cases": ("_id", "qk", "due_keys", "number", "created_by"), "events": ("_id", "key"),
+              "limit_events": ("_id", "key"), "case_numbers": ("_id", "day")}
+FERRETDB_URL_PARAMETERS = "plan_cache_mode=force_custom_plan&enable_seqscan=off"
+
+
+def psql(url: str, sql: str) -> str:
+    done = subprocess.run(["psql", "-At", "-v", "ON_ERROR_STOP=1", url, "-c", sql],
+                          capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"psql: {done.stderr.strip()}")
+    return done.stdout.strip()
+
+
+def tables(url: str, database: str) -> dict[str, str]:
+    """FerretDB's collections in `database` and their tables."""
+    rows = psql(url, f"SELECT _jsonb->>'_id', _jsonb->>'table' FROM \"{database}\"._ferretdb_database_metadata")
+    return dict(line.split("|", 1) for line in rows.splitlines() if line)
+
+
+def tune(url: str, database: str) -> list[str]:
+    """Create the GIN indexes (if absent) and analyse each table; the statements run."""
+    done = []
+    for collection, table in sorted(tables(url, database).items()):
+        for field in GIN_FIELDS.get(collection, ("_id",)):
+            sql = (f'CREATE INDEX IF NOT EXISTS "{table}_{field}_gin" ON "{database}"."{table}" '
+                   f"USING gin ((_jsonb->'{field}') jsonb_path_ops)")
+            psql(url, sql)
+            done.append(sql)
+        sql = f'ANALYZE "{database}"."{table}"'
+        psql(url, sql)
+        done.append(sql)
+    return done
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m dispatch.tools.tune_ferretdb",
+                                description="为 FerretDB 所用的 PostgreSQL 建 GIN 索引（部署 FerretDB 时执行一次）")
+    p.add_argument("--postgresql-url", required=True, help="FerretDB 所连的 PostgreSQL，如 postgres://user@host:5432/ferretdb")
+    p.add_argument("--database", required=True, help="FerretDB 中的数据库名（配置项 storage.database）")
+    args = p.parse_args(argv)
+    try:
+        statements = tune(args.postgresql_url, args.database)
+    except (RuntimeError, FileNotFoundError) as exc:
+        print(f"失败: {exc}", file=sys.stderr)
+        return 1
+    for sql in statements:
+        print(sql)
+    print(f"\n已处理 {sum(s.startswith('ANALYZE') for s in statements)} 个集合。"
+          f"FerretDB 的 --postgresql-url 还须带上参数: ?{FERRETDB_URL_PARAMETERS}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
