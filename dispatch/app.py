@@ -24,6 +24,7 @@ from dispatch.handlers.pages import StaticFiles
 from dispatch.intake.service import Intake
 from dispatch.live.hub import LiveHub
 from dispatch.live.tail import LogTail
+from dispatch.kpi.mapcounts import MapCounts
 from dispatch.kpi.rollups import Rollups
 from dispatch.rules import Router
 from dispatch.people import PeopleNames
@@ -80,6 +81,8 @@ class Context:
         self.tail = LogTail(self.storage.events, self.bus, on_config=self.city_config.follow)
         # KPI rollups, kept from the same log (started by `build_context`).
         self.rollups = Rollups(self.storage, self.city, self.calendar, self.tz, self.clock)
+        # The command map's counts of open cases per area (from the rollups where they can say).
+        self.map_counts = MapCounts(self.cases, self.rollups, self.city, self.storage.persistent)
         # Operator assist (SPEC §9): category model, knowledge base, caller history; started by
         # `build_context` (its jobs need the loop).
         self.assist = Assist(self)
@@ -92,6 +95,7 @@ class Context:
         self.openapi_json = None  # its enums name the city's categories and departments
         self.jurisdiction_layers = {}  # the layers may have been re-imported
         self.rollups.adopt(city, self.calendar)
+        self.map_counts.adopt(city)
         self.assist.adopt(city)
 
     async def stop(self) -> None:

@@ -6,7 +6,6 @@ import base64
 import dataclasses
 import json
 import math
-import time
 from dataclasses import replace
 from datetime import datetime, timezone
 
@@ -15,7 +14,6 @@ from dispatch.domain import SOURCES, STATUSES, to_feature
 from dispatch.errors import bad_request, not_found
 from dispatch.handlers.base import BaseHandler
 from dispatch.access.policy import can_read_case, case_scope, text_search
-from dispatch.kpi.rollups import open_counts_place
 from dispatch.clock import utcnow
 from dispatch.store.buckets import CASE_NUMBER, TEXT_WINDOW
 from dispatch.store.query import LEVELS, After, Box, CaseQuery
@@ -179,34 +177,6 @@ class CasesGeoJSONHandler(CaseQueryMixin, BaseHandler):
 MAP_LEVELS = ((11, "district"), (13, "street"), (14, "community"))  # zoom ≤ n → counted by level
 CASE_ZOOM = 15
 MAP_CASE_CAP = 300
-# On a server store, counts the rollups cannot give (a filtered map) are kept this long per
-# (reader's query, level): the open set of a year is read once per interval, not once per viewer.
-MAP_COUNTS_KEPT = 15.0
-_counts_kept: dict = {}
-
-
-async def open_counts(ctx, query: CaseQuery, level: str) -> dict:
-    """Open cases per jurisdiction at `level`: from the KPI rollups where they hold the answer
-    (the map's usual view: a whole place, all open cases or the overdue ones, by district or
-    street), a few documents whatever the history; otherwise counted over the open cases."""
-    place = open_counts_place(ctx.city, query) if level in ("district", "street") else None
-    if place is not None:
-        since = await ctx.cases.history_start()
-        if since is None:
-            return {}
-        await ctx.rollups.fresh()
-        return await ctx.rollups.open_counts(scope=place, level=level, since=since, overdue_only=query.overdue is True)
-    if not ctx.storage.persistent:
-        return await ctx.cases.open_counts(query, level)
-    key = (id(ctx), query, level)
-    held = _counts_kept.get(key)
-    if held is not None and time.monotonic() - held[0] < MAP_COUNTS_KEPT:
-        return held[1]
-    counts = await ctx.cases.open_counts(query, level)
-    if len(_counts_kept) > 512:
-        _counts_kept.clear()
-    _counts_kept[key] = (time.monotonic(), counts)
-    return counts
 
 
 class CasesMapHandler(CaseQueryMixin, BaseHandler):
@@ -222,7 +192,7 @@ class CasesMapHandler(CaseQueryMixin, BaseHandler):
         city = self.ctx.city
         if zoom < CASE_ZOOM:
             level = next(name for top, name in MAP_LEVELS + ((CASE_ZOOM, "community"),) if zoom <= top)
-            counts = await open_counts(self.ctx, dataclasses.replace(query, box=None), level)
+            counts = await self.ctx.map_counts.open_counts(dataclasses.replace(query, box=None), level)
             regions = sorted(
                 ({"id": jid, "name": city.jurisdictions[jid].name, **n} for jid, n in counts.items()
                  if jid in city.jurisdictions),
@@ -234,7 +204,7 @@ class CasesMapHandler(CaseQueryMixin, BaseHandler):
             raise bad_request("地图放大到案件时需要参数 bbox", code="invalid_parameter", field="bbox")
         docs, _ = await self.ctx.cases.find_page(query)
         features = [to_feature(doc, user, self.ctx.tz) for doc in self.within_near(docs) if doc.get("location")]
-        in_box = await open_counts(self.ctx, dataclasses.replace(query, limit=1), "district")
+        in_box = await self.ctx.map_counts.open_counts(dataclasses.replace(query, limit=1), "district")
         total = sum(n["open"] for n in in_box.values())
         self.send({"level": "case", "zoom": zoom, "features": features,
                    "more": max(0, total - len(features))})
