@@ -12,6 +12,7 @@ from datetime import datetime, timedelta, timezone
 from urllib.parse import quote
 
 
+from dispatch.store import buckets
 from dispatch.store.buckets import TEXT_WINDOW
 from dispatch.store.memory import matches
 from dispatch.store.query import NEWEST, OLDEST, After, Box, CaseQuery, Change, Scope, TextSearch
@@ -149,6 +150,20 @@ async def test_open_counts_per_jurisdiction(store):
                 n["overdue"] += d["flags"]["overdue"] is True
             assert want or asked.box is None
             assert await store.cases.open_counts(asked, level) == want
+
+
+async def test_a_bulk_load_into_an_empty_store_records_where_the_sweep_starts(store):
+    """The first sweep after a bulk load starts from the loaded cases' earliest minute, read from
+    the load, not from a scan of every case (at 1,000,000 cases that scan outlasted the store's
+    10 s socket timeout, and every sweep failed)."""
+    now = datetime.now(timezone.utc)
+    docs = [case(n, created_at=now - timedelta(days=3), next_due_at=now - timedelta(hours=h), clock={"stage": "sign"})
+            for n, h in ((1, 30), (2, 2))] + [case(3, created_at=now - timedelta(days=3))]
+    await store.cases.bulk_insert(docs)
+    if store.persistent:
+        held = await store.cases.meta.find_one({"_id": "sweep_floor"})
+        assert held is not None and held["minute"] <= buckets.minute(now)
+    assert ids(await store.cases.due(now, 10)) == ids(docs[:2])
 
 
 async def test_due_finds_cases_after_a_long_pause(store):

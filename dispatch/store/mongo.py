@@ -550,8 +550,11 @@ class MongoCases:
         now = _now()
         stored = [{**doc, "client_key": client_key(doc)[1], **_point_fields(doc.get("location")),
                    **_query_fields(doc, now)} for doc in docs]
+        empty_before = await self.history_start() is None
         result = await self.cases.insert_many(stored, ordered=False)
         await self._note_history_start([doc["created_at"] for doc in docs])
+        await self._lower_sweep_floor([k[1:] for doc in stored for k in doc["due_keys"] if k.startswith(buckets.DUE_MINUTE)],
+                                      empty_before)
         await self._claim_numbers([doc.get("number") for doc in docs])
         return len(result.inserted_ids)
 
@@ -779,12 +782,30 @@ class MongoCases:
             if held is not None:
                 self._due_floor = held["minute"]
             else:
-                # Once per database: where the earliest pending threshold lies (a full read).
-                # Once per database: the earliest minute bucket holding a case (a full read).
-                minutes = [k for doc in await self.cases.find({"next_due_at": {"$ne": None}}, {"due_keys": 1}).to_list(None)
-                           for k in doc.get("due_keys") or () if k.startswith(buckets.DUE_MINUTE)]
-                self._due_floor = min(minutes)[1:] if minutes else buckets.minute(min(now, _now()) - buckets.DUE_SLACK)
+                # Once per database that holds cases but was never swept (a bulk load records
+                # its floor): the earliest minute bucket holding a case, a full read streamed
+                # in small batches so that no reply waits on the whole collection.
+                earliest = None
+                async for doc in self.cases.find({"next_due_at": {"$ne": None}}, {"due_keys": 1}, batch_size=200):
+                    for k in doc.get("due_keys") or ():
+                        if k.startswith(buckets.DUE_MINUTE) and (earliest is None or k[1:] < earliest):
+                            earliest = k[1:]
+                self._due_floor = earliest or buckets.minute(min(now, _now()) - buckets.DUE_SLACK)
         return self._due_floor
+
+    async def _lower_sweep_floor(self, minutes: list[str], empty_before: bool) -> None:
+        """Cases loaded in bulk: the sweep's floor goes down to the earliest minute they are
+        filed under. Into an empty database the floor is set from them (so the first sweep
+        reads no whole collection); otherwise only a floor already held is lowered."""
+        if not minutes:
+            return
+        held = await self.meta.find_one({"_id": "sweep_floor"})
+        if held is None and not empty_before:
+            return  # the first sweep finds the floor among all the cases
+        floor = min(minutes) if held is None else min(min(minutes), held["minute"])
+        if held is None or floor != held["minute"]:
+            await self.meta.replace_one({"_id": "sweep_floor"}, {"_id": "sweep_floor", "minute": floor}, upsert=True)
+            self._due_floor = None  # read again at the next sweep
 
     async def _advance_sweep_floor(self, label: str) -> None:
         if label != self._due_floor:
