@@ -26,8 +26,12 @@ import argparse
 import subprocess
 import sys
 
-# Fields FerretDB filters by equality, per collection (every other collection: `_id`).
-GIN_FIELDS = {"cases": ("_id", "qk", "due_keys", "number", "created_by"), "events": ("_id", "key"),
+# Fields FerretDB filters by equality, per collection (every other collection: `_id`). A filter
+# on two fields is answered from the more selective one's index: an intake retry's look-up by
+# (created_by, client_key) read every case of its user from `created_by` (506 ms for a user with
+# 9,569 cases) until `client_key` had one (0.07 ms).
+
+GIN_FIELDS = {"cases": ("_id", "qk", "due_keys", "number", "created_by", "client_key"), "events": ("_id", "key"),
               "limit_events": ("_id", "key"), "case_numbers": ("_id", "day")}
 FERRETDB_URL_PARAMETERS = "plan_cache_mode=force_custom_plan&enable_seqscan=off"
 
