@@ -20,6 +20,7 @@ import pytest
 from dispatch.clock import Clock
 from dispatch.domain import scope_path
 from dispatch.kpi import stats, trend
+from dispatch.kpi import rollups
 from dispatch.kpi.rollups import Rollups, decompose, open_counts_place
 from dispatch.store.query import EVERYTHING, CaseQuery, Change, Scope
 from dispatch.workflow.deadlines import BusinessCalendar
@@ -179,7 +180,7 @@ async def make_history(ctx, rng: random.Random, cases: int, now: datetime) -> in
             await ctx.rollups.catch_up(batch=rng.randint(1, 50))
         if rng.random() < 0.05:  # an event seen twice: the cursor set back, as a relay would
             state = await ctx.storage.rollups.state()
-            await ctx.storage.rollups.save_state({"cursor": max(0, int(state.get("cursor") or 0) - rng.randint(1, 40)),
+            await ctx.storage.rollups.save_state({**state, "cursor": max(0, int(state.get("cursor") or 0) - rng.randint(1, 40)),
                                                   "journal": None})
     return cases
 
@@ -340,6 +341,34 @@ async def test_bulk_loaded_cases_are_counted_after_a_rebuild(world):
     assert await world.cases.bulk_insert(copies) == made
     await world.rollups.rebuild()
     await assert_rollups_match(world, now)
+
+
+async def test_deadlines_in_the_reports_own_hour_are_told_apart_one_by_one(world):
+    """A fact waiting for a deadline is taken out of the buckets a report reads by the hour its
+    deadline falls in; in the report's own hour, fact by fact: due ten minutes before the report
+    it counts, ten minutes after it does not, and later hours come from the buckets' maps."""
+    now = INSTANTS[0]  # 02:29:20 UTC
+    world.clock.set(now)
+    rng = random.Random(21)
+    dues = (now - timedelta(minutes=10), now + timedelta(minutes=10), now + timedelta(minutes=50),
+            now + timedelta(hours=2))
+    for n, due in enumerate(dues):
+        history = History(world, rng, 700 + n, now)
+        history.at = now - timedelta(hours=3)
+        history.doc.update(created_at=history.at, updated_at=history.at)
+        history.doc["history"][0]["at"] = history.at
+        await history.insert()
+        assert await history.step("file", "filed", gap=(1, 1))
+        named = {"id": "A1-so", "name": world.city.departments["A1-so"].name}
+        assert await history.step("dispatch", "dispatched", {"department": named}, {
+            "assignment.department": named, "departments_seen": ["A1-so"], "deadlines.sign_by": history.at,
+            "deadlines.handle_by": due, "flags.overdue": False}, gap=(1, 1))
+    await world.rollups.catch_up()
+    assert (await world.storage.rollups.state())["format"] == rollups.FORMAT
+    this_hour = await world.storage.rollups.pending_in_hour("2026112802", now)
+    assert {doc["until"].replace(tzinfo=timezone.utc) if doc["until"].tzinfo is None else doc["until"]
+            for doc in this_hour} == {dues[1]}
+    assert await assert_rollups_match(world, now) == len(compared_reports(world, now))
 
 
 # The command map's badges for a whole place (reader, area drilled into, the place counted).

@@ -601,12 +601,19 @@ async def test_rollup_documents_state_and_contributions_round_trip(store):
               "groups": {"w|D1|S1|0101|grid": {"reported": 2, "due_closed@2026-11-25": 1}},
               "streets": {"S1": {"reported": 2}}, "departments": {"w": {"reported": 2}}}
     soon, past = T0 + timedelta(hours=5), T0 - timedelta(hours=5)
-    pending = [{"_id": f"{at.isoformat()}|2026-11-23|w|D1|S1", "until": at, "day": "2026-11-23", "department": "w",
-                "district": "D1", "street": "S1", "counters": {"due": 1}, "seq": 9} for at in (soon, past)]
+    later = soon + timedelta(minutes=20)  # the same hour as `soon`
+    pending = [{"_id": f"{at.isoformat()}|2026-11-23|w|D1|S1", "until": at, "hour": at.strftime("%Y%m%d%H"),
+                "day": "2026-11-23", "department": "w", "district": "D1", "street": "S1", "counters": {"due": 1},
+                "seq": 9} for at in (soon, past, later)]
     await repo.save([bucket], pending)
     assert await repo.buckets_by_id([bucket["_id"], "d|2026-11-24|D1"]) == {bucket["_id"]: bucket}
     assert list(await repo.pending_by_id([pending[0]["_id"]])) == [pending[0]["_id"]]
-    assert [d["_id"] for d in await repo.pending_from(T0)] == [pending[0]["_id"]]
+    assert sorted(d["_id"] for d in await repo.pending_from(T0)) == sorted([pending[0]["_id"], pending[2]["_id"]])
+    # Those of one hour whose deadline has not passed (the report's own hour).
+    hour = soon.strftime("%Y%m%d%H")
+    assert sorted(d["_id"] for d in await repo.pending_in_hour(hour, soon)) == sorted([pending[0]["_id"], pending[2]["_id"]])
+    assert [d["_id"] for d in await repo.pending_in_hour(hour, soon + timedelta(minutes=1))] == [pending[2]["_id"]]
+    assert await repo.pending_in_hour(past.strftime("%Y%m%d%H"), soon) == []
     assert await repo.purge_pending(T0) == 1
     await repo.save_contributions([{"_id": "c1", "version": 3, "keys": ["a|b"], "amounts": [1.5]}])
     assert (await repo.contributions(["c1", "c2"]))["c1"]["amounts"] == [1.5]

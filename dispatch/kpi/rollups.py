@@ -17,8 +17,11 @@ Stored (dispatch/store: `rollups`):
   (month | year, department, district, street) so a month or a year is one read; a `<late day>`
   beyond a bucket's end stays in the counter's name (`due_closed@2026-12-02`) and a report keeps
   it only if its period reaches that day;
-* **pending**: the facts whose `<until>` has not passed, by that instant: a report subtracts
-  those with `until` >= now (the buckets count every fact as if its deadline had come);
+* **waiting** (in each bucket document): the part of its counters still waiting for a deadline,
+  by the UTC hour the deadline falls in: a report subtracts the hours after its own (the
+  buckets count every fact as if its deadline had come);
+* **pending**: the same facts one by one, by their `<until>`: a report subtracts those of its
+  own hour with `until` >= now (one equality on `hour`);
 * **contributions**: each case's current contribution and version.
 
 How the buckets follow the cases (the applier, `catch_up`): every change to a case is one
@@ -60,6 +63,9 @@ LEASE_SECONDS = 30
 # with a clock that far behind).
 PENDING_MARGIN = timedelta(hours=1)
 FAR = datetime.max.replace(tzinfo=timezone.utc)
+# 2: bucket documents keep `waiting` maps (a report reads no other pending fact than those of
+# its own hour). Rollups of an older format are read as before until rebuilt.
+FORMAT = 2
 FIELDS = (*PROJECTION, "version", "departments_seen")
 UNSEEN = "~"
 DAY, MONTH, YEAR, STATE = "d", "m", "y", "s"
@@ -85,6 +91,11 @@ def decompose(first: date, last: date) -> list[tuple[str, str]]:
     return out
 
 
+def _hour(at: datetime) -> str:
+    """The UTC hour an instant falls in, as `waiting` maps and pending documents name it."""
+    return at.astimezone(timezone.utc).strftime("%Y%m%d%H")
+
+
 def bucket_id(level: str, bucket: str, district: str | None) -> str:
     """One document per bucket and district: a report reads its documents by `_id`, the one
     lookup FerretDB 1.24 answers from an index."""
@@ -103,7 +114,7 @@ def resolve(counters: dict, last_day: str, into: Counter, sign: int = 1) -> None
 
 def _add(doc: dict, field: str, key: str | None, increments: dict) -> None:
     """Add `increments` to doc[field][key] (doc[field] when key is None), dropping zeros."""
-    counters = doc[field] if key is None else doc[field].setdefault(key, {})
+    counters = doc[field] if key is None else doc.setdefault(field, {}).setdefault(key, {})
     for name, amount in increments.items():
         value = counters.get(name, 0) + amount
         if abs(value) < 1e-6:
@@ -185,6 +196,7 @@ class Rollups:
         self._stopped = False
         self._purged_at: datetime | None = None
         self.gap_reported = False
+        self.format_reported = False
         self.known = -1  # the applier's cursor as this process last saw it
 
     # -- a case's contribution -------------------------------------------------------------
@@ -217,10 +229,14 @@ class Rollups:
 
     @staticmethod
     def _expand(delta: dict[str, float], buckets: dict, pending: dict, horizon: datetime) -> None:
-        """Add a contribution (or a difference of two) to bucket and pending increments."""
+        """Add a contribution (or a difference of two) to bucket and pending increments. A fact
+        waiting for its deadline is also added to each of its buckets' `waiting` map, under the
+        hour the deadline falls in, so a report takes it back out of the buckets it reads."""
         for key, amount in delta.items():
             day, department, district, street, category, source, figure, late, until = key.split("|")
             coarse = f"{department}|{district}|{street}"
+            at = datetime.fromisoformat(until) if until and day else None
+            waiting = _hour(at) if at is not None and at >= horizon else None
             if not day:
                 targets = [(STATE, "", coarse, figure)]
             else:
@@ -237,15 +253,15 @@ class Rollups:
                                                    "inc": {}})
                 counters = item["inc"].setdefault(group, {})
                 counters[name] = counters.get(name, 0) + amount
-            if until and day:
-                at = datetime.fromisoformat(until)
-                if at < horizon:
-                    continue  # long past: no report subtracts it any more
+                if waiting is not None:
+                    held = item.setdefault("wait", {}).setdefault(waiting, {}).setdefault(group, {})
+                    held[name] = held.get(name, 0) + amount
+            if waiting is not None:  # (a deadline long past: no report subtracts it any more)
                 doc_id = f"{until}|{day}|{coarse}"
                 name = f"{figure}@{late}" if late else figure
                 item = pending.setdefault(doc_id, {"_id": doc_id, "fields": {
-                    "until": at, "day": day, "department": department or None, "district": district or None,
-                    "street": street or None}, "inc": {}})
+                    "until": at, "hour": waiting, "day": day, "department": department or None,
+                    "district": district or None, "street": street or None}, "inc": {}})
                 counters = item["inc"].setdefault("", {})
                 counters[name] = counters.get(name, 0) + amount
 
@@ -258,8 +274,15 @@ class Rollups:
             if not await self.leases.acquire(LEASE, self.holder, self.clock.now(), LEASE_SECONDS):
                 return None
             state = await self.repo.state()
+            # Rollups begun by this version keep the `waiting` maps from their first change;
+            # older ones read the pending facts as before until rebuilt.
+            form = state.get("format") if state else FORMAT
+            if form != FORMAT and not self.format_reported:
+                self.format_reported = True
+                log.warning("KPI 汇总为旧格式：报表仍正确，但每次都读取全部待到期事实；"
+                            "请运行 python -m dispatch.tools.rebuild_rollups 重建")
             if state.get("journal"):
-                await self._finish(state["journal"])
+                await self._finish(state["journal"], form)
                 state = await self.repo.state()
             cursor = int(state.get("cursor") or 0)
             applied = 0
@@ -268,8 +291,8 @@ class Rollups:
                 if not events:
                     break
                 journal = await self._plan(events)
-                await self.repo.save_state({"cursor": cursor, "journal": journal})
-                await self._finish(journal)
+                await self.repo.save_state({"cursor": cursor, "journal": journal, "format": form})
+                await self._finish(journal, form)
                 cursor = journal["to_seq"]
                 applied += len(events)
             self.known = cursor
@@ -313,24 +336,32 @@ class Rollups:
         return {"to_seq": events[-1]["_id"], "buckets": list(buckets.values()), "pending": list(pending.values()),
                 "contributions": contributions}
 
-    async def _finish(self, journal: dict) -> None:
+    async def _finish(self, journal: dict, form: int | None) -> None:
         seq = journal["to_seq"]
-        buckets = await self._merged(journal["buckets"], await self.repo.buckets_by_id([b["_id"] for b in journal["buckets"]]), seq)
-        pending = await self._merged(journal["pending"], await self.repo.pending_by_id([p["_id"] for p in journal["pending"]]), seq)
+        kept_from = self._waiting_kept_from()
+        buckets = self._merged(journal["buckets"], await self.repo.buckets_by_id([b["_id"] for b in journal["buckets"]]),
+                               seq, kept_from)
+        pending = self._merged(journal["pending"], await self.repo.pending_by_id([p["_id"] for p in journal["pending"]]), seq)
         await self.repo.save(buckets, pending)
         await self.repo.save_contributions(journal["contributions"])
-        await self.repo.save_state({"cursor": seq, "journal": None})
+        await self.repo.save_state({"cursor": seq, "journal": None, "format": form})
+
+    def _waiting_kept_from(self) -> str:
+        """The earliest `waiting` hour still kept: a report subtracts only hours after its own."""
+        return _hour(self.clock.now() - 2 * PENDING_MARGIN)
 
     @staticmethod
-    async def _merged(items: list[dict], existing: dict, seq: int) -> list[dict]:
+    def _merged(items: list[dict], existing: dict, seq: int, waiting_from: str = "") -> list[dict]:
         """Bucket documents hold `groups` {"department|district|street[|category|source]":
         {counter: amount}} and the same summed per street (`streets`) and per department
-        (`departments`), so a report grouped that way adds a few maps, not every group; pending
-        documents hold `counters` (their increments come under the group "")."""
+        (`departments`), so a report grouped that way adds a few maps, not every group, and
+        `waiting` {hour: {group: {counter: amount}}}: the part of those counters still waiting
+        for a deadline in that hour (hours before `waiting_from` are dropped). Pending documents
+        hold `counters` (their increments come under the group "")."""
         out = []
         for item in items:
             pending = "until" in item["fields"]
-            fresh = {"counters": {}} if pending else {"groups": {}, "streets": {}, "departments": {}}
+            fresh = {"counters": {}} if pending else {"groups": {}, "streets": {}, "departments": {}, "waiting": {}}
             doc = existing.get(item["_id"]) or {"_id": item["_id"], **item["fields"], "seq": 0, **fresh}
             if doc.get("seq", 0) >= seq:
                 continue  # this batch reached this document before the process stopped
@@ -342,6 +373,13 @@ class Rollups:
                 _add(doc, "groups", group, increments)
                 _add(doc, "streets", street, increments)
                 _add(doc, "departments", department, increments)
+            if not pending:
+                waiting = doc.setdefault("waiting", {})
+                for hour, groups in item.get("wait", {}).items():
+                    for group, increments in groups.items():
+                        _add(waiting, hour, group, increments)
+                for hour in [h for h, groups in waiting.items() if h < waiting_from or not groups]:
+                    del waiting[hour]
             doc["seq"] = seq
             out.append(doc)
         return out
@@ -415,10 +453,10 @@ class Rollups:
                     contributions.append(_contribution(case, facts))
                 await self.repo.save_contributions(contributions, new=True)
                 cases += len(chunk)
-            bucket_docs = await self._merged(list(buckets.values()), {}, head or 1)
-            pending_docs = await self._merged(list(pending.values()), {}, head or 1)
+            bucket_docs = self._merged(list(buckets.values()), {}, head or 1, self._waiting_kept_from())
+            pending_docs = self._merged(list(pending.values()), {}, head or 1)
             await self.repo.save(bucket_docs, pending_docs, new=True)
-            await self.repo.save_state({"cursor": head, "journal": None})
+            await self.repo.save_state({"cursor": head, "journal": None, "format": FORMAT})
             await self.leases.release(LEASE, self.holder)
         return {"cases": cases, "buckets": len(bucket_docs), "pending": len(pending_docs), "cursor": head}
 
@@ -566,7 +604,21 @@ class Rollups:
                     dep, district, street = (part or None for part in group.split("|")[:3])
                     if wanted(dep, district, street):
                         add((dep, district, street), counters)
-        for doc in await self.repo.pending_from(now):
+        if (await self.repo.state()).get("format") == FORMAT:
+            # Facts whose deadline has not come yet are taken back out: those of a later hour
+            # from the buckets' own `waiting` maps, those of this hour one by one.
+            hour = _hour(now)
+            for doc in docs:
+                for later, groups in (doc.get("waiting") or {}).items():
+                    if later > hour:
+                        for group, counters in groups.items():
+                            dep, district, street = (part or None for part in group.split("|")[:3])
+                            if wanted(dep, district, street):
+                                add((dep, district, street), counters, -1)
+            pending = await self.repo.pending_in_hour(hour, now)
+        else:
+            pending = await self.repo.pending_from(now)
+        for doc in pending:
             if first <= doc["day"] <= read_last and wanted(doc.get("department"), doc.get("district"), doc.get("street")):
                 add((doc.get("department"), doc.get("district"), doc.get("street")), doc["counters"], -1)
         rows = {row.group["id"]: row for row in rows.values()}

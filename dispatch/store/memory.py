@@ -430,6 +430,10 @@ class MemoryRollups:
         now = stored_value(now)
         return [copied(d) for d in self._pending.values() if d["until"] >= now]
 
+    async def pending_in_hour(self, hour: str, now: datetime) -> list[dict]:
+        now = stored_value(now)
+        return [copied(d) for d in self._pending.values() if d.get("hour") == hour and d["until"] >= now]
+
     async def purge_pending(self, before: datetime) -> int:
         before = stored_value(before)
         lapsed = [k for k, d in self._pending.items() if d["until"] < before]

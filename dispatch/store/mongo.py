@@ -899,7 +899,8 @@ class MongoRollups:
         self.cases_ = db["cases"]
 
     async def ensure_indexes(self) -> None:
-        await ensure_indexes(self.pending, [IndexModel([("until", ASCENDING)], name="until")])
+        await ensure_indexes(self.pending, [IndexModel([("until", ASCENDING)], name="until"),
+                                            IndexModel([("hour", ASCENDING)], name="hour")])
 
     @guarded
     async def state(self) -> dict:
@@ -978,6 +979,12 @@ class MongoRollups:
     @guarded
     async def pending_from(self, now: datetime) -> list[dict]:
         return await self.pending.find({"until": {"$gte": now}}).to_list(None)
+
+    @guarded
+    async def pending_in_hour(self, hour: str, now: datetime) -> list[dict]:
+        """The pending facts whose deadline falls in `hour` and is not past `now`: an equality
+        (`pending_from`'s range is not handed to PostgreSQL by FerretDB, which then reads them all)."""
+        return [doc for doc in await self.pending.find({"hour": hour}).to_list(None) if _as_utc(doc["until"]) >= now]
 
     @guarded
     async def purge_pending(self, before: datetime) -> int:
