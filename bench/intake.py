@@ -240,6 +240,16 @@ def start(cmd: list[str], log: str) -> subprocess.Popen:
         return subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
 
 
+def stop(processes: list[subprocess.Popen], grace: float = 20) -> None:
+    """Stop what `start` started, last first: terminate, then kill what outlives `grace` seconds."""
+    for process in reversed(processes):
+        process.terminate()
+        try:
+            process.wait(grace)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
 # --------------------------------------------------------------------------------------------
 # Server baselines: raw PyMongo inserts, and the commands one intake costs
 # --------------------------------------------------------------------------------------------

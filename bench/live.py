@@ -42,7 +42,7 @@ import tornado.httpclient
 import tornado.websocket
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from intake import PYTHON, SECRET, free_port, machine, percentile, report_bodies, start, wait_port  # noqa: E402
+from intake import PYTHON, SECRET, free_port, machine, percentile, report_bodies, start, stop, wait_port  # noqa: E402
 from scale import pg_url, psql, rss_mb, start_ferretdb  # noqa: E402
 
 CREATED = '"type":"case.created"'  # the hub's compact JSON: matched without parsing every frame
@@ -248,12 +248,7 @@ async def main() -> None:
                   f"{(after - before) * 1024 / share:,.1f} |")
         print(f"\nload average at the end: {os.getloadavg()[0]:.1f}")
     finally:
-        for process in reversed(processes):
-            process.terminate()
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop(processes, 30)
         if args.servers > 1:
             psql(pg_url(os.environ["DEVDB_POSTGRESQL_URL"], "postgres"), f'DROP DATABASE IF EXISTS "{args.pg_database}"')
 

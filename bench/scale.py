@@ -57,7 +57,7 @@ import tornado.httpclient  # noqa: E402
 
 from dispatch.tools import tune_ferretdb  # noqa: E402
 
-from intake import PASSWORD, SECRET, free_port, machine, percentile, report_bodies, start, wait_port  # noqa: E402
+from intake import PASSWORD, SECRET, free_port, machine, percentile, report_bodies, start, stop, wait_port  # noqa: E402
 
 PYTHON = sys.executable
 OPEN_SHARE = 0.03
@@ -592,12 +592,7 @@ async def main() -> None:
         if uri:
             await sweep_figures(uri, database)
     finally:
-        for process in reversed(processes):
-            process.terminate()
-            try:
-                process.wait(20)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop(processes)
         if args.engine == "server" and not args.keep:
             psql(pg_url(os.environ["DEVDB_POSTGRESQL_URL"], "postgres"), f'DROP DATABASE IF EXISTS "{args.pg_database}"')
 
