@@ -312,11 +312,14 @@ class MongoEvents:
     """
 
     POLL_SECONDS = 0.1
+    BATCH = 100  # events one insert carries (each holds its case, ~10 KB)
 
     def __init__(self, db):
         self.events = db["events"]
         self._head: int | None = None  # the highest sequence this process has seen
         self.closed = False
+        self._waiting: list[tuple[dict, asyncio.Future]] = []
+        self._writer: asyncio.Task | None = None
 
     async def ensure_indexes(self) -> None:
         await ensure_indexes(self.events, [IndexModel([("key", ASCENDING)], name="key", unique=True),
@@ -324,18 +327,67 @@ class MongoEvents:
 
     @guarded
     async def append(self, event: dict) -> int | None:
-        """Log `event`; its sequence, or None if this change was logged already."""
-        seq = self._head if self._head is not None else await self.last_seq()
-        for _ in range(10_000):
-            seq += 1
+        """Log `event`; its sequence, or None if this change was logged already.
+
+        The changes one process logs at the same time go into one ordered insert of consecutive
+        sequences (a group commit). Each writing on its own, they would all try the same next
+        sequence and all but one try again: n² inserts for n at once, which at 50 reports a
+        second kept FerretDB busy with nothing else (docs/PERFORMANCE.md, "Intake")."""
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiting.append((event, waiter))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.ensure_future(self._write_waiting())
+        # Shielded: a caller that goes away does not take the others' insert with it (its change
+        # is logged all the same, as the relay would).
+        return await asyncio.shield(waiter)
+
+    async def _write_waiting(self) -> None:
+        while self._waiting:
+            batch, self._waiting = self._waiting[:self.BATCH], self._waiting[self.BATCH:]
             try:
-                await self.events.insert_one({"_id": seq, **event})
-                self._head = max(self._head or 0, seq)
-                return seq
-            except DuplicateKeyError:
-                if await self.events.find_one({"key": event["key"]}, {"_id": 1}) is not None:
-                    return None
-                # another process took `seq`: the next one
+                sequences = await self._insert_in_order([event for event, _ in batch])
+            except BaseException as exc:  # noqa: BLE001 - handed to every caller waiting on it
+                for _, waiter in batch:
+                    if not waiter.done():
+                        waiter.set_exception(exc)
+                if isinstance(exc, asyncio.CancelledError):
+                    raise
+                continue
+            for (_, waiter), seq in zip(batch, sequences):
+                if not waiter.done():
+                    waiter.set_result(seq)
+
+    async def _insert_in_order(self, events: list[dict]) -> list[int | None]:
+        """Give `events` the next free sequences, in order. A sequence is only taken after the
+        one before it exists (the ordered insert stops at its first failure), so the log has no
+        holes and a reader of n+1, n+2, ... never sees n+2 before n+1."""
+        seq = self._head if self._head is not None else await self.last_seq()
+        sequences: list[int | None] = [None] * len(events)
+        todo = list(range(len(events)))
+        for _ in range(10_000):
+            if not todo:
+                return sequences
+            failed = None
+            try:
+                await self.events.insert_many([{"_id": seq + 1 + n, **events[i]} for n, i in enumerate(todo)],
+                                              ordered=True)
+                inserted = len(todo)
+            except BulkWriteError as exc:
+                failed = exc.details["writeErrors"][0]
+                if failed.get("code") != 11000:
+                    raise
+                inserted = failed["index"]
+            for n, i in enumerate(todo[:inserted]):
+                sequences[i] = seq + 1 + n
+            seq += inserted
+            self._head = max(self._head or 0, seq)
+            todo = todo[inserted:]
+            if failed is not None:
+                if await self.events.find_one({"key": events[todo[0]]["key"]}, {"_id": 1}) is not None:
+                    todo = todo[1:]  # this change was logged already (its writer and the relay)
+                else:
+                    seq += 1  # another process took the next sequence: the one after it
+                    self._head = max(self._head or 0, seq)
         raise StoreUnavailable("event log contended")
 
     async def record(self, event: dict) -> int | None:
