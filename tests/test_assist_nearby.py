@@ -3,6 +3,7 @@ fed (the event log), and answers the cells around a place."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta, timezone
 
 from dispatch.assist.nearby import NearbyIndex
@@ -29,3 +30,24 @@ async def test_the_index_follows_changes_and_answers_by_place():
     index.on_case(case("early", 120.1601, 30.2501, status="closed"))
     assert index.near(120.1605, 30.2505, 500, since) == []
     assert sorted(c["_id"] for c in index.near(120.2600, 30.2500, 500, since)) == ["a", "far"]
+
+
+async def test_stopping_while_the_index_loads_leaves_no_loader_running(small):
+    """Regression: `Assist.stop` left the loading of the index running, to fail on a closed
+    store after shutdown."""
+    assist, cases = small.ctx.assist, small.ctx.cases
+    await assist.stop()
+    asked = asyncio.Event()
+
+    async def slow_find(query):  # a store that takes its time over the index's first page
+        asked.set()
+        await asyncio.sleep(3600)
+
+    cases.find = slow_find
+    try:
+        await assist.start()
+        await asyncio.wait_for(asked.wait(), 5)
+        await asyncio.wait_for(assist.stop(), 5)
+        assert not [t for t in asyncio.all_tasks() if "_load_nearby" in repr(t.get_coro())]
+    finally:
+        del cases.find

@@ -13,11 +13,14 @@ from dispatch.assist.callers import phone_forms, point_of, repeat_candidate, sim
 from dispatch.assist.knowledge import KnowledgeBase
 from dispatch.assist.nearby import NearbyIndex
 from dispatch.assist.training import Suggester
+from dispatch.background import cancel
 from dispatch.domain import OPEN_STATUSES, to_api
 from dispatch.rules import OutsideCity
 from dispatch.store.query import Box, CaseQuery
 
 log = logging.getLogger(__name__)
+
+STOP_WAIT_SECONDS = 5.0
 
 SUMMARY_FIELDS = ("id", "number", "status", "source", "type", "category", "address", "caller", "created_at",
                   "assignment", "merged_into")
@@ -36,7 +39,8 @@ class Assist:
         self.knowledge = KnowledgeBase(ctx.city, ctx.storage.knowledge, clock)
         self.nearby = NearbyIndex(self.repeat_days)
         self._unsubscribe = None
-        self._tasks: set[asyncio.Task] = set()
+        self._loader: asyncio.Task | None = None
+        self._tasks: set[asyncio.Task] = set()  # use counts being written
 
     def adopt(self, city) -> None:
         """Follow a published city configuration: suggest its categories, seed its articles."""
@@ -47,7 +51,7 @@ class Assist:
         await self.knowledge.seed()
         await self.suggester.start()
         self._unsubscribe = self.ctx.bus.subscribe(self._on_event)
-        self._spawn(self._load_nearby())
+        self._loader = asyncio.ensure_future(self._load_nearby())
 
     def _spawn(self, coroutine) -> None:
         task = asyncio.ensure_future(coroutine)
@@ -64,6 +68,11 @@ class Assist:
     async def stop(self) -> None:
         if self._unsubscribe:
             self._unsubscribe()
+        await cancel(self._loader)  # only reads: nothing is lost
+        if self._tasks:  # writes of a use count each: let them land (briefly) rather than lose them
+            await asyncio.wait(set(self._tasks), timeout=STOP_WAIT_SECONDS)
+            for task in list(self._tasks):
+                await cancel(task)
         await self.suggester.stop()
 
     # -- usage of articles: counted from the log of case changes ----------------------------
