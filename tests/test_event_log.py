@@ -106,3 +106,17 @@ async def test_a_change_logged_twice_at_once_is_logged_once():
         assert sorted(e["case_id"] for e in events) == sorted([one["_id"], other["_id"]])
     finally:
         await close(store)
+
+
+async def test_a_logged_changes_claim_keeps_no_copy_of_the_event():
+    """The claim carries the event only until it is logged (for the relay, if the writer dies
+    first); after that it is a small marker."""
+    store = await open_store(server_uri(), new_database_name())
+    try:
+        doc = case(1)
+        await store.cases.insert(doc)
+        held = await store.cases.claims.find_one({"_id": f"{doc['_id']}:1"})
+        assert held["relayed"] is True and "event" not in held
+        assert [e["case_id"] for e in await store.events.after(0, 10)] == [doc["_id"]]
+    finally:
+        await close(store)

@@ -496,9 +496,11 @@ class MongoCases:
         return doc
 
     async def _log(self, event: dict) -> None:
-        """Log a written change and mark its claim relayed (the relay retries if this fails)."""
+        """Log a written change and mark its claim relayed (the relay retries if this fails).
+        The claim's copy of the event is dropped: only the relay reads it, and only until then
+        (FerretDB rewrites the whole document, ~7 KB with the case, on every update of it)."""
         await self._events.append(event)
-        await self.claims.update_one({"_id": event["key"]}, {"$set": {"relayed": True}})
+        await self.claims.update_one({"_id": event["key"]}, {"$set": {"relayed": True}, "$unset": {"event": ""}})
 
     async def relay_pending(self, now: datetime) -> int:
         """Log the changes whose writer died between the case write and the log; drop the claims
