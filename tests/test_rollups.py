@@ -25,7 +25,6 @@ from dispatch.kpi.rollups import Rollups, decompose, open_counts_place
 from dispatch.store.query import EVERYTHING, CaseQuery, Change, Scope
 from dispatch.workflow.deadlines import BusinessCalendar
 from engines import ENGINES, open_test_store
-from test_store_contract import case as case_doc
 from geo.loader import load_city
 from small_city import A, A1, A1A, A2, B, B1, CITY_ID, write_small_city
 
@@ -375,54 +374,6 @@ async def test_deadlines_in_the_reports_own_hour_are_told_apart_one_by_one(world
 # The command map's badges for a whole place (reader, area drilled into, the place counted).
 MAP_VIEWS = [(EVERYTHING, None, CITY_ID), (Scope(within=A), None, A), (Scope(within=A), ("street", A1), A1),
              (EVERYTHING, ("street", B1), B1), (Scope(within=A1), ("district", A), A1), (EVERYTHING, ("district", A), A)]
-
-
-@pytest.mark.parametrize("seed,now", [(7, INSTANTS[0]), (25, INSTANTS[0])])  # seeds leaving a case handed on overdue
-async def test_a_departments_short_overdue_list_reads_on_past_the_cases_charged_elsewhere(world, seed, now):
-    """A department's overdue list is read earliest deadline first, and on while too few of the
-    cases read are the department's now (it sees cases it handed on): the same list as from
-    every case, for lists as short as one."""
-    world.clock.set(now)
-    await make_history(world, random.Random(seed), 120, now)
-    names = {d.id: d.name for d in world.city.departments.values()}
-    handed_on = 0
-    for department in sorted(world.city.departments):
-        reader = Scope(department=department)
-        seen = await world.cases.open_overdue(reader, None, stats.PROJECTION)
-        handed_on += sum(1 for c in seen if stats.listed_overdue(c, department, names, now) is None)
-        for top in (1, 2, 3):
-            kw = dict(reader=reader, scope=CITY_ID, group_by="district", department=department, top=top, now=now,
-                      period=stats.Period.days(now.astimezone(TZ).date(), now.astimezone(TZ).date(), TZ))
-            summed = await stats.compute(world, **kw)
-            scanned = await stats.compute(world, **kw, scan=True)
-            assert summed["overdue"] == scanned["overdue"], (department, top)
-    assert handed_on > 0  # the history left a department seeing overdue cases charged elsewhere
-
-
-async def test_a_departments_overdue_list_reads_past_the_earliest_cases_it_handed_on(store):
-    """A department's list is read earliest deadline first (it used to read every overdue case
-    the department had seen: 1 s a report at 1,000,000 cases), and on past the cases the
-    department handed on to another, until it has its own."""
-    now = datetime.now(timezone.utc)
-
-    def late(n: int, days_ago: int, owners: list[str]) -> dict:
-        deadline = now - timedelta(days=days_ago)
-        dispatches = [{"at": deadline - timedelta(days=9 - i), "by": "d1", "action": "dispatch", "department": d}
-                      for i, d in enumerate(owners)]
-        return case_doc(n, status="accepted", flags={"overdue": True}, clock={"stage": "handle", "deadline": deadline},
-                        created_at=deadline - timedelta(days=10), departments_seen=owners,
-                        assignment={"department": {"id": owners[-1], "name": owners[-1]}, "rule": None, "reason": ""},
-                        history=[{"at": deadline - timedelta(days=10), "by": "gw1", "action": "report"}, *dispatches])
-
-    handed_on = [late(n, days, ["D", "E"]) for n, days in enumerate((200, 120, 45, 44, 30, 6))]
-    own = late(9, 3, ["D"])
-    await store.cases.bulk_insert(handed_on + [own])
-    ctx = SimpleNamespace(cases=store.cases)
-    found = await stats._overdue_cases(ctx, Scope(department="D"), None, "D", {}, 1, now)
-    assert [c["_id"] for c in found if stats.listed_overdue(c, "D", {}, now)] == [own["_id"]]
-    if store.persistent:  # the earliest two alone are the cases handed on: it read on
-        first_two = await store.cases.open_overdue(Scope(department="D"), None, ("_id",), first=2)
-        assert own["_id"] not in {c["_id"] for c in first_two}
 
 
 @pytest.mark.parametrize("seed,now", [(16, INSTANTS[0]), (25, INSTANTS[1])])  # seeds leaving overdue open cases

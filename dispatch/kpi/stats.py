@@ -544,38 +544,6 @@ def sorted_rows(rows: Iterable[Row], seeded: set) -> list[Row]:
     return sorted(shown, key=lambda r: (r.group["id"] is None, r.group["id"] or ""))
 
 
-def listed_overdue(case: dict, department: str | None, names: dict[str, str], now: datetime,
-                   timeline: CaseTimeline | None = None) -> CaseTimeline | None:
-    """The case's timeline if it belongs on the overdue list: open, overdue and (for a
-    department's report) that department's now."""
-    if case.get("status") not in OPEN_STATUSES or not (case.get("flags") or {}).get("overdue"):
-        return None
-    timeline = timeline or CaseTimeline(case, names)
-    if department is not None and timeline.department_at(now)["id"] != department:
-        return None
-    return timeline
-
-
-async def _overdue_cases(ctx, reader, within: str | None, department: str | None, names: dict[str, str],
-                         top: int, now: datetime) -> list[dict]:
-    """The open overdue cases the list of `top` needs. The store reads them earliest deadline
-    first: with `first`, at least that many with a stage clock (and every case due before any
-    it leaves out), or all of them when there are fewer. A department's list keeps only the
-    cases charged to it now, which the store cannot tell: it asks for twice the list, and four
-    times more while too few are the department's and more are left (not all of them at once:
-    at 1,000,000 cases that read took a department's report to 1 s)."""
-    if department is None:
-        return await ctx.cases.open_overdue(reader, within, PROJECTION, first=top)
-    want, before = 2 * top, -1
-    while True:
-        cases = await ctx.cases.open_overdue(reader, within, PROJECTION, first=want)
-        dated = sum(1 for c in cases if isinstance((c.get("clock") or {}).get("deadline"), datetime))
-        listed = sum(1 for c in cases if listed_overdue(c, department, names, now) is not None)
-        if listed >= top or dated < want or len(cases) <= before:
-            return cases
-        want, before = want * 4, len(cases)
-
-
 class KpiAggregator:
     """Folds case facts into one row per group plus a total, in a single pass over the cases."""
 
@@ -615,9 +583,11 @@ class KpiAggregator:
     def note_overdue(self, case: dict, timeline: CaseTimeline | None = None) -> None:
         """Keep `case` for the overdue list if it is open, overdue and (for a department's
         report) that department's now."""
-        timeline = listed_overdue(case, self.department, self.department_names, self.now, timeline)
-        if timeline is not None:
-            self.overdue_cases.append((case, timeline))
+        if case.get("status") in OPEN_STATUSES and (case.get("flags") or {}).get("overdue"):
+            timeline = timeline or CaseTimeline(case, self.department_names)
+            department = timeline.department_at(self.now)
+            if self.department is None or department["id"] == self.department:
+                self.overdue_cases.append((case, timeline))
 
     def _group(self, case: dict, department: dict) -> dict:
         if self.group_by == "department":
@@ -736,8 +706,8 @@ async def compute(ctx, *, reader: Scope, scope: str, period: Period, group_by: s
         # The figures and the list of open overdue cases are read at once (neither waits for the other).
         (rows, tally), cases = await asyncio.gather(
             ctx.rollups.tallies(scope=scope, period=period, group_by=group_by, department=department, now=now),
-            _overdue_cases(ctx, reader, None if scope == city.id else scope, department, department_names, top, now)
-            if top else _nothing())
+            ctx.cases.open_overdue(reader, None if scope == city.id else scope, PROJECTION,
+                                   first=top if department is None else None) if top else _nothing())
         for group in seeds:
             rows.setdefault(group["id"], Row(group, Counter()))
         ordered = sorted_rows(rows.values(), {g["id"] for g in seeds})
