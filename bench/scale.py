@@ -261,6 +261,26 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def cpu_seconds(server_pid: int) -> dict[str, float]:
+    """CPU seconds used so far by the server and by every FerretDB and PostgreSQL process on
+    the machine (run nothing else beside the benchmark): where an intake's work goes."""
+    out: dict[str, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            name = (entry / "comm").read_text().strip()
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        who = "server" if int(entry.name) == server_pid else (
+            "FerretDB" if name.startswith("ferretdb") else "PostgreSQL" if name.startswith("postgres") else None)
+        if who:
+            out[who] = out.get(who, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
 def stats_line(values: list[float]) -> str:
     return f"{statistics.median(values):.0f} | {percentile(values, 99):.0f}"
 
@@ -392,9 +412,13 @@ async def measure(port: int, pid: int, args, city) -> None:
         await page_figures(port)
 
     grid_http = grid
+    before, started = cpu_seconds(pid), time.perf_counter()
     result = await intake_at(grid_http, args.rate, args.intake_seconds)
+    after, wall = cpu_seconds(pid), time.perf_counter() - started
     print(f"\nintake at {args.rate:.0f} reports/s for {args.intake_seconds:.0f} s: p50 {result['p50']:.0f} ms, "
           f"p99 {result['p99']:.0f} ms, statuses {result['codes']}", flush=True)
+    print(f"CPU in those {wall:.1f} s: " + ", ".join(f"{who} {after[who] - before.get(who, 0):.1f} s"
+                                                     for who in sorted(after)), flush=True)
     print(f"server RSS after the measurements: {rss_mb(pid):.0f} MB", flush=True)
 
 
