@@ -120,3 +120,22 @@ async def test_a_logged_changes_claim_keeps_no_copy_of_the_event():
         assert [e["case_id"] for e in await store.events.after(0, 10)] == [doc["_id"]]
     finally:
         await close(store)
+
+
+async def test_a_process_behind_the_log_steps_over_the_numbers_taken_without_resending():
+    """A process whose last seen number is far behind (the other process logged 30 changes
+    since) finds the next free number by looking numbers up, not by sending its batch once per
+    number taken."""
+    first, second = await two_stores()
+    try:
+        await second.cases.insert(case(1))  # `second` has seen number 1
+        await asyncio.gather(*(first.cases.insert(case(n)) for n in range(2, 32)))
+        INSERTS.count, INSERTS.on = 0, True
+        try:
+            await asyncio.gather(*(second.cases.insert(case(n)) for n in range(32, 37)))
+        finally:
+            INSERTS.on = False
+        assert INSERTS.count <= 3, f"{INSERTS.count} inserts into the log for one batch"
+        assert [e["_id"] for e in await first.events.after(0, 100)] == list(range(1, 37))
+    finally:
+        await close(first, second)

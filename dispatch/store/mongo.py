@@ -299,6 +299,11 @@ async def ensure_indexes(collection, models: list[IndexModel]) -> None:
         await collection.create_indexes(missing)
 
 
+def _consume(future: asyncio.Future) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
 class MongoEvents:
     """The event log (`events`): one document per case change, `_id` its global sequence
     1, 2, ..., taken insert-once (a competing writer takes the next), and `key`
@@ -339,7 +344,11 @@ class MongoEvents:
             self._writer = asyncio.ensure_future(self._write_waiting())
         # Shielded: a caller that goes away does not take the others' insert with it (its change
         # is logged all the same, as the relay would).
-        return await asyncio.shield(waiter)
+        try:
+            return await asyncio.shield(waiter)
+        except asyncio.CancelledError:
+            waiter.add_done_callback(_consume)  # nobody is left to hear how it went
+            raise
 
     async def _write_waiting(self) -> None:
         while self._waiting:
@@ -386,7 +395,11 @@ class MongoEvents:
                 if await self.events.find_one({"key": events[todo[0]]["key"]}, {"_id": 1}) is not None:
                     todo = todo[1:]  # this change was logged already (its writer and the relay)
                 else:
-                    seq += 1  # another process took the next sequence: the one after it
+                    # Another process took the next number: step over the numbers taken since
+                    # with a lookup each, rather than sending the whole batch again for each.
+                    seq += 1
+                    while await self.events.find_one({"_id": seq + 1}, {"_id": 1}) is not None:
+                        seq += 1
                     self._head = max(self._head or 0, seq)
         raise StoreUnavailable("event log contended")
 
