@@ -337,7 +337,7 @@ class MongoEvents:
         The changes one process logs at the same time go into one ordered insert of consecutive
         sequences (a group commit). Each writing on its own, they would all try the same next
         sequence and all but one try again: n² inserts for n at once, which at 50 reports a
-        second kept FerretDB busy with nothing else (docs/PERFORMANCE.md, "Intake")."""
+        second kept FerretDB busy with nothing else (docs/PERFORMANCE.md, "intake found")."""
         waiter = asyncio.get_running_loop().create_future()
         self._waiting.append((event, waiter))
         if self._writer is None or self._writer.done():
