@@ -86,3 +86,32 @@ async def test_healthz_counts_live_clients(demo):
     await next_message(ws)
     assert (await demo.get("/healthz"))[1]["live_clients"] == 1
     ws.close()
+
+
+async def test_a_client_ahead_of_this_process_gets_nothing_twice(demo):
+    """Regression (a CI run of tests/test_multiprocess.py): a client resuming with `since` on a
+    process whose log tail has not reached that event yet got the events up to `since` again
+    when the tail published them."""
+    from dispatch.access.auth import User
+
+    worker = await login_as(demo, "grid_worker")
+    hub = demo.ctx.live
+    start = hub.sequence
+    frames: list[dict] = []
+    # The client already has the next change (it saw it on another process).
+    subscriber = hub.join(User("watcher", "admin", demo.ctx.city.id), lambda b: frames.append(json.loads(b)),
+                          since=start + 1)
+    try:
+        for i in range(2):
+            await worker.post("/api/reports", report_body(demo.ctx, description=f"领先 {i}"))
+
+        async def both_published():
+            return hub.sequence >= start + 2
+        for _ in range(250):
+            if await both_published():
+                break
+            await asyncio.sleep(0.02)
+        assert hub.sequence >= start + 2
+        assert [f["id"] for f in frames] == [start + 2]
+    finally:
+        hub.leave(subscriber)

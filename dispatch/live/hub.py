@@ -47,6 +47,9 @@ class Subscriber:
     session: dict | None = None  # the token's claims (`jti`, `exp`, ...)
     expires_at: float = math.inf  # the token's `exp`
     end: Callable[[str], None] | None = None  # closes the socket, saying why
+    # The last event the client already has (`since`): a process whose tail is still behind it
+    # publishes those events later, and they must not reach the client twice.
+    seen: int = 0
 
 
 class LiveHub:
@@ -78,6 +81,8 @@ class LiveHub:
             self._deliver(subscriber, live_event, now)
 
     def _deliver(self, subscriber: Subscriber, event: LiveEvent, now: float) -> None:
+        if event.id <= subscriber.seen:
+            return
         if subscriber.expires_at <= now:
             self._end(subscriber, "session_expired")
             return
@@ -93,7 +98,7 @@ class LiveHub:
              end: Callable[[str], None] | None = None) -> Subscriber:
         """Register a client; replay what it missed after event `since`, or ask it to resync."""
         expires_at = float(session["exp"]) if session else math.inf
-        subscriber = Subscriber(user, send, session=session, expires_at=expires_at, end=end)
+        subscriber = Subscriber(user, send, session=session, expires_at=expires_at, end=end, seen=since or 0)
         now = time.time()
         if since is not None and since < self.sequence:
             oldest = self.recent[0].id if self.recent else self.sequence + 1
