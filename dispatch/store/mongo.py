@@ -43,6 +43,7 @@ from dispatch.store.query import (
 )
 from dispatch.clock import stored_instant
 from dispatch.store.change import apply_change
+from dispatch.store.write_gate import BULK_STATEMENTS, GatedDatabase, WriteSlots
 from dispatch.store.records import (
     AUDIT_KINDS, CREATED, DUE_FIELDS, OPEN_STATUSES, PHOTO_FIELDS, UPDATED, case_event, client_key, last_history_only,
 )
@@ -1032,8 +1033,8 @@ class MongoRollups:
 
     @staticmethod
     async def _replace(collection, docs: list[dict]) -> None:
-        for i in range(0, len(docs), 200):
-            part = docs[i:i + 200]
+        for i in range(0, len(docs), BULK_STATEMENTS):
+            part = docs[i:i + BULK_STATEMENTS]
             if part:
                 await collection.bulk_write([ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in part], ordered=False)
 
@@ -1403,9 +1404,9 @@ class MongoStore:
         self.client = AsyncMongoClient(
             uri, tz_aware=True, serverSelectionTimeoutMS=timeout_ms, connectTimeoutMS=timeout_ms,
             socketTimeoutMS=2 * timeout_ms)
-        db = self.client[database]
         self.db_name = database
-        self._db = db
+        self._db = self.client[database]
+        db = GatedDatabase(self._db, WriteSlots())
         self.events = MongoEvents(db)
         self.cases = MongoCases(db, self.events)
         self.users = MongoUsers(db)
