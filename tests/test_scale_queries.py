@@ -48,12 +48,17 @@ def history(n: int, seed: int = 11) -> list[dict]:
             scope_path=["C", district, street],
             assignment={"department": {"id": department, "name": department} if department else None},
             departments_seen=[department] if department else [],
-            flags={"overdue": rng.random() < 0.2, "warning": False},
+            flags=flags(rng),
             reporters=[rng.choice(["gw1", "gw2", "gw3"])],
             created_at=created, updated_at=created,
             history=[{"at": created, "by": "gw1", "action": "report"}],
         ))
     return docs
+
+
+def flags(rng: random.Random) -> dict:
+    overdue = rng.random() < 0.2
+    return {"overdue": overdue, "warning": not overdue and rng.random() < 0.2}
 
 
 async def walk(store, query: CaseQuery, page: int) -> list[dict]:
@@ -102,6 +107,8 @@ QUERIES = {
     "small box, oldest first": CaseQuery(box=Box(120.115, 30.215, 120.135, 30.235), order=OLDEST),
     "grid worker scope, open": CaseQuery(scope=Scope(within="S1", reporter="gw3"), open_only=True),
     "overdue, open": CaseQuery(overdue=True, open_only=True),
+    "overdue, open, oldest first": CaseQuery(overdue=True, open_only=True, order=OLDEST),
+    "warning, open (临期)": CaseQuery(warning=True, open_only=True),
     "period": CaseQuery(created_from=NOW - timedelta(days=200), created_to=NOW - timedelta(days=2)),
     "text": CaseQuery(text=TextSearch("垃圾"), created_from=NOW - timedelta(days=7)),
     "oldest first": CaseQuery(categories=("0201",), order=OLDEST),

@@ -204,6 +204,8 @@ def _candidates(q: CaseQuery) -> list[tuple[int, str]]:
 # holds only cases open now, few in any month however old (the others are read by the day).
 HOURLY = ("all", "open", "src=", "status=", "in=")
 MONTHLY = ("open_overdue", "open_warning", "return_pending", "open_geo=")
+# Of those, the ones that may hold thousands of cases at once: their last two months by the day.
+DENSE_MONTHLY = ("open_overdue", "open_warning")
 
 
 def days_between(newest: datetime, oldest: datetime) -> list[datetime]:
