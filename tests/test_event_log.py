@@ -8,7 +8,7 @@ engines; the embedded store is one process with no relay, so these are the serve
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from pymongo import monitoring
 
@@ -139,3 +139,91 @@ async def test_a_process_behind_the_log_steps_over_the_numbers_taken_without_res
         assert [e["_id"] for e in await first.events.after(0, 100)] == list(range(1, 37))
     finally:
         await close(first, second)
+
+
+class LogReads(monitoring.CommandListener):
+    """The find and delete commands sent to the `events` collection while `on`."""
+
+    def __init__(self):
+        self.on = False
+        self.commands: list[dict] = []
+
+    def started(self, event):
+        if self.on and event.command_name in ("find", "delete") and event.command.get(event.command_name) == "events":
+            self.commands.append(dict(event.command))
+
+    def succeeded(self, event):
+        pass
+
+    def failed(self, event):
+        pass
+
+
+LOG_READS = LogReads()
+monitoring.register(LOG_READS)
+
+
+def handed_whole(command: dict) -> bool:
+    """Whether FerretDB 1.24 hands PostgreSQL this command whole: an equality on `_id`, or no
+    filter, no sort and a limit. Anything else (a sort, a range) it answers by reading and
+    converting every event of the log."""
+    def by_id(flt: dict) -> bool:
+        return set(flt) == {"_id"} and isinstance(flt["_id"], int)
+    if "find" in command:
+        flt = command.get("filter") or {}
+        return by_id(flt) or (not flt and "sort" not in command and command.get("limit") == 1)
+    return all(by_id(d["q"]) for d in command["deletes"])
+
+
+async def append_events(store, ats: list[datetime]) -> None:
+    for n, at in enumerate(ats, 1):
+        await store.events.append({"key": f"test:{n}", "type": "test", "at": at})
+
+
+async def test_the_ends_of_a_long_log_are_found_by_lookups_not_by_reading_it():
+    """Regression: the newest number was read with a sorted find, which FerretDB answers by
+    reading the whole log — with a week's log of a city (34,000 events) a server did not start."""
+    first, second = await two_stores()
+    try:
+        now = datetime.now(timezone.utc)
+        await append_events(first, [now] * 300)
+        # The oldest end purged, and a hole a purge by time can leave near it.
+        await first.events.events.delete_many({"_id": {"$lte": 100}})
+        await first.events.events.delete_one({"_id": 103})
+        LOG_READS.commands, LOG_READS.on = [], True
+        try:
+            assert await second.events.last_seq() == 300
+        finally:
+            LOG_READS.on = False
+        assert LOG_READS.commands and all(handed_whole(c) for c in LOG_READS.commands), LOG_READS.commands
+        assert len(LOG_READS.commands) <= 40
+        await second.cases.insert(case(1))
+        assert [e["_id"] for e in await first.events.after(300, 10)] == [301]
+    finally:
+        await close(first, second)
+
+
+async def test_a_purge_forgets_old_events_oldest_first_by_lookups_and_keeps_the_newest():
+    store = await open_store(server_uri(), new_database_name())
+    try:
+        now = datetime.now(timezone.utc)
+        old = now - timedelta(days=10)
+        await append_events(store, [old] * 80 + [now] * 40)
+        store.events.PURGE_STEP = 50
+        LOG_READS.commands, LOG_READS.on = [], True
+        try:
+            assert await store.events.purge(now - timedelta(days=7)) == 50
+            assert await store.events.purge(now - timedelta(days=7)) == 30  # from where it stopped
+            assert await store.events.purge(now - timedelta(days=7)) == 0
+        finally:
+            LOG_READS.on = False
+        assert all(handed_whole(c) for c in LOG_READS.commands), [c for c in LOG_READS.commands if not handed_whole(c)]
+        assert [e["_id"] for e in await store.events.after(80, 100)] == list(range(81, 121))
+        assert await store.events.after(0, 1) == []  # 1..80 gone (`after` reads on from 1)
+        # Everything old: all but the newest, which carries the numbering.
+        store.events.PURGE_STEP = 1000
+        assert await store.events.purge(now + timedelta(days=1)) == 39
+        assert [e["_id"] for e in await store.events.after(119, 10)] == [120]
+        assert await store.events.last_seq() == 120
+    finally:
+        await close(store)

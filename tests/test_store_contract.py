@@ -544,6 +544,7 @@ def test_newest_is_the_default_order():
 async def test_open_overdue_cases_in_scope_and_bulk_load(store):
     late = [case(n, status="accepted", flags={"overdue": True}) for n in range(3)]
     late[2]["scope_path"] = ["C", "D2"]
+    late[1]["departments_seen"] = ["dA"]
     others = [case(5, status="closed", flags={"overdue": True}), case(6, status="accepted")]
     assert await store.cases.bulk_insert(late + others) == 5
     assert await store.events.last_seq() == 0  # history loaded in bulk is not news
@@ -552,6 +553,12 @@ async def test_open_overdue_cases_in_scope_and_bulk_load(store):
     found = await store.cases.open_overdue(EVERYTHING, "D1", ("_id",))
     assert sorted(d["_id"] for d in found) == sorted(ids(late[:2]))
     assert await store.cases.open_overdue(Scope(department="X"), None, ("_id",)) == []
+    # A department's and an area's list (the server hands PostgreSQL those equalities too).
+    assert ids(await store.cases.open_overdue(Scope(department="dA"), None, ("_id",))) == [late[1]["_id"]]
+    assert ids(await store.cases.open_overdue(Scope(department="dA"), "D2", ("_id",))) == []
+    assert ids(await store.cases.open_overdue(Scope(within="D2"), None, ("_id",))) == [late[2]["_id"]]
+    assert ids(await store.cases.open_overdue(Scope(within="D2", reporter="gw9"), None, ("_id",))) == [late[2]["_id"]]
+    assert ids(await store.cases.open_overdue(Scope(department="dA"), None, ("_id",), first=1)) == [late[1]["_id"]]
     assert (await store.cases.get(others[1]["_id"]))["status"] == "accepted"
     # A case turning overdue joins the list; closed, it leaves it.
     await store.cases.update(others[1]["_id"], others[1]["version"], Change(sets={"flags.overdue": True}))

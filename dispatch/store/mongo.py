@@ -322,6 +322,7 @@ class MongoEvents:
 
     def __init__(self, db):
         self.events = db["events"]
+        self.meta = db["store_meta"]
         self._head: int | None = None  # the highest sequence this process has seen
         self.closed = False
         self._waiting: list[tuple[dict, asyncio.Future]] = []
@@ -414,11 +415,53 @@ class MongoEvents:
         """The highest sequence this process has logged or read (no query)."""
         return self._head or 0
 
+    # FerretDB 1.24 hands PostgreSQL only an equality or, with no filter and no sort, a limit: a
+    # sorted `find` or a range reads and converts the whole log (34,000 events of 6 KB took over
+    # 10 s, and a server on that store did not start). So the log's ends are found by `_id`
+    # lookups: a gallop from a sequence known to exist, then halving.
+    HOLE_REACH = 8  # a purge by time may leave a few holes near the oldest end (clocks a moment apart)
+    PURGE_STEP = 2000  # events one purge looks at
+
     @guarded
     async def last_seq(self) -> int:
-        last = await self.events.find({}, {"_id": 1}).sort([("_id", DESCENDING)]).limit(1).to_list(1)
-        self._head = max(self._head or 0, last[0]["_id"] if last else 0)
+        start = self._head if self._head and await self._exists(self._head) else await self._any()
+        seq = 0
+        while start:
+            seq = await self._run_end(start, 1)
+            start = await self._first_logged(range(seq + 2, seq + 2 + self.HOLE_REACH))
+        self._head = max(self._head or 0, seq)
         return self._head
+
+    async def _first_logged(self, sequences: range) -> int | None:
+        for seq in sequences:
+            if await self._exists(seq):
+                return seq
+        return None
+
+    async def _exists(self, seq: int) -> bool:
+        return seq >= 1 and await self.events.find_one({"_id": seq}, {"_id": 1}) is not None
+
+    async def _any(self) -> int | None:
+        """Some logged sequence, or None for an empty log (a limit with no filter and no sort
+        is the one FerretDB hands to PostgreSQL)."""
+        found = await self.events.find({}, {"_id": 1}).limit(1).to_list(1)
+        return found[0]["_id"] if found else None
+
+    async def _run_end(self, start: int, step: int) -> int:
+        """From `start` (logged), the last sequence of the unbroken run of logged ones towards
+        `step` (+1: newer, -1: older), in about 2·log₂(run) lookups."""
+        at, jump = start, step
+        while await self._exists(at + jump):
+            at += jump
+            jump *= 2
+        beyond = at + jump  # not logged
+        while abs(beyond - at) > 1:
+            middle = at + (beyond - at) // 2
+            if await self._exists(middle):
+                at = middle
+            else:
+                beyond = middle
+        return at
 
     @guarded
     async def after(self, seq: int, limit: int) -> list[dict]:
@@ -443,10 +486,29 @@ class MongoEvents:
 
     @guarded
     async def purge(self, before: datetime) -> int:
-        """Forget events older than `before`, but never the newest (it carries the numbering)."""
+        """Forget events older than `before`, oldest first, never the newest (it carries the
+        numbering): at most `PURGE_STEP` looked at, from where the last purge stopped
+        (`store_meta` "events_floor"), each by `_id` (a `delete_many` by time read the whole log)."""
         last = await self.last_seq()
-        result = await self.events.delete_many({"at": {"$lt": before}, "_id": {"$lt": last}})
-        return result.deleted_count
+        held = await self.meta.find_one({"_id": "events_floor"})
+        if held is not None:
+            seq = held["seq"]
+        else:
+            oldest = await self._any()
+            seq = await self._run_end(oldest, -1) if oldest else last
+        deleted = 0
+        for _ in range(self.PURGE_STEP):
+            if seq >= last:
+                break
+            event = await self.events.find_one({"_id": seq}, {"at": 1})
+            if event is not None:
+                if _utc(event["at"]) >= before:
+                    break
+                await self.events.delete_one({"_id": seq})
+                deleted += 1
+            seq += 1
+        await self.meta.replace_one({"_id": "events_floor"}, {"_id": "events_floor", "seq": seq}, upsert=True)
+        return deleted
 
 
 class MongoCases:
@@ -912,8 +974,18 @@ class MongoCases:
         def kept(docs: list[dict]) -> list[dict]:
             return [doc for doc in docs if scope.admits(doc) and (within is None or within in (doc.get("scope_path") or ()))]
 
+        # Top-level equalities beside `qk` go to PostgreSQL too: it then hands FerretDB only the
+        # bucket's cases of this department or area, not every overdue case of the city to convert.
+        narrowing = {}
+        if scope.department is not None:
+            narrowing["departments_seen"] = scope.department
+        if within is not None:
+            narrowing["scope_path"] = within
+        elif scope.within is not None and scope.reporter is None:
+            narrowing["scope_path"] = scope.within
+
         async def read(qk: str) -> list[dict]:
-            return kept(await self.cases.find({"qk": qk}, projection).to_list(None))
+            return kept(await self.cases.find({"qk": qk, **narrowing}, projection).to_list(None))
 
         start = await self.history_start() or now
         if first is not None:
