@@ -11,11 +11,14 @@ import random
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from pymongo import monitoring
 
-from dispatch.store import DuplicateCase, new_case_id
+from dispatch.store import DuplicateCase, new_case_id, open_store
 from dispatch.store.query import (
     BY_ID, EVERYTHING, NEWEST, OLDEST, After, Box, CaseQuery, Change, PeriodQuery, Scope, TextSearch,
 )
+
+from tests.engines import server_uri
 
 T0 = datetime(2026, 11, 23, 1, 0, tzinfo=timezone.utc)
 
@@ -411,6 +414,57 @@ async def test_attachments_belong_to_their_owner_and_are_found_through_cases(sto
     assert not await store.attachments.case_using("p1", Scope(within="D2"))
     assert await store.attachments.case_using("p2", Scope(department="dep"))
     assert not await store.attachments.case_using("p3", EVERYTHING)
+    # A check's photos too; a photo taken off its case (the case's photos changed) is no longer found through it.
+    checked = case(3, check={"photos": ["p3"]}, departments_seen=["dep"])
+    await store.cases.insert(checked)
+    assert await store.attachments.case_using("p3", Scope(department="dep"))
+    assert not await store.attachments.case_using("p3", Scope(department="other"))
+    await store.cases.update(checked["_id"], checked["version"], Change(sets={"check": {"photos": []}}))
+    assert not await store.attachments.case_using("p3", EVERYTHING)
+    assert await store.attachments.in_use("p1") and not await store.attachments.in_use("p3")
+
+
+async def test_the_cases_using_a_photo_are_found_by_an_equality(store):
+    """Regression: asking which case uses a photo (every photo shown to someone other than its
+    uploader, and every expiry of an old upload) sent an `$or` over the photo fields, which
+    FerretDB answered by reading cases until one matched — every case, for a photo none uses."""
+    if not store.persistent:
+        pytest.skip("the embedded engine sends no commands")
+    await store.cases.insert(case(1, photos=["p1"], scope_path=["C", "D1"]))
+    reader = await open_store(server_uri(), store.db_name)  # a client made while CASE_FINDS listens
+    try:
+        CASE_FINDS.filters, CASE_FINDS.on = [], True
+        try:
+            assert await reader.attachments.case_using("p1", Scope(within="D1"))
+            assert not await reader.attachments.in_use("p9")
+        finally:
+            CASE_FINDS.on = False
+        assert CASE_FINDS.filters and all(set(f) == {"qk"} and isinstance(f["qk"], str) for f in CASE_FINDS.filters), \
+            CASE_FINDS.filters
+    finally:
+        await reader.close()
+
+
+class CaseFinds(monitoring.CommandListener):
+    """The filters of the `find`s sent to `cases` while `on`."""
+
+    def __init__(self):
+        self.on = False
+        self.filters: list = []
+
+    def started(self, event):
+        if self.on and event.command_name == "find" and event.command.get("find") == "cases":
+            self.filters.append(event.command.get("filter"))
+
+    def succeeded(self, event):
+        pass
+
+    def failed(self, event):
+        pass
+
+
+CASE_FINDS = CaseFinds()
+monitoring.register(CASE_FINDS)
 
 
 async def test_unreferenced_uploads_are_counted_and_found_for_expiry(store):

@@ -27,7 +27,9 @@ import re
 from datetime import datetime, timedelta, timezone
 
 from dispatch.domain import OPEN_STATUSES, phone_digits
+from dispatch.store.change import get_path
 from dispatch.store.query import CaseQuery
+from dispatch.store.records import PHOTO_FIELDS
 
 MONTH, DAY, HOUR = "m", "d", "h"
 _FORMATS = {MONTH: "%Y%m", DAY: "%Y%m%d", HOUR: "%Y%m%d%H"}
@@ -43,7 +45,7 @@ def bucket(grain: str, at: datetime) -> str:
 
 # Bumped whenever `facets` or `query_keys` change what a case is filed under: a server store
 # files its stored cases again at the next start (`MongoCases._backfill_query_fields`).
-QUERY_KEYS_VERSION = 4
+QUERY_KEYS_VERSION = 5  # 5: the photos a case refers to (`photo_key`)
 
 
 def caller_facet(phone: str | None) -> str | None:
@@ -125,7 +127,24 @@ def query_keys(doc: dict) -> list[str]:
     if "open_overdue" in held:
         deadline = (doc.get("clock") or {}).get("deadline")
         keys.append(key(OVERDUE_BY, bucket(MONTH, deadline) if isinstance(deadline, datetime) else "none"))
+    keys += [photo_key(i) for i in photo_ids(doc)]
     return keys
+
+
+def photo_key(attachment_id: str) -> str:
+    """The key of a case that refers to the photo `attachment_id` (no time bucket: whoever
+    asks for a photo does not know its case): showing a photo to someone other than its
+    uploader asks which cases use it, an equality here rather than a scan of every case."""
+    return f"photo={attachment_id}"
+
+
+def photo_ids(doc: dict) -> list[str]:
+    """The photos a case refers to, wherever it keeps them (`records.PHOTO_FIELDS`)."""
+    out = []
+    for field in PHOTO_FIELDS:
+        value = get_path(doc, field)
+        out += [i for i in value if isinstance(i, str)] if isinstance(value, list) else []
+    return list(dict.fromkeys(out))
 
 
 OVERDUE_BY = "overdue_by"

@@ -42,7 +42,7 @@ from dispatch.store.query import (
     number_parts,
 )
 from dispatch.clock import stored_instant
-from dispatch.store.change import apply_change
+from dispatch.store.change import apply_change, get_path
 from dispatch.store.write_gate import BULK_STATEMENTS, GatedDatabase, WriteSlots
 from dispatch.store.records import (
     AUDIT_KINDS, CREATED, DUE_FIELDS, OPEN_STATUSES, PHOTO_FIELDS, UPDATED, case_event, client_key, last_history_only,
@@ -1010,10 +1010,12 @@ class MongoCases:
 
     @guarded
     async def uses_attachment(self, attachment_id: str, scope: Scope, fields: tuple[str, ...]) -> bool:
-        uses = {"$or": [{f: attachment_id} for f in fields]}
-        read = scope_filter(scope)
-        query = {"$and": [read, uses]} if read else uses
-        return await self.cases.find_one(query, {"_id": 1}) is not None
+        """Whether a case in `scope` refers to the photo in one of `fields`: the cases filed under
+        its key (an `$or` over the photo fields was a scan of every case on FerretDB, and on
+        MongoDB without an index on them), then checked here."""
+        docs = await self.cases.find({"qk": buckets.photo_key(attachment_id)},
+                                     {f: 1 for f in (*fields, "scope_path", "departments_seen", "reporters")}).to_list(None)
+        return any(scope.admits(doc) and any(attachment_id in (get_path(doc, f) or ()) for f in fields) for doc in docs)
 
     @guarded
     async def by_caller(self, phone: str, since: datetime, until: datetime, scope: Scope, limit: int) -> list[dict]:
