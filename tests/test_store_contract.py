@@ -431,30 +431,64 @@ async def test_the_cases_using_a_photo_are_found_by_an_equality(store):
     if not store.persistent:
         pytest.skip("the embedded engine sends no commands")
     await store.cases.insert(case(1, photos=["p1"], scope_path=["C", "D1"]))
-    reader = await open_store(server_uri(), store.db_name)  # a client made while CASE_FINDS listens
+    reader = await open_store(server_uri(), store.db_name)  # a client made while COMMANDS listens
     try:
-        CASE_FINDS.filters, CASE_FINDS.on = [], True
+        COMMANDS.seen, COMMANDS.on = [], True
         try:
             assert await reader.attachments.case_using("p1", Scope(within="D1"))
             assert not await reader.attachments.in_use("p9")
         finally:
-            CASE_FINDS.on = False
-        assert CASE_FINDS.filters and all(set(f) == {"qk"} and isinstance(f["qk"], str) for f in CASE_FINDS.filters), \
-            CASE_FINDS.filters
+            COMMANDS.on = False
+        assert COMMANDS.filters and all(set(f) == {"qk"} and isinstance(f["qk"], str) for f in COMMANDS.filters), \
+            COMMANDS.filters
     finally:
         await reader.close()
 
 
-class CaseFinds(monitoring.CommandListener):
-    """The filters of the `find`s sent to `cases` while `on`."""
+async def test_an_upload_is_read_written_and_deleted_by_its_id_alone(store):
+    """Regression: checking whose uploads a report names, marking them used and deleting them
+    sent `_id: {$in: [...]}`, which FerretDB answers by reading every upload (each holding its
+    photo) — a year of a city's photos for each report with a photo."""
+    if not store.persistent:
+        pytest.skip("the embedded engine sends no commands")
+    for n in range(3):
+        await store.attachments.insert({"_id": f"u{n}", "owner": "gw1", "data": b"x", "created_at": T0})
+    reader = await open_store(server_uri(), store.db_name)  # a client made while COMMANDS listens
+    try:
+        COMMANDS.seen, COMMANDS.on = [], True
+        try:
+            assert await reader.attachments.owned_by(["u0", "u1", "u9"], "gw1") == {"u0", "u1"}
+            assert await reader.attachments.owned_by(["u0"], "gw2") == set()
+            await reader.attachments.mark_referenced(["u0", "u1"])
+            assert await reader.attachments.delete(["u2", "u9"]) == 1
+        finally:
+            COMMANDS.on = False
+        on_uploads = [flt for collection, flt in COMMANDS.seen if collection == "attachments"]
+        assert on_uploads and all(set(flt) == {"_id"} and isinstance(flt["_id"], str) for flt in on_uploads), on_uploads
+        assert (await store.attachments.get("u0"))["referenced"] is True and await store.attachments.get("u2") is None
+    finally:
+        await reader.close()
+
+
+class Commands(monitoring.CommandListener):
+    """(collection, filter) of each find, update and delete statement sent while `on`."""
 
     def __init__(self):
         self.on = False
-        self.filters: list = []
+        self.seen: list = []
 
     def started(self, event):
-        if self.on and event.command_name == "find" and event.command.get("find") == "cases":
-            self.filters.append(event.command.get("filter"))
+        if not self.on or event.command_name not in ("find", "update", "delete"):
+            return
+        collection, command = event.command.get(event.command_name), event.command
+        if event.command_name == "find":
+            self.seen.append((collection, command.get("filter")))
+        else:
+            self.seen += [(collection, s["q"]) for s in command.get("updates" if event.command_name == "update" else "deletes", ())]
+
+    @property
+    def filters(self) -> list:
+        return [flt for collection, flt in self.seen if collection == "cases"]
 
     def succeeded(self, event):
         pass
@@ -463,8 +497,8 @@ class CaseFinds(monitoring.CommandListener):
         pass
 
 
-CASE_FINDS = CaseFinds()
-monitoring.register(CASE_FINDS)
+COMMANDS = Commands()
+monitoring.register(COMMANDS)
 
 
 async def test_unreferenced_uploads_are_counted_and_found_for_expiry(store):

@@ -1209,13 +1209,14 @@ class MongoAttachments:
             return None
         return await self.attachments.find_one({"_id": attachment_id})
 
+    # An upload holds its photo, so the collection is large: every command here names one `_id`
+    # (FerretDB 1.24 hands PostgreSQL an equality, but answers an `$in` by reading every upload).
+
     @guarded
     async def owned_by(self, attachment_ids: list, username: str) -> set[str]:
-        ids = [i for i in attachment_ids if isinstance(i, str)]
-        if not ids:
-            return set()
-        docs = await self.attachments.find({"_id": {"$in": ids}, "owner": username}, {"_id": 1}).to_list(None)
-        return {doc["_id"] for doc in docs}
+        ids = list(dict.fromkeys(i for i in attachment_ids if isinstance(i, str)))
+        found = await asyncio.gather(*(self.attachments.find_one({"_id": i}, {"owner": 1}) for i in ids))
+        return {doc["_id"] for doc in found if doc is not None and doc.get("owner") == username}
 
     async def case_using(self, attachment_id: str, scope: Scope) -> bool:
         return await self._cases.uses_attachment(attachment_id, scope, PHOTO_FIELDS)
@@ -1227,9 +1228,8 @@ class MongoAttachments:
 
     @guarded
     async def mark_referenced(self, attachment_ids: list[str], referenced: bool = True) -> None:
-        if attachment_ids:
-            await self.attachments.update_many({"_id": {"$in": list(attachment_ids)}},
-                                               {"$set": {"referenced": referenced}})
+        for attachment_id in dict.fromkeys(attachment_ids):
+            await self.attachments.update_one({"_id": attachment_id}, {"$set": {"referenced": referenced}})
 
     @guarded
     async def pending_usage(self, owner: str, since: datetime) -> tuple[int, int]:
@@ -1245,9 +1245,10 @@ class MongoAttachments:
 
     @guarded
     async def delete(self, attachment_ids: list[str]) -> int:
-        if not attachment_ids:
-            return 0
-        return (await self.attachments.delete_many({"_id": {"$in": list(attachment_ids)}})).deleted_count
+        deleted = 0
+        for attachment_id in dict.fromkeys(attachment_ids):
+            deleted += (await self.attachments.delete_one({"_id": attachment_id})).deleted_count
+        return deleted
 
 
 class MongoLeases:
