@@ -466,6 +466,15 @@ async def test_an_upload_is_read_written_and_deleted_by_its_id_alone(store):
         on_uploads = [flt for collection, flt in COMMANDS.seen if collection == "attachments"]
         assert on_uploads and all(set(flt) == {"_id"} and isinstance(flt["_id"], str) for flt in on_uploads), on_uploads
         assert (await store.attachments.get("u0"))["referenced"] is True and await store.attachments.get("u2") is None
+        # The quota and the expiry read the unused ones by equalities too (no `$ne`, no range).
+        COMMANDS.seen, COMMANDS.on = [], True
+        try:
+            assert await reader.attachments.pending_usage("gw1", T0) == (0, 0)
+            assert await reader.attachments.unreferenced_before(T0 + timedelta(days=1), 10) == []
+        finally:
+            COMMANDS.on = False
+        on_uploads = [flt for collection, flt in COMMANDS.seen if collection == "attachments"]
+        assert on_uploads and all(not isinstance(v, dict) for flt in on_uploads for v in flt.values()), on_uploads
     finally:
         await reader.close()
 
@@ -516,6 +525,21 @@ async def test_unreferenced_uploads_are_counted_and_found_for_expiry(store):
     assert await store.attachments.in_use("u1") and not await store.attachments.in_use("u3")
     assert await store.attachments.delete(["u3", "nope"]) == 1
     assert await store.attachments.get("u3") is None
+
+
+async def test_uploads_stored_without_the_referenced_flag_are_flagged_at_the_next_start(store):
+    """The server store reads unused uploads by `referenced: False` (an equality); uploads an
+    older version stored without the flag get it once, at the next start."""
+    if not store.persistent:
+        pytest.skip("the embedded engine keeps nothing between starts")
+    await store.attachments.attachments.insert_one({"_id": "old", "owner": "gw1", "size": 10, "created_at": T0})
+    await store.attachments.meta.delete_one({"_id": "uploads_flagged"})  # as before this version
+    again = await open_store(server_uri(), store.db_name)
+    try:
+        assert await again.attachments.unreferenced_before(T0 + timedelta(hours=1), 10) == ["old"]
+        assert await again.attachments.pending_usage("gw1", T0) == (1, 10)
+    finally:
+        await again.close()
 
 
 async def test_a_lease_has_one_holder_until_it_expires(store):

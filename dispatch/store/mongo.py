@@ -1192,15 +1192,23 @@ class MongoUsers:
 class MongoAttachments:
     def __init__(self, db, cases: MongoCases):
         self.attachments = db["attachments"]
+        self.meta = db["store_meta"]
         self._cases = cases
 
     async def ensure_indexes(self) -> None:
         await ensure_indexes(self.attachments, [IndexModel([("owner", ASCENDING), ("created_at", ASCENDING)], name="owner_created"),
-                                                IndexModel([("created_at", ASCENDING)], name="created")])
+                                                IndexModel([("created_at", ASCENDING)], name="created"),
+                                                IndexModel([("referenced", ASCENDING), ("created_at", ASCENDING)],
+                                                           name="referenced_created")])
+        # Uploads stored before every upload carried `referenced` get it once (absent counted as
+        # unreferenced): the quota and the expiry then ask for `referenced: False`, an equality.
+        if await self.meta.find_one({"_id": "uploads_flagged"}) is None:
+            await self.attachments.update_many({"referenced": {"$exists": False}}, {"$set": {"referenced": False}})
+            await self.meta.replace_one({"_id": "uploads_flagged"}, {"_id": "uploads_flagged", "at": _now()}, upsert=True)
 
     @guarded
     async def insert(self, doc: dict) -> dict:
-        await self.attachments.insert_one(doc)
+        await self.attachments.insert_one({**doc, "referenced": doc.get("referenced", False)})
         return doc
 
     @guarded
@@ -1231,17 +1239,22 @@ class MongoAttachments:
         for attachment_id in dict.fromkeys(attachment_ids):
             await self.attachments.update_one({"_id": attachment_id}, {"$set": {"referenced": referenced}})
 
+    # The unused uploads are few (used ones are flagged, old unused ones deleted): both reads
+    # below hand PostgreSQL their equalities (GIN indexes on `owner` and `referenced`), never
+    # a range over every upload with its photo.
+
     @guarded
     async def pending_usage(self, owner: str, since: datetime) -> tuple[int, int]:
-        query = {"owner": owner, "referenced": {"$ne": True}, "created_at": {"$gte": since}}
-        docs = await self.attachments.find(query, {"size": 1}).to_list(None)
+        docs = await self.attachments.find({"owner": owner, "referenced": False}, {"size": 1, "created_at": 1}).to_list(None)
+        docs = [doc for doc in docs if _as_utc(doc["created_at"]) >= _as_utc(since)]
         return len(docs), sum(doc.get("size") or 0 for doc in docs)
 
     @guarded
     async def unreferenced_before(self, cutoff: datetime, limit: int) -> list[str]:
-        query = {"referenced": {"$ne": True}, "created_at": {"$lt": cutoff}}
-        cursor = self.attachments.find(query, {"_id": 1}).sort([("created_at", ASCENDING)]).limit(limit)
-        return [doc["_id"] for doc in await cursor.to_list(limit)]
+        docs = await self.attachments.find({"referenced": False}, {"created_at": 1}).to_list(None)
+        docs = sorted((doc for doc in docs if _as_utc(doc["created_at"]) < _as_utc(cutoff)),
+                      key=lambda doc: (_as_utc(doc["created_at"]), doc["_id"]))
+        return [doc["_id"] for doc in docs[:limit]]
 
     @guarded
     async def delete(self, attachment_ids: list[str]) -> int:

@@ -32,7 +32,8 @@ import sys
 # 9,569 cases) until `client_key` had one (0.07 ms).
 
 GIN_FIELDS = {"cases": ("_id", "qk", "due_keys", "number", "created_by", "client_key"), "events": ("_id", "key"),
-              "limit_events": ("_id", "key"), "case_numbers": ("_id", "day"), "kpi_pending": ("_id", "hour")}
+              "limit_events": ("_id", "key"), "case_numbers": ("_id", "day"), "kpi_pending": ("_id", "hour"),
+              "attachments": ("_id", "owner", "referenced")}
 FERRETDB_URL_PARAMETERS = "plan_cache_mode=force_custom_plan&enable_seqscan=off"
 
 
