@@ -32,7 +32,8 @@ import logging
 import re
 from datetime import datetime, timedelta, timezone
 
-from bson import ObjectId
+import bson
+from bson import Binary, ObjectId
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel, ReplaceOne, ReturnDocument
 from pymongo.errors import BulkWriteError, ConnectionFailure, DuplicateKeyError, OperationFailure, PyMongoError
 
@@ -1038,6 +1039,20 @@ class MongoCases:
         return out
 
 
+def _packed(doc: dict) -> dict:
+    """A rollup bucket as stored: its `_id` and the rest as one BSON binary field. A bucket is
+    only ever read whole by `_id`; FerretDB 1.24 turned its nested counters (and their type
+    schema, most of the stored size) into a document on every read and write — a district's
+    year bucket, 221 KB of BSON, took 118 ms to read and 99 ms to replace; packed, 16 and 12 ms."""
+    return {"_id": doc["_id"], "packed": Binary(bson.encode({k: v for k, v in doc.items() if k != "_id"}))}
+
+
+def _unpacked(doc: dict, options) -> dict:
+    if "packed" not in doc:  # stored before buckets were packed: read as it is
+        return doc
+    return {"_id": doc["_id"], **bson.decode(doc["packed"], codec_options=options)}
+
+
 class MongoRollups:
     """KPI rollups (dispatch/kpi/rollups.py keeps them; docs/ARCHITECTURE.md, "KPI rollups").
 
@@ -1107,7 +1122,8 @@ class MongoRollups:
 
     @guarded
     async def buckets_by_id(self, ids: list[str]) -> dict[str, dict]:
-        return await self._by_ids(self.buckets, ids)
+        found = await self._by_ids(self.buckets, ids)
+        return {key: _unpacked(doc, self.buckets.codec_options) for key, doc in found.items()}
 
     @guarded
     async def pending_by_id(self, ids: list[str]) -> dict[str, dict]:
@@ -1129,7 +1145,7 @@ class MongoRollups:
     @guarded
     async def save(self, buckets: list[dict], pending: list[dict], new: bool = False) -> None:
         write = self._insert if new else self._replace
-        await write(self.buckets, buckets)
+        await write(self.buckets, [_packed(doc) for doc in buckets])
         await write(self.pending, pending)
 
     @guarded
