@@ -14,6 +14,7 @@ from pymongo import monitoring
 
 from dispatch.store import open_store
 from dispatch.store.records import case_event
+from tests.command_log import COMMAND_LOG
 from tests.engines import new_database_name, server_uri
 from tests.test_store_contract import case
 
@@ -141,28 +142,6 @@ async def test_a_process_behind_the_log_steps_over_the_numbers_taken_without_res
         await close(first, second)
 
 
-class LogReads(monitoring.CommandListener):
-    """The find and delete commands sent to the `events` collection while `on`."""
-
-    def __init__(self):
-        self.on = False
-        self.commands: list[dict] = []
-
-    def started(self, event):
-        if self.on and event.command_name in ("find", "delete") and event.command.get(event.command_name) == "events":
-            self.commands.append(dict(event.command))
-
-    def succeeded(self, event):
-        pass
-
-    def failed(self, event):
-        pass
-
-
-LOG_READS = LogReads()
-monitoring.register(LOG_READS)
-
-
 def handed_whole(command: dict) -> bool:
     """Whether FerretDB 1.24 hands PostgreSQL this command whole: an equality on `_id`, or no
     filter, no sort and a limit. Anything else (a sort, a range) it answers by reading and
@@ -190,13 +169,11 @@ async def test_the_ends_of_a_long_log_are_found_by_lookups_not_by_reading_it():
         # The oldest end purged, and a hole a purge by time can leave near it.
         await first.events.events.delete_many({"_id": {"$lte": 100}})
         await first.events.events.delete_one({"_id": 103})
-        LOG_READS.commands, LOG_READS.on = [], True
-        try:
+        with COMMAND_LOG.recording() as sent:
             assert await second.events.last_seq() == 300
-        finally:
-            LOG_READS.on = False
-        assert LOG_READS.commands and all(handed_whole(c) for c in LOG_READS.commands), LOG_READS.commands
-        assert len(LOG_READS.commands) <= 40
+        on_log = [c for c in sent if c.get("find") == "events" or c.get("delete") == "events"]
+        assert on_log and all(handed_whole(c) for c in on_log), on_log
+        assert len(on_log) <= 40
         await second.cases.insert(case(1))
         assert [e["_id"] for e in await first.events.after(300, 10)] == [301]
     finally:
@@ -210,14 +187,12 @@ async def test_a_purge_forgets_old_events_oldest_first_by_lookups_and_keeps_the_
         old = now - timedelta(days=10)
         await append_events(store, [old] * 80 + [now] * 40)
         store.events.PURGE_STEP = 50
-        LOG_READS.commands, LOG_READS.on = [], True
-        try:
+        with COMMAND_LOG.recording() as sent:
             assert await store.events.purge(now - timedelta(days=7)) == 50
             assert await store.events.purge(now - timedelta(days=7)) == 30  # from where it stopped
             assert await store.events.purge(now - timedelta(days=7)) == 0
-        finally:
-            LOG_READS.on = False
-        assert all(handed_whole(c) for c in LOG_READS.commands), [c for c in LOG_READS.commands if not handed_whole(c)]
+        on_log = [c for c in sent if c.get("find") == "events" or c.get("delete") == "events"]
+        assert on_log and all(handed_whole(c) for c in on_log), [c for c in on_log if not handed_whole(c)]
         assert [e["_id"] for e in await store.events.after(80, 100)] == list(range(81, 121))
         assert await store.events.after(0, 1) == []  # 1..80 gone (`after` reads on from 1)
         # Everything old: all but the newest, which carries the numbering.

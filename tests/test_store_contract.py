@@ -11,13 +11,13 @@ import random
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from pymongo import monitoring
 
 from dispatch.store import DuplicateCase, new_case_id, open_store
 from dispatch.store.query import (
     BY_ID, EVERYTHING, NEWEST, OLDEST, After, Box, CaseQuery, Change, PeriodQuery, Scope, TextSearch,
 )
 
+from tests.command_log import COMMAND_LOG
 from tests.engines import server_uri
 
 T0 = datetime(2026, 11, 23, 1, 0, tzinfo=timezone.utc)
@@ -431,16 +431,13 @@ async def test_the_cases_using_a_photo_are_found_by_an_equality(store):
     if not store.persistent:
         pytest.skip("the embedded engine sends no commands")
     await store.cases.insert(case(1, photos=["p1"], scope_path=["C", "D1"]))
-    reader = await open_store(server_uri(), store.db_name)  # a client made while COMMANDS listens
+    reader = await open_store(server_uri(), store.db_name)  # a client made after COMMAND_LOG was registered
     try:
-        COMMANDS.seen, COMMANDS.on = [], True
-        try:
+        with COMMAND_LOG.recording():
             assert await reader.attachments.case_using("p1", Scope(within="D1"))
             assert not await reader.attachments.in_use("p9")
-        finally:
-            COMMANDS.on = False
-        assert COMMANDS.filters and all(set(f) == {"qk"} and isinstance(f["qk"], str) for f in COMMANDS.filters), \
-            COMMANDS.filters
+        sent = COMMAND_LOG.filters("cases")
+        assert sent and all(set(f) == {"qk"} and isinstance(f["qk"], str) for f in sent), sent
     finally:
         await reader.close()
 
@@ -453,61 +450,24 @@ async def test_an_upload_is_read_written_and_deleted_by_its_id_alone(store):
         pytest.skip("the embedded engine sends no commands")
     for n in range(3):
         await store.attachments.insert({"_id": f"u{n}", "owner": "gw1", "data": b"x", "created_at": T0})
-    reader = await open_store(server_uri(), store.db_name)  # a client made while COMMANDS listens
+    reader = await open_store(server_uri(), store.db_name)  # a client made after COMMAND_LOG was registered
     try:
-        COMMANDS.seen, COMMANDS.on = [], True
-        try:
+        with COMMAND_LOG.recording():
             assert await reader.attachments.owned_by(["u0", "u1", "u9"], "gw1") == {"u0", "u1"}
             assert await reader.attachments.owned_by(["u0"], "gw2") == set()
             await reader.attachments.mark_referenced(["u0", "u1"])
             assert await reader.attachments.delete(["u2", "u9"]) == 1
-        finally:
-            COMMANDS.on = False
-        on_uploads = [flt for collection, flt in COMMANDS.seen if collection == "attachments"]
+        on_uploads = COMMAND_LOG.filters("attachments")
         assert on_uploads and all(set(flt) == {"_id"} and isinstance(flt["_id"], str) for flt in on_uploads), on_uploads
         assert (await store.attachments.get("u0"))["referenced"] is True and await store.attachments.get("u2") is None
         # The quota and the expiry read the unused ones by equalities too (no `$ne`, no range).
-        COMMANDS.seen, COMMANDS.on = [], True
-        try:
+        with COMMAND_LOG.recording():
             assert await reader.attachments.pending_usage("gw1", T0) == (0, 0)
             assert await reader.attachments.unreferenced_before(T0 + timedelta(days=1), 10) == []
-        finally:
-            COMMANDS.on = False
-        on_uploads = [flt for collection, flt in COMMANDS.seen if collection == "attachments"]
+        on_uploads = COMMAND_LOG.filters("attachments")
         assert on_uploads and all(not isinstance(v, dict) for flt in on_uploads for v in flt.values()), on_uploads
     finally:
         await reader.close()
-
-
-class Commands(monitoring.CommandListener):
-    """(collection, filter) of each find, update and delete statement sent while `on`."""
-
-    def __init__(self):
-        self.on = False
-        self.seen: list = []
-
-    def started(self, event):
-        if not self.on or event.command_name not in ("find", "update", "delete"):
-            return
-        collection, command = event.command.get(event.command_name), event.command
-        if event.command_name == "find":
-            self.seen.append((collection, command.get("filter")))
-        else:
-            self.seen += [(collection, s["q"]) for s in command.get("updates" if event.command_name == "update" else "deletes", ())]
-
-    @property
-    def filters(self) -> list:
-        return [flt for collection, flt in self.seen if collection == "cases"]
-
-    def succeeded(self, event):
-        pass
-
-    def failed(self, event):
-        pass
-
-
-COMMANDS = Commands()
-monitoring.register(COMMANDS)
 
 
 async def test_unreferenced_uploads_are_counted_and_found_for_expiry(store):

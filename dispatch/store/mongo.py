@@ -751,50 +751,44 @@ class MongoCases:
         def spent() -> bool:
             return reads + len(facets) > BUCKET_BUDGET
 
-        # FerretDB 1.24 turns every row PostgreSQL returns into a document before it filters,
-        # sorts or limits, so a read costs the rows of its bucket, and an existence probe costs
-        # as much as the read: no probes. A facet holding a large share of all cases is read by
-        # the hour, one holding only cases open now by the month, the others by the day.
-        if all(facet.startswith(buckets.MONTHLY) for facet in facets):
-            # Except the last two months of a facet that may hold thousands of cases open now
-            # (超期 in a city with a backlog: 1,000s in this month's bucket, 7 s at 1,000,000 cases):
-            # those by the day.
-            by_day = len(facets) == 1 and facets[0] in buckets.DENSE_MONTHLY
-            this_month = buckets.months_between(_now(), _now())[0]
-            split = (this_month - timedelta(days=1)).replace(day=1)  # the previous month's first instant
-            for month in order(buckets.months_between(newest, oldest)):
-                if by_day and month >= split:
-                    for day in order(buckets.days_of(month, newest, oldest)):
-                        if spent():
-                            return found, unread(day, day + timedelta(days=1))
-                        found += await fetch(buckets.DAY, day)
-                        if len(found) >= query.limit:
-                            return found[:query.limit], None
-                    continue
-                if spent():
-                    return found, unread(month, buckets.next_month(month))
-                found += await fetch(buckets.MONTH, month)
-                if len(found) >= query.limit:
-                    return found[:query.limit], None
-            return found, None
-        # A set of facets (a box's cells, a grid worker's area and own reports) holds a small
-        # share of all cases: read by the day, or its reads would multiply by the hour.
-        hourly = len(facets) == 1 and facets[0].startswith(buckets.HOURLY)
-        for day in order(buckets.days_between(newest, oldest)):
+        for grain, first, end in order(self._periods(facets, newest, oldest)):
             if spent():
-                return found, unread(day, day + timedelta(days=1))
-            if not hourly:
-                found += await fetch(buckets.DAY, day)
-            else:
-                for hour in order(buckets.hours_of(day, newest, oldest)):
-                    if spent():
-                        return found, unread(hour, hour + timedelta(hours=1))
-                    found += await fetch(buckets.HOUR, hour)
-                    if len(found) >= query.limit:
-                        return found[:query.limit], None
+                return found, unread(first, end)
+            found += await fetch(grain, first)
             if len(found) >= query.limit:
                 return found[:query.limit], None
         return found, None
+
+    @staticmethod
+    def _periods(facets: tuple[str, ...], newest: datetime, oldest: datetime) -> list[tuple[str, datetime, datetime]]:
+        """The buckets a walk reads, newest first: (grain, first instant, end).
+
+        FerretDB 1.24 turns every row PostgreSQL returns into a document before it filters,
+        sorts or limits, so a read costs the rows of its bucket, and an existence probe costs as
+        much as the read: no probes. A facet holding a large share of all cases is read by the
+        hour, one holding only cases open now by the month — except the last two months of one
+        that may hold thousands (超期 in a city with a backlog: 1,000s in this month's bucket, 7 s
+        at 1,000,000 cases), by the day — and the others by the day. A set of facets (a box's
+        cells, a grid worker's area and own reports) holds a small share of all cases: by the
+        day, or its reads would multiply by the hour."""
+        out = []
+        if all(facet.startswith(buckets.MONTHLY) for facet in facets):
+            by_day = len(facets) == 1 and facets[0] in buckets.DENSE_MONTHLY
+            this_month = buckets.months_between(_now(), _now())[0]
+            split = (this_month - timedelta(days=1)).replace(day=1)  # the previous month's first instant
+            for month in buckets.months_between(newest, oldest):
+                if by_day and month >= split:
+                    out += [(buckets.DAY, day, day + timedelta(days=1)) for day in buckets.days_of(month, newest, oldest)]
+                else:
+                    out.append((buckets.MONTH, month, buckets.next_month(month)))
+            return out
+        hourly = len(facets) == 1 and facets[0].startswith(buckets.HOURLY)
+        for day in buckets.days_between(newest, oldest):
+            if hourly:
+                out += [(buckets.HOUR, hour, hour + timedelta(hours=1)) for hour in buckets.hours_of(day, newest, oldest)]
+            else:
+                out.append((buckets.DAY, day, day + timedelta(days=1)))
+        return out
 
     async def _window(self, query: CaseQuery) -> tuple[datetime, datetime]:
         """The creation times a walk covers: from the cursor (or `to`, or now) back to `from`
