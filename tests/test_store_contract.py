@@ -12,13 +12,11 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from dispatch.store import DuplicateCase, new_case_id, open_store
+from dispatch.store import DuplicateCase, new_case_id
 from dispatch.store.query import (
     BY_ID, EVERYTHING, NEWEST, OLDEST, After, Box, CaseQuery, Change, PeriodQuery, Scope, TextSearch,
 )
 
-from tests.command_log import COMMAND_LOG
-from tests.engines import server_uri
 
 T0 = datetime(2026, 11, 23, 1, 0, tzinfo=timezone.utc)
 
@@ -424,52 +422,6 @@ async def test_attachments_belong_to_their_owner_and_are_found_through_cases(sto
     assert await store.attachments.in_use("p1") and not await store.attachments.in_use("p3")
 
 
-async def test_the_cases_using_a_photo_are_found_by_an_equality(store):
-    """Regression: asking which case uses a photo (every photo shown to someone other than its
-    uploader, and every expiry of an old upload) sent an `$or` over the photo fields, which
-    FerretDB answered by reading cases until one matched — every case, for a photo none uses."""
-    if not store.persistent:
-        pytest.skip("the embedded engine sends no commands")
-    await store.cases.insert(case(1, photos=["p1"], scope_path=["C", "D1"]))
-    reader = await open_store(server_uri(), store.db_name)  # a client made after COMMAND_LOG was registered
-    try:
-        with COMMAND_LOG.recording():
-            assert await reader.attachments.case_using("p1", Scope(within="D1"))
-            assert not await reader.attachments.in_use("p9")
-        sent = COMMAND_LOG.filters("cases")
-        assert sent and all(set(f) == {"qk"} and isinstance(f["qk"], str) for f in sent), sent
-    finally:
-        await reader.close()
-
-
-async def test_an_upload_is_read_written_and_deleted_by_its_id_alone(store):
-    """Regression: checking whose uploads a report names, marking them used and deleting them
-    sent `_id: {$in: [...]}`, which FerretDB answers by reading every upload (each holding its
-    photo) — a year of a city's photos for each report with a photo."""
-    if not store.persistent:
-        pytest.skip("the embedded engine sends no commands")
-    for n in range(3):
-        await store.attachments.insert({"_id": f"u{n}", "owner": "gw1", "data": b"x", "created_at": T0})
-    reader = await open_store(server_uri(), store.db_name)  # a client made after COMMAND_LOG was registered
-    try:
-        with COMMAND_LOG.recording():
-            assert await reader.attachments.owned_by(["u0", "u1", "u9"], "gw1") == {"u0", "u1"}
-            assert await reader.attachments.owned_by(["u0"], "gw2") == set()
-            await reader.attachments.mark_referenced(["u0", "u1"])
-            assert await reader.attachments.delete(["u2", "u9"]) == 1
-        on_uploads = COMMAND_LOG.filters("attachments")
-        assert on_uploads and all(set(flt) == {"_id"} and isinstance(flt["_id"], str) for flt in on_uploads), on_uploads
-        assert (await store.attachments.get("u0"))["referenced"] is True and await store.attachments.get("u2") is None
-        # The quota and the expiry read the unused ones by equalities too (no `$ne`, no range).
-        with COMMAND_LOG.recording():
-            assert await reader.attachments.pending_usage("gw1", T0) == (0, 0)
-            assert await reader.attachments.unreferenced_before(T0 + timedelta(days=1), 10) == []
-        on_uploads = COMMAND_LOG.filters("attachments")
-        assert on_uploads and all(not isinstance(v, dict) for flt in on_uploads for v in flt.values()), on_uploads
-    finally:
-        await reader.close()
-
-
 async def test_unreferenced_uploads_are_counted_and_found_for_expiry(store):
     for i, (owner, referenced) in enumerate([("gw1", None), ("gw1", False), ("gw1", True), ("gw2", None)]):
         doc = {"_id": f"u{i}", "owner": owner, "size": 100 * (i + 1), "created_at": T0 + timedelta(hours=i),
@@ -485,21 +437,6 @@ async def test_unreferenced_uploads_are_counted_and_found_for_expiry(store):
     assert await store.attachments.in_use("u1") and not await store.attachments.in_use("u3")
     assert await store.attachments.delete(["u3", "nope"]) == 1
     assert await store.attachments.get("u3") is None
-
-
-async def test_uploads_stored_without_the_referenced_flag_are_flagged_at_the_next_start(store):
-    """The server store reads unused uploads by `referenced: False` (an equality); uploads an
-    older version stored without the flag get it once, at the next start."""
-    if not store.persistent:
-        pytest.skip("the embedded engine keeps nothing between starts")
-    await store.attachments.attachments.insert_one({"_id": "old", "owner": "gw1", "size": 10, "created_at": T0})
-    await store.attachments.meta.delete_one({"_id": "uploads_flagged"})  # as before this version
-    again = await open_store(server_uri(), store.db_name)
-    try:
-        assert await again.attachments.unreferenced_before(T0 + timedelta(hours=1), 10) == ["old"]
-        assert await again.attachments.pending_usage("gw1", T0) == (1, 10)
-    finally:
-        await again.close()
 
 
 async def test_a_lease_has_one_holder_until_it_expires(store):

@@ -1,0 +1,82 @@
+"""What the server store sends for photos and uploads: each read FerretDB 1.24 hands PostgreSQL
+whole (an equality), never one it answers by reading every case or every upload with its photo
+(docs/FERRETDB.md, "What reaches PostgreSQL"). The behaviour itself is in the store contract
+(tests/test_store_contract.py), on both engines."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from dispatch.store import open_store
+from dispatch.store.query import Scope
+from tests.command_log import COMMAND_LOG
+from tests.engines import new_database_name, server_uri
+from tests.test_store_contract import T0, case
+
+
+@pytest.fixture
+async def server_store():
+    store = await open_store(server_uri(), new_database_name())
+    yield store
+    await store.drop()
+    await store.close()
+
+
+async def test_the_cases_using_a_photo_are_found_by_an_equality(server_store):
+    """Regression: asking which case uses a photo (every photo shown to someone other than its
+    uploader, and every expiry of an old upload) sent an `$or` over the photo fields, which
+    FerretDB answered by reading cases until one matched — every case, for a photo none uses."""
+    store = server_store
+    await store.cases.insert(case(1, photos=["p1"], scope_path=["C", "D1"]))
+    reader = await open_store(server_uri(), store.db_name)  # a client made after COMMAND_LOG was registered
+    try:
+        with COMMAND_LOG.recording():
+            assert await reader.attachments.case_using("p1", Scope(within="D1"))
+            assert not await reader.attachments.in_use("p9")
+        sent = COMMAND_LOG.filters("cases")
+        assert sent and all(set(f) == {"qk"} and isinstance(f["qk"], str) for f in sent), sent
+    finally:
+        await reader.close()
+
+
+async def test_an_upload_is_read_written_and_deleted_by_its_id_alone(server_store):
+    """Regression: checking whose uploads a report names, marking them used and deleting them
+    sent `_id: {$in: [...]}`, which FerretDB answers by reading every upload (each holding its
+    photo) — a year of a city's photos for each report with a photo."""
+    store = server_store
+    for n in range(3):
+        await store.attachments.insert({"_id": f"u{n}", "owner": "gw1", "data": b"x", "created_at": T0})
+    reader = await open_store(server_uri(), store.db_name)  # a client made after COMMAND_LOG was registered
+    try:
+        with COMMAND_LOG.recording():
+            assert await reader.attachments.owned_by(["u0", "u1", "u9"], "gw1") == {"u0", "u1"}
+            assert await reader.attachments.owned_by(["u0"], "gw2") == set()
+            await reader.attachments.mark_referenced(["u0", "u1"])
+            assert await reader.attachments.delete(["u2", "u9"]) == 1
+        on_uploads = COMMAND_LOG.filters("attachments")
+        assert on_uploads and all(set(flt) == {"_id"} and isinstance(flt["_id"], str) for flt in on_uploads), on_uploads
+        assert (await store.attachments.get("u0"))["referenced"] is True and await store.attachments.get("u2") is None
+        # The quota and the expiry read the unused ones by equalities too (no `$ne`, no range).
+        with COMMAND_LOG.recording():
+            assert await reader.attachments.pending_usage("gw1", T0) == (0, 0)
+            assert await reader.attachments.unreferenced_before(T0 + timedelta(days=1), 10) == []
+        on_uploads = COMMAND_LOG.filters("attachments")
+        assert on_uploads and all(not isinstance(v, dict) for flt in on_uploads for v in flt.values()), on_uploads
+    finally:
+        await reader.close()
+
+
+async def test_uploads_stored_without_the_referenced_flag_are_flagged_at_the_next_start(server_store):
+    """The server store reads unused uploads by `referenced: False` (an equality); uploads an
+    older version stored without the flag get it once, at the next start."""
+    store = server_store
+    await store.attachments.attachments.insert_one({"_id": "old", "owner": "gw1", "size": 10, "created_at": T0})
+    await store.attachments.meta.delete_one({"_id": "uploads_flagged"})  # as before this version
+    again = await open_store(server_uri(), store.db_name)
+    try:
+        assert await again.attachments.unreferenced_before(T0 + timedelta(hours=1), 10) == ["old"]
+        assert await again.attachments.pending_usage("gw1", T0) == (1, 10)
+    finally:
+        await again.close()
