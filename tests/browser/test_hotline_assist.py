@@ -12,9 +12,12 @@ from test_hotline_page import choose_category, open_console
 NARROW = {"width": 1366, "height": 768}
 
 
-async def saved_case(server, page) -> dict:
-    await page.wait_for_selector("#saved-number")
-    number = await page.inner_text("#saved-number")
+async def saved_case(server, page, previous: str | None = None) -> dict:
+    """The case the page says it saved. `previous`: the number of the case saved before on this
+    page, still on screen until the new save answers (read too early, it named that case)."""
+    await wait_until(page, "(previous) => { const n = document.querySelector('#saved-number');"
+                           " return n && n.textContent.trim() && n.textContent.trim() !== previous; }", previous)
+    number = (await page.inner_text("#saved-number")).strip()
     found = await stored_cases(server.ctx, number=number)
     assert found, number
     return found[0]
@@ -46,7 +49,7 @@ async def test_keyboard_only_answer_from_the_knowledge_base_then_a_complaint_wit
     assert await page.input_value("#answer") == article.answer
     await screenshot(page, "hotline-knowledge")
     await page.keyboard.press("Control+Enter")  # an answer is there: 即时办结
-    case = await saved_case(server, page)
+    case = consultation = await saved_case(server, page)
     assert (case["type"], case["status"]) == ("consultation", "closed")
     assert case["answer"] == {**case["answer"], "text": article.answer, "article": "KB-SB-002"}
 
@@ -69,7 +72,7 @@ async def test_keyboard_only_answer_from_the_knowledge_base_then_a_complaint_wit
     await page.keyboard.press("Alt+S")
     await wait_until(page, "() => document.querySelector('#category').value.includes('机动车乱停放')")
     await page.keyboard.press("Control+Enter")
-    case = await saved_case(server, page)
+    case = await saved_case(server, page, previous=consultation["number"])
     assert (case["type"], case["category"]["code"], case["status"]) == ("complaint", "S0406", "reported")
     guard.assert_clean()
 
