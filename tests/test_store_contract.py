@@ -297,6 +297,48 @@ async def test_text_search_matches_only_what_the_reader_may_see(store):
     assert await found(TextSearch(".*")) == set()  # a pattern is text, never a regular expression
 
 
+# -- a case's record lists ---------------------------------------------------------------------
+
+
+RECORDS = {
+    "history": [{"at": T0, "by": "gw1", "action": "report", "note": "网格上报"},
+                {"at": T0 + timedelta(hours=1), "by": "d1", "action": "dispatch",
+                 "department": {"id": "w", "name": "水务"}, "due_at": T0 + timedelta(hours=5)}],
+    "supervisions": [{"at": T0 + timedelta(hours=2), "by": "lead1", "note": "请加快"}],
+    "callbacks": [{"at": T0 + timedelta(hours=3), "satisfied": True, "note": ""}],
+}
+
+
+async def test_a_case_s_record_lists_read_back_as_written_whole_or_in_part(store):
+    """The server engine packs a case's record lists into one field (dispatch/store/packing.py):
+    every read gives them back as written, and a read naming parts of them gets those parts
+    only, as MongoDB projects them."""
+    doc = case(1, **RECORDS, next_due_at=T0 + timedelta(minutes=5), clock={"stage": "handle"})
+    await store.cases.insert(doc)
+    got = await store.cases.get(doc["_id"])
+    assert {name: got[name] for name in RECORDS} == RECORDS and got["description"] == doc["description"]
+    signed = {"at": T0 + timedelta(hours=4), "by": "w1", "action": "sign"}
+    extension = {"at": T0 + timedelta(hours=4), "days": 2, "approved": None}
+    changed = await store.cases.update(doc["_id"], 1, Change(push={"history": [signed]}, sets={"extensions": [extension]}))
+    assert changed["history"][-1] == signed
+    got = await store.cases.get(doc["_id"])
+    assert got["history"] == [*RECORDS["history"], signed] and got["extensions"] == [extension]
+    assert got["supervisions"] == RECORDS["supervisions"] and got["version"] == 2
+    [listed] = await store.cases.find(CaseQuery(limit=5))
+    assert listed == got
+    # Parts: the named keys of each entry, only the lists named.
+    part = (await store.rollups.cases([doc["_id"]], ("_id", "status", "history.action", "history.department")))[doc["_id"]]
+    assert part == {"_id": doc["_id"], "status": "reported",
+                    "history": [{"action": "report"}, {"action": "dispatch", "department": {"id": "w", "name": "水务"}},
+                                {"action": "sign"}]}
+    streamed = [d async for chunk in store.rollups.all_cases(("_id", "callbacks")) for d in chunk]
+    assert streamed == [{"_id": doc["_id"], "callbacks": RECORDS["callbacks"]}]
+    assert await store.rollups.cases([doc["_id"]], ("_id", "number")) == {doc["_id"]: {"_id": doc["_id"], "number": doc["number"]}}
+    # The sweep's read: the last entry of the history, no other list it did not ask for.
+    [due] = await store.cases.due(T0 + timedelta(minutes=10), 10)
+    assert due["history"] == [signed] and "supervisions" not in due and "extensions" not in due
+
+
 # -- the deadline sweep's cursor --------------------------------------------------------------
 
 

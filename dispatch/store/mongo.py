@@ -32,8 +32,7 @@ import logging
 import re
 from datetime import datetime, timedelta, timezone
 
-import bson
-from bson import Binary, ObjectId
+from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel, ReplaceOne, ReturnDocument
 from pymongo.errors import BulkWriteError, ConnectionFailure, DuplicateKeyError, OperationFailure, PyMongoError
 
@@ -44,6 +43,9 @@ from dispatch.store.query import (
 )
 from dispatch.clock import stored_instant
 from dispatch.store.change import apply_change, get_path
+from dispatch.store.packing import (
+    WITHOUT_RECORDS, case_fields, pack_bucket, pack_case, unpack_bucket, unpack_case,
+)
 from dispatch.store.write_gate import BULK_STATEMENTS, GatedDatabase, WriteSlots
 from dispatch.store.records import (
     AUDIT_KINDS, CREATED, DUE_FIELDS, OPEN_STATUSES, PHOTO_FIELDS, UPDATED, case_event, client_key, last_history_only,
@@ -221,8 +223,16 @@ def _as_utc(at: datetime) -> datetime:
     return at.replace(tzinfo=timezone.utc) if at.tzinfo is None else at.astimezone(timezone.utc)
 
 
-def _out(doc: dict | None) -> dict | None:
+def _stored(doc: dict, now: datetime) -> dict:
+    """A case as written: its derived fields beside it, its record lists packed."""
+    return pack_case({**doc, "client_key": client_key(doc)[1], **_point_fields(doc.get("location")),
+                      **_query_fields(doc, now)})
+
+
+def _out(doc: dict | None, fields=None) -> dict | None:
+    """A case as read (with `fields`: read with `case_fields(fields)`)."""
     if doc is not None:
+        unpack_case(doc, fields)
         for key in _DERIVED:
             doc.pop(key, None)
     return doc
@@ -561,7 +571,7 @@ class MongoCases:
         event = case_event(CREATED, doc, now)
         if not await claim(self.claims, event["key"], now, case_id=doc["_id"], version=doc["version"], event=event):
             raise DuplicateCase(doc["_id"])
-        stored = {**doc, "client_key": key, **_point_fields(doc.get("location")), **_query_fields(doc, now)}
+        stored = _stored(doc, now)
         if self._floor is None or _utc(doc["created_at"]) < self._floor[0]:
             await self._note_history_start([doc["created_at"]])
         try:
@@ -607,8 +617,7 @@ class MongoCases:
         if not await claim(self.claims, event["key"], now, case_id=case_id, version=version + 1, event=event):
             await self._until_written(case_id, version)
             return None
-        stored = {**current, "client_key": client_key(current)[1], **_point_fields(current.get("location")),
-                  **_query_fields(current, now)}
+        stored = _stored(current, now)
         result = await self.cases.replace_one({"_id": case_id, "version": version}, stored)
         if not result.matched_count:
             return None
@@ -655,7 +664,7 @@ class MongoCases:
         # adds a facet of open cases rewrites those, not a year of history. (The history, which
         # no key is made from, is not read.)
         rewritten = 0
-        async for doc in self.cases.find(todo, {"history": 0}):
+        async for doc in self.cases.find(todo, WITHOUT_RECORDS):
             created.append(doc["created_at"])
             fields = _query_fields(doc, now)
             if fields["qk"] == doc.get("qk"):
@@ -679,8 +688,7 @@ class MongoCases:
         """Store many new cases at once (loading history: bench/scale.py, imports). Their
         creation is not put in the event log: nobody is watching history being loaded."""
         now = _now()
-        stored = [{**doc, "client_key": client_key(doc)[1], **_point_fields(doc.get("location")),
-                   **_query_fields(doc, now)} for doc in docs]
+        stored = [_stored(doc, now) for doc in docs]
         empty_before = await self.history_start() is None
         result = await self.cases.insert_many(stored, ordered=False)
         await self._note_history_start([doc["created_at"] for doc in docs])
@@ -885,7 +893,7 @@ class MongoCases:
         excluded = set(exclude)
         # The whole history comes over the wire (FerretDB has no `$slice` projection); the
         # sweep needs only its last entry.
-        projection = {field: 1 for field in DUE_FIELDS}
+        projection = case_fields(DUE_FIELDS)
         out: list[dict] = []
         first_held: str | None = None  # the earliest minute still holding a due case
         # Cases are filed no earlier than their writer's clock minus DUE_SLACK: the walk reaches
@@ -909,7 +917,7 @@ class MongoCases:
                          key=lambda d: (d["next_due_at"], d["_id"]))
             if due and first_held is None:
                 first_held = buckets.minute(at)
-            out += [last_history_only(d) for d in due if d["_id"] not in excluded][:limit - len(out)]
+            out += [last_history_only(_out(d, DUE_FIELDS)) for d in due if d["_id"] not in excluded][:limit - len(out)]
             at += timedelta(minutes=1)
         behind = buckets.minute(min(now, wall) - buckets.DUE_SLACK)
         await self._advance_sweep_floor(min(first_held or behind, behind))
@@ -953,7 +961,8 @@ class MongoCases:
 
     @guarded
     async def period_cases(self, query: PeriodQuery, fields: tuple[str, ...]) -> list[dict]:
-        return await self.cases.find(period_filter(query), {f: 1 for f in fields}).to_list(None)
+        docs = await self.cases.find(period_filter(query), case_fields(fields)).to_list(None)
+        return [_out(doc, fields) for doc in docs]
 
     @guarded
     async def open_overdue(self, scope: Scope, within: str | None, fields: tuple[str, ...],
@@ -964,10 +973,12 @@ class MongoCases:
         whose deadline comes before that of any left out (and those without a stage clock) —
         read from the oldest deadline month on (`overdue_by`), not every overdue case."""
         now = _now()
-        projection = {f: 1 for f in (*fields, "scope_path", "departments_seen", "reporters")}
+        fields = (*fields, "scope_path", "departments_seen", "reporters")
+        projection = case_fields(fields)
 
         def kept(docs: list[dict]) -> list[dict]:
-            return [doc for doc in docs if scope.admits(doc) and (within is None or within in (doc.get("scope_path") or ()))]
+            return [_out(doc, fields) for doc in docs
+                    if scope.admits(doc) and (within is None or within in (doc.get("scope_path") or ()))]
 
         # Top-level equalities beside `qk` go to PostgreSQL too: it then hands FerretDB only the
         # bucket's cases of this department or area, not every overdue case of the city to convert.
@@ -1008,8 +1019,9 @@ class MongoCases:
         """Whether a case in `scope` refers to the photo in one of `fields`: the cases filed under
         its key (an `$or` over the photo fields was a scan of every case on FerretDB, and on
         MongoDB without an index on them), then checked here."""
-        docs = await self.cases.find({"qk": buckets.photo_key(attachment_id)},
-                                     {f: 1 for f in (*fields, "scope_path", "departments_seen", "reporters")}).to_list(None)
+        read = (*fields, "scope_path", "departments_seen", "reporters")
+        docs = [_out(doc, read) for doc in
+                await self.cases.find({"qk": buckets.photo_key(attachment_id)}, case_fields(read)).to_list(None)]
         return any(scope.admits(doc) and any(attachment_id in (get_path(doc, f) or ()) for f in fields) for doc in docs)
 
     @guarded
@@ -1031,20 +1043,6 @@ class MongoCases:
             if len(out) >= limit:
                 break
         return out
-
-
-def _packed(doc: dict) -> dict:
-    """A rollup bucket as stored: its `_id` and the rest as one BSON binary field. A bucket is
-    only ever read whole by `_id`; FerretDB 1.24 turned its nested counters (and their type
-    schema, most of the stored size) into a document on every read and write — a district's
-    year bucket, 221 KB of BSON, took 118 ms to read and 99 ms to replace; packed, 16 and 12 ms."""
-    return {"_id": doc["_id"], "packed": Binary(bson.encode({k: v for k, v in doc.items() if k != "_id"}))}
-
-
-def _unpacked(doc: dict, options) -> dict:
-    if "packed" not in doc:  # stored before buckets were packed: read as it is
-        return doc
-    return {"_id": doc["_id"], **bson.decode(doc["packed"], codec_options=options)}
 
 
 class MongoRollups:
@@ -1099,15 +1097,16 @@ class MongoRollups:
 
     @guarded
     async def cases(self, case_ids: list[str], fields: tuple[str, ...]) -> dict[str, dict]:
-        return await self._by_ids(self.cases_, case_ids, {f: 1 for f in fields})
+        found = await self._by_ids(self.cases_, case_ids, case_fields(fields))
+        return {key: _out(doc, fields) for key, doc in found.items()}
 
     async def all_cases(self, fields: tuple[str, ...], batch: int = 1000):
         """Every case (projected), in lists of `batch`: one streamed query (FerretDB would scan
         the whole collection for each page of a keyset walk)."""
         chunk = []
         # Small server batches: each `getMore` stays well inside the socket timeout on a busy server.
-        async for doc in self.cases_.find({}, {f: 1 for f in fields}, batch_size=200):
-            chunk.append(doc)
+        async for doc in self.cases_.find({}, case_fields(fields), batch_size=200):
+            chunk.append(_out(doc, fields))
             if len(chunk) >= batch:
                 yield chunk
                 chunk = []
@@ -1117,7 +1116,7 @@ class MongoRollups:
     @guarded
     async def buckets_by_id(self, ids: list[str]) -> dict[str, dict]:
         found = await self._by_ids(self.buckets, ids)
-        return {key: _unpacked(doc, self.buckets.codec_options) for key, doc in found.items()}
+        return {key: unpack_bucket(doc) for key, doc in found.items()}
 
     @guarded
     async def pending_by_id(self, ids: list[str]) -> dict[str, dict]:
@@ -1139,7 +1138,7 @@ class MongoRollups:
     @guarded
     async def save(self, buckets: list[dict], pending: list[dict], new: bool = False) -> None:
         write = self._insert if new else self._replace
-        await write(self.buckets, [_packed(doc) for doc in buckets])
+        await write(self.buckets, [pack_bucket(doc) for doc in buckets])
         await write(self.pending, pending)
 
     @guarded
