@@ -362,6 +362,45 @@ async def test_department_sees_only_its_own_share(kpi):
     assert body["overdue"]["items"] == []
 
 
+def moved_on(cid, d):
+    """Dispatched to water, returned, sent to the street office, which signed and let it run over."""
+    next_day = f"2026-03-{int(d[-2:]) + 1:02d}"
+    return make_case(cid, A1, opened(d, "09:00", "A-water") + day(
+        d, ("return", "09:30"), ("dispatch", "10:00", {"department": "A1-so"}), ("sign", "10:10"))
+        + day(next_day, ("overdue", "10:10")), overdue=True,
+        clock={"stage": "handle", "deadline": t(f"{next_day} 10:10")})
+
+
+def held_by_water(cid, d):
+    next_day = f"2026-05-{int(d[-2:]) + 1:02d}"
+    return make_case(cid, A1, opened(d, "09:00", "A-water") + day(d, ("sign", "09:10"))
+                     + day(next_day, ("overdue", "09:10")), overdue=True,
+                     clock={"stage": "handle", "deadline": t(f"{next_day} 09:10")})
+
+
+async def test_a_department_s_overdue_list_passes_over_the_cases_it_no_longer_holds(tmp_path_factory):
+    """A department's list of its most overdue is read by stage deadline, oldest months first
+    (the server store stops once it has read enough): cases the department once held that ran
+    over earlier than its own, and are now another's, make it read further, not answer short."""
+    data = small_city_data()
+    data["users.yaml"] = data["users.yaml"] + EXTRA_USERS
+    server, client = await start_server(Path(write_small_city(tmp_path_factory.mktemp("city"), data)))
+    try:
+        for doc in [moved_on(f"m{n}", f"2026-03-0{n + 2}") for n in range(5)] + \
+                   [held_by_water(f"w{n}", f"2026-05-0{n + 4}") for n in range(3)]:
+            await client.ctx.cases.insert(doc)
+        status, body = await stats_as(client, "water-a", MARCH + "&top=2")
+        assert status == 200, body
+        assert [i["id"] for i in body["overdue"]["items"]] == ["w0", "w1"]
+        status, body = await stats_as(client, "so-a1", MARCH + "&top=2")
+        assert [i["id"] for i in body["overdue"]["items"]] == ["m0", "m1"]
+        status, body = await stats_as(client, "disp-city", MARCH + "&top=3")
+        assert [i["id"] for i in body["overdue"]["items"]] == ["m0", "m1", "m2"]
+    finally:
+        server.stop()
+        await client.ctx.storage.close()
+
+
 async def test_roles_and_bad_parameters(kpi):
     for username in ("gw1", "op1"):
         status, body = await stats_as(kpi, username)

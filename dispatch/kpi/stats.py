@@ -684,6 +684,29 @@ async def _nothing() -> list:
     return []
 
 
+async def _overdue_candidates(ctx, reader: Scope, within: str | None, top: int, department: str | None,
+                              department_names: dict, now: datetime) -> list[dict]:
+    """The open overdue cases a report's list of the `top` most overdue is taken from. The
+    store reads them by stage deadline, oldest months first, and stops once it has `first`
+    (with every case whose deadline comes before any it left out). For a department's share
+    the list keeps only the cases that department holds now (as `note_overdue` does), and one
+    it saw may have moved on: asked again for four times as many until `top` of those read are
+    its own, or the store had no more. (Reading all of them took a department's report 1–1.5 s
+    at 1,000,000 cases.)"""
+    first = top
+    while True:
+        cases = await ctx.cases.open_overdue(reader, within, PROJECTION, first=first)
+        if department is None or len(cases) < first:
+            return cases
+        # Counted among those with a stage clock only: the store hands all those without one
+        # whatever `first` is, and their deadline (if any) may lie after one it left out.
+        held = sum(1 for case in cases if (case.get("clock") or {}).get("deadline") is not None
+                   and CaseTimeline(case, department_names).department_at(now)["id"] == department)
+        if held >= top:
+            return cases
+        first *= 4
+
+
 async def compute(ctx, *, reader: Scope, scope: str, period: Period, group_by: str,
                   department: str | None = None, top: int = DEFAULT_TOP, now: datetime | None = None,
                   scan: bool = False) -> dict:
@@ -706,8 +729,8 @@ async def compute(ctx, *, reader: Scope, scope: str, period: Period, group_by: s
         # The figures and the list of open overdue cases are read at once (neither waits for the other).
         (rows, tally), cases = await asyncio.gather(
             ctx.rollups.tallies(scope=scope, period=period, group_by=group_by, department=department, now=now),
-            ctx.cases.open_overdue(reader, None if scope == city.id else scope, PROJECTION,
-                                   first=top if department is None else None) if top else _nothing())
+            _overdue_candidates(ctx, reader, None if scope == city.id else scope, top, department,
+                                department_names, now) if top else _nothing())
         for group in seeds:
             rows.setdefault(group["id"], Row(group, Counter()))
         ordered = sorted_rows(rows.values(), {g["id"] for g in seeds})
