@@ -530,6 +530,21 @@ async def test_audit_records_newest_first_filtered(store):
     assert [r["action"] for r in await store.audit.recent("admin_audit", 10)] == ["disable"]
 
 
+async def test_audit_records_over_days_newest_first_to_the_limit(store):
+    """A list runs over days and hours (the server store reads the log a day and an hour at a
+    time): the newest `limit`, in order, whatever their days, with a user's filter too."""
+    at = [T0 - timedelta(days=40), T0 - timedelta(days=1, hours=3), T0 - timedelta(hours=2),
+          T0 + timedelta(minutes=5), T0 + timedelta(hours=1), T0 + timedelta(days=2)]
+    for n, when in enumerate(at):
+        await store.audit.record("reveals", {"at": when, "case_id": f"c{n}", "by": "op1" if n % 2 else "op2"})
+    assert [r["case_id"] for r in await store.audit.recent("reveals", 10)] == ["c5", "c4", "c3", "c2", "c1", "c0"]
+    assert [r["case_id"] for r in await store.audit.recent("reveals", 4)] == ["c5", "c4", "c3", "c2"]
+    assert [r["case_id"] for r in await store.audit.recent("reveals", 2, username="op1")] == ["c5", "c3"]
+    assert [r["case_id"] for r in await store.audit.recent("reveals", 9, username="op2")] == ["c4", "c2", "c0"]
+    [entry] = await store.audit.recent("reveals", 1, case_id="c0")
+    assert entry == {"_id": entry["_id"], "at": at[0], "case_id": "c0", "by": "op2"}
+
+
 async def test_snapshots_replace_by_id(store):
     await store.snapshots.save({"_id": "2026-11-22:C", "day": "2026-11-22", "total": 1})
     await store.snapshots.save({"_id": "2026-11-22:C", "day": "2026-11-22", "total": 2})

@@ -106,3 +106,29 @@ async def test_a_case_s_record_lists_are_stored_as_one_field_and_older_cases_rea
     raw = await store.cases.cases.find_one({"_id": older["_id"]})
     assert CASE_PACKED in raw and "history" not in raw
     assert (await store.cases.get(older["_id"]))["history"] == RECORDS["history"]
+
+
+async def test_the_audit_list_reads_by_day_and_hour_and_dates_older_entries_once(server_store):
+    """Regression: the audit page's list sorted the whole log (FerretDB reads and sorts every
+    entry in Go: a year of number reveals for each look). Now equalities on the day's hours (or
+    a user's day, or a case); entries an earlier version wrote without a day get one at the next
+    start."""
+    store = server_store
+    await store.audit.collections["reveals"].insert_one(
+        {"_id": "legacy", "at": T0 - timedelta(days=3), "case_id": "c0", "by": "op1"})  # as an earlier version wrote it
+    for n in range(3):
+        await store.audit.record("reveals", {"at": T0 + timedelta(hours=n), "case_id": f"c{n + 1}", "by": "op1"})
+    reader = await open_store(server_uri(), store.db_name)  # a client made after COMMAND_LOG was registered
+    try:
+        await reader.audit.meta.delete_one({"_id": "audit_days"})
+        await reader.ensure_indexes()  # the next start
+        with COMMAND_LOG.recording() as sent:
+            assert [r["case_id"] for r in await reader.audit.recent("reveals", 10)] == ["c3", "c2", "c1", "c0"]
+            assert [r["case_id"] for r in await reader.audit.recent("reveals", 10, username="op1")] == ["c3", "c2", "c1", "c0"]
+            assert [r["_id"] for r in await reader.audit.recent("reveals", 10, case_id="c0")] == ["legacy"]
+        finds = [c for c in sent if "find" in c]
+        assert finds and all("sort" not in c for c in finds), finds
+        flt = COMMAND_LOG.filters("reveals") + COMMAND_LOG.filters("audit_days")
+        assert flt and all(not isinstance(v, dict) for f in flt for v in f.values()), flt
+    finally:
+        await reader.close()

@@ -1397,30 +1397,91 @@ _utc = stored_instant
 
 
 class MongoAudit:
+    """The audit logs (号码查看, 管理操作, 目录争议), newest first.
+
+    Each entry carries its UTC day and hour (`day`, `hour`: equalities FerretDB hands
+    PostgreSQL), and the days that hold entries of a kind are listed once each in `audit_days`
+    (insert-once). A list walks those days newest first, a day's hours newest first, and stops
+    when it has enough: a sort over the whole log (FerretDB sorts in Go after reading every
+    entry — a year of a city's number reveals for each look at the page) is never sent. A list of one case's entries is one
+    equality on `case_id`."""
+
     KINDS = AUDIT_KINDS
 
     def __init__(self, db):
         self.collections = {kind: db[kind] for kind in self.KINDS}
+        self.days = db["audit_days"]
+        self.meta = db["store_meta"]
+        self._listed: set[str] = set()  # the (kind, day)s this process knows are listed
 
     async def ensure_indexes(self) -> None:
         for collection in self.collections.values():
-            await ensure_indexes(collection, [IndexModel([("at", DESCENDING)], name="at_desc")])
+            await ensure_indexes(collection, [IndexModel([("at", DESCENDING)], name="at_desc"),
+                                              IndexModel([("day", ASCENDING)], name="day"),
+                                              IndexModel([("hour", ASCENDING)], name="hour"),
+                                              IndexModel([("case_id", ASCENDING)], name="case_id")])
+        await ensure_indexes(self.days, [IndexModel([("kind", ASCENDING)], name="kind")])
+        if await self.meta.find_one({"_id": "audit_days"}) is None:
+            await self._date_older_entries()
+            await self.meta.replace_one({"_id": "audit_days"}, {"_id": "audit_days", "at": _now()}, upsert=True)
+
+    async def _date_older_entries(self) -> None:
+        """Entries an earlier version wrote without `day` get it, once per database."""
+        for kind, collection in self.collections.items():
+            async for doc in collection.find({"day": {"$exists": False}}, {"at": 1}, batch_size=200):
+                hour = _audit_hour(doc["at"])
+                await collection.update_one({"_id": doc["_id"]}, {"$set": {"day": hour[:8], "hour": hour}})
+                await self._list_day(kind, hour[:8])
+
+    async def _list_day(self, kind: str, day: str) -> None:
+        key = f"{kind}:{day}"
+        if key in self._listed:
+            return
+        try:
+            await self.days.insert_one({"_id": key, "kind": kind, "day": day})
+        except DuplicateKeyError:
+            pass  # listed by another process, or before a restart
+        self._listed.add(key)
 
     @guarded
     async def record(self, kind: str, entry: dict) -> dict:
         doc = {"_id": str(ObjectId()), **entry}
-        await self.collections[kind].insert_one(doc)
+        hour = _audit_hour(entry["at"])
+        await self._list_day(kind, hour[:8])  # listed first: an entry is never on an unlisted day
+        await self.collections[kind].insert_one({**doc, "day": hour[:8], "hour": hour})
         return doc
 
     @guarded
     async def recent(self, kind: str, limit: int, case_id: str | None = None,
                      username: str | None = None) -> list[dict]:
-        query: dict = {}
+        collection = self.collections[kind]
+        by = {"by": username} if username is not None else {}
         if case_id is not None:
-            query["case_id"] = case_id
-        if username is not None:
-            query["by"] = username
-        return await self.collections[kind].find(query).sort([("at", DESCENDING)]).limit(limit).to_list(limit)
+            return _newest(await collection.find({"case_id": case_id, **by}).to_list(None), limit)
+        days = sorted((d["day"] for d in await self.days.find({"kind": kind}, {"day": 1}).to_list(None)), reverse=True)
+        out: list[dict] = []
+        for day in days:
+            # One user's entries of a day are few: one read. The whole log's may be thousands:
+            # its hours, newest first, until the page is full.
+            parts = [{"day": day, **by}] if by else [{"hour": f"{day}{h:02d}"} for h in range(23, -1, -1)]
+            for query in parts:
+                if len(out) >= limit:
+                    return out
+                out += _newest(await collection.find(query).to_list(None), limit - len(out))
+        return out
+
+
+def _newest(docs: list[dict], limit: int) -> list[dict]:
+    docs.sort(key=lambda d: (_as_utc(d["at"]), d["_id"]), reverse=True)
+    for doc in docs[:limit]:
+        doc.pop("day", None)
+        doc.pop("hour", None)
+    return docs[:limit]
+
+
+def _audit_hour(at: datetime) -> str:
+    """The UTC hour an audit entry is filed under ("2026112814"); its first 8 digits, its day."""
+    return _as_utc(at).strftime("%Y%m%d%H")
 
 
 class MongoSnapshots:

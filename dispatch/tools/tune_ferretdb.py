@@ -33,7 +33,9 @@ import sys
 
 GIN_FIELDS = {"cases": ("_id", "qk", "due_keys", "number", "created_by", "client_key"), "events": ("_id", "key"),
               "limit_events": ("_id", "key"), "case_numbers": ("_id", "day"), "kpi_pending": ("_id", "hour"),
-              "attachments": ("_id", "owner", "referenced")}
+              "attachments": ("_id", "owner", "referenced"),
+              **{kind: ("_id", "day", "hour", "case_id", "by") for kind in ("reveals", "admin_audit", "catalogue_disputes")},
+              "audit_days": ("_id", "kind")}
 FERRETDB_URL_PARAMETERS = "plan_cache_mode=force_custom_plan&enable_seqscan=off"
 
 
