@@ -1403,8 +1403,8 @@ class MongoAudit:
     PostgreSQL), and the days that hold entries of a kind are listed once each in `audit_days`
     (insert-once). A list walks those days newest first, a day's hours newest first, and stops
     when it has enough: a sort over the whole log (FerretDB sorts in Go after reading every
-    entry — a year of a city's number reveals for each look at the page) is never sent. A list of one case's entries is one
-    equality on `case_id`."""
+    entry — a year of a city's number reveals for each look at the page) is never sent. A list
+    of one case's entries is one equality on `case_id`."""
 
     KINDS = AUDIT_KINDS
 

@@ -8,8 +8,8 @@ into one binary field they cross as bytes, decoded here. MongoDB gains little bu
 - A rollup bucket (`pack_bucket`): everything but its `_id`. It is only read and written by
   `_id`: a district's year bucket read in 118 ms, replaced in 99 ms; packed, 16 and 12 ms.
 - A case's record lists (`pack_case`): its history, 督办, 提级, returns, callbacks and
-  extensions — most of a swept case's size, and no query filters on them. A case read on
-  FerretDB: 1.5 ms as nested documents, 0.9 ms packed (600 swept cases, docs/PERFORMANCE.md).
+  extensions — most of a swept case's values, and no query filters on them. A swept case read
+  through the store on FerretDB costs 18–25 % less packed (docs/PERFORMANCE.md).
   A read that asks for some of them (`case_fields`) gets the packed field and has the projection
   applied here (`unpack_case`), with MongoDB's rules, so callers see what they would see from
   the server. Cases stored before are read as they are and packed at their next write.
