@@ -21,6 +21,7 @@ import bson
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from dispatch.store import buckets, mongo  # noqa: E402
+from dispatch.store.packing import CASE_PACKED  # noqa: E402
 from dispatch.store import open_store  # noqa: E402
 
 
@@ -37,18 +38,18 @@ async def main() -> None:
         # would outlast the socket timeout on FerretDB).
         chosen = []
         now = datetime.now(timezone.utc)
-        for month in buckets.months_between(now, now - timedelta(days=400)):
-            for doc in await store.cases.cases.find({"qk": buckets.key("open", buckets.bucket(buckets.MONTH, month))}).to_list(None):
-                entries = len(doc["history"]) if "history" in doc else len(bson.decode(doc["records"])["history"])
+        months = [buckets.key("open", buckets.bucket(buckets.MONTH, m))
+                  for m in buckets.months_between(now, now - timedelta(days=400))]
+        for qk in months:
+            for doc in await store.cases.cases.find({"qk": qk}).to_list(None):
+                entries = len(doc["history"]) if "history" in doc else len(bson.decode(doc[CASE_PACKED])["history"])
                 chosen.append((entries, len(bson.encode(doc)), doc["_id"]))
         chosen.sort(reverse=True)
         chosen = chosen[:args.cases]
         print(f"{len(chosen)} open cases, history {chosen[-1][0]}–{chosen[0][0]} entries, "
               f"stored {statistics.median(c[1] for c in chosen) / 1024:.1f} KB (median BSON)")
-        packed = "records" in await store.cases.cases.find_one({"_id": chosen[0][2]})
+        packed = CASE_PACKED in await store.cases.cases.find_one({"_id": chosen[0][2]})
         print("record lists:", "packed (one binary field)" if packed else "nested documents")
-        months = [buckets.key("open", buckets.bucket(buckets.MONTH, m))
-                  for m in buckets.months_between(now, now - timedelta(days=400))]
         for round_ in range(args.rounds):
             started, read = time.perf_counter(), 0
             for qk in months:  # as a list reads a bucket: many cases a command

@@ -26,6 +26,8 @@ import argparse
 import subprocess
 import sys
 
+from dispatch.store.records import AUDIT_KINDS
+
 # Fields FerretDB filters by equality, per collection (every other collection: `_id`). A filter
 # on two fields is answered from the more selective one's index: an intake retry's look-up by
 # (created_by, client_key) read every case of its user from `created_by` (506 ms for a user with
@@ -34,7 +36,7 @@ import sys
 GIN_FIELDS = {"cases": ("_id", "qk", "due_keys", "number", "created_by", "client_key"), "events": ("_id", "key"),
               "limit_events": ("_id", "key"), "case_numbers": ("_id", "day"), "kpi_pending": ("_id", "hour"),
               "attachments": ("_id", "owner", "referenced"),
-              **{kind: ("_id", "day", "hour", "case_id", "by") for kind in ("reveals", "admin_audit", "catalogue_disputes")},
+              **{kind: ("_id", "day", "hour", "case_id", "by") for kind in AUDIT_KINDS},
               "audit_days": ("_id", "kind")}
 FERRETDB_URL_PARAMETERS = "plan_cache_mode=force_custom_plan&enable_seqscan=off"
 
