@@ -192,6 +192,7 @@ def reports_to_compare(today: date, every: int = 1) -> list[dict]:
                (today - timedelta(days=6), today), (today - timedelta(days=29), today),
                (month_start, (month_start + timedelta(days=32)).replace(day=1) - timedelta(days=1)),
                (previous, month_start - timedelta(days=1)), (previous + timedelta(days=3), today + timedelta(days=3)),
+               (date(today.year, 1, 1), today - timedelta(days=1)),  # read by shelves (`Rollups._read`)
                (date(today.year, 1, 1), date(today.year, 12, 31)),
                (date(today.year - 1, 12, 1), date(today.year, 12, 31))][::every]
     readers = [(EVERYTHING, CITY_ID, None), (Scope(within=A), A, None), (Scope(within=A), A1, None),
@@ -421,3 +422,33 @@ def test_a_period_is_read_as_whole_years_months_and_days():
     assert decompose(date(2026, 2, 27), date(2026, 4, 1)) == [
         ("d", "2026-02-27"), ("d", "2026-02-28"), ("m", "2026-03"), ("d", "2026-04-01")]
     assert decompose(date(2025, 12, 31), date(2027, 1, 31)) == [("d", "2025-12-31"), ("y", "2026"), ("m", "2027-01")]
+
+
+async def test_a_period_ending_before_today_reads_whole_shelves_of_days_and_months(world):
+    """This year up to yesterday is its months and the days of this month up to yesterday: each
+    district's months read at once, and its days (`buckets_within`), not each one by `_id`."""
+    now = datetime(2026, 11, 28, 2, 29, 20, tzinfo=timezone.utc)  # 2026-11-28 in the city
+    world.clock.set(now)
+    await make_history(world, random.Random(5), 40, now)
+    await world.rollups.fresh()  # (what the applier reads is not the report's)
+    repo = world.rollups.repo
+    asked = {"by_id": [], "within": []}
+    by_id, within = repo.buckets_by_id, repo.buckets_within
+
+    async def counted_by_id(ids):
+        asked["by_id"] += ids
+        return await by_id(ids)
+
+    async def counted_within(period, district):
+        asked["within"].append(period)
+        return await within(period, district)
+
+    repo.buckets_by_id, repo.buckets_within = counted_by_id, counted_within
+    period = stats.Period.days(date(2026, 1, 1), date(2026, 11, 27), TZ)
+    kw = dict(reader=EVERYTHING, scope=CITY_ID, period=period, group_by="department", top=10, now=now)
+    summed = await stats.compute(world, **kw)
+    districts = len([j for j in world.city.jurisdictions.values() if j.level == "district"]) + 1  # and no place
+    assert sorted(asked["within"]) == sorted(["2026"] * districts + ["2026-11"] * districts)
+    assert not [i for i in asked["by_id"] if i.startswith(("d|", "m|"))]
+    repo.buckets_by_id, repo.buckets_within = by_id, within
+    assert summed == await stats.compute(world, **kw, scan=True)

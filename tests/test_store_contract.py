@@ -680,10 +680,25 @@ async def test_rollup_documents_state_and_contributions_round_trip(store):
                 "seq": 9} for at in (soon, past, later)]
     await repo.save([bucket], pending)
     assert await repo.buckets_by_id([bucket["_id"], "d|2026-11-24|D1"]) == {bucket["_id"]: bucket}
+    # A district's day buckets of one month, or month buckets of one year, at once (a report
+    # over many days or months): not another month's or district's, nor a bucket a level up.
+    next_month = {**bucket, "_id": "d|2026-12-01|D1", "bucket": "2026-12-01"}
+    elsewhere = {**bucket, "_id": "d|2026-11-23|D2", "district": "D2"}
+    nowhere = {**bucket, "_id": "d|2026-11-24|", "bucket": "2026-11-24", "district": None}
+    month = {**bucket, "_id": "m|2026-11|D1", "level": "m", "bucket": "2026-11"}
+    year = {**bucket, "_id": "y|2026|D1", "level": "y", "bucket": "2026"}
+    await repo.save([next_month, elsewhere, nowhere, month, year], [])
+    assert await repo.buckets_within("2026-11", "D1") == {bucket["_id"]: bucket}
+    assert await repo.buckets_within("2026-11", "D2") == {elsewhere["_id"]: elsewhere}
+    assert await repo.buckets_within("2026-11", None) == {nowhere["_id"]: nowhere}
+    assert await repo.buckets_within("2026-10", "D1") == {}
+    assert await repo.buckets_within("2026", "D1") == {month["_id"]: month}
     if store.persistent:
         # Stored packed (one binary field: FerretDB converted every nested counter on each read);
         # a bucket stored unpacked by an earlier version reads the same.
-        assert set(await repo.buckets.find_one({"_id": bucket["_id"]})) == {"_id", "packed"}
+        # (a day or month bucket also carries its `shelf`, for `buckets_within`)
+        assert set(await repo.buckets.find_one({"_id": bucket["_id"]})) == {"_id", "packed", "shelf"}
+        assert set(await repo.buckets.find_one({"_id": year["_id"]})) == {"_id", "packed"}
         older = {**bucket, "_id": "d|2026-11-22|D1", "bucket": "2026-11-22", "at": T0}
         await repo.buckets.insert_one(older)
         assert await repo.buckets_by_id([older["_id"]]) == {older["_id"]: older}

@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 
 from dispatch.store import open_store
+from dispatch.store.packing import pack_bucket
 from dispatch.store.query import Scope
 from tests.command_log import COMMAND_LOG
 from tests.engines import new_database_name, server_uri
@@ -132,3 +133,27 @@ async def test_the_audit_list_reads_by_day_and_hour_and_dates_older_entries_once
         assert flt and all(not isinstance(v, dict) for f in flt for v in f.values()), flt
     finally:
         await reader.close()
+
+
+async def test_buckets_stored_before_they_had_a_shelf_get_one_at_the_next_start(server_store):
+    """A report reads a district's day buckets of a month (month buckets of a year) by `shelf`,
+    one equality; buckets an earlier version stored without it get it once, at the next start —
+    or that report would miss them."""
+    store = server_store
+    day = {"_id": "d|2026-11-23|D1", "level": "d", "bucket": "2026-11-23", "district": "D1", "seq": 3,
+           "groups": {}, "streets": {"S1": {"reported": 1}}, "departments": {}}
+    month = {**day, "_id": "m|2026-11|D1", "level": "m", "bucket": "2026-11"}
+    year = {**day, "_id": "y|2026|D1", "level": "y", "bucket": "2026"}
+    await store.rollups.buckets.insert_many([{k: v for k, v in pack_bucket(doc).items() if k != "shelf"}
+                                             for doc in (day, month, year)])
+    await store.rollups.states.delete_one({"_id": "shelves"})  # as before this version
+    assert await store.rollups.buckets_within("2026-11", "D1") == {}
+    again = await open_store(server_uri(), store.db_name)
+    try:
+        with COMMAND_LOG.recording():
+            assert await again.rollups.buckets_within("2026-11", "D1") == {day["_id"]: day}
+            assert await again.rollups.buckets_within("2026", "D1") == {month["_id"]: month}
+        assert COMMAND_LOG.filters("kpi_rollups") == [{"shelf": "2026-11|D1"}, {"shelf": "2026|D1"}]
+        assert "shelf" not in await store.rollups.buckets.find_one({"_id": year["_id"]})
+    finally:
+        await again.close()

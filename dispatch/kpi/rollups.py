@@ -54,6 +54,7 @@ from dispatch.background import cancel
 from dispatch.domain import OPEN_STATUSES
 from dispatch.store import StoreUnavailable
 from dispatch.store.query import CaseQuery
+from dispatch.store.records import SHELVED
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,11 @@ FORMAT = 2
 FIELDS = (*PROJECTION, "version", "departments_seen")
 UNSEEN = "~"
 DAY, MONTH, YEAR, STATE = "d", "m", "y", "s"
+# The store also files day and month buckets under the one holding them (`SHELVED`); a report
+# wanting at least this many of one shelf reads the whole shelf at once. About half a shelf: on
+# FerretDB a day bucket read by `_id` took 3.2 ms, a month's 30 in one read 50 ms; a month
+# bucket 3.4 ms, a year's 12 at once 20 ms.
+SHELF_READ = {DAY: 15, MONTH: 6}
 
 
 def _month_end(day: date) -> date:
@@ -530,7 +536,7 @@ class Rollups:
         department's own view), not what is charged to it before it had the case."""
         place, districts = self._where(scope)
         days = [(first + timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
-        docs = await self.repo.buckets_by_id([bucket_id(DAY, day, district) for day in days for district in districts])
+        docs = await self._read([(DAY, day, district) for day in days for district in districts])
         out = {"reported": Counter(), "closed": Counter(), "types": Counter()}
         for doc in docs.values():
             day = doc["bucket"]
@@ -564,15 +570,37 @@ class Rollups:
         return min((last, _month_end(last), date(last.year, 12, 31)),
                    key=lambda until: (len(decompose(period.first_day, until)), until))
 
+    async def _read(self, keys: list[tuple[str, str, str | None]]) -> dict[str, dict]:
+        """The bucket documents of (level, bucket, district) `keys`, by `_id`; where a report
+        wants most of a district's day buckets of one month (or month buckets of one year), the
+        whole shelf at once (`buckets_within`). A period ending before today is read as its days
+        and months up to there: the city's last 28 days were 392 reads by `_id` (14 districts),
+        0.6–0.9 s on FerretDB."""
+        shelves: dict[tuple[str, str, str | None], list[str]] = {}
+        by_id: list[str] = []
+        for level, bucket, district in keys:
+            if level in SHELVED:
+                shelves.setdefault((level, bucket[:SHELVED[level]], district), []).append(bucket_id(level, bucket, district))
+            else:
+                by_id.append(bucket_id(level, bucket, district))
+        whole = {shelf: ids for shelf, ids in shelves.items() if len(ids) >= SHELF_READ[shelf[0]]}
+        by_id += [i for shelf, ids in shelves.items() if shelf not in whole for i in ids]
+        parts = await asyncio.gather(self.repo.buckets_by_id(by_id),
+                                     *(self.repo.buckets_within(within, district) for _, within, district in whole))
+        found = parts[0]
+        for ids, docs in zip(whole.values(), parts[1:]):
+            found.update({i: docs[i] for i in ids if i in docs})
+        return found
+
     async def tallies(self, *, scope: str, period: Period, group_by: str, department: str | None,
                       now: datetime) -> tuple[dict, Counter]:
         """{group id: Row} and the total, summed from the buckets of `period` (whole days)."""
         place, districts = self._where(scope)
         read_until = self._read_until(period, now)
         first, last, read_last = period.first_day.isoformat(), period.last_day.isoformat(), read_until.isoformat()
-        ids = [bucket_id(level, bucket, district) for level, bucket in decompose(period.first_day, read_until)
-               for district in districts]
-        ids += [bucket_id(STATE, "", district) for district in districts]
+        keys = [(level, bucket, district) for level, bucket in decompose(period.first_day, read_until)
+                for district in districts]
+        keys += [(STATE, "", district) for district in districts]
         rows: dict = {}
         total = Counter()
 
@@ -589,7 +617,7 @@ class Rollups:
             return ((department is None or dep == department) and place.get("district", district) == district
                     and place.get("street", street) == street)
 
-        docs = (await self.repo.buckets_by_id(ids)).values()
+        docs = (await self._read(keys)).values()
         if department is None and group_by in ("district", "street") and "street" not in place:
             for doc in docs:  # the per-street sums are enough
                 for street, counters in doc["streets"].items():

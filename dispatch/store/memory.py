@@ -30,8 +30,8 @@ from dispatch.store import buckets
 from dispatch.store.assist_memory import MemoryKnowledge, MemoryModels
 from dispatch.store.change import copied, get_path, parent_of, stored_value, apply_change
 from dispatch.store.records import (
-    AUDIT_KINDS, CREATED, DUE_FIELDS, OPEN_STATUSES, PHOTO_FIELDS, UPDATED, case_event, client_key,
-    last_history_only, project,
+    AUDIT_KINDS, CREATED, DUE_FIELDS, OPEN_STATUSES, PHOTO_FIELDS, UPDATED, bucket_shelf, case_event, client_key,
+    shelf, last_history_only, project,
 )
 
 
@@ -411,6 +411,13 @@ class MemoryRollups:
             yield [found[k] for k in ids[i:i + batch] if k in found]
 
     async def buckets_by_id(self, ids: list[str]) -> dict[str, dict]:
+        return self._copies(ids)
+
+    async def buckets_within(self, within: str, district: str | None) -> dict[str, dict]:
+        wanted = shelf(within, district)
+        return self._copies([i for i, d in self._buckets.items() if bucket_shelf(d) == wanted])
+
+    def _copies(self, ids: list[str]) -> dict[str, dict]:
         # Copied level by level (numbers in dicts in dicts): the generic deep copy costs more
         # than the report that reads them.
         maps = ("groups", "streets", "departments")

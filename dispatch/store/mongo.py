@@ -48,7 +48,8 @@ from dispatch.store.packing import (
 )
 from dispatch.store.write_gate import BULK_STATEMENTS, GatedDatabase, WriteSlots
 from dispatch.store.records import (
-    AUDIT_KINDS, CREATED, DUE_FIELDS, OPEN_STATUSES, PHOTO_FIELDS, UPDATED, case_event, client_key, last_history_only,
+    AUDIT_KINDS, BUCKET_SHELF, CREATED, DUE_FIELDS, OPEN_STATUSES, PHOTO_FIELDS, UPDATED, bucket_shelf, case_event,
+    client_key, shelf, last_history_only,
 )
 
 log = logging.getLogger(__name__)
@@ -1064,6 +1065,19 @@ class MongoRollups:
     async def ensure_indexes(self) -> None:
         await ensure_indexes(self.pending, [IndexModel([("until", ASCENDING)], name="until"),
                                             IndexModel([("hour", ASCENDING)], name="hour")])
+        await ensure_indexes(self.buckets, [IndexModel([(BUCKET_SHELF, ASCENDING)], name="shelf")])
+        await self._shelve_older_buckets()
+
+    async def _shelve_older_buckets(self) -> None:
+        """Day and month buckets stored before they carried their `shelf` get it, once per
+        database (a few thousand documents for a year of a city, each read once)."""
+        if await self.states.find_one({"_id": "shelves"}) is not None:
+            return
+        async for doc in self.buckets.find({}, batch_size=100):
+            shelf = bucket_shelf(unpack_bucket(doc))
+            if shelf is not None and doc.get(BUCKET_SHELF) != shelf:
+                await self.buckets.update_one({"_id": doc["_id"]}, {"$set": {BUCKET_SHELF: shelf}})
+        await self.states.replace_one({"_id": "shelves"}, {"_id": "shelves", "at": _now()}, upsert=True)
 
     @guarded
     async def state(self) -> dict:
@@ -1117,6 +1131,15 @@ class MongoRollups:
     async def buckets_by_id(self, ids: list[str]) -> dict[str, dict]:
         found = await self._by_ids(self.buckets, ids)
         return {key: unpack_bucket(doc) for key, doc in found.items()}
+
+    @guarded
+    async def buckets_within(self, within: str, district: str | None) -> dict[str, dict]:
+        """The buckets one level down within `within` (a month "YYYY-MM": its day buckets; a
+        year "YYYY": its month buckets) of `district`, by `_id`: one equality, where a period
+        ending before today read each of its days and months by `_id` (224 reads for the
+        city's last 28 days)."""
+        found = await self.buckets.find({BUCKET_SHELF: shelf(within, district)}).to_list(None)
+        return {doc["_id"]: unpack_bucket(doc) for doc in found}
 
     @guarded
     async def pending_by_id(self, ids: list[str]) -> dict[str, dict]:

@@ -19,6 +19,27 @@ DUE_FIELDS = ("_id", "version", "status", "clock", "next_due_at", "flags", "assi
               "support")
 
 
+# A KPI day or month bucket (dispatch/kpi/rollups.py) is also filed under the bucket one level up
+# that holds it — a day's month, a month's year — and its district (`shelf`): a report over many
+# days or months reads a district's buckets of one month or year at once (an equality) instead
+# of one by `_id` each.
+BUCKET_SHELF = "shelf"
+# Levels (rollups.DAY, rollups.MONTH) shelved: the length of the holding bucket's name ("2026-11", "2026").
+SHELVED = {"d": 7, "m": 4}
+
+
+def shelf(within: str, district: str | None) -> str:
+    """The shelf of the buckets within `within` (a month "YYYY-MM": its days; a year "YYYY":
+    its months) and `district`."""
+    return f"{within}|{district or ''}"
+
+
+def bucket_shelf(doc: dict) -> str | None:
+    """A bucket document's shelf: None for a year or state bucket."""
+    length = SHELVED.get(doc.get("level"))
+    return None if length is None else shelf(doc["bucket"][:length], doc.get("district"))
+
+
 def client_key(doc: dict) -> tuple[str, str]:
     """The (user, client_id) pair that makes intake idempotent.
 

@@ -35,6 +35,7 @@ from dispatch.store.records import AUDIT_KINDS
 
 GIN_FIELDS = {"cases": ("_id", "qk", "due_keys", "number", "created_by", "client_key"), "events": ("_id", "key"),
               "limit_events": ("_id", "key"), "case_numbers": ("_id", "day"), "kpi_pending": ("_id", "hour"),
+              "kpi_rollups": ("_id", "shelf"),
               "attachments": ("_id", "owner", "referenced"),
               **{kind: ("_id", "day", "hour", "case_id", "by") for kind in AUDIT_KINDS},
               "audit_days": ("_id", "kind")}
