@@ -425,8 +425,9 @@ def test_a_period_is_read_as_whole_years_months_and_days():
 
 
 async def test_a_period_ending_before_today_reads_whole_shelves_of_days_and_months(world):
-    """This year up to yesterday is its months and the days of this month up to yesterday: each
-    district's months read at once, and its days (`buckets_within`), not each one by `_id`."""
+    """This year up to yesterday is its months and the days of this month up to yesterday: read
+    as two shelves (`buckets_within`) of the city's own documents, or of each district's for a
+    district, not each bucket by `_id`."""
     now = datetime(2026, 11, 28, 2, 29, 20, tzinfo=timezone.utc)  # 2026-11-28 in the city
     world.clock.set(now)
     await make_history(world, random.Random(5), 40, now)
@@ -440,15 +441,46 @@ async def test_a_period_ending_before_today_reads_whole_shelves_of_days_and_mont
         return await by_id(ids)
 
     async def counted_within(period, district):
-        asked["within"].append(period)
+        asked["within"].append((period, district))
+        return await within(period, district)
+
+    period = stats.Period.days(date(2026, 1, 1), date(2026, 11, 27), TZ)
+    for scope, holder in ((CITY_ID, rollups.CITY_WIDE), (A, A)):
+        asked["by_id"], asked["within"] = [], []
+        repo.buckets_by_id, repo.buckets_within = counted_by_id, counted_within
+        kw = dict(reader=EVERYTHING, scope=scope, period=period, group_by="department", top=10, now=now)
+        try:
+            summed = await stats.compute(world, **kw)
+        finally:
+            repo.buckets_by_id, repo.buckets_within = by_id, within
+        assert sorted(asked["within"]) == [("2026", holder), ("2026-11", holder)]
+        assert asked["by_id"] == [f"s||{holder}"]  # and the state bucket
+        assert summed == await stats.compute(world, **kw, scan=True)
+
+
+async def test_rollups_without_the_city_s_own_documents_are_read_by_district(world):
+    """Rollups of format 2 (before the city's own documents) answer the city's reports from its
+    districts' documents, the same figures, until rebuilt."""
+    now = INSTANTS[0]
+    world.clock.set(now)
+    await make_history(world, random.Random(6), 60, now)
+    await world.rollups.fresh()
+    repo = world.rollups.repo
+    await repo.save_state({**await repo.state(), "format": 2})
+    holders = []
+    by_id, within = repo.buckets_by_id, repo.buckets_within
+
+    async def counted_by_id(ids):
+        holders.extend(i.rsplit("|", 1)[1] for i in ids)
+        return await by_id(ids)
+
+    async def counted_within(period, district):
+        holders.append(district)
         return await within(period, district)
 
     repo.buckets_by_id, repo.buckets_within = counted_by_id, counted_within
-    period = stats.Period.days(date(2026, 1, 1), date(2026, 11, 27), TZ)
-    kw = dict(reader=EVERYTHING, scope=CITY_ID, period=period, group_by="department", top=10, now=now)
-    summed = await stats.compute(world, **kw)
-    districts = len([j for j in world.city.jurisdictions.values() if j.level == "district"]) + 1  # and no place
-    assert sorted(asked["within"]) == sorted(["2026"] * districts + ["2026-11"] * districts)
-    assert not [i for i in asked["by_id"] if i.startswith(("d|", "m|"))]
-    repo.buckets_by_id, repo.buckets_within = by_id, within
-    assert summed == await stats.compute(world, **kw, scan=True)
+    try:
+        assert await assert_rollups_match(world, now) == len(compared_reports(world, now))
+    finally:
+        repo.buckets_by_id, repo.buckets_within = by_id, within
+    assert holders and rollups.CITY_WIDE not in holders
