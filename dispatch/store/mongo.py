@@ -257,7 +257,7 @@ CASE_INDEXES = [
     IndexModel([("created_by", ASCENDING), ("client_key", ASCENDING)], name="intake_client", unique=True),
     # The equality buckets (dispatch/store/buckets.py). On MongoDB a multikey index that returns
     # a bucket in list order; on FerretDB 1.24 PostgreSQL needs GIN indexes on these fields
-    # (bench/ferretdb_tune.py), as FerretDB's own btree cannot serve its `@>` filters.
+    # (dispatch/tools/tune_ferretdb.py), as FerretDB's own btree cannot serve its `@>` filters.
     IndexModel([("qk", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)], name="qk_created"),
     IndexModel([("due_keys", ASCENDING)], name="due_keys"),
     IndexModel([("caller.phone", ASCENDING)], name="caller_phone"),  # the assist's caller history

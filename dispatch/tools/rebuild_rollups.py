@@ -62,6 +62,9 @@ async def main_async(argv=None) -> int:
             return 1
         print(f"已重建 KPI 汇总：{result['cases']} 件案件 → {result['buckets']} 个汇总文档，"
               f"{result['pending']} 个待到期文档，事件游标 {result['cursor']}，用时 {time.perf_counter() - started:.1f} 秒")
+        # The rollup collections were dropped and made again: on FerretDB their GIN indexes went too.
+        print("如使用 FerretDB：请再运行一次 python -m dispatch.tools.tune_ferretdb（重建删除了汇总集合及其 GIN 索引，"
+              "不重建索引时报表会读取整张表）")
         return 0
     finally:
         await storage.close()
