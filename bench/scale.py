@@ -47,6 +47,7 @@ import sys
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from zoneinfo import ZoneInfo
 from urllib.parse import quote, urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -388,16 +389,22 @@ async def measure(port: int, pid: int, args, city) -> None:
         print(f"| {name} (first {times[0]:.0f} ms) | {stats_line(times)} | {size / 1024:.1f} KB |", flush=True)
 
     print("\n| /api/stats | ms (first) | ms (again) | bytes |\n|---|---|---|---|")
-    today = datetime.now(timezone.utc).date()
+    # Days in the city's time zone, as the pages ask (a UTC date is the city's yesterday from
+    # 16:00 UTC, and a period ending before today is read differently: both are measured).
+    today = datetime.now(ZoneInfo(city.timezone)).date()
+    yesterday = today - timedelta(days=1)
     # The default report groups by department (SPEC §3); /command asks the city by district and a
     # district by street.
     for scope_name, scope in (("city", ""), ("city by district (/command)", "&group_by=district"),
                               ("district", f"&scope={district.id}"),
                               ("district by street (/command)", f"&scope={district.id}&group_by=street")):
-        for period, start_day in (("day", today), ("month", today - timedelta(days=30)), ("year", today - timedelta(days=364))):
+        for period, start_day, end_day in (("day", today, today), ("month", today - timedelta(days=30), today),
+                                           ("year", today - timedelta(days=364), today),
+                                           ("30 days to yesterday", yesterday - timedelta(days=29), yesterday),
+                                           ("365 days to yesterday", yesterday - timedelta(days=364), yesterday)):
             try:
-                first_ms, size, _ = await dispatcher.get(f"/api/stats?from={start_day}&to={today}{scope}")
-                again_ms, _, _ = await dispatcher.get(f"/api/stats?from={start_day}&to={today}{scope}")
+                first_ms, size, _ = await dispatcher.get(f"/api/stats?from={start_day}&to={end_day}{scope}")
+                again_ms, _, _ = await dispatcher.get(f"/api/stats?from={start_day}&to={end_day}{scope}")
                 print(f"| {scope_name}, {period} | {first_ms:.0f} | {again_ms:.0f} | {size / 1024:.0f} KB |", flush=True)
             except Exception as exc:  # noqa: BLE001 - a timeout is a figure too
                 print(f"| {scope_name}, {period} | failed: {str(exc)[:80]} | | |", flush=True)
