@@ -582,10 +582,10 @@ class Rollups:
 
     async def _read(self, keys: list[tuple[str, str, str | None]]) -> dict[str, dict]:
         """The bucket documents of (level, bucket, district) `keys`, by `_id`; where a report
-        wants most of a district's day buckets of one month (or month buckets of one year), the
-        whole shelf at once (`buckets_within`). A period ending before today is read as its days
-        and months up to there: the city's last 28 days were 392 reads by `_id` (14 districts),
-        0.6–0.9 s on FerretDB."""
+        wants most of a district's (or the city's) day buckets of one month, or month buckets of
+        one year, the whole shelf at once (`buckets_within`). A period ending before today is
+        read as its days and months up to there: the city's last 31 days were 465 reads by
+        `_id` (15 documents a day), 0.9–1.2 s on FerretDB (docs/PERFORMANCE.md)."""
         shelves: dict[tuple[str, str, str | None], list[str]] = {}
         by_id: list[str] = []
         for level, bucket, district in keys:

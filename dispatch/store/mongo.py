@@ -1074,9 +1074,9 @@ class MongoRollups:
         if await self.states.find_one({"_id": "shelves"}) is not None:
             return
         async for doc in self.buckets.find({}, batch_size=100):
-            shelf = bucket_shelf(unpack_bucket(doc))
-            if shelf is not None and doc.get(BUCKET_SHELF) != shelf:
-                await self.buckets.update_one({"_id": doc["_id"]}, {"$set": {BUCKET_SHELF: shelf}})
+            filed = bucket_shelf(unpack_bucket(doc))
+            if filed is not None and doc.get(BUCKET_SHELF) != filed:
+                await self.buckets.update_one({"_id": doc["_id"]}, {"$set": {BUCKET_SHELF: filed}})
         await self.states.replace_one({"_id": "shelves"}, {"_id": "shelves", "at": _now()}, upsert=True)
 
     @guarded
@@ -1135,9 +1135,9 @@ class MongoRollups:
     @guarded
     async def buckets_within(self, within: str, district: str | None) -> dict[str, dict]:
         """The buckets one level down within `within` (a month "YYYY-MM": its day buckets; a
-        year "YYYY": its month buckets) of `district`, by `_id`: one equality, where a period
-        ending before today read each of its days and months by `_id` (224 reads for the
-        city's last 28 days)."""
+        year "YYYY": its month buckets) of `district`, by `_id`: one equality (a report over a
+        period ending before today read each of its days by `_id`: 465 reads for the city's
+        last 31 days)."""
         found = await self.buckets.find({BUCKET_SHELF: shelf(within, district)}).to_list(None)
         return {doc["_id"]: unpack_bucket(doc) for doc in found}
 

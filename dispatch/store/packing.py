@@ -5,9 +5,9 @@ whole of it on each read and write, whatever the filter or projection asks for. 
 store only ever reads and writes whole, never filters on, cost that conversion for nothing; packed
 into one binary field they cross as bytes, decoded here. MongoDB gains little but loses nothing.
 
-- A rollup bucket (`pack_bucket`): everything but its `_id` (and a day bucket's `shelf`). It is
-  read and written by `_id` (a district's year bucket read in 118 ms, replaced in 99 ms; packed,
-  16 and 12 ms), and a month of a district's day buckets by `shelf`.
+- A rollup bucket (`pack_bucket`): everything but its `_id` (and a day or month bucket's
+  `shelf`). It is read and written by `_id` (a district's year bucket read in 118 ms, replaced in
+  99 ms; packed, 16 and 12 ms), and a month's day buckets or a year's month buckets by `shelf`.
 - A case's record lists (`pack_case`): its history, 督办, 提级, returns, callbacks and
   extensions — most of a swept case's values, and no query filters on them. A swept case read
   through the store on FerretDB costs 18–25 % less packed (docs/PERFORMANCE.md).
