@@ -125,6 +125,33 @@ async def test_every_filter_walked_page_by_page_gives_the_plain_filter(store):
         assert await store.cases.count(query) == len(want), name  # a badge's count
 
 
+def busy_hours(seed: int = 3) -> list[dict]:
+    """A history with busy hours: a burst of 150 reports in one second, 100 in one minute, 80
+    over an hour, and a quiet hour beside them (the server store reads a busy hour by slices)."""
+    rng = random.Random(seed)
+    hour = NOW.replace(minute=0, second=0) - timedelta(hours=3)
+    created = ([hour + timedelta(minutes=30, seconds=20, milliseconds=5 * i) for i in range(150)]
+               + [hour + timedelta(minutes=12, seconds=rng.uniform(0, 60)) for _ in range(100)]
+               + [hour + timedelta(seconds=rng.uniform(0, 3600)) for _ in range(80)]
+               + [hour - timedelta(hours=1, seconds=rng.uniform(0, 3600)) for _ in range(12)])
+    docs = history(len(created), seed=seed)
+    for doc, at in zip(docs, created):
+        at = at.replace(microsecond=at.microsecond // 1000 * 1000)
+        doc.update(created_at=at, updated_at=at, number=f"{at:%Y%m%d}-{doc['number'][-6:]}")
+    return docs
+
+
+async def test_busy_hours_walked_page_by_page_give_the_plain_filter(store):
+    docs = busy_hours()
+    await store.cases.bulk_insert(docs)
+    stored = [await store.cases.get(d["_id"]) for d in docs]
+    for name, query in {**QUERIES, "everything, oldest first": CaseQuery(order=OLDEST),
+                        "open, oldest first": CaseQuery(open_only=True, order=OLDEST)}.items():
+        want = expected(stored, query)
+        for page in (7, 50):
+            assert ids(await walk(store, query, page=page)) == want, (name, page)
+
+
 async def test_a_page_follows_changes_of_state(store):
     docs = history(40, seed=5)
     await store.cases.bulk_insert(docs)

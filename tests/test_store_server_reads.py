@@ -5,13 +5,15 @@ whole (an equality), never one it answers by reading every case or every upload 
 
 from __future__ import annotations
 
-from datetime import timedelta
+import asyncio
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from dispatch.store import open_store
 from dispatch.store.packing import pack_bucket
-from dispatch.store.query import Scope
+from dispatch.store import buckets
+from dispatch.store.query import After, CaseQuery, Scope
 from tests.command_log import COMMAND_LOG
 from tests.engines import new_database_name, server_uri
 from tests.test_store_contract import T0, case
@@ -157,3 +159,102 @@ async def test_buckets_stored_before_they_had_a_shelf_get_one_at_the_next_start(
         assert "shelf" not in await store.rollups.buckets.find_one({"_id": year["_id"]})
     finally:
         await again.close()
+
+
+async def busy_hour(store, n: int = 300) -> datetime:
+    """`n` cases reported within six seconds of an hour three hours ago and a few cases two hours
+    before it (and none in between): the hour that starts it."""
+    hour = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0) - timedelta(hours=3)
+    burst = [case(i, created_at=hour + timedelta(minutes=30, milliseconds=20 * i),
+                  status="accepted" if i % 100 == 0 else "reported") for i in range(n)]
+    quiet = [case(n + i, created_at=hour - timedelta(hours=2, minutes=i)) for i in range(5)]
+    await store.cases.bulk_insert(burst + quiet)
+    return hour
+
+
+def bucket_reads(sent: list[dict], facet: str) -> list[dict]:
+    return [{k: v for k, v in f.items() if k != "$and"} for f in sent if str(f.get("qk", "")).startswith(facet + "@")]
+
+
+async def test_a_busy_hour_is_read_a_slice_at_a_time_and_an_hour_without_cases_not_at_all(server_store):
+    """Regression: a broad list's first page read the whole newest busy hour — FerretDB converts
+    every case of a bucket before it applies the limit, so 500 reports in one burst made the
+    city's list take 0.6 s, and a big city's peak hour (~2,500) would take seconds."""
+    store = server_store
+    hour = await busy_hour(store)
+    reader = await open_store(server_uri(), store.db_name)  # a client made after COMMAND_LOG was registered
+    try:
+        with COMMAND_LOG.recording():
+            page, resume = await reader.cases.find_page(CaseQuery(limit=50))
+        assert resume is None and [d["number"] for d in page] == [f"20261123-{i:06d}" for i in range(299, 249, -1)]
+        reads = bucket_reads(COMMAND_LOG.filters("cases"), "all")
+        # The busy minute is split into its seconds; nothing reads the hour whole, and the hours
+        # after it (no case was created in them) are not read.
+        assert reads and all(f.get("slot", "").startswith("d") for f in reads), reads
+        assert {f["qk"] for f in reads} == {buckets.key("all", buckets.bucket(buckets.HOUR, hour))}, reads
+        assert len(reads) <= 2, reads
+    finally:
+        await reader.close()
+
+
+async def test_a_facet_rare_in_a_busy_hour_reads_the_rest_of_the_hour_at_once(server_store):
+    """A status few cases of a busy hour have: one slice shows it is rare, then the rest of the
+    hour is one read (not one read per slice), and every such case is found."""
+    store = server_store
+    hour = await busy_hour(store)
+    reader = await open_store(server_uri(), store.db_name)
+    try:
+        with COMMAND_LOG.recording():
+            page, _ = await reader.cases.find_page(CaseQuery(statuses=("accepted",), limit=50))
+        assert [d["number"] for d in page] == ["20261123-000200", "20261123-000100", "20261123-000000"]
+        reads = bucket_reads(COMMAND_LOG.filters("cases"), "status=accepted")
+        in_hour = [f for f in reads if f["qk"] == buckets.key("status=accepted", buckets.bucket(buckets.HOUR, hour))]
+        assert len(in_hour) == 2 and "slot" in in_hour[0] and "slot" not in in_hour[1], in_hour
+    finally:
+        await reader.close()
+
+
+async def test_cases_stored_before_they_were_counted_are_read_by_the_whole_hour(server_store):
+    """A store upgraded from a version that did not count the cases created per hour: the hours
+    up to its first start with this version are read whole, so none of those cases is missed."""
+    store = server_store
+    await busy_hour(store)
+    await store.cases.counts.collection.delete_many({})
+    await store.cases.meta.delete_one({"_id": "case_counts"})  # as before this version
+    again = await open_store(server_uri(), store.db_name)
+    try:
+        with COMMAND_LOG.recording():
+            found = []
+            after = None
+            while True:
+                page, _ = await again.cases.find_page(CaseQuery(limit=100, after=after))
+                found += page
+                if len(page) < 100:
+                    break
+                after = After(page[-1]["created_at"], page[-1]["_id"])
+        assert len(found) == 305 and len({d["_id"] for d in found}) == 305
+        assert not any("slot" in f for f in COMMAND_LOG.filters("cases"))
+    finally:
+        await again.close()
+
+
+async def test_reports_stored_at_once_by_two_processes_are_all_counted(server_store):
+    """FerretDB 1.24 loses concurrent updates of one document (`$inc` included): counting each
+    report with an `$inc` of its hour's document lost counts under a burst, and a slice counted
+    empty is not read — its reports would be missing from the lists. Each writer counts into
+    its own documents, one write at a time carrying every report waiting."""
+    store = server_store
+    other = await open_store(server_uri(), store.db_name)  # a second process
+    try:
+        at = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(hours=1)
+        docs = [case(i, created_at=at + timedelta(milliseconds=7 * i)) for i in range(80)]
+        await asyncio.gather(*(writer.cases.insert(doc) for doc, writer in zip(docs, [store, other] * 40)))
+        hour = buckets.hour_count_id(at)
+        counts = await store.cases.counts.slices_of_hour(hour)
+        assert sum(v for k, v in counts.items() if k.startswith("a")) == 80, counts
+        day, field = buckets.day_count_key(at)
+        assert (await store.cases.counts.hours_of_day(day))[field] == 80
+        page, _ = await store.cases.find_page(CaseQuery(limit=100))
+        assert sorted(d["_id"] for d in page) == sorted(d["_id"] for d in docs)
+    finally:
+        await other.close()

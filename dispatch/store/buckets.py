@@ -13,7 +13,9 @@ A facet is one necessary condition of a query (`open`, `cat=0102`, `in=<jurisdic
 the walk is driven by the most selective facet the query implies. Buckets exist at three
 grains, month / day / hour: the server engine reads the facets that hold a large share of all
 cases (`HOURLY`) by the hour, those holding only cases open now (`MONTHLY`: overdue, 临期, 退单待审, open in a cell) by
-the month and the others by the day; the month buckets also serve the map's counts.
+the month and the others by the day; the month buckets also serve the map's counts. A busy hour
+of a facet read by the hour is read a slice at a time, and an hour nobody reported in is not
+read at all ("slices of a busy hour" below).
 
 The deadline sweep's `next_due_at <= now` becomes a walk over minute buckets (`due_minute`)
 from the sweep's floor up to now.
@@ -24,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from dispatch.domain import OPEN_STATUSES, phone_digits
@@ -225,6 +228,86 @@ HOURLY = ("all", "open", "src=", "status=", "in=")
 MONTHLY = ("open_overdue", "open_warning", "return_pending", "open_geo=")
 # Of those, the ones that may hold thousands of cases at once: their last two months by the day.
 DENSE_MONTHLY = ("open_overdue", "open_warning")
+
+
+# -- slices of a busy hour ------------------------------------------------------------------
+#
+# An hour bucket of a broad facet (all, open, a source ...) holds every such case of the hour: a
+# burst of 500 reports in ten seconds, or a big city's peak hour (~2,500), and FerretDB converts
+# each of them before it applies a page's limit (~2 ms a case). So a case also carries `slot`:
+# the 10-minute, minute, 10-second and second it was created in (UTC), and the server store
+# counts the cases created in each (`case_counts`: a document per day with its hours' totals,
+# one per hour with its slices'). A walk reads a busy hour a slice at a time — `{qk: <hour key>,
+# slot: <slice>}`, two equalities PostgreSQL answers — splitting a slice while it holds more than
+# SLICE cases, and skips the hours no case was created in.
+
+SLICE = 64
+# Levels of slices: (prefix, width in seconds, characters of the hour's "%M%S" named).
+SLICE_LEVELS = (("a", 600, 1), ("b", 60, 2), ("c", 10, 3), ("d", 1, 4))
+
+
+def slots(at: datetime) -> list[str]:
+    """The slices a case created at `at` is in, one per level: `b202611290130` is the minute
+    01:30 of 2026-11-29 (UTC)."""
+    at = _utc(at)
+    hour, clock = at.strftime("%Y%m%d%H"), at.strftime("%M%S")
+    return [f"{level}{hour}{clock[:chars]}" for level, _, chars in SLICE_LEVELS]
+
+
+def day_count_key(hour: datetime) -> tuple[str, str]:
+    """(the day's counts document, the hour's field in it)."""
+    return "d" + _utc(hour).strftime("%Y%m%d"), "h" + _utc(hour).strftime("%H")
+
+
+def hour_count_id(hour: datetime) -> str:
+    return "h" + _utc(hour).strftime("%Y%m%d%H")
+
+
+def created_counts(created: list[datetime]) -> dict[str, dict[str, int]]:
+    """What the cases created at `created` add to the counts: {document id: {field: n}} — its
+    hour in its day's document, each of its slices in its hour's."""
+    out: dict[str, dict[str, int]] = {}
+    for at in created:
+        day, field = day_count_key(at)
+        out.setdefault(day, {}).setdefault(field, 0)
+        out[day][field] += 1
+        hour = out.setdefault(hour_count_id(at), {})
+        clock = _utc(at).strftime("%M%S")
+        for level, _, chars in SLICE_LEVELS:
+            name = level + clock[:chars]
+            hour[name] = hour.get(name, 0) + 1
+    return out
+
+
+@dataclass(frozen=True)
+class Slice:
+    slot: str
+    start: datetime
+    end: datetime
+    cases: int  # created in it (counted when they were stored)
+
+
+def hour_slices(hour: datetime, counts: dict) -> list[Slice]:
+    """The slices an hour is read in, newest first, from its counts document: each level's
+    slices that hold cases, a slice of more than SLICE split into the next level's."""
+    hour = _utc(hour).replace(minute=0, second=0, microsecond=0)
+    name = hour.strftime("%Y%m%d%H")
+
+    def expand(depth: int, within: str) -> list[Slice]:
+        level, width, chars = SLICE_LEVELS[depth]
+        out = []
+        for field in sorted((f for f in counts if len(f) == chars + 1 and f[0] == level and f[1:].startswith(within)),
+                            reverse=True):
+            n, clock = int(counts[field]), field[1:]
+            if n > SLICE and depth + 1 < len(SLICE_LEVELS):
+                out += expand(depth + 1, clock)
+            elif n > 0:
+                padded = clock.ljust(4, "0")
+                start = hour + timedelta(minutes=int(padded[:2]), seconds=int(padded[2:]))
+                out.append(Slice(level + name + clock, start, start + timedelta(seconds=width), n))
+        return out
+
+    return expand(0, "")
 
 
 def days_between(newest: datetime, oldest: datetime) -> list[datetime]:

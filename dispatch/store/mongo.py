@@ -43,6 +43,7 @@ from dispatch.store.query import (
 )
 from dispatch.clock import stored_instant
 from dispatch.store.change import apply_change, get_path
+from dispatch.store.creation_counts import CreationCounts
 from dispatch.store.packing import (
     WITHOUT_RECORDS, case_fields, pack_bucket, pack_case, unpack_bucket, unpack_case,
 )
@@ -214,10 +215,11 @@ def _point_fields(location) -> dict:
 def _query_fields(doc: dict, now: datetime) -> dict:
     """The equality buckets kept beside a case (`dispatch.store.buckets`): its query keys and
     the minute the deadline sweep finds it under."""
-    return {"qk": buckets.query_keys(doc), "due_keys": buckets.due_keys(doc.get("next_due_at"), now)}
+    return {"qk": buckets.query_keys(doc), "due_keys": buckets.due_keys(doc.get("next_due_at"), now),
+            "slot": buckets.slots(doc["created_at"])}
 
 
-_DERIVED = ("geo_lng", "geo_lat", "client_key", "qk", "due_keys")
+_DERIVED = ("geo_lng", "geo_lat", "client_key", "qk", "due_keys", "slot")
 
 
 def _as_utc(at: datetime) -> datetime:
@@ -528,6 +530,8 @@ class MongoCases:
         self.cases = db["cases"]
         self.claims = db["case_claims"]
         self.numbers = db["case_numbers"]
+        self.counts = CreationCounts(db["case_counts"])  # cases created per hour and per slice
+        self._counted_from: datetime | None = None  # the first hour `counts` holds every case of
         self._events = events
         self._last_numbers: dict[str, int] = {}
         self.meta = db["store_meta"]
@@ -542,6 +546,9 @@ class MongoCases:
             models = [m for m in models if m.document["name"] not in FERRETDB_SKIPS]
         await ensure_indexes(self.cases, models)
         await self._backfill_query_fields()
+        await ensure_indexes(self.counts.collection, [IndexModel([("day", ASCENDING)], name="day"),
+                                                      IndexModel([("hour", ASCENDING)], name="hour")])
+        await self._note_counted_from()
         await ensure_indexes(self.claims, [IndexModel([("relayed", ASCENDING), ("at", ASCENDING)], name="relayed_at")])
         await ensure_indexes(self.numbers, [IndexModel([("day", ASCENDING), ("seq", DESCENDING)], name="day_seq")])
 
@@ -575,6 +582,7 @@ class MongoCases:
         stored = _stored(doc, now)
         if self._floor is None or _utc(doc["created_at"]) < self._floor[0]:
             await self._note_history_start([doc["created_at"]])
+        await self.counts.add([doc["created_at"]])
         try:
             await self.cases.insert_one(stored)
         except DuplicateKeyError:
@@ -691,12 +699,29 @@ class MongoCases:
         now = _now()
         stored = [_stored(doc, now) for doc in docs]
         empty_before = await self.history_start() is None
+        await self.counts.add([doc["created_at"] for doc in docs])
         result = await self.cases.insert_many(stored, ordered=False)
         await self._note_history_start([doc["created_at"] for doc in docs])
         await self._lower_sweep_floor([k[1:] for doc in stored for k in doc["due_keys"] if k.startswith(buckets.DUE_MINUTE)],
                                       empty_before)
         await self._claim_numbers([doc.get("number") for doc in docs])
         return len(result.inserted_ids)
+
+    async def _note_counted_from(self) -> None:
+        """The first hour whose cases are all counted: any hour of a store that had no case when
+        this version first started; otherwise the next full hour (an hour that began before
+        that holds cases nobody counted, and is read whole)."""
+        held = await self.meta.find_one({"_id": "case_counts"})
+        if held is None:
+            start = (_now() + timedelta(hours=1)).replace(minute=0, second=0, microsecond=0)
+            if await self.cases.find_one({}, {"_id": 1}) is None:
+                start = datetime(1970, 1, 1, tzinfo=timezone.utc)
+            try:
+                await self.meta.insert_one({"_id": "case_counts", "from": start})
+                held = {"from": start}
+            except DuplicateKeyError:  # another process started at the same moment
+                held = await self.meta.find_one({"_id": "case_counts"})
+        self._counted_from = _utc(held["from"])
 
     async def _claim_numbers(self, numbers: list) -> None:
         """Claim the case numbers of loaded cases, so `next_number` never hands one out again
@@ -733,14 +758,20 @@ class MongoCases:
         newest_first = query.order == NEWEST
         found: list[dict] = []
         reads = 0
+        # A walk of one broad facet by the hour skips the hours nobody reported in and reads a
+        # busy hour a slice at a time (`buckets.Slice`), where the store counted its cases.
+        counted = self._counted_from if len(facets) == 1 and facets[0].startswith(buckets.HOURLY) else None
+        day_counts: dict[str, dict] = {}
 
-        async def fetch(grain: str, at: datetime) -> list[dict]:
-            """One period's bucket of each driving facet, merged in the query's order."""
+        async def fetch(grain: str, at: datetime, slot: str | None = None, again: int = 0) -> list[dict]:
+            """One period's bucket of each driving facet (of it, one slice), merged in the
+            query's order; `again`: rows of it already taken, read again first."""
             nonlocal reads
             reads += len(facets)
-            wanted = query.limit - len(found)
+            wanted = query.limit - len(found) + again
             rows = await asyncio.gather(*(
-                self.cases.find({"qk": buckets.key(facet, buckets.bucket(grain, at)), **({"$and": [rest]} if rest else {})})
+                self.cases.find({"qk": buckets.key(facet, buckets.bucket(grain, at)), **({"slot": slot} if slot else {}),
+                                 **({"$and": [rest]} if rest else {})})
                 .sort(SORTS[query.order]).limit(wanted).to_list(None) for facet in facets))
             if len(rows) == 1:
                 return [_out(doc) for doc in rows[0]]
@@ -760,10 +791,55 @@ class MongoCases:
         def spent() -> bool:
             return reads + len(facets) > BUCKET_BUDGET
 
+        async def hour_count(hour: datetime) -> int | None:
+            """The cases created in `hour`, None where they were not all counted."""
+            nonlocal reads
+            if counted is None or hour < counted:
+                return None
+            day, field = buckets.day_count_key(hour)
+            if day not in day_counts:
+                reads += 1
+                day_counts[day] = await self.counts.hours_of_day(day)
+            return int(day_counts[day].get(field, 0))
+
+        async def read_slices(hour: datetime) -> After | None:
+            """Read a busy hour slice by slice until the page is full (or the budget spent:
+            where to resume). Once the slices read say that the rest of the hour holds about a
+            slice of this facet's cases or fewer, the rest is read in one go."""
+            nonlocal reads, found
+            reads += 1
+            counts = await self.counts.slices_of_hour(buckets.hour_count_id(hour))
+            slices = [s for s in order(buckets.hour_slices(hour, counts)) if s.start <= newest and s.end > oldest]
+            taken: list[dict] = []
+            covered = 0
+            for i, part in enumerate(slices):
+                if spent():
+                    return unread(part.start, part.end)
+                if covered and len(taken) * sum(s.cases for s in slices[i:]) <= buckets.SLICE * covered:
+                    seen = {doc["_id"] for doc in taken}
+                    rows = await fetch(buckets.HOUR, hour, again=len(taken))
+                    found += [doc for doc in rows if doc["_id"] not in seen]
+                    return None
+                rows = await fetch(buckets.HOUR, hour, slot=part.slot)
+                found += rows
+                taken += rows
+                covered += part.cases
+                if len(found) >= query.limit:
+                    return None
+            return None
+
         for grain, first, end in order(self._periods(facets, newest, oldest)):
             if spent():
                 return found, unread(first, end)
-            found += await fetch(grain, first)
+            cases = await hour_count(first) if grain == buckets.HOUR else None
+            if cases == 0:
+                continue
+            if cases is not None and cases > buckets.SLICE:
+                stopped = await read_slices(first)
+                if stopped is not None:
+                    return found, stopped
+            else:
+                found += await fetch(grain, first)
             if len(found) >= query.limit:
                 return found[:query.limit], None
         return found, None

@@ -33,8 +33,8 @@ from dispatch.store.records import AUDIT_KINDS
 # (created_by, client_key) read every case of its user from `created_by` (506 ms for a user with
 # 9,569 cases) until `client_key` had one (0.07 ms).
 
-GIN_FIELDS = {"cases": ("_id", "qk", "due_keys", "number", "created_by", "client_key"), "events": ("_id", "key"),
-              "limit_events": ("_id", "key"), "case_numbers": ("_id", "day"), "kpi_pending": ("_id", "hour"),
+GIN_FIELDS = {"cases": ("_id", "qk", "slot", "due_keys", "number", "created_by", "client_key"), "events": ("_id", "key"),
+              "limit_events": ("_id", "key"), "case_numbers": ("_id", "day"), "case_counts": ("_id", "day", "hour"), "kpi_pending": ("_id", "hour"),
               "kpi_rollups": ("_id", "shelf"),
               "attachments": ("_id", "owner", "referenced"),
               **{kind: ("_id", "day", "hour", "case_id", "by") for kind in AUDIT_KINDS},
