@@ -145,10 +145,13 @@ async def test_busy_hours_walked_page_by_page_give_the_plain_filter(store):
     docs = busy_hours()
     await store.cases.bulk_insert(docs)
     stored = [await store.cases.get(d["_id"]) for d in docs]
+    # Small pages of the facets read by the hour (a cursor inside a busy second); every filter
+    # with the list's own page.
+    by_hour = ("everything", "open", "status", "district", "source", "everything, oldest first")
     for name, query in {**QUERIES, "everything, oldest first": CaseQuery(order=OLDEST),
                         "open, oldest first": CaseQuery(open_only=True, order=OLDEST)}.items():
         want = expected(stored, query)
-        for page in (7, 50):
+        for page in (7, 50) if name in by_hour else (50,):
             assert ids(await walk(store, query, page=page)) == want, (name, page)
 
 

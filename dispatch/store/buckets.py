@@ -288,17 +288,21 @@ class Slice:
 
 
 def hour_slices(hour: datetime, counts: dict) -> list[Slice]:
-    """The slices an hour is read in, newest first, from its counts document: each level's
-    slices that hold cases, a slice of more than SLICE split into the next level's."""
+    """The slices an hour is read in, newest first, from its counts: each level's slices that
+    hold cases, a slice of more than SLICE split into the next level's."""
     hour = _utc(hour).replace(minute=0, second=0, microsecond=0)
     name = hour.strftime("%Y%m%d%H")
+    levels = {level: depth for depth, (level, _, _) in enumerate(SLICE_LEVELS)}
+    within: list[dict[str, list[tuple[str, int]]]] = [{} for _ in SLICE_LEVELS]  # depth → parent → [(clock, n)]
+    for field, n in counts.items():  # (only slice fields: `CreationCounts` sums the counts alone)
+        depth = levels.get(field[:1])
+        if depth is not None:
+            within[depth].setdefault(field[1:-1], []).append((field[1:], n))
 
-    def expand(depth: int, within: str) -> list[Slice]:
-        level, width, chars = SLICE_LEVELS[depth]
+    def expand(depth: int, parent: str) -> list[Slice]:
+        level, width, _ = SLICE_LEVELS[depth]
         out = []
-        for field in sorted((f for f in counts if len(f) == chars + 1 and f[0] == level and f[1:].startswith(within)),
-                            reverse=True):
-            n, clock = int(counts[field]), field[1:]
+        for clock, n in sorted(within[depth].get(parent, ()), reverse=True):
             if n > SLICE and depth + 1 < len(SLICE_LEVELS):
                 out += expand(depth + 1, clock)
             elif n > 0:

@@ -688,7 +688,9 @@ class MongoCases:
 
     async def mark_query_fields_current(self) -> None:
         """Record that every stored case carries this version's keys (after a backfill, or
-        before loading history into a new database: each loaded case carries them)."""
+        before loading history into a new database: each loaded case carries them, and is
+        counted in its hour's slices)."""
+        await self._note_counted_from()
         await self.meta.replace_one({"_id": "query_fields"},
                                     {"_id": "query_fields", "at": _now(), "version": buckets.QUERY_KEYS_VERSION},
                                     upsert=True)

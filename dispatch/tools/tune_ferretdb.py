@@ -56,10 +56,13 @@ def tables(url: str, database: str) -> dict[str, str]:
     return dict(line.split("|", 1) for line in rows.splitlines() if line)
 
 
-def tune(url: str, database: str) -> list[str]:
-    """Create the GIN indexes (if absent) and analyse each table; the statements run."""
+def tune(url: str, database: str, only: tuple[str, ...] | None = None) -> list[str]:
+    """Create the GIN indexes (if absent) and analyse each table (of the collections `only`,
+    if given); the statements run."""
     done = []
     for collection, table in sorted(tables(url, database).items()):
+        if only is not None and collection not in only:
+            continue
         for field in GIN_FIELDS.get(collection, ("_id",)):
             sql = (f'CREATE INDEX IF NOT EXISTS "{table}_{field}_gin" ON "{database}"."{table}" '
                    f"USING gin ((_jsonb->'{field}') jsonb_path_ops)")
