@@ -193,6 +193,13 @@ async def test_a_busy_hour_is_read_a_slice_at_a_time_and_an_hour_without_cases_n
         assert reads and all(f.get("slot", "").startswith("d") for f in reads), reads
         assert {f["qk"] for f in reads} == {buckets.key("all", buckets.bucket(buckets.HOUR, hour))}, reads
         assert len(reads) <= 2, reads
+        # The next page starts inside a slice: that slice says nothing of how common the facet
+        # is, so the walk goes on by slices instead of reading the rest of the hour whole.
+        with COMMAND_LOG.recording():
+            page, _ = await reader.cases.find_page(CaseQuery(limit=50, after=After(page[-1]["created_at"], page[-1]["_id"])))
+        assert [d["number"] for d in page] == [f"20261123-{i:06d}" for i in range(249, 199, -1)]
+        reads = bucket_reads(COMMAND_LOG.filters("cases"), "all")
+        assert reads and all(f.get("slot", "").startswith("d") for f in reads), reads
     finally:
         await reader.close()
 

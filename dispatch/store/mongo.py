@@ -813,11 +813,13 @@ class MongoCases:
             counts = await self.counts.slices_of_hour(buckets.hour_count_id(hour))
             slices = [s for s in order(buckets.hour_slices(hour, counts)) if s.start <= newest and s.end > oldest]
             taken: list[dict] = []
-            covered = 0
+            # The facet's share of the whole slices read (a slice the cursor or `from`/`to` cuts
+            # tells nothing of it).
+            covered = matched = 0
             for i, part in enumerate(slices):
                 if spent():
                     return unread(part.start, part.end)
-                if covered and len(taken) * sum(s.cases for s in slices[i:]) <= buckets.SLICE * covered:
+                if covered and matched * sum(s.cases for s in slices[i:]) <= buckets.SLICE * covered:
                     seen = {doc["_id"] for doc in taken}
                     rows = await fetch(buckets.HOUR, hour, again=len(taken))
                     found += [doc for doc in rows if doc["_id"] not in seen]
@@ -825,7 +827,9 @@ class MongoCases:
                 rows = await fetch(buckets.HOUR, hour, slot=part.slot)
                 found += rows
                 taken += rows
-                covered += part.cases
+                if part.end <= newest and part.start >= oldest:
+                    covered += part.cases
+                    matched += len(rows)
                 if len(found) >= query.limit:
                     return None
             return None
