@@ -214,8 +214,8 @@ def _point_fields(location) -> dict:
 
 
 def _query_fields(doc: dict, now: datetime) -> dict:
-    """The equality buckets kept beside a case (`dispatch.store.buckets`): its query keys and
-    the minute the deadline sweep finds it under."""
+    """The equality buckets kept beside a case (`dispatch.store.buckets`): its query keys, the
+    minute the deadline sweep finds it under and the slices of its hour a busy hour is read by."""
     return {"qk": buckets.query_keys(doc), "due_keys": buckets.due_keys(doc.get("next_due_at"), now),
             "slot": buckets.slots(doc["created_at"])}
 
