@@ -13,7 +13,7 @@ import pytest
 from dispatch.store import open_store
 from dispatch.store.packing import pack_bucket
 from dispatch.store import buckets
-from dispatch.store.query import After, CaseQuery, Scope
+from dispatch.store.query import OLDEST, After, CaseQuery, Scope
 from tests.command_log import COMMAND_LOG
 from tests.engines import new_database_name, server_uri
 from tests.test_store_contract import T0, case
@@ -280,3 +280,64 @@ async def test_a_walk_makes_only_the_hours_it_reads(server_store, monkeypatch):
     page, _ = await store.cases.find_page(CaseQuery(limit=1))
     assert [d["number"] for d in page] == ["20261123-000002"]
     assert len(days_made) <= 3, len(days_made)  # (the window starts 5 minutes ahead: maybe tomorrow)
+
+
+async def test_a_queue_s_busy_day_is_read_a_slice_at_a_time(server_store):
+    """Regression: the lists read by the day — a set of statuses (the 待派遣 queue) and a
+    reporter's own reports — read a busy day whole: a morning of 1,000 reports nobody dispatched
+    made a dispatcher's 待派遣 and the grid worker's own list take 0.5–1.0 s."""
+    store = server_store
+    hour = await busy_hour(store)
+    reader = await open_store(server_uri(), store.db_name)
+    try:
+        newest = [f"20261123-{i:06d}" for i in range(299, 249, -1)]
+        for query, facet in ((CaseQuery(statuses=("reported", "filed"), limit=50), "status=reported"),
+                             (CaseQuery(reporter="gw1", limit=50), "rep=gw1"),
+                             (CaseQuery(scope=Scope(within="S1", reporter="gw1"), limit=50), "rep=gw1")):
+            with COMMAND_LOG.recording():
+                page, resume = await reader.cases.find_page(query)
+            assert resume is None and [d["number"] for d in page] == newest, query
+            reads = bucket_reads(COMMAND_LOG.filters("cases"), facet)
+            assert reads and all(f.get("slot", "").startswith("d") for f in reads), (query, reads)
+            assert {f["qk"] for f in reads} == {buckets.key(facet, buckets.bucket(buckets.HOUR, hour))}, reads
+    finally:
+        await reader.close()
+
+
+async def test_a_facet_rare_in_a_busy_day_reads_the_rest_of_the_day_at_once(server_store):
+    """A reporter with three reports in a day of 300: what the walk reads whole shows the
+    reporter is rare, then the rest of the hour and of the day are one read each — a few reads,
+    not one per slice or per hour — and all three are found."""
+    store = server_store
+    hour = await busy_hour(store)
+    rare = [case(900, created_at=hour + timedelta(minutes=30, seconds=1), reporters=["gw9"]),
+            case(901, created_at=hour + timedelta(hours=1, minutes=5), reporters=["gw9"]),
+            case(902, created_at=hour - timedelta(hours=2, minutes=30), reporters=["gw9"])]
+    await store.cases.bulk_insert(rare)
+    reader = await open_store(server_uri(), store.db_name)
+    try:
+        with COMMAND_LOG.recording():
+            page, resume = await reader.cases.find_page(CaseQuery(reporter="gw9", limit=50))
+        assert [d["number"] for d in page] == ["20261123-000901", "20261123-000900", "20261123-000902"]
+        assert resume is None
+        reads = [f for f in bucket_reads(COMMAND_LOG.filters("cases"), "rep=gw9") if "@d" in f["qk"] or "@h" in f["qk"]]
+        assert len(reads) <= 5, reads
+    finally:
+        await reader.close()
+
+
+async def test_a_walk_stopped_by_its_read_budget_resumes_where_it_stopped(server_store, monkeypatch):
+    """With a budget of a few reads, every page stops inside a day, an hour or a slice: walked
+    page by page, each kind of walk still gives exactly the plain filter's cases, in order."""
+    from dispatch.store import walk
+    from tests.test_scale_queries import QUERIES, busy_hours, expected, walk as walk_pages
+
+    monkeypatch.setattr(walk, "BUCKET_BUDGET", 24)
+    store = server_store
+    docs = busy_hours()
+    await store.cases.bulk_insert(docs)
+    stored = [await store.cases.get(d["_id"]) for d in docs]
+    for name in ("everything", "everything, oldest first", "two open statuses (the 待派遣 queue)", "mine",
+                 "grid worker scope", "category", "overdue, open", "small box (its cells)"):
+        query = QUERIES.get(name) or CaseQuery(order=OLDEST)
+        assert [d["_id"] for d in await walk_pages(store, query, page=7)] == expected(stored, query), name

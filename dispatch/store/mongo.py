@@ -30,7 +30,6 @@ import functools
 import json
 import logging
 import re
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 
 from bson import ObjectId
@@ -45,6 +44,7 @@ from dispatch.store.query import (
 from dispatch.clock import stored_instant
 from dispatch.store.change import apply_change, get_path
 from dispatch.store.creation_counts import CreationCounts
+from dispatch.store.walk import Walk, Window
 from dispatch.store.packing import (
     WITHOUT_RECORDS, case_fields, pack_bucket, pack_case, unpack_bucket, unpack_case,
 )
@@ -268,9 +268,6 @@ CASE_INDEXES = [
 
 FERRETDB_SKIPS = ("qk_created", "due_keys")
 
-# A list page reads at most this many buckets; then it answers the rows found so far with a
-# cursor where it stopped (keyset pages may be short), so a rare filter costs a bounded time.
-BUCKET_BUDGET = 150
 # How long the start of the history (the oldest year holding cases) is remembered.
 FLOOR_KEPT = timedelta(seconds=60)
 
@@ -756,155 +753,31 @@ class MongoCases:
             # A case number is unique: one equality, however old the case.
             docs = await self.cases.find({"number": query.text.text, "$and": [rest]}).to_list(None)
             return [_out(doc) for doc in docs][:query.limit], None
-        facets = buckets.driving_facets(query)
-        newest, oldest = await self._window(query)
-        newest_first = query.order == NEWEST
-        found: list[dict] = []
-        reads = 0
-        # A walk of one broad facet by the hour skips the hours nobody reported in and reads a
-        # busy hour a slice at a time (`buckets.Slice`), where the store counted its cases.
-        counted = self._counted_from if len(facets) == 1 and facets[0].startswith(buckets.HOURLY) else None
-        day_counts: dict[str, dict] = {}
+        window = await self._window(query)
+        cases = self.cases
 
-        async def fetch(grain: str, at: datetime, slot: str | None = None, again: int = 0) -> list[dict]:
-            """One period's bucket of each driving facet (of it, one slice), merged in the
-            query's order; `again`: rows of it already taken, read again first."""
-            nonlocal reads
-            reads += len(facets)
-            wanted = query.limit - len(found) + again
-            rows = await asyncio.gather(*(
-                self.cases.find({"qk": buckets.key(facet, buckets.bucket(grain, at)), **({"slot": slot} if slot else {}),
-                                 **({"$and": [rest]} if rest else {})})
-                .sort(SORTS[query.order]).limit(wanted).to_list(None) for facet in facets))
-            if len(rows) == 1:
-                return [_out(doc) for doc in rows[0]]
-            merged = {doc["_id"]: doc for part in rows for doc in part}  # a case may be in two
-            ordered = sorted(merged.values(), key=lambda d: (_utc(d["created_at"]), d["_id"]), reverse=newest_first)
-            return [_out(doc) for doc in ordered[:wanted]]
+        async def read(qk: str, slot: str | None, limit: int) -> list[dict]:
+            found = {"qk": qk, **({"slot": slot} if slot else {}), **({"$and": [rest]} if rest else {})}
+            return [_out(doc) for doc in await cases.find(found).sort(SORTS[query.order]).limit(limit).to_list(None)]
 
-        def order(items: list) -> list:
-            return items if newest_first else list(reversed(items))
+        return await Walk(query, buckets.driving_facets(query), window, read, self.counts,
+                          self._counted_from, _now()).run()
 
-        def unread(start: datetime, end: datetime) -> After:
-            # Nothing from [start, end) on has been read: the next page begins with it.
-            if newest_first:
-                return After(end, "!")
-            return After(start - timedelta(milliseconds=1), "\U0010ffff")
-
-        def spent() -> bool:
-            return reads + len(facets) > BUCKET_BUDGET
-
-        async def hour_count(hour: datetime) -> int | None:
-            """The cases created in `hour`, None where they were not all counted."""
-            nonlocal reads
-            if counted is None or hour < counted:
-                return None
-            day, field = buckets.day_count_key(hour)
-            if day not in day_counts:
-                reads += 1
-                day_counts[day] = await self.counts.hours_of_day(day)
-            return int(day_counts[day].get(field, 0))
-
-        async def read_slices(hour: datetime) -> After | None:
-            """Read a busy hour slice by slice until the page is full (or the budget spent:
-            where to resume). Once the slices read say that the rest of the hour holds about a
-            slice of this facet's cases or fewer, the rest is read in one go."""
-            nonlocal reads, found
-            reads += 1
-            counts = await self.counts.slices_of_hour(buckets.hour_count_id(hour))
-            slices = [s for s in order(buckets.hour_slices(hour, counts)) if s.start <= newest and s.end > oldest]
-            taken: list[dict] = []
-            # The facet's share of the whole slices read (a slice the cursor or `from`/`to` cuts
-            # tells nothing of it).
-            covered = matched = 0
-            for i, part in enumerate(slices):
-                if spent():
-                    return unread(part.start, part.end)
-                if covered and matched * sum(s.cases for s in slices[i:]) <= buckets.SLICE * covered:
-                    seen = {doc["_id"] for doc in taken}
-                    rows = await fetch(buckets.HOUR, hour, again=len(taken))
-                    found += [doc for doc in rows if doc["_id"] not in seen]
-                    return None
-                rows = await fetch(buckets.HOUR, hour, slot=part.slot)
-                found += rows
-                taken += rows
-                if part.end <= newest and part.start >= oldest:
-                    covered += part.cases
-                    matched += len(rows)
-                if len(found) >= query.limit:
-                    return None
-            return None
-
-        for grain, first, end in self._periods(facets, newest, oldest, newest_first):
-            if spent():
-                return found, unread(first, end)
-            cases = await hour_count(first) if grain == buckets.HOUR else None
-            if cases == 0:
-                continue
-            if cases is not None and cases > buckets.SLICE:
-                stopped = await read_slices(first)
-                if stopped is not None:
-                    return found, stopped
-            else:
-                found += await fetch(grain, first)
-            if len(found) >= query.limit:
-                return found[:query.limit], None
-        return found, None
-
-    @staticmethod
-    def _periods(facets: tuple[str, ...], newest: datetime, oldest: datetime,
-                 newest_first: bool = True) -> Iterator[tuple[str, datetime, datetime]]:
-        """The buckets a walk reads, in its order: (grain, first instant, end). Made as the walk
-        goes: a year of history is 8,760 hours, and making them all took ~100 ms of each list
-        request (a walk reads a few).
-
-        FerretDB 1.24 turns every row PostgreSQL returns into a document before it filters,
-        sorts or limits, so a read costs the rows of its bucket, and an existence probe costs as
-        much as the read: no probes. A facet holding a large share of all cases is read by the
-        hour, one holding only cases open now by the month — except the last two months of one
-        that may hold thousands (超期 in a city with a backlog: 1,000s in this month's bucket, 7 s
-        at 1,000,000 cases), by the day — and the others by the day. A set of facets (a box's
-        cells, a grid worker's area and own reports) holds a small share of all cases: by the
-        day, or its reads would multiply by the hour."""
-        def ordered(items: list) -> list:
-            return items if newest_first else items[::-1]
-
-        if all(facet.startswith(buckets.MONTHLY) for facet in facets):
-            by_day = len(facets) == 1 and facets[0] in buckets.DENSE_MONTHLY
-            this_month = buckets.months_between(_now(), _now())[0]
-            split = (this_month - timedelta(days=1)).replace(day=1)  # the previous month's first instant
-            out = []
-            for month in buckets.months_between(newest, oldest):
-                if by_day and month >= split:
-                    out += [(buckets.DAY, day, day + timedelta(days=1)) for day in buckets.days_of(month, newest, oldest)]
-                else:
-                    out.append((buckets.MONTH, month, buckets.next_month(month)))
-            yield from ordered(out)
-            return
-        hourly = len(facets) == 1 and facets[0].startswith(buckets.HOURLY)
-        for day in ordered(buckets.days_between(newest, oldest)):
-            if hourly:
-                for hour in ordered(buckets.hours_of(day, newest, oldest)):
-                    yield buckets.HOUR, hour, hour + timedelta(hours=1)
-            else:
-                yield buckets.DAY, day, day + timedelta(days=1)
-
-    async def _window(self, query: CaseQuery) -> tuple[datetime, datetime]:
+    async def _window(self, query: CaseQuery) -> Window:
         """The creation times a walk covers: from the cursor (or `to`, or now) back to `from`
         (or the start of the history)."""
         now = _now()
-        newest = now + timedelta(minutes=5)  # (other processes' clocks may run a little ahead)
-        oldest = await self.history_start() or now
+        window = Window(now + timedelta(minutes=5), await self.history_start() or now)  # (other processes' clocks may run a little ahead)
         if query.created_to is not None:
-            newest = min(newest, _utc(query.created_to))
+            window.newest, window.newest_is_now = min(window.newest, _utc(query.created_to)), False
         if query.created_from is not None:
-            oldest = max(oldest, _utc(query.created_from))
+            window.oldest, window.oldest_is_start = max(window.oldest, _utc(query.created_from)), False
         if query.after is not None and query.after.created_at is not None:
             if query.order == NEWEST:
-                newest = min(newest, _utc(query.after.created_at))
+                window.newest, window.newest_is_now = min(window.newest, _utc(query.after.created_at)), False
             else:
-                oldest = max(oldest, _utc(query.after.created_at))
-        return newest, oldest
+                window.oldest, window.oldest_is_start = max(window.oldest, _utc(query.after.created_at)), False
+        return window
 
     @guarded
     async def history_start(self) -> datetime | None:
@@ -943,12 +816,12 @@ class MongoCases:
         accumulator per `$group`: the overdue split is part of the group key)."""
         open_query = dataclasses.replace(query, open_only=True, after=None)
         rest = case_filter(open_query)
-        newest, oldest = await self._window(open_query)
+        window = await self._window(open_query)
         # A small box is counted over the open cases of its cells (a case is in one cell only).
         facets = buckets.driving_facets(open_query, disjoint=True)
         out: dict[str, dict] = {}
         group = {"_id": {"j": f"$jurisdiction.{level}.id", "o": "$flags.overdue"}, "n": {"$sum": 1}}
-        for month, facet in ((m, f) for m in buckets.months_between(newest, oldest) for f in facets):
+        for month, facet in ((m, f) for m in buckets.months_between(window.newest, window.oldest) for f in facets):
             match = {"qk": buckets.key(facet, buckets.bucket(buckets.MONTH, month))}
             if rest:
                 match["$and"] = [rest]
@@ -967,9 +840,9 @@ class MongoCases:
         """How many cases match: a count per month bucket of the driving facet (a badge of 待回访
         cases reads the few handled ones of each month, not a year of cases)."""
         rest = case_filter(dataclasses.replace(query, after=None))
-        newest, oldest = await self._window(dataclasses.replace(query, after=None))
+        window = await self._window(dataclasses.replace(query, after=None))
         keys = [buckets.key(facet, buckets.bucket(buckets.MONTH, month))
-                for month in buckets.months_between(newest, oldest)
+                for month in buckets.months_between(window.newest, window.oldest)
                 for facet in buckets.driving_facets(query, disjoint=True)]
         counts = await asyncio.gather(*(
             self.cases.count_documents({"qk": key, **({"$and": [rest]} if rest else {})}) for key in keys))
