@@ -228,6 +228,9 @@ HOURLY = ("all", "open", "src=", "status=", "in=")
 MONTHLY = ("open_overdue", "open_warning", "return_pending", "open_geo=")
 # Of those, the ones that may hold thousands of cases at once: their last two months by the day.
 DENSE_MONTHLY = ("open_overdue", "open_warning")
+# Facets more common among older cases (a case becomes overdue with age): how common one is
+# among a day's cases says nothing of an older day's.
+AGING = ("overdue", "open_overdue", "open_warning")
 
 
 # -- slices of a busy hour ------------------------------------------------------------------

@@ -17,7 +17,9 @@ read costs is the cases of the bucket it names. The walk keeps that near a page:
 * what the walk has read whole tells it the facet's share of all cases (`Share`): where the
   share says the rest of an hour, of a day, or a whole day holds about a slice of the facet's
   cases or fewer, it is one read — a rare facet costs a few reads more than before on its first
-  busy day, not one read per hour.
+  busy day, not one read per hour. The share of a facet more common among older cases (超期:
+  `buckets.AGING`) is learnt again each day: yesterday's few overdue cases say nothing of the
+  day before, whose cases have had a day longer to run out of time.
 
 Where the counts began after the cases (a database upgraded from a version that did not count),
 those hours and days are read whole, as before.
@@ -138,6 +140,8 @@ class Walk:
         """A day of a facet read by the day: whole where it holds few of the facet's cases (or
         its cases were not all counted), else hour by hour."""
         end = day + timedelta(days=1)
+        if any(facet.startswith(buckets.AGING) for facet in self.facets):
+            self.share, self.biggest_day = Share(), 0
         if self.counted_from is None or day < self.counted_from or (
                 self.biggest_day and self.share.few(self.biggest_day)):
             self.found += await self.fetch(buckets.DAY, day)  # (no count read: the share says it is rare)
