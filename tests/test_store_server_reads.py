@@ -364,3 +364,27 @@ async def test_overdue_cases_of_an_older_day_are_not_read_whole_for_a_newer_day_
         assert older_day not in [f["qk"] for f in bucket_reads(COMMAND_LOG.filters("cases"), "overdue")]
     finally:
         await reader.close()
+
+
+async def test_a_filter_nothing_matches_covers_a_year_in_a_few_reads(server_store):
+    """Regression: a facet read by the day that nothing (or little) matches — a category no case
+    has, a department with no cases yet — read a day at a time until the page's read budget
+    ran out (150 days, ~0.5 s) and answered an empty page with a cursor. What the walk reads
+    shows the facet is rare, and the rest of each month is then one read: the whole history
+    is covered and the answer is final."""
+    store = server_store
+    await busy_hour(store)
+    now = datetime.now(timezone.utc)
+    await store.cases.bulk_insert([case(1000 + d, created_at=now - timedelta(days=d, hours=5)) for d in range(1, 400)])
+    reader = await open_store(server_uri(), store.db_name)
+    try:
+        for query, facet in ((CaseQuery(categories=("9999",), limit=50), "cat=9999"),
+                             (CaseQuery(reporter="nobody", limit=50), "rep=nobody")):
+            with COMMAND_LOG.recording():
+                page, resume = await reader.cases.find_page(query)
+            assert page == [] and resume is None, (query, resume)
+            reads = bucket_reads(COMMAND_LOG.filters("cases"), facet)
+            assert len(reads) <= 30, len(reads)
+            assert sum("@m" in f["qk"] for f in reads) >= 12, reads
+    finally:
+        await reader.close()

@@ -41,6 +41,9 @@ from dispatch.store.query import NEWEST, After, CaseQuery
 # cursor where it stopped (keyset pages may be short), so a rare filter costs a bounded time.
 BUCKET_BUDGET = 150
 
+# A month of a facet read by the day (`Walk.read_month`), as `periods` names it.
+MONTH_BY_DAY = "md"
+
 Read = Callable[[str, "str | None", int], Awaitable[list[dict]]]
 
 
@@ -104,6 +107,8 @@ class Walk:
                 stopped = await self.read_hour(first)
             elif grain == buckets.DAY:
                 stopped = await self.read_day(first)
+            elif grain == MONTH_BY_DAY:
+                stopped = await self.read_month(first)
             else:
                 self.found += await self.fetch(grain, first)
                 stopped = None
@@ -129,12 +134,35 @@ class Walk:
                          reverse=self.newest_first)
         return ordered[:wanted]
 
-    async def fetch_rest(self, grain: str, at: datetime, start: int) -> None:
+    async def fetch_rest(self, grain: str, at: datetime, start: int, counted: int | None = None) -> None:
         """The rest of a period read at once: its whole bucket, less the rows taken from it
-        (`found[start:]`, the period's first rows in the walk's order)."""
+        (`found[start:]`, the period's first rows in the walk's order). `counted`: the cases
+        created in that rest, where all of it is in the window (what it tells of the share)."""
         taken = {doc["_id"] for doc in self.found[start:]}
         rows = await self.fetch(grain, at, again=len(taken))
-        self.found += [doc for doc in rows if doc["_id"] not in taken]
+        new = [doc for doc in rows if doc["_id"] not in taken]
+        self.found += new
+        if counted is not None:
+            self.share.add(counted, len(new))
+
+    async def read_month(self, month: datetime) -> After | None:
+        """A month of a facet read by the day: day by day, until the share says the rest of the
+        month (its days at the busiest day's count) holds about a slice of the facet's cases or
+        fewer — then the rest is one read (a rare filter, or one nothing matches, covers a year
+        in a dozen reads instead of stopping at the budget after 150 days)."""
+        days = self.ordered(buckets.days_of(month, self.window.newest, self.window.oldest))
+        aging = any(facet.startswith(buckets.AGING) for facet in self.facets)
+        start = len(self.found)
+        for i, day in enumerate(days):
+            if self.spent():
+                return self.unread(day, day + timedelta(days=1))
+            if not aging and self.biggest_day and self.share.few(self.biggest_day * (len(days) - i)):
+                await self.fetch_rest(buckets.MONTH, month, start)
+                return None
+            stopped = await self.read_day(day)
+            if stopped is not None or len(self.found) >= self.query.limit:
+                return stopped
+        return None
 
     async def read_day(self, day: datetime) -> After | None:
         """A day of a facet read by the day: whole where it holds few of the facet's cases (or
@@ -162,8 +190,10 @@ class Walk:
         for i, (hour, _) in enumerate(busy):
             if self.spent():
                 return self.unread(hour, hour + timedelta(hours=1))
-            if i and self.share.few(sum(n for _, n in busy[i:])):
-                await self.fetch_rest(buckets.DAY, day, start)
+            rest = sum(n for _, n in busy[i:])
+            if i and self.share.few(rest):
+                whole = all(self.window.holds_all_of(h, h + timedelta(hours=1)) for h, _ in busy[i:])
+                await self.fetch_rest(buckets.DAY, day, start, rest if whole else None)
                 return None
             stopped = await self.read_hour(hour)
             if stopped is not None or len(self.found) >= self.query.limit:
@@ -197,8 +227,10 @@ class Walk:
         for i, part in enumerate(slices):
             if self.spent():
                 return self.unread(part.start, part.end)
-            if i and self.share.few(sum(s.cases for s in slices[i:])):
-                await self.fetch_rest(buckets.HOUR, hour, start)
+            rest = sum(s.cases for s in slices[i:])
+            if i and self.share.few(rest):
+                whole = all(window.holds_all_of(s.start, s.end) for s in slices[i:])
+                await self.fetch_rest(buckets.HOUR, hour, start, rest if whole else None)
                 return None
             rows = await self.fetch(buckets.HOUR, hour, slot=part.slot)
             self.found += rows
@@ -242,7 +274,8 @@ def periods(facets: tuple[str, ...], window: Window, newest_first: bool, now: da
     A facet holding a large share of all cases is read by the hour, one holding only cases open
     now by the month — except the last two months of one that may hold thousands (超期 in a city
     with a backlog: 1,000s in this month's bucket, 7 s at 1,000,000 cases), by the day — and the
-    others by the day. A set of facets (a box's cells, a grid worker's area and own reports, the
+    others by the day (a month at a time: `Walk.read_month` reads the rest of a month at once
+    where the facet is rare). A set of facets (a box's cells, a grid worker's area and own reports, the
     statuses of a queue) holds a small share of all cases: by the day, or its reads would
     multiply by the hour (a busy day of it is read by the hour: `Walk.read_day`)."""
     newest, oldest = window.newest, window.oldest
@@ -262,10 +295,10 @@ def periods(facets: tuple[str, ...], window: Window, newest_first: bool, now: da
                 out.append((buckets.MONTH, month, buckets.next_month(month)))
         yield from ordered(out)
         return
-    hourly = len(facets) == 1 and facets[0].startswith(buckets.HOURLY)
+    if not (len(facets) == 1 and facets[0].startswith(buckets.HOURLY)):
+        for month in ordered(buckets.months_between(newest, oldest)):
+            yield MONTH_BY_DAY, month, buckets.next_month(month)
+        return
     for day in ordered(buckets.days_between(newest, oldest)):
-        if hourly:
-            for hour in ordered(buckets.hours_of(day, newest, oldest)):
-                yield buckets.HOUR, hour, hour + timedelta(hours=1)
-        else:
-            yield buckets.DAY, day, day + timedelta(days=1)
+        for hour in ordered(buckets.hours_of(day, newest, oldest)):
+            yield buckets.HOUR, hour, hour + timedelta(hours=1)
