@@ -388,3 +388,20 @@ async def test_a_filter_nothing_matches_covers_a_year_in_a_few_reads(server_stor
             assert sum("@m" in f["qk"] for f in reads) >= 12, reads
     finally:
         await reader.close()
+
+
+async def test_find_resumes_where_the_read_budget_stopped_a_walk(server_store, monkeypatch):
+    """Regression: `find` answered the first walk's page even when the walk had stopped at its
+    read budget; the loaders that page with `find` until a short page (the assist's nearby
+    index of open cases, a rule's dry run) then stopped early and missed cases."""
+    from dispatch.store import walk
+
+    monkeypatch.setattr(walk, "BUCKET_BUDGET", 4)
+    store = server_store
+    now = datetime.now(timezone.utc)
+    docs = [case(i, created_at=now - timedelta(hours=3 * i)) for i in range(40)]
+    await store.cases.bulk_insert(docs)
+    page, resume = await store.cases.find_page(CaseQuery(limit=30))
+    assert len(page) < 30 and resume is not None  # (what a walk does within this budget)
+    found = await store.cases.find(CaseQuery(limit=30))
+    assert [d["_id"] for d in found] == [d["_id"] for d in docs[:30]]

@@ -739,7 +739,17 @@ class MongoCases:
 
     @guarded
     async def find(self, query: CaseQuery) -> list[dict]:
-        return (await self.find_page(query))[0]
+        """Up to `query.limit` cases, all of them: where a walk stops at its read budget, the
+        next walk resumes there (the loaders — the assist's nearby index, a rule's dry run, the
+        category model — read every page and stop at the first short one; a page cut short by
+        the budget ended them early, and open cases were missing from the nearby index)."""
+        found: list[dict] = []
+        while True:
+            page, resume = await self.find_page(dataclasses.replace(query, limit=query.limit - len(found)))
+            found += page
+            if resume is None or len(found) >= query.limit:
+                return found
+            query = dataclasses.replace(query, after=resume)
 
     @guarded
     async def find_page(self, query: CaseQuery) -> tuple[list[dict], After | None]:
