@@ -338,7 +338,8 @@ async def test_a_walk_stopped_by_its_read_budget_resumes_where_it_stopped(server
     await store.cases.bulk_insert(docs)
     stored = [await store.cases.get(d["_id"]) for d in docs]
     for name in ("everything", "everything, oldest first", "two open statuses (the 待派遣 queue)", "mine",
-                 "grid worker scope", "category", "overdue, open", "small box (its cells)"):
+                 "grid worker scope", "category", "overdue, open", "small box (its cells)", "oldest first",
+                 "small box, oldest first", "overdue, open, oldest first", "period"):
         query = QUERIES.get(name) or CaseQuery(order=OLDEST)
         assert [d["_id"] for d in await walk_pages(store, query, page=7)] == expected(stored, query), name
 

@@ -86,6 +86,7 @@ class Walk:
     counts: CreationCounts
     counted_from: datetime | None  # cases created from then on were all counted (None: none were)
     now: datetime
+    budget: int = field(default_factory=lambda: BUCKET_BUDGET)  # reads a page may make
     found: list[dict] = field(default_factory=list)
     reads: int = 0
     share: Share = field(default_factory=Share)
@@ -262,7 +263,7 @@ class Walk:
         return After(start - timedelta(milliseconds=1), "\U0010ffff")
 
     def spent(self) -> bool:
-        return self.reads + len(self.facets) > BUCKET_BUDGET
+        return self.reads + len(self.facets) > self.budget
 
 
 def periods(facets: tuple[str, ...], window: Window, newest_first: bool, now: datetime

@@ -1,0 +1,156 @@
+"""The server store's list walk (dispatch/store/walk.py) against a fake of what it reads: random
+histories with busy hours and quiet days, random read budgets and page sizes — walked page by
+page (resuming where a budget stopped it), every query gives exactly the plain filter's cases,
+in order. The fake answers `read(qk, slot, limit)` from the cases' own `qk` and `slot` and the
+counts from `buckets.created_counts`, as the server's documents hold them; the walk against the
+real server is tests/test_scale_queries.py and tests/test_store_server_reads.py."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import random
+from datetime import datetime, timedelta, timezone
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from dispatch.store import buckets, walk
+from dispatch.store.memory import matches
+from dispatch.store.query import NEWEST, OLDEST, After, CaseQuery, Scope
+from tests.test_store_contract import case
+
+NOW = datetime(2026, 11, 29, 6, 30, tzinfo=timezone.utc)
+
+QUERIES = [
+    CaseQuery(),
+    CaseQuery(order=OLDEST),
+    CaseQuery(open_only=True),
+    CaseQuery(statuses=("reported", "filed")),
+    CaseQuery(reporter="gw2"),
+    CaseQuery(reporter="gw2", order=OLDEST),
+    CaseQuery(scope=Scope(within="S2", reporter="gw1")),
+    CaseQuery(categories=("0302",)),
+    CaseQuery(categories=("none",)),
+    CaseQuery(overdue=True),
+    CaseQuery(overdue=True, open_only=True),
+    CaseQuery(overdue=True, open_only=True, order=OLDEST),
+    CaseQuery(created_from=NOW - timedelta(days=20), created_to=NOW - timedelta(days=2)),
+]
+
+
+class FakeCounts:
+    """`CreationCounts`' reads over documents summed as the server's are."""
+
+    def __init__(self, created: list[datetime]):
+        self.docs = buckets.created_counts(created)
+
+    async def hours_of_day(self, day: str) -> dict[str, int]:
+        return dict(self.docs.get(day, {}))
+
+    async def slices_of_hour(self, hour: str) -> dict[str, int]:
+        return dict(self.docs.get(hour, {}))
+
+
+def history(rng: random.Random, n: int) -> list[dict]:
+    """Cases over 14 months, most in a few busy hours of the last days (bursts in one second,
+    one minute, one hour)."""
+    busy = [NOW.replace(minute=0, second=0) - timedelta(hours=rng.randrange(1, 96)) for _ in range(3)]
+    docs = []
+    for i in range(n):
+        kind = rng.random()
+        if kind < 0.3:
+            at = busy[0] + timedelta(minutes=17, seconds=5, milliseconds=rng.randrange(1000))
+        elif kind < 0.5:
+            at = busy[1] + timedelta(minutes=42, seconds=rng.uniform(0, 60))
+        elif kind < 0.7:
+            at = busy[2] + timedelta(seconds=rng.uniform(0, 3600))
+        else:
+            at = NOW - timedelta(days=rng.uniform(0, 420))
+        at = at.replace(microsecond=at.microsecond // 1000 * 1000)
+        street = rng.choice(["S1", "S2"])
+        status = rng.choice(["reported", "filed", "dispatched", "closed", "closed"])
+        docs.append(case(i, status=status, category={"code": rng.choice(["0101", "0302"]), "name": "类"},
+                         scope_path=["C", "D1", street],
+                         jurisdiction={"district": {"id": "D1", "name": "一区"}, "street": {"id": street, "name": street}},
+                         reporters=[rng.choice(["gw1", "gw2", "gw3"])],
+                         flags={"overdue": rng.random() < (0.6 if at < NOW - timedelta(days=2) else 0.05), "warning": False},
+                         created_at=at, updated_at=at))
+    return docs
+
+
+def fake_read(docs: list[dict], query: CaseQuery):
+    filed = [(d, set(buckets.query_keys(d)), set(buckets.slots(d["created_at"]))) for d in docs]
+
+    def key(d):
+        return (d["created_at"], d["_id"])
+
+    async def read(qk: str, slot: str | None, limit: int) -> list[dict]:
+        rows = [d for d, keys, slots in filed if qk in keys and (slot is None or slot in slots) and matches(d, query)]
+        after = query.after
+        if after is not None:
+            mark = (after.created_at, after.case_id)
+            rows = [d for d in rows if (key(d) < mark if query.order == NEWEST else key(d) > mark)]
+        return sorted(rows, key=key, reverse=query.order == NEWEST)[:limit]
+
+    return read
+
+
+async def walk_all(docs: list[dict], query: CaseQuery, page: int, budget: int) -> list[str]:
+    counts = FakeCounts([d["created_at"] for d in docs])
+    oldest = min(d["created_at"] for d in docs).replace(month=1, day=1, hour=0, minute=0, second=0, microsecond=0)
+    out: list[str] = []
+    after = None
+    for _ in range(5000):
+        q = dataclasses.replace(query, after=after, limit=page + 1)
+        window = walk.Window(NOW + timedelta(minutes=5), oldest)
+        if q.created_to is not None:
+            window.newest, window.newest_is_now = min(window.newest, q.created_to), False
+        if q.created_from is not None:
+            window.oldest, window.oldest_is_start = max(window.oldest, q.created_from), False
+        if after is not None:
+            if q.order == NEWEST:
+                window.newest, window.newest_is_now = min(window.newest, after.created_at), False
+            else:
+                window.oldest, window.oldest_is_start = max(window.oldest, after.created_at), False
+        items, resume = await walk.Walk(q, buckets.driving_facets(q), window, fake_read(docs, q), counts,
+                                        datetime(1970, 1, 1, tzinfo=timezone.utc), NOW, budget).run()
+        out += [d["_id"] for d in items[:page]]
+        if len(items) > page:
+            after = After(items[page - 1]["created_at"], items[page - 1]["_id"])
+        elif resume is not None:
+            after = resume
+        else:
+            return out
+    raise AssertionError("the walk did not end")
+
+
+def expected(docs: list[dict], query: CaseQuery) -> list[str]:
+    chosen = [d for d in docs if matches(d, query)]
+    return [d["_id"] for d in sorted(chosen, key=lambda d: (d["created_at"], d["_id"]), reverse=query.order == NEWEST)]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10_000), n=st.integers(1, 260), budget=st.integers(5, 60),
+       page=st.sampled_from([1, 7, 50]), which=st.integers(0, len(QUERIES) - 1))
+def test_any_walk_page_by_page_gives_the_plain_filter(seed, n, budget, page, which):
+    docs = history(random.Random(seed), n)
+    query = QUERIES[which]
+    assert asyncio.run(walk_all(docs, query, page, budget)) == expected(docs, query)
+
+
+def test_a_walk_within_its_budget_reads_no_more_than_it():
+    """However busy the history, one page's walk stops at its read budget."""
+    docs = history(random.Random(5), 400)
+    counted = []
+
+    async def one(query: CaseQuery) -> int:
+        q = dataclasses.replace(query, limit=50)
+        w = walk.Walk(q, buckets.driving_facets(q), walk.Window(NOW + timedelta(minutes=5), datetime(2025, 1, 1, tzinfo=timezone.utc)),
+                      fake_read(docs, q), FakeCounts([d["created_at"] for d in docs]), datetime(1970, 1, 1, tzinfo=timezone.utc), NOW, 30)
+        await w.run()
+        return w.reads
+
+    for query in QUERIES:
+        counted.append(asyncio.run(one(query)))
+    assert max(counted) <= 30 and min(counted) >= 1, counted
