@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import random
+from types import SimpleNamespace
 from datetime import datetime, timedelta, timezone
 
 from hypothesis import HealthCheck, given, settings
@@ -18,7 +19,8 @@ from hypothesis import strategies as st
 from dispatch.store import buckets, walk
 from dispatch.store.memory import matches
 from dispatch.store.query import NEWEST, OLDEST, After, CaseQuery, Scope
-from tests.test_store_contract import case
+from tests.test_scale_queries import expected, walk as walk_pages
+from tests.test_store_contract import case, ids
 
 NOW = datetime(2026, 11, 29, 6, 30, tzinfo=timezone.utc)
 
@@ -96,38 +98,27 @@ def fake_read(docs: list[dict], query: CaseQuery):
     return read
 
 
-async def walk_all(docs: list[dict], query: CaseQuery, page: int, budget: int) -> list[str]:
-    counts = FakeCounts([d["created_at"] for d in docs])
-    oldest = min(d["created_at"] for d in docs).replace(month=1, day=1, hour=0, minute=0, second=0, microsecond=0)
-    out: list[str] = []
-    after = None
-    for _ in range(5000):
-        q = dataclasses.replace(query, after=after, limit=page + 1)
-        window = walk.Window(NOW + timedelta(minutes=5), oldest)
+class FakeCases:
+    """`find_page` of the server store, its reads answered by the fakes above."""
+
+    def __init__(self, docs: list[dict], budget: int):
+        self.docs, self.budget = docs, budget
+        self.counts = FakeCounts([d["created_at"] for d in docs])
+        self.start = min(d["created_at"] for d in docs).replace(month=1, day=1, hour=0, minute=0, second=0, microsecond=0)
+
+    async def find_page(self, q: CaseQuery) -> tuple[list[dict], After | None]:
+        window = walk.Window(NOW + timedelta(minutes=5), self.start)
         if q.created_to is not None:
             window.newest, window.newest_is_now = min(window.newest, q.created_to), False
         if q.created_from is not None:
             window.oldest, window.oldest_is_start = max(window.oldest, q.created_from), False
-        if after is not None:
+        if q.after is not None:
             if q.order == NEWEST:
-                window.newest, window.newest_is_now = min(window.newest, after.created_at), False
+                window.newest, window.newest_is_now = min(window.newest, q.after.created_at), False
             else:
-                window.oldest, window.oldest_is_start = max(window.oldest, after.created_at), False
-        items, resume = await walk.Walk(q, buckets.driving_facets(q), window, fake_read(docs, q), counts,
-                                        datetime(1970, 1, 1, tzinfo=timezone.utc), NOW, budget).run()
-        out += [d["_id"] for d in items[:page]]
-        if len(items) > page:
-            after = After(items[page - 1]["created_at"], items[page - 1]["_id"])
-        elif resume is not None:
-            after = resume
-        else:
-            return out
-    raise AssertionError("the walk did not end")
-
-
-def expected(docs: list[dict], query: CaseQuery) -> list[str]:
-    chosen = [d for d in docs if matches(d, query)]
-    return [d["_id"] for d in sorted(chosen, key=lambda d: (d["created_at"], d["_id"]), reverse=query.order == NEWEST)]
+                window.oldest, window.oldest_is_start = max(window.oldest, q.after.created_at), False
+        return await walk.Walk(q, buckets.driving_facets(q), window, fake_read(self.docs, q), self.counts,
+                               datetime(1970, 1, 1, tzinfo=timezone.utc), NOW, self.budget).run()
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -136,7 +127,8 @@ def expected(docs: list[dict], query: CaseQuery) -> list[str]:
 def test_any_walk_page_by_page_gives_the_plain_filter(seed, n, budget, page, which):
     docs = history(random.Random(seed), n)
     query = QUERIES[which]
-    assert asyncio.run(walk_all(docs, query, page, budget)) == expected(docs, query)
+    store = SimpleNamespace(cases=FakeCases(docs, budget))
+    assert ids(asyncio.run(walk_pages(store, query, page))) == expected(docs, query)
 
 
 def test_a_walk_within_its_budget_reads_no_more_than_it():
