@@ -23,6 +23,7 @@ from dispatch.workflow.audit import verify_chain
 from dispatch.config import ConfigError
 from dispatch.live.events import EventBus
 from dispatch.sweep.scheduler import Jobs, start_scheduler, stop_scheduler
+from dispatch.store import mongo
 from dispatch.store.memory import MemoryCases, MemoryEvents
 from dispatch.workflow.escalation import escalation_target
 from dispatch.sweep.sweeper import human_duration, run_sweep
@@ -322,7 +323,13 @@ async def test_graces_are_configurable_and_can_be_switched_off(small):
     assert human_duration("1wd") == "1 个工作日" and human_duration("30m") == "30 分钟"
 
 
-async def test_due_query_reads_the_index_earliest_first(small):
+async def test_due_query_reads_the_index_earliest_first(small, monkeypatch):
+    # The server engine files a case already due when written under its writer's minute and walks
+    # minute by minute: the order is by deadline among cases written in one minute. The store's
+    # wall clock is held so that the four are (the CI run of ee5973f wrote them across a minute's
+    # end and got the fourth last).
+    held = datetime.now(timezone.utc)
+    monkeypatch.setattr(mongo, "_now", lambda: held)
     ctx = small.ctx
     ids = [await dispatched_case(small, local("2026-11-23 09:00") + timedelta(minutes=m), f"漂浮物{m}")
            for m in (30, 0, 20, 10)]

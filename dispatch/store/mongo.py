@@ -862,7 +862,9 @@ class MongoCases:
     async def due(self, now: datetime, limit: int, exclude=()) -> list[dict]:
         """The cases whose `next_due_at` has come, by minute bucket (`due_minute`, an equality
         FerretDB hands PostgreSQL) from the sweep's floor up to now: a sweep with nothing due
-        reads the one or two minutes since the last, whatever the number of open cases."""
+        reads the one or two minutes since the last, whatever the number of open cases. Earliest
+        first within a minute; a case already due when written is under its writing minute, so
+        it comes after those of earlier minutes (the sweep takes them all, the order is moot)."""
         floor = await self._sweep_floor(now)
         excluded = set(exclude)
         # The whole history comes over the wire (FerretDB has no `$slice` projection); the
