@@ -406,3 +406,20 @@ async def test_find_resumes_where_the_read_budget_stopped_a_walk(server_store, m
     assert len(page) < 30 and resume is not None  # (what a walk does within this budget)
     found = await store.cases.find(CaseQuery(limit=30))
     assert [d["_id"] for d in found] == [d["_id"] for d in docs[:30]]
+
+
+async def test_a_set_of_facets_decodes_only_the_page_it_answers(server_store, monkeypatch):
+    """Regression: a set of facets (a grid worker's area and own reports; 待派遣's statuses; a
+    box's cells) decoded every facet's rows of a read before merging them — up to facets × page
+    rows, ~0.7 ms each — where only the merged page is answered."""
+    from dispatch.store import mongo
+
+    store = server_store
+    now = datetime.now(timezone.utc)
+    await store.cases.bulk_insert([case(i, created_at=now - timedelta(days=2, minutes=i)) for i in range(30)])
+    decoded = []
+    out = mongo._out
+    monkeypatch.setattr(mongo, "_out", lambda doc, *rest: decoded.append(doc["_id"]) or out(doc, *rest))
+    page, _ = await store.cases.find_page(CaseQuery(scope=Scope(within="S1", reporter="gw1"), limit=10))
+    assert [d["number"] for d in page] == [f"20261123-{i:06d}" for i in range(10)]
+    assert len(decoded) == 10, len(decoded)  # both facets hold every case: 20 rows read

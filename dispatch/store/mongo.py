@@ -768,10 +768,10 @@ class MongoCases:
 
         async def read(qk: str, slot: str | None, limit: int) -> list[dict]:
             found = {"qk": qk, **({"slot": slot} if slot else {}), **({"$and": [rest]} if rest else {})}
-            return [_out(doc) for doc in await cases.find(found).sort(SORTS[query.order]).limit(limit).to_list(None)]
+            return await cases.find(found).sort(SORTS[query.order]).limit(limit).to_list(None)
 
         return await Walk(query, buckets.driving_facets(query), window, read, self.counts,
-                          self._counted_from, _now()).run()
+                          self._counted_from, _now(), decode=_out).run()
 
     async def _window(self, query: CaseQuery) -> Window:
         """The creation times a walk covers: from the cursor (or `to`, or now) back to `from`

@@ -2,7 +2,8 @@
 whole or a slice at a time, and where the next page resumes when the read budget is spent.
 
 The walk never speaks MongoDB: it is handed `read(qk, slot, limit)`, which returns one bucket's
-(or one slice of it) cases matching the rest of the query, in the query's order, and
+(or one slice of it) cases matching the rest of the query, in the query's order, as stored
+(`decode` makes a row what the store answers), and
 `CreationCounts`, which says how many cases of any kind were created in a day's hours and an
 hour's slices (`dispatch/store/buckets.py`, "slices of a busy hour").
 
@@ -87,6 +88,9 @@ class Walk:
     counted_from: datetime | None  # cases created from then on were all counted (None: none were)
     now: datetime
     budget: int = field(default_factory=lambda: BUCKET_BUDGET)  # reads a page may make
+    # A row as the store answers it (`read` hands rows as stored: a set of facets merges them
+    # first and decodes only the page's).
+    decode: Callable[[dict], dict] = lambda doc: doc
     found: list[dict] = field(default_factory=list)
     reads: int = 0
     share: Share = field(default_factory=Share)
@@ -129,11 +133,11 @@ class Walk:
         rows = await asyncio.gather(*(self.read(buckets.key(facet, buckets.bucket(grain, at)), slot, wanted)
                                       for facet in self.facets))
         if len(rows) == 1:
-            return rows[0]
+            return [self.decode(doc) for doc in rows[0]]
         merged = {doc["_id"]: doc for part in rows for doc in part}  # a case may be in two
         ordered = sorted(merged.values(), key=lambda d: (stored_instant(d["created_at"]), d["_id"]),
                          reverse=self.newest_first)
-        return ordered[:wanted]
+        return [self.decode(doc) for doc in ordered[:wanted]]
 
     async def fetch_rest(self, grain: str, at: datetime, start: int, counted: int | None = None) -> None:
         """The rest of a period read at once: its whole bucket, less the rows taken from it
