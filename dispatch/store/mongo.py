@@ -532,6 +532,7 @@ class MongoCases:
         self._counted_from: datetime | None = None  # the first hour `counts` holds every case of
         self._events = events
         self._last_numbers: dict[str, int] = {}
+        self._reading_numbers = asyncio.Lock()
         self.meta = db["store_meta"]
         self._floor: tuple[datetime, datetime] | None = None  # (start of history, read at)
         self._due_floor: str | None = None  # the earliest minute bucket the sweep may find
@@ -557,8 +558,14 @@ class MongoCases:
         answer by reading every number of the day); numbers taken meanwhile by other processes
         are stepped over by the unique `_id`."""
         if day not in self._last_numbers:
-            last = await self.numbers.find({"day": day}, {"seq": 1}).sort([("seq", DESCENDING)]).limit(1).to_list(1)
-            self._last_numbers = {day: last[0]["seq"] if last else 0}  # only today's is kept
+            # One read for the reports arriving together: each reading on its own (a burst after
+            # a start, 50 a second) read the day's numbers once each, and each reset the counter
+            # to what it read, so the others' numbers were tried again and refused — 220 reads of
+            # 8,000 numbers and 1,174 refused inserts in 10 s kept FerretDB from anything else.
+            async with self._reading_numbers:
+                if day not in self._last_numbers:
+                    last = await self.numbers.find({"day": day}, {"seq": 1}).sort([("seq", DESCENDING)]).limit(1).to_list(1)
+                    self._last_numbers = {day: last[0]["seq"] if last else 0}  # only today's is kept
         for _ in range(10_000):
             seq = self._last_numbers[day] = self._last_numbers[day] + 1  # taken before awaiting
             try:
