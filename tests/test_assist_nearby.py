@@ -51,3 +51,32 @@ async def test_stopping_while_the_index_loads_leaves_no_loader_running(small):
         assert not [t for t in asyncio.all_tasks() if "_load_nearby" in repr(t.get_coro())]
     finally:
         del cases.find
+
+
+async def test_the_load_rests_as_long_as_each_page_took():
+    """The load reads every open case of the last weeks at each start of each process: read
+    flat out it slowed intake beside it fourfold, so after each full page it rests as long as
+    that page took (and not after the last)."""
+    store = await open_store("embedded", "t")
+    for n in range(450):
+        await store.cases.insert({**case(f"c{n:03d}", 120.16 + n * 1e-5, 30.25), "number": f"20261123-{n + 1:06d}",
+                                  "created_by": "gw1", "client_id": f"k{n}", "created_at": T0 - timedelta(minutes=n)})
+    now = [0.0]
+    find = store.cases.find
+
+    async def timed_find(query):  # a store taking 2 ms a case
+        page = await find(query)
+        now[0] += 0.002 * len(page)
+        return page
+
+    store.cases.find = timed_find
+    rests: list[float] = []
+
+    async def rest(seconds: float) -> None:
+        rests.append(round(seconds, 6))
+        now[0] += seconds
+
+    index = NearbyIndex(days=30)
+    await index.load(store.cases, T0, rest=rest, timer=lambda: now[0])
+    assert rests == [0.4, 0.4]  # two full pages of 200, then the last 50
+    assert index.ready and len(index.near(120.162, 30.25, 500, T0 - timedelta(days=30))) == 450

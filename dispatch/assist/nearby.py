@@ -10,8 +10,10 @@ Until it is loaded, the caller falls back to the store.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
+import time
 from datetime import datetime, timedelta
 
 from dispatch.domain import OPEN_STATUSES
@@ -20,6 +22,7 @@ from dispatch.store.query import After, CaseQuery
 log = logging.getLogger(__name__)
 
 CELL_DEG = 0.005  # ~500 m of latitude
+LOAD_PAGE = 200  # open cases one read of the load asks for
 
 
 def _cell(lng: float, lat: float) -> tuple[int, int]:
@@ -54,17 +57,25 @@ class NearbyIndex:
         else:
             self._pending.append(case)
 
-    async def load(self, cases, now: datetime) -> None:
+    async def load(self, cases, now: datetime, *, rest=asyncio.sleep, timer=time.monotonic) -> None:
+        """Read the open cases of the last `days` from the store, then apply the changes seen
+        meanwhile. Every process does this at every start, and it costs each open case ~2.5 ms
+        of FerretDB's time and ~1 ms of this process's (11,000 took 40 s); read flat out, intake
+        beside it answered in 3.8 s instead of 0.8–2.4 s. So the load rests as long as each
+        page took: it holds the store and this process at most half of its time, and look-ups
+        use the store meanwhile."""
         after, since, n = None, now - timedelta(days=self.days), 0
         while True:
-            page = await cases.find(CaseQuery(open_only=True, created_from=since, after=after, limit=500))
+            started = timer()
+            page = await cases.find(CaseQuery(open_only=True, created_from=since, after=after, limit=LOAD_PAGE))
             for doc in page:
                 doc.pop("history", None)
                 self._put(doc)
                 n += 1
-            if len(page) < 500:
+            if len(page) < LOAD_PAGE:
                 break
             after = After(page[-1]["created_at"], page[-1]["_id"])
+            await rest(timer() - started)
         for case in self._pending:
             self._put(case)
         self._pending.clear()
