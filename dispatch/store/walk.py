@@ -42,6 +42,9 @@ from dispatch.store.query import NEWEST, After, CaseQuery
 # cursor where it stopped (keyset pages may be short), so a rare filter costs a bounded time.
 BUCKET_BUDGET = 150
 
+# The most days whose counts a walk reads at once, once it goes past its first day (`Walk.hour_count`).
+COUNTS_AHEAD = 8
+
 # A month of a facet read by the day (`Walk.read_month`), as `periods` names it.
 MONTH_BY_DAY = "md"
 
@@ -96,6 +99,7 @@ class Walk:
     share: Share = field(default_factory=Share)
     biggest_day: int = 0  # the most cases created in a day the walk has counted
     _day_counts: dict[str, dict] = field(default_factory=dict)
+    _count_reads: int = 0  # reads of days' counts made
 
     @property
     def newest_first(self) -> bool:
@@ -246,14 +250,36 @@ class Walk:
         return None
 
     async def hour_count(self, hour: datetime) -> int | None:
-        """The cases created in `hour`, None where they were not all counted."""
+        """The cases created in `hour`, None where they were not all counted. A walk that goes
+        on past the first day it counted reads the next days' counts with it, at once (one read
+        of the budget: a walk of a thin facet over two months read a day's counts, then its
+        first hour, then the rest, and stopped at the budget after 48 days)."""
         if self.counted_from is None or hour < self.counted_from:
             return None
         day, hour_field = buckets.day_count_key(hour)
         if day not in self._day_counts:
             self.reads += 1
-            self._day_counts[day] = await self.counts.hours_of_day(day)
+            # (1 day, then 2, 4, 8 at once: a walk that ends within a day or two reads no more)
+            days = [day] + self.days_after(hour, min(COUNTS_AHEAD, 2 ** self._count_reads) - 1)
+            self._count_reads += 1
+            found = await asyncio.gather(*(self.counts.hours_of_day(d) for d in days))
+            self._day_counts.update(zip(days, found))
         return int(self._day_counts[day].get(hour_field, 0))
+
+    def days_after(self, hour: datetime, ahead: int) -> list[str]:
+        """The counts documents of the `ahead` days after `hour`'s in the walk's order that are
+        in the window, counted, and not read yet."""
+        step = timedelta(days=-1 if self.newest_first else 1)
+        at, out = hour, []
+        for _ in range(ahead):
+            at += step
+            if not (self.window.oldest - timedelta(days=1) < at < self.window.newest + timedelta(days=1)) \
+                    or at < self.counted_from:
+                break
+            day = buckets.day_count_key(at)[0]
+            if day not in self._day_counts:
+                out.append(day)
+        return out
 
     # -- order and budget -----------------------------------------------------------------------
 
