@@ -138,3 +138,26 @@ async def test_approved_next_is_escaped_in_the_page(demo):
     body = response.body.decode()
     assert "<img src=x>" not in body
     assert approved_next(body) == '/dept?"><img src=x>'  # same-origin, harmless once escaped
+
+
+async def test_a_page_names_every_module_it_imports_for_preloading(demo):
+    """The browser fetches a page's modules at once (modulepreload) instead of finding them one
+    level of imports at a time: /command's reach four levels deep (command.js → command-panel.js
+    → case-detail.js … → form-fields.js)."""
+    from dispatch.handlers.pages import STATIC
+
+    dispatcher = await login_as(demo, "dispatcher")
+    response = await fetch(demo, "/command", cookie=dispatcher.token)
+    body = response.body.decode()
+    preloaded = re.findall(r'<link rel="modulepreload" href="/static/js/([\w-]+\.js)">', body)
+    assert {"command-model.js", "case-detail.js", "form-fields.js", "api.js"} <= set(preloaded)
+    assert len(preloaded) == len(set(preloaded)) and "command.js" not in preloaded
+    assert body.index("modulepreload") < body.index('<script type="module" src="/static/js/command.js">')
+    for name in preloaded:  # each one a module the page's graph really holds
+        assert (STATIC / "js" / name).is_file(), name
+        assert any(f'"./{name}"' in (STATIC / "js" / other).read_text(encoding="utf-8")
+                   for other in ["command.js", *preloaded]), name
+    for name in PAGE_NAMES:
+        page = (await fetch(demo, f"/{name}", cookie=dispatcher.token)).body.decode()
+        for href in re.findall(r'<link rel="modulepreload" href="(/static/js/[\w-]+\.js)">', page):
+            assert (await fetch(demo, href)).code == 200, (name, href)

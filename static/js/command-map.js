@@ -410,6 +410,7 @@ function createMapView(map, container, me, districtLabels, cases, { query, onVie
   }
 
   async function start() {
+    refreshSoon.cancel();  // (the moves that placed the map: this refresh asks for where it ended)
     placed = true;
     await refresh();
   }
@@ -556,10 +557,10 @@ function createPicker(map, container) {
 
 // -- views -------------------------------------------------------------------------------------
 
-async function fitBusy(map, view) {
+async function fitBusy(map, view, animate = true) {
   const bounds = await view.busyBounds().catch(() => null);
   if (!bounds) return false;
-  map.fitBounds(bounds.pad(0.1), { maxZoom: 14 });
+  map.fitBounds(bounds.pad(0.1), { maxZoom: 14, animate });
   return true;
 }
 
@@ -588,9 +589,14 @@ export function createMap(container, { me, onCaseClick, occludedRight, query, on
   const picker = createPicker(map, container);
   cases.onClick(onCaseClick);
 
-  async function ready() {
+  // The map placed and drawn. `busy`: open on the part of the area where the open cases are —
+  // placed there before the cases are first asked for, so they are asked for once (asked for the
+  // whole scope, then again where the map moved, the command centre's first counts cost four
+  // requests of the server's busiest second).
+  async function ready({ busy = false } = {}) {
     await boundaries.fitScope(true);
     await boundaries.load();
+    if (busy) await fitBusy(map, view, false);
     await view.start();
     addViewControl(map, { whole: () => boundaries.fitScope(false), busy: () => fitBusy(map, view) });
   }

@@ -38,7 +38,7 @@ function signature(s) {
   return [s.status, s.version, f.overdue, f.warning, f.supervised, f.needs_location, departmentName(s)].join("|");
 }
 
-export function createQueue({ tabsBox, listBox, noteBox, me, directory, onOpen, onChanged, onClearFilters, startTab = "queue" }) {
+export function createQueue({ tabsBox, listBox, noteBox, me, directory, onOpen, onChanged, onClearFilters, onMore, startTab = "queue" }) {
   const dispatcher = me.user.role === "dispatcher";
   let active = startTab;
   let lastAll = [], lastVisible = [], lastMore = new Set();
@@ -184,7 +184,7 @@ export function createQueue({ tabsBox, listBox, noteBox, me, directory, onOpen, 
   }
 
   // all: the lists' cases; visible: those passing the toolbar's status filter and the area;
-  // more: the lists the server has more cases of than its page held.
+  // more: the lists the server has more cases of than its pages held.
   function render(all, visible, more = new Set()) {
     lastAll = all; lastVisible = visible; lastMore = more;
     const tab = TABS.find((t) => t.key === active);
@@ -219,12 +219,33 @@ export function createQueue({ tabsBox, listBox, noteBox, me, directory, onOpen, 
     });
     rows.clear();
     for (const [k, v] of keep) rows.set(k, v);
-    if (items.length > MAX_ROWS || more.has(active)) {
+    if (more.has(active) && items.length < MAX_ROWS) {
+      nodes.push(moreButton(active, items.length));
+    } else if (items.length > MAX_ROWS || more.has(active)) {
       nodes.push(el("p", { class: "panel-empty" }, `仅显示最新上报的 ${Math.min(items.length, MAX_ROWS)} 件，更多案件请用上方筛选或左下图表逐级缩小范围`));
     }
     // Replace only when the order or the nodes changed: keeps focus and open forms.
     const current = [...listBox.children];
     if (current.length !== nodes.length || current.some((n, i) => n !== nodes[i])) listBox.replaceChildren(...nodes);
+  }
+
+  // The list's next page, asked for by its reader (one button per list and page shown).
+  const moreButtons = new Map();  // "key:shown" → node, so a re-render keeps a pressed button
+  function moreButton(key, shown) {
+    const id = `${key}:${shown}`;
+    if (!moreButtons.has(id)) {
+      moreButtons.clear();
+      const button = el("button", { type: "button", class: "link work-more", onclick: async () => {
+        const text = button.textContent;
+        button.disabled = true;
+        button.textContent = "加载中…";
+        await onMore(key);
+        button.disabled = false;  // (still shown: the page added none of this list, or failed)
+        button.textContent = text;
+      } }, `已显示最新上报的 ${shown} 件，加载更多`);
+      moreButtons.set(id, el("p", { class: "panel-empty" }, button));
+    }
+    return moreButtons.get(id);
   }
 
   // Countdowns move with time; refresh the visible ones.

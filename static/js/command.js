@@ -25,9 +25,11 @@ const COMMAND_ROLES = ["dispatcher", "commander", "admin"];
 const KPI_EVERY_MS = 30000;
 const KPI_AFTER_EVENT_MS = 4000;
 const KPI_MIN_GAP_MS = 15000;
-// The work lists (待派遣, 超期, 临期), each a page of the server's list: these many rows at most.
+// The work lists (待派遣, 超期, 临期): a page of each of the server's lists when the screen opens
+// (200 rows of three lists kept a city's screen blank for 4-5 s), the next page of one when its
+// reader asks for more (加载更多).
 const LISTS = { queue: "status=reported,filed", overdue: "open=true&overdue=true", warning: "open=true&warning=true" };
-const LIST_LIMIT = 200;
+const LIST_PAGE = 50;
 // The status filter as the map asks for it (the map shows open cases only).
 const MAP_STATUS = { open: {}, overdue: { overdue: "true" }, warning: { warning: "true" }, supervised: { supervised: "true" } };
 const $ = (id) => document.getElementById(id);
@@ -145,7 +147,7 @@ function createBoard(me, directory) {
     // Drill-down (区 → 街道 → 社区): the trail from the user's own scope to the area in view.
     trail: [],
     cases: new Map(),      // id → summary (the work lists' cases, kept current by the live feed)
-    more: new Set(),       // the work lists that have more cases than the page holds
+    more: new Map(),       // the work lists that have more cases than the pages hold → the next page's cursor
     lastSeen: new Map(),   // id → summary as the live feed last reported it (for the ticker)
   };
   const open = (id, intent) => board.panel.open(id, intent);
@@ -173,7 +175,7 @@ function createBoard(me, directory) {
   board.ticker = createTicker($("ticker"), { onOpen: (id) => open(id) });
   board.queue = createQueue({
     tabsBox: $("work-tabs"), listBox: $("work-list"), noteBox: $("work-note"), me, directory,
-    onOpen: open, onChanged, onClearFilters: () => board.clearFilters(),
+    onOpen: open, onChanged, onClearFilters: () => board.clearFilters(), onMore: (key) => board.loadMore(key),
     startTab: me.user.role === "commander" ? "overdue" : "queue",
   });
   board.panel = createPanel({
@@ -248,7 +250,7 @@ function rendering(board) {
     $("f-clear").hidden = !filtered;
     $("filter-note").hidden = !filtered;
     mapView.refresh();
-    return board.loadLists();
+    return board.loadLists().then(() => (board.ticker.count() ? null : prefillTicker(board)));
   }
   const renderListsSoon = debounce(renderLists, 250);
 
@@ -343,31 +345,53 @@ async function prefillTicker(board) {
   }
 }
 
-// `loadLists()`: a page of each work list (待派遣, 超期, 临期) for the toolbar's filters and the
-// area in view. The list API's items carry this user's `actions` for the rows' buttons.
+// `loadLists()`: the first page of each work list (待派遣, 超期, 临期) for the toolbar's filters
+// and the area in view; `loadMore(key)`: the next page of one. The list API's items carry this
+// user's `actions` for the rows' buttons.
 function listLoader(board) {
   const { cases, lastSeen } = board;
-  let request = 0;
-  return async function loadLists() {
-    const mine = ++request;
+  let request = 0;  // a page asked for before the filters or the area last changed is dropped
+  const ask = (key, cursor) => {
     const params = areaParams(board).toString();
+    return api.get(`/api/cases?${LISTS[key]}&limit=${LIST_PAGE}${params ? `&${params}` : ""}` +
+                   (cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""));
+  };
+  const take = (key, answer) => {
+    for (const c of answer.items) {
+      const s = fromCase(c);
+      cases.set(c.id, s);
+      lastSeen.set(c.id, s);
+    }
+    if (answer.next) board.more.set(key, answer.next);
+    else board.more.delete(key);
+  };
+  async function loadLists() {
+    const mine = ++request;
     try {
-      const answers = await Promise.all(Object.entries(LISTS).map(([key, query]) =>
-        api.get(`/api/cases?${query}&limit=${LIST_LIMIT}${params ? `&${params}` : ""}`).then((r) => [key, r])));
+      const answers = await Promise.all(Object.keys(LISTS).map((key) => ask(key).then((r) => [key, r])));
       if (mine !== request) return;
       cases.clear();
       board.more.clear();
-      for (const [key, answer] of answers) {
-        for (const c of answer.items) cases.set(c.id, fromCase(c));
-        if (answer.next) board.more.add(key);
-      }
-      for (const [id, s] of cases) lastSeen.set(id, s);
+      for (const [key, answer] of answers) take(key, answer);
       board.renderLists();
-      if (!board.ticker.count()) await prefillTicker(board);
     } catch (err) {
       toast(`工作清单加载失败：${err.message}`, "error");
     }
-  };
+  }
+  async function loadMore(key) {
+    const mine = request;
+    const cursor = board.more.get(key);
+    if (!cursor) return;
+    try {
+      const answer = await ask(key, cursor);
+      if (mine !== request) return;
+      take(key, answer);
+    } catch (err) {
+      toast(`加载更多失败：${err.message}`, "error");
+    }
+    board.renderLists();
+  }
+  return { loadLists, loadMore };
 }
 
 // The statistics: `refresh()` now, `afterEvents()` a few seconds after live events (never
@@ -483,27 +507,25 @@ async function main() {
   document.body.dataset.role = me.user.role;
 
   const directory = await loadDirectory(me);
-  const scopeLevel = me.user.scope === me.city.id ? "city" : directory.level(me.user.scope);
+    const scopeLevel = me.user.scope === me.city.id ? "city" : directory.level(me.user.scope);
 
   const board = createBoard(me, directory);
-  // 退单待审: the dispatcher's review of returns (approve → 改派, reject → back to the department).
+    // 退单待审: the dispatcher's review of returns (approve → 改派, reject → back to the department).
   const returns = me.user.role === "dispatcher" ? mountReturnQueue(document.querySelector(".cmd-right"), { onOpen: (id) => board.panel.open(id) }) : null;
-  board.loadLists = listLoader(board);
+  Object.assign(board, listLoader(board));
   let kpis = null;
   const area = drilling(board, { scopeLevel, refreshStats: () => kpis.refresh() });
   kpis = kpiSchedule(board, area);
   wireControls(board, { kpis });
-
-  const shown = board.mapView.ready().then(() => {
+  
+  // A whole city is mostly countryside: open on the area where the cases are.
+  const shown = board.mapView.ready({ busy: me.user.scope === me.city.id }).then(() => {
     labelCommunities(board.mapView.map, { minZoom: 14 });
-    // A whole city is mostly countryside: open on the area where the cases are.
-    if (me.user.scope === me.city.id) return board.mapView.fitBusy();
-    return null;
   });
   connectLive({ onEvent: (event) => { onLiveEvent(board, event, kpis); if (returns) returns.refresh(); },
                 onResync: () => { board.renderAll(); kpis.refresh(); }, onStatus: setLive });
-  await Promise.all([shown, board.loadLists(), kpis.refresh()]);
-  $("cmd").setAttribute("aria-busy", "false");
+  await Promise.all([shown, board.loadLists(), kpis.refresh(), prefillTicker(board)]);
+    $("cmd").setAttribute("aria-busy", "false");
   document.body.dataset.ready = "1";
 }
 

@@ -227,8 +227,13 @@ async def test_the_command_centre_never_downloads_the_scope_and_says_how_many_mo
     total = MAP_CASE_CAP + extra
     assert int(await page.get_attribute("#map", "data-open-total")) == total
     assert await page.get_attribute("#map", "data-cases") == "0"  # counts, no case drawn
-    # The 待派遣 list is a page: its tab says there are more.
-    assert (await page.text_content("#tab-queue .tab-count")).endswith("+")
+    # The 待派遣 list is a page: its tab says there are more, and 加载更多 brings the next page.
+    assert await page.text_content("#tab-queue .tab-count") == "50+"
+    assert await page.locator("#work-list .qi-main").count() == 50
+    await page.click("#work-list .work-more")
+    await wait_until(page, "() => document.querySelector('#tab-queue .tab-count').textContent === '100+'", timeout=15000)
+    assert await page.locator("#work-list .qi-main").count() == 100
+    assert "已显示最新上报的 100 件" in await page.inner_text("#work-list .work-more")
 
     # Close up on the cluster (the ticker's line of the newest opens it and the map flies there):
     # the newest MAP_CASE_CAP are drawn, the rest counted.
@@ -239,7 +244,8 @@ async def test_the_command_centre_never_downloads_the_scope_and_says_how_many_mo
 
     assert not [u for u in asked if "/api/cases.geojson" in u]
     limits = [int(q.split("limit=")[1].split("&")[0]) for q in asked if "/api/cases?" in q and "limit=" in q]
-    assert limits and max(limits) <= 200
+    assert limits and max(limits) <= 100  # (the work lists ask 50 at a time, 退单待审 100)
+    assert [q for q in asked if "/api/cases?status=reported" in q and "cursor=" in q]  # 加载更多: the next page
     guard.assert_clean()
 
 
