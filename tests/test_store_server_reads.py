@@ -444,3 +444,28 @@ async def test_a_burst_after_a_start_reads_the_day_s_numbers_once(server_store):
         assert sum(len(c["documents"]) for c in on_numbers if "insert" in c) == 50  # none refused
     finally:
         await reader.close()
+
+
+async def test_day_counts_written_before_they_carried_their_month_get_it_at_the_next_start(server_store):
+    """A walk over weeks reads a month of days' counts at once, by `month`; day documents an
+    earlier version wrote without it get it once, at the next start — or that walk would take
+    their days for days nobody reported in and skip their cases."""
+    store = server_store
+    days_ago = [3, 9, 40]
+    old = [case(i, created_at=datetime.now(timezone.utc) - timedelta(days=n, minutes=i)) for i, n in enumerate(days_ago)]
+    newest = [case(10 + i, created_at=datetime.now(timezone.utc) - timedelta(minutes=i)) for i in range(3)]
+    await store.cases.bulk_insert(old + newest)
+    await store.cases.counts.collection.update_many({"day": {"$exists": True}}, {"$unset": {"month": ""}})
+    await store.cases.meta.delete_one({"_id": "case_count_months"})  # as before this version
+    assert not await store.cases.counts.hours_of_month("m" + old[0]["created_at"].strftime("%Y%m"))
+    again = await open_store(server_uri(), store.db_name)
+    try:
+        with COMMAND_LOG.recording():
+            found, _ = await again.cases.find_page(CaseQuery(limit=50))
+        assert [d["_id"] for d in found] == [d["_id"] for d in newest + old]
+        sent = COMMAND_LOG.filters("case_counts")
+        months = {f["month"] for f in sent if "month" in f}
+        assert months == {"m" + d["created_at"].strftime("%Y%m") for d in old}, sent
+        assert len([f for f in sent if "day" in f]) == 1  # the first day's alone
+    finally:
+        await again.close()

@@ -11,8 +11,10 @@ before they are stored, and no count is ever lost:
   documents of its own (`writer`: a new id each time a store is opened) and never has two
   updates of one document in flight: increments wait in `pending` while a write is under way and
   the next write carries all of them (one write for a burst of reports, not one each).
-* A reader adds up every writer's documents of a day (`day`) or an hour (`hour`), each one
-  equality (GIN indexes: `dispatch/tools/tune_ferretdb.py`).
+* A reader adds up every writer's documents of a day (`day`), of a month's days (`month`: a walk
+  over weeks reads a month's counts at once, not each day's) or of an hour (`hour`), each one
+  equality (GIN indexes: `dispatch/tools/tune_ferretdb.py`). Day documents written before they
+  carried `month` get it when the store opens (`MongoCases.ensure_indexes`).
 """
 
 from __future__ import annotations
@@ -54,13 +56,26 @@ class CreationCounts:
                 raise
 
     async def _write(self, doc_id: str, fields: dict[str, int]) -> None:
-        kind = "day" if doc_id.startswith("d") else "hour"
+        kind = {"day": doc_id, "month": month_of(doc_id)} if doc_id.startswith("d") else {"hour": doc_id}
         await self.collection.update_one({"_id": f"{doc_id}|{self.writer}"},
-                                         {"$inc": fields, "$set": {kind: doc_id}}, upsert=True)
+                                         {"$inc": fields, "$set": kind}, upsert=True)
 
     async def hours_of_day(self, day: str) -> dict[str, int]:
         """{"h01": cases, ...} for the day document id `day` (`buckets.day_count_key`)."""
         return _sum(await self.collection.find({"day": day}).to_list(None))
+
+    async def hours_of_month(self, month: str) -> dict[str, dict[str, int]]:
+        """{day document id: {"h01": cases, ...}} of the days of `month` (`month_of`) any case was
+        counted in (a day missing had none)."""
+        docs: dict[str, list[dict]] = {}
+        for doc in await self.collection.find({"month": month}).to_list(None):
+            docs.setdefault(doc["day"], []).append(doc)
+        return {day: _sum(held) for day, held in docs.items()}
+
+    async def mark_months(self, days: list[str]) -> None:
+        """Give the day documents of `days` (written before they carried it) their `month`."""
+        for day in days:
+            await self.collection.update_many({"day": day}, {"$set": {"month": month_of(day)}})
 
     async def slices_of_hour(self, hour: str) -> dict[str, int]:
         """{"a3": cases, "b30": cases, ...} for the hour document id `hour` (`buckets.hour_count_id`)."""
@@ -74,3 +89,8 @@ def _sum(docs: list[dict]) -> dict[str, int]:
             if isinstance(value, int) and not isinstance(value, bool):
                 out[field] = out.get(field, 0) + value
     return out
+
+
+def month_of(day: str) -> str:
+    """The month of a day document id: "d20261129" → "m202611"."""
+    return "m" + day[1:7]

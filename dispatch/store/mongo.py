@@ -546,8 +546,10 @@ class MongoCases:
         await ensure_indexes(self.cases, models)
         await self._backfill_query_fields()
         await ensure_indexes(self.counts.collection, [IndexModel([("day", ASCENDING)], name="day"),
+                                                      IndexModel([("month", ASCENDING)], name="month"),
                                                       IndexModel([("hour", ASCENDING)], name="hour")])
         await self._note_counted_from()
+        await self._mark_count_months()
         await ensure_indexes(self.claims, [IndexModel([("relayed", ASCENDING), ("at", ASCENDING)], name="relayed_at")])
         await ensure_indexes(self.numbers, [IndexModel([("day", ASCENDING), ("seq", DESCENDING)], name="day_seq")])
 
@@ -729,6 +731,23 @@ class MongoCases:
             except DuplicateKeyError:  # another process started at the same moment
                 held = await self.meta.find_one({"_id": "case_counts"})
         self._counted_from = _utc(held["from"])
+
+    async def _mark_count_months(self) -> None:
+        """Once per database: give the day counts written before they carried `month` theirs (a
+        list walk over weeks reads a month of them at once), one update per day of the history
+        counted (a year: 365 updates, at the first start of this version)."""
+        if await self.meta.find_one({"_id": "case_count_months"}) is not None:
+            return
+        start = await self.history_start()
+        if start is not None and self._counted_from is not None:
+            day = max(start, self._counted_from).date()
+            last = (_now() + timedelta(days=1)).date()
+            days = []
+            while day <= last:
+                days.append("d" + day.strftime("%Y%m%d"))
+                day += timedelta(days=1)
+            await self.counts.mark_months(days)
+        await self.meta.replace_one({"_id": "case_count_months"}, {"_id": "case_count_months", "at": _now()}, upsert=True)
 
     async def _claim_numbers(self, numbers: list) -> None:
         """Claim the case numbers of loaded cases, so `next_number` never hands one out again

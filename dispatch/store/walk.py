@@ -29,21 +29,19 @@ those hours and days are read whole, as before.
 from __future__ import annotations
 
 import asyncio
+import calendar
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from dispatch.clock import stored_instant
 from dispatch.store import buckets
-from dispatch.store.creation_counts import CreationCounts
+from dispatch.store.creation_counts import CreationCounts, month_of
 from dispatch.store.query import NEWEST, After, CaseQuery
 
 # A list page reads at most this many buckets; then it answers the rows found so far with a
 # cursor where it stopped (keyset pages may be short), so a rare filter costs a bounded time.
 BUCKET_BUDGET = 150
-
-# The most days whose counts a walk reads at once, once it goes past its first day (`Walk.hour_count`).
-COUNTS_AHEAD = 8
 
 # A month of a facet read by the day (`Walk.read_month`), as `periods` names it.
 MONTH_BY_DAY = "md"
@@ -99,7 +97,6 @@ class Walk:
     share: Share = field(default_factory=Share)
     biggest_day: int = 0  # the most cases created in a day the walk has counted
     _day_counts: dict[str, dict] = field(default_factory=dict)
-    _count_reads: int = 0  # reads of days' counts made
 
     @property
     def newest_first(self) -> bool:
@@ -250,36 +247,23 @@ class Walk:
         return None
 
     async def hour_count(self, hour: datetime) -> int | None:
-        """The cases created in `hour`, None where they were not all counted. A walk that goes
-        on past the first day it counted reads the next days' counts with it, at once (one read
-        of the budget: a walk of a thin facet over two months read a day's counts, then its
+        """The cases created in `hour`, None where they were not all counted. The first day's
+        counts are read alone; a walk that goes on past it reads the counts of each month it
+        enters at once (a walk of a thin facet over two months read each day's, then the day's
         first hour, then the rest, and stopped at the budget after 48 days)."""
         if self.counted_from is None or hour < self.counted_from:
             return None
         day, hour_field = buckets.day_count_key(hour)
         if day not in self._day_counts:
             self.reads += 1
-            # (1 day, then 2, 4, 8 at once: a walk that ends within a day or two reads no more)
-            days = [day] + self.days_after(hour, min(COUNTS_AHEAD, 2 ** self._count_reads) - 1)
-            self._count_reads += 1
-            found = await asyncio.gather(*(self.counts.hours_of_day(d) for d in days))
-            self._day_counts.update(zip(days, found))
+            if not self._day_counts:
+                self._day_counts[day] = await self.counts.hours_of_day(day)
+            else:
+                month = month_of(day)
+                found = await self.counts.hours_of_month(month)
+                for other in days_of_month(month):  # (a day none was counted in had no case)
+                    self._day_counts[other] = found.get(other, {})
         return int(self._day_counts[day].get(hour_field, 0))
-
-    def days_after(self, hour: datetime, ahead: int) -> list[str]:
-        """The counts documents of the `ahead` days after `hour`'s in the walk's order that are
-        in the window, counted, and not read yet."""
-        step = timedelta(days=-1 if self.newest_first else 1)
-        at, out = hour, []
-        for _ in range(ahead):
-            at += step
-            if not (self.window.oldest - timedelta(days=1) < at < self.window.newest + timedelta(days=1)) \
-                    or at < self.counted_from:
-                break
-            day = buckets.day_count_key(at)[0]
-            if day not in self._day_counts:
-                out.append(day)
-        return out
 
     # -- order and budget -----------------------------------------------------------------------
 
@@ -333,3 +317,10 @@ def periods(facets: tuple[str, ...], window: Window, newest_first: bool, now: da
     for day in ordered(buckets.days_between(newest, oldest)):
         for hour in ordered(buckets.hours_of(day, newest, oldest)):
             yield buckets.HOUR, hour, hour + timedelta(hours=1)
+
+
+def days_of_month(month: str) -> list[str]:
+    """The day count documents' ids of a month (`creation_counts.month_of`): "m202602" →
+    ["d20260201", …, "d20260228"]."""
+    year, number = int(month[1:5]), int(month[5:7])
+    return [f"d{year:04d}{number:02d}{day:02d}" for day in range(1, calendar.monthrange(year, number)[1] + 1)]

@@ -34,7 +34,7 @@ from dispatch.store.records import AUDIT_KINDS
 # 9,569 cases) until `client_key` had one (0.07 ms).
 
 GIN_FIELDS = {"cases": ("_id", "qk", "slot", "due_keys", "number", "created_by", "client_key"), "events": ("_id", "key"),
-              "limit_events": ("_id", "key"), "case_numbers": ("_id", "day"), "case_counts": ("_id", "day", "hour"), "kpi_pending": ("_id", "hour"),
+              "limit_events": ("_id", "key"), "case_numbers": ("_id", "day"), "case_counts": ("_id", "day", "month", "hour"), "kpi_pending": ("_id", "hour"),
               "kpi_rollups": ("_id", "shelf"),
               "attachments": ("_id", "owner", "referenced"),
               **{kind: ("_id", "day", "hour", "case_id", "by") for kind in AUDIT_KINDS},
