@@ -4,7 +4,7 @@
 // added, changed and deleted as a new version (the version seen is sent: 409 when someone
 // else changed it first; 422 lists every problem), and its versions are listed with who and when.
 import { ApiError, formatTime, request, toast } from "./api.js";
-import { el } from "./dom.js";
+import { add, el } from "./dom.js";
 import { errorBox, heading, input, loadKind, problemsBox, select, words } from "./admin-common.js";
 import { confirmDialog, formDialog } from "./case-detail.js";
 
@@ -217,7 +217,7 @@ export async function renderKnowledge(holder, { reload }) {
   }
   draw(all.items, "");  // as the server lists them: the newest change first
 
-  holder.append(
+  add(holder,
     heading("知识库", null, el("span", { class: "tag" }, `${all.items.length} 条`),
       el("button", { class: "btn btn-small", type: "button", onclick: () => edit(null) }, "新增条目")),
     el("p", { class: "muted" }, "接线员接听时按来电内容检索这里的条目。每次修改都保存为新版本，可随时查看历史；删除后接线员检索不到，历史版本仍保留。"),

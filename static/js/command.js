@@ -4,7 +4,7 @@
 // up, the open cases in view), the work lists for pages of their own cases; the live feed keeps
 // what is on screen current.
 import { api, toast } from "./api.js";
-import { el } from "./dom.js";
+import { el, fill } from "./dom.js";
 import { clockText } from "./time.js";
 import { fitSurely, jurisdictions, labelCommunities } from "./map.js";
 import { debounce } from "./util.js";
@@ -218,13 +218,13 @@ function updateCount(board, view) {
   const closedOnly = filters.status === "closed";
   const note = el("span", { class: "map-count-note" }, closedOnly ? "地图只显示在办案件" : "仅含有定位的在办案件，不限上报日期，与左侧统计期内的数字口径不同");
   if (view.level === "case") {
-    box.replaceChildren(basis, "视野内在办 ", el("strong", {}, (view.shown + view.more).toLocaleString("zh-CN")), " 件",
+    fill(box, basis, "视野内在办 ", el("strong", {}, (view.shown + view.more).toLocaleString("zh-CN")), " 件",
       view.more ? el("span", { class: "map-count-more" }, `，显示最新 ${view.shown} 件，还有 ${view.more.toLocaleString("zh-CN")} 件（放大地图可逐一查看）`) : null,
       note);
     box.title = "放大到街巷时，地图逐一显示视野内的在办案件（最新的在前）；左侧统计按统计期内发生的上报、结案计数，包括未定位的案件。";
   } else {
     const unit = { district: "区", street: "街道", community: "社区" }[view.level] || "辖区";
-    box.replaceChildren(basis, "在办 ", el("strong", {}, view.total.open.toLocaleString("zh-CN")), " 件",
+    fill(box, basis, "在办 ", el("strong", {}, view.total.open.toLocaleString("zh-CN")), " 件",
       view.total.overdue ? el("span", { class: "map-count-overdue" }, "，其中超期 ", el("strong", {}, view.total.overdue.toLocaleString("zh-CN")), " 件") : null,
       el("span", { class: "map-count-window" }, ` · 按${unit}统计，放大到街巷可逐一查看`),
       note);

@@ -2,6 +2,9 @@
 //
 //   el(tag, attrs, ...children)   an HTML element
 //   svg(tag, attrs, ...children)  an SVG element (icons)
+//   fill(node, ...children)       a node's children replaced (the DOM's own `replaceChildren`
+//                                 and `append` write a null as the text "null")
+//   add(node, ...children)        children appended
 //
 // children: nodes are appended as they are; anything else (user text included) becomes a text
 // node, so "<img onerror=…>" shows as those characters. Arrays are flattened; null, undefined
@@ -85,5 +88,14 @@ export function svg(tag, attrs, ...children) {
   checkTag(tag);
   const node = document.createElementNS(SVG_NS, tag);
   setAttributes(node, attrs, SVG_ATTRIBUTES);
+  return appendChildren(node, children);
+}
+
+export function fill(node, ...children) {
+  node.replaceChildren();
+  return appendChildren(node, children);
+}
+
+export function add(node, ...children) {
   return appendChildren(node, children);
 }

@@ -3,7 +3,7 @@
 // recent tickets and a repeat-request banner with one-click 并案. Nothing here changes the
 // form by itself: the operator accepts with a key (Alt+S, Alt+K) or a click.
 import { api, formatTime, STATUS_NAMES } from "./api.js";
-import { el } from "./dom.js";
+import { el, fill } from "./dom.js";
 import { debounce } from "./util.js";
 
 const DELAY = 250;
@@ -88,7 +88,7 @@ export function assistPanel({ categoryBox, knowledgeBox, callerBox }, { onAccept
     const caller = last && last.caller;
     if (!caller || (!caller.recent.length && !caller.repeat_of)) { callerBox.replaceChildren(); return; }
     const repeat = caller.repeat_of ? findCase(caller.repeat_of) : null;
-    callerBox.replaceChildren(
+    fill(callerBox,
       repeat ? el("div", { class: "repeat-banner", id: "repeat-banner", role: "status", dataset: { id: repeat.id } },
         el("strong", {}, "疑似重复诉求"),
         el("span", {}, `与工单 ${repeat.number}（${(repeat.category || {}).name || ""}，${STATUS_NAMES[repeat.status] || repeat.status}）反映的是同一问题`

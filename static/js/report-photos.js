@@ -1,7 +1,7 @@
 // Photos from the phone's camera: shrunk in the browser (JPEG, longest side ≤ 1600 px) and
 // uploaded at once when there is a network; without one they stay as blobs for the queue.
 import { toast } from "./api.js";
-import { el } from "./dom.js";
+import { el, fill } from "./dom.js";
 import { compressPhoto } from "./photos.js";
 import { isNetworkError, uploadPhoto } from "./report-common.js";
 
@@ -69,7 +69,7 @@ export function createPhotoPicker({ inputId, max = MAX_PHOTOS, label = "现场�
   const STATE_TEXT = { uploading: "上传中…", local: "待发送", error: "上传失败" };
 
   function render() {
-    grid.replaceChildren(
+    fill(grid,
       ...items.map((item, i) => el("div", { class: `photo-tile photo-${item.state}`, role: "listitem", dataset: { state: item.state } },
         item.url ? el("img", { src: item.url, alt: `${label} ${i + 1}` }) : el("span", { class: "spinner", "aria-hidden": "true" }),
         STATE_TEXT[item.state] ? el("span", { class: "photo-state", title: item.error || "" }, STATE_TEXT[item.state]) : null,

@@ -227,6 +227,7 @@ async def test_the_command_centre_never_downloads_the_scope_and_says_how_many_mo
     total = MAP_CASE_CAP + extra
     assert int(await page.get_attribute("#map", "data-open-total")) == total
     assert await page.get_attribute("#map", "data-cases") == "0"  # counts, no case drawn
+    assert "null" not in await page.inner_text("#map-count")  # (no overdue case: its part was written "null")
     # The 待派遣 list is a page: its tab says there are more, and 加载更多 brings the next page.
     assert await page.text_content("#tab-queue .tab-count") == "50+"
     assert await page.locator("#work-list .qi-main").count() == 50

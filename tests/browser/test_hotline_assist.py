@@ -139,6 +139,9 @@ async def test_a_repeat_caller_is_shown_and_merged_with_one_click(server, browse
     page, guard = await open_console(server, browser)
     await page.fill("#caller-phone", "139-5555-6666")
     await page.keyboard.press("Alt+3")
+    await page.fill("#content", "咨询一下")
+    await page.locator("#caller-recent").wait_for()  # the caller's earlier calls, no repeat yet
+    assert "null" not in await page.inner_text("#caller-history")  # (the absent banner was written "null")
     await page.fill("#content", "还是楼上半夜装修电钻的事，一直没人管")
     banner = page.locator("#repeat-banner")
     await banner.wait_for()

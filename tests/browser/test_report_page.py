@@ -150,6 +150,19 @@ async def test_report_with_route_preview_and_photo(server, browser):
     guard.assert_clean(allow_console=("status of 422",))
 
 
+async def test_nine_photos_fill_the_grid_and_leave_no_add_tile(server, browser):
+    """The ninth photo takes the add tile's place; the tile's absence was written as the text
+    "null" after the photos."""
+    page, guard = await open_report(browser, server)
+    await page.wait_for_selector(".gps-ok")
+    await page.set_input_files("#photo-input", files=[photo_file(400, 300, f"现场{i}.png") for i in range(9)])
+    await wait_until(page, "() => document.querySelectorAll('.photo-tile[data-state=\"done\"]').length === 9")
+    assert await page.locator(".photo-add").count() == 0
+    assert "null" not in await page.inner_text(".photo-grid")
+    assert "9/9" in await page.inner_text(".photo-count")
+    guard.assert_clean()
+
+
 # -- (b) without a network ----------------------------------------------------------------------
 
 
