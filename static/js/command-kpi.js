@@ -2,7 +2,7 @@
 // formula the API gives, shown on hover or focus), the status donut and the per-area bars.
 // ECharts is loaded as a classic script (global `echarts`).
 import { api } from "./api.js";
-import { el } from "./dom.js";
+import { el, fill } from "./dom.js";
 import { STATUS_GROUPS } from "./command-model.js";
 
 const COUNTS = [
@@ -55,15 +55,13 @@ export function createKpis({ countsBox, ratesBox, statusChartBox, groupChartBox,
   let basis = "";  // "统计期：今日 · 范围：上城区 · 不受地图筛选影响"
 
   function showTip(target, figure) {
-    // replaceChildren would write a null as the text "null": only nodes go in.
-    tooltip.replaceChildren(...[
+    fill(tooltip,
       el("strong", {}, figure.name),
       el("p", {}, plainFormula(figure.formula)),
       figure.denominator !== undefined && figure.denominator !== null
         ? el("p", { class: "kpi-tip-num" }, `本期：${formatCount(figure.numerator)} / ${formatCount(figure.denominator)}`)
         : null,
-      basis ? el("p", { class: "kpi-tip-basis" }, basis) : null,
-    ].filter(Boolean));
+      basis ? el("p", { class: "kpi-tip-basis" }, basis) : null);
     tooltip.hidden = false;
     const r = target.getBoundingClientRect();
     const top = Math.min(window.innerHeight - tooltip.offsetHeight - 8, r.bottom + 6);

@@ -1,7 +1,7 @@
 // 部门工作台: the department's queue (cases assigned to it, live), the case detail, and the
 // actions of the closed loop a department takes: 签收, 处置反馈, 退单, 申请延期, 报到.
 import { api, STATUS_NAMES, toast } from "./api.js";
-import { el } from "./dom.js";
+import { el, fill } from "./dom.js";
 import { mountHeader } from "./header.js";
 import { connectLive } from "./live.js";
 import { countdownText, deadlineLevel, renderCaseDetail, stageDeadline } from "./case-detail.js";
@@ -356,11 +356,11 @@ function renderDetail(doc) {
   state.shown = { id: c.id, version: c.version };
   const actions = availableActions(c);
   const body = el("div", { class: "detail-body" });
-  detailBox.replaceChildren(...[
+  fill(detailBox,
     el("div", { class: "detail-top" },
       el("button", { class: "btn btn-secondary btn-small back", type: "button", onclick: closeDetail }, "‹ 返回列表")),
     inQueue(c) ? null : el("p", { class: "detail-note" }, closedNote(c)),
-    body].filter(Boolean));
+    body);
   state.detail = renderCaseDetail(body, c, {
     actions,
     statusNames: QUEUE_STATUS_NAMES,
