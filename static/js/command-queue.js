@@ -242,6 +242,10 @@ export function createQueue({ tabsBox, listBox, noteBox, me, directory, onOpen, 
         await onMore(key);
         button.disabled = false;  // (still shown: the page added none of this list, or failed)
         button.textContent = text;
+        if (!button.isConnected) {  // the list grew: the keyboard goes on from its new end
+          const next = listBox.querySelector(".work-more") || [...listBox.querySelectorAll(".qi-main")].pop();
+          if (next) next.focus();
+        }
       } }, `已显示最新上报的 ${shown} 件，加载更多`);
       moreButtons.set(id, el("p", { class: "panel-empty" }, button));
     }

@@ -235,6 +235,7 @@ async def test_the_command_centre_never_downloads_the_scope_and_says_how_many_mo
     await wait_until(page, "() => document.querySelector('#tab-queue .tab-count').textContent === '100+'", timeout=15000)
     assert await page.locator("#work-list .qi-main").count() == 100
     assert "已显示最新上报的 100 件" in await page.inner_text("#work-list .work-more")
+    assert await page.evaluate("document.activeElement.classList.contains('work-more')")  # the keyboard goes on
 
     # Close up on the cluster (the ticker's line of the newest opens it and the map flies there):
     # the newest MAP_CASE_CAP are drawn, the rest counted.
